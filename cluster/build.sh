@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Builds the local control plane's binaries from the Go module proxy into a cache outside the
+# repository: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes),
+# etcd (go.etcd.io/etcd/server/v3) and kwok. A warm cache makes this a no-op.
+#
+# k8s.io/kubernetes and etcd's server module both replace their sibling modules with relative paths,
+# so `go install mod@version` refuses them. We build them from small wrapper modules instead, whose
+# go.mod replaces every such module with its published tag.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache_root=${ORBITER_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orbiter-sandbox-k8s}
+key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
+bin="$cache_root/$key/bin"
+want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+
+have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
+if have_all; then
+  [ "${1:-}" = "--print-bin" ] && echo "$bin"
+  exit 0
+fi
+
+log() { printf '[cluster build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+command -v go >/dev/null || { log "Go is not installed: cannot build the control plane (install Go >= 1.24)"; exit 3; }
+mkdir -p "$bin"
+work="$cache_root/$key/src"
+mkdir -p "$work"
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
+start=$SECONDS
+
+# --- Kubernetes -----------------------------------------------------------------------------
+if ! { [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] && [ -x "$bin/kubectl" ]; }; then
+  kdir="$work/kubernetes"
+  mkdir -p "$kdir"
+  staging_tag="v0.${KUBERNETES_VERSION#v1.}"
+  log "resolving k8s.io/kubernetes $KUBERNETES_VERSION (staging modules at $staging_tag)"
+  modfile=$(mktemp)
+  curl -fsSL "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/${KUBERNETES_VERSION}.mod" -o "$modfile" \
+    || go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" >/dev/null
+  [ -s "$modfile" ] || cp "$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/${KUBERNETES_VERSION}.mod" "$modfile"
+  {
+    echo "module orbiter.local/k8s-build"
+    echo
+    echo "go 1.24.0"
+    echo
+    echo "replace ("
+    # Every `k8s.io/x => ./staging/...` line of that release's own go.mod becomes `k8s.io/x => k8s.io/x <tag>`.
+    sed -n 's#^\s*\(k8s\.io/[a-z0-9.-]*\) => \./staging/.*#\t\1 => \1 '"$staging_tag"'#p' "$modfile"
+    echo ")"
+  } > "$kdir/go.mod"
+  rm -f "$modfile"
+  cat > "$kdir/tools.go" <<'GO'
+// Package build only anchors the wrapper module; the binaries are built by package path.
+package build
+GO
+  cd "$kdir"
+  log "downloading modules (first run: a few minutes)"
+  # Each package is pinned: an unpinned `go get pkg` would move k8s.io/kubernetes to its newest release.
+  go get $(for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    printf 'k8s.io/kubernetes/cmd/%s@%s ' "$c" "$KUBERNETES_VERSION"; done) >&2
+  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=${KUBERNETES_VERSION} -X $p.gitMajor=1 -X $p.gitMinor=${minor}"
+    ld="$ld -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  done
+  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    [ -x "$bin/$c" ] && continue
+    log "building $c $KUBERNETES_VERSION (several minutes each on 2 cores)"
+    go build -trimpath -ldflags "$ld" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2
+    mv "$bin/$c.tmp" "$bin/$c"
+    log "built $c ($((SECONDS - start)) s so far)"
+  done
+fi
+
+# --- etcd -----------------------------------------------------------------------------------
+if [ ! -x "$bin/etcd" ]; then
+  edir="$work/etcd"
+  mkdir -p "$edir"
+  cat > "$edir/go.mod" <<GOMOD
+module orbiter.local/etcd-build
+
+go 1.23.0
+
+replace (
+	go.etcd.io/etcd/api/v3 => go.etcd.io/etcd/api/v3 ${ETCD_VERSION}
+	go.etcd.io/etcd/client/pkg/v3 => go.etcd.io/etcd/client/pkg/v3 ${ETCD_VERSION}
+	go.etcd.io/etcd/client/v2 => go.etcd.io/etcd/client/v2 v2.305.${ETCD_VERSION#v3.5.}
+	go.etcd.io/etcd/client/v3 => go.etcd.io/etcd/client/v3 ${ETCD_VERSION}
+	go.etcd.io/etcd/pkg/v3 => go.etcd.io/etcd/pkg/v3 ${ETCD_VERSION}
+	go.etcd.io/etcd/raft/v3 => go.etcd.io/etcd/raft/v3 ${ETCD_VERSION}
+)
+GOMOD
+  printf '// Package build only anchors the wrapper module.\npackage build\n' > "$edir/tools.go"
+  cd "$edir"
+  log "building etcd $ETCD_VERSION"
+  go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" >&2
+  go build -trimpath -ldflags "-s -w" -o "$bin/etcd.tmp" go.etcd.io/etcd/server/v3 >&2
+  mv "$bin/etcd.tmp" "$bin/etcd"
+  log "built etcd ($((SECONDS - start)) s so far)"
+fi
+
+# --- kwok -----------------------------------------------------------------------------------
+if [ ! -x "$bin/kwok" ]; then
+  log "building kwok $KWOK_VERSION"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}" \
+    "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" >&2
+  log "built kwok ($((SECONDS - start)) s so far)"
+fi
+
+have_all || { log "some binaries are missing after the build"; exit 1; }
+log "all binaries in $bin (took $((SECONDS - start)) s)"
+[ "${1:-}" = "--print-bin" ] && echo "$bin"
+exit 0

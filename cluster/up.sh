@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# Starts a real, local Kubernetes control plane for the integration tests:
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok as the node agent
+#   (one fake node "kwok-node-0"; pods become Running/Ready with an IP; pods/exec runs the
+#   command as a local process on this host).
+# Everything listens on 127.0.0.1 only; state, logs and PIDs live in .cluster/ (git-ignored).
+#
+#   bash cluster/up.sh           start (no-op when already up and healthy)
+#   bash cluster/up.sh --check   exit 0 when up and healthy, 1 otherwise; starts nothing
+#
+# Outputs: .cluster/kubeconfig (admin, context orbiter-e2e), .cluster/kubeconfig-token
+# (user sandbox-e2e-user, context orbiter-e2e-token, namespace sandbox-e2e), .cluster/bin/kubectl.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+state="$root/.cluster"
+pki="$state/pki"
+logs="$state/logs"
+pids="$state/pids"
+NS=sandbox-e2e
+TOKEN_USER=sandbox-e2e-user
+NODE=kwok-node-0
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+# Nothing we start or call may go through a proxy.
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$NO_PROXY"
+
+t0=$(date +%s)
+log() { printf '[cluster up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[cluster up] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# A recorded PID counts only while it is alive and still one of ours (guards PID reuse).
+pid_ok() {
+  local f="$pids/$1.pid" pid
+  [ -s "$f" ] || return 1
+  pid=$(cat "$f")
+  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state/"
+}
+
+kc() { "$state/bin/kubectl" --kubeconfig "$state/kubeconfig" --request-timeout=10s "$@"; }
+
+healthy() {
+  [ -x "$state/bin/kubectl" ] && [ -s "$state/kubeconfig" ] && [ -s "$state/kubeconfig-token" ] || return 1
+  local c
+  for c in "${components[@]}"; do pid_ok "$c" || return 1; done
+  [ "$(kc get --raw /readyz 2>/dev/null)" = ok ] || return 1
+  [ "$(kc get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}{.spec.taints}' 2>/dev/null)" = True ] || return 1
+  kc -n "$NS" get serviceaccount default >/dev/null 2>&1 || return 1
+}
+
+if [ "${1:-}" = "--check" ]; then
+  healthy
+  exit $?
+fi
+
+# --- binaries --------------------------------------------------------------------------------
+bin=$(bash "$here/build.sh" --print-bin) || die "building the control plane binaries failed (see the messages above)"
+[ -n "$bin" ] && [ -x "$bin/kube-apiserver" ] || die "cluster/build.sh did not report a bin folder"
+
+if healthy; then
+  log "already up and healthy (kubeconfig: $state/kubeconfig)"
+  exit 0
+fi
+
+# --- clean start -----------------------------------------------------------------------------
+# Anything half-running from an earlier attempt is stopped and its state wiped.
+bash "$here/down.sh" --quiet
+mkdir -p "$state" "$pki" "$logs" "$pids" "$state/bin" "$state/etcd" "$state/kwok" "$state/exec" "$state/config"
+rm -f "$logs"/*.log
+ln -sfn "$bin/kubectl" "$state/bin/kubectl"
+
+# Ports: fixed, unusual defaults; the next free one is taken when a default is busy.
+taken=" "
+port_busy() { (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+  local p=$1
+  while port_busy "$p" || [[ "$taken" == *" $p "* ]]; do p=$((p + 1)); done
+  taken="$taken$p "
+  echo "$p"
+}
+ETCD_PORT=$(pick_port 23790)
+ETCD_PEER_PORT=$(pick_port 23800)
+APISERVER_PORT=$(pick_port 16443)
+KCM_PORT=$(pick_port 20257)
+SCHEDULER_PORT=$(pick_port 20259)
+KWOK_PORT=$(pick_port 20250)
+KWOK_METRICS_PORT=$(pick_port 20260)
+cat >"$state/ports.env" <<EOF
+ETCD_PORT=$ETCD_PORT
+ETCD_PEER_PORT=$ETCD_PEER_PORT
+APISERVER_PORT=$APISERVER_PORT
+KCM_PORT=$KCM_PORT
+SCHEDULER_PORT=$SCHEDULER_PORT
+KWOK_PORT=$KWOK_PORT
+KWOK_METRICS_PORT=$KWOK_METRICS_PORT
+EOF
+server="https://127.0.0.1:$APISERVER_PORT"
+
+# --- PKI: a CA for this run (ECDSA P-256: fast to generate), and certificates signed by it ---
+log "generating certificates"
+command -v openssl >/dev/null || die "openssl is required"
+cat >"$pki/openssl.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign,digitalSignature
+subjectKeyIdentifier = hash
+EOF
+openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -sha256 -days 3650 -config "$pki/openssl.cnf" \
+  -extensions ca -subj "/CN=orbiter-e2e-ca" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+# cert NAME SUBJECT EXT_KEY_USAGE [SUBJECT_ALT_NAMES]
+cert() {
+  local name=$1 subj=$2 eku=$3 san=${4:-}
+  {
+    echo "basicConstraints = critical,CA:FALSE"
+    echo "keyUsage = critical,digitalSignature"
+    echo "extendedKeyUsage = $eku"
+    echo "authorityKeyIdentifier = keyid"
+    [ -n "$san" ] && echo "subjectAltName = $san"
+  } >"$pki/$name.ext"
+  openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -sha256 -config "$pki/openssl.cnf" -subj "$subj" \
+    -keyout "$pki/$name.key" -out "$pki/$name.csr" 2>/dev/null
+  openssl x509 -req -sha256 -days 365 -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+    -CAcreateserial -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$pki/$name.csr" "$pki/$name.ext"
+}
+cert apiserver "/CN=kube-apiserver" serverAuth \
+  "IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+cert admin "/O=system:masters/CN=orbiter-e2e-admin" clientAuth
+cert controller-manager "/CN=system:kube-controller-manager" clientAuth
+cert scheduler "/CN=system:kube-scheduler" clientAuth
+cert kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
+cert kwok "/CN=$NODE" serverAuth "IP:127.0.0.1,DNS:localhost,DNS:$NODE"
+openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+chmod 600 "$pki"/*.key
+
+TOKEN=$(openssl rand -hex 24)
+printf '%s,%s,%s\n' "$TOKEN" "$TOKEN_USER" "$TOKEN_USER" >"$pki/tokens.csv"
+chmod 600 "$pki/tokens.csv"
+
+# --- kubeconfigs -----------------------------------------------------------------------------
+# kubeconfig FILE CONTEXT USER [credential flags...]
+kubeconfig() {
+  local file=$1 ctx=$2 user=$3
+  shift 3
+  local k=("$bin/kubectl" --kubeconfig "$file")
+  rm -f "$file"
+  "${k[@]}" config set-cluster orbiter-e2e --server="$server" \
+    --certificate-authority="$pki/ca.crt" --embed-certs=true >/dev/null
+  "${k[@]}" config set-credentials "$user" "$@" >/dev/null
+  "${k[@]}" config set-context "$ctx" --cluster=orbiter-e2e --user="$user" >/dev/null
+  "${k[@]}" config use-context "$ctx" >/dev/null
+  chmod 600 "$file"
+}
+client_cert() { echo --client-certificate="$pki/$1.crt" --client-key="$pki/$1.key" --embed-certs=true; }
+# shellcheck disable=SC2046
+kubeconfig "$state/kubeconfig" orbiter-e2e orbiter-e2e-admin $(client_cert admin)
+# shellcheck disable=SC2046
+kubeconfig "$state/config/controller-manager.kubeconfig" default system:kube-controller-manager $(client_cert controller-manager)
+# shellcheck disable=SC2046
+kubeconfig "$state/config/scheduler.kubeconfig" default system:kube-scheduler $(client_cert scheduler)
+kubeconfig "$state/kubeconfig-token" orbiter-e2e-token "$TOKEN_USER" --token="$TOKEN"
+"$bin/kubectl" --kubeconfig "$state/kubeconfig-token" config set-context orbiter-e2e-token --namespace="$NS" >/dev/null
+
+# --- processes -------------------------------------------------------------------------------
+# start NAME CMD...: detached (own session, stdin from /dev/null, output to its log), so it
+# outlives this script and holds no terminal or pipe of the caller open.
+start() {
+  local name=$1
+  shift
+  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 &
+  echo $! >"$pids/$name.pid"
+}
+# wait_for NAME SECONDS CMD...: polls CMD until it succeeds; fails early when NAME has died.
+wait_for() {
+  local name=$1 secs=$2 i
+  shift 2
+  for ((i = 0; i < secs * 4; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    pid_ok "$name" || fail "$name" "$name exited during startup"
+    sleep 0.25
+  done
+  fail "$name" "timed out after ${secs}s waiting for $name"
+}
+# fail NAME MESSAGE
+fail() {
+  local name=$1
+  printf '[cluster up] ERROR: %s. Log: %s\n' "$2" "$logs/$name.log" >&2
+  [ -s "$logs/$name.log" ] && tail -n 15 "$logs/$name.log" | sed 's/^/    /' >&2
+  # Leave nothing half-running; the logs stay for inspection.
+  bash "$here/down.sh" --quiet --keep-logs || true
+  exit 1
+}
+
+log "starting etcd on 127.0.0.1:$ETCD_PORT"
+start etcd "$bin/etcd" --name=orbiter-e2e --data-dir="$state/etcd" --unsafe-no-fsync \
+  --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+  --initial-cluster="orbiter-e2e=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state=new \
+  --log-level=warn
+wait_for etcd 30 curl -fsS --noproxy '*' "http://127.0.0.1:$ETCD_PORT/health"
+
+log "starting kube-apiserver on $server"
+start kube-apiserver "$bin/kube-apiserver" \
+  --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
+  --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+  --client-ca-file="$pki/ca.crt" --token-auth-file="$pki/tokens.csv" \
+  --authorization-mode=Node,RBAC \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+  --service-cluster-ip-range=10.96.0.0/16 \
+  --kubelet-client-certificate="$pki/kubelet-client.crt" --kubelet-client-key="$pki/kubelet-client.key" \
+  --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
+  --endpoint-reconciler-type=none --profiling=false
+readyz() { [ "$(curl -fsS --noproxy '*' --max-time 3 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz")" = ok ]; }
+wait_for kube-apiserver 90 readyz
+
+log "starting kube-controller-manager, kube-scheduler and kwok"
+start kube-controller-manager "$bin/kube-controller-manager" \
+  --kubeconfig="$state/config/controller-manager.kubeconfig" \
+  --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
+  --controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller \
+  --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+  --use-service-account-credentials=true --service-cluster-ip-range=10.96.0.0/16
+start kube-scheduler "$bin/kube-scheduler" \
+  --kubeconfig="$state/config/scheduler.kubeconfig" \
+  --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false
+# kwok: runs local execs in its working directory, so it is started inside .cluster/exec.
+# KWOK_WORKDIR keeps it from reading a developer's ~/.kwok/kwok.yaml.
+(cd "$state/exec" && KWOK_WORKDIR="$state/kwok" start kwok "$bin/kwok" \
+  --kubeconfig="$state/kubeconfig" --config="$here/kwok.yaml" \
+  --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --node-ip=127.0.0.1 --node-name="$NODE" --node-port="$KWOK_PORT" \
+  --server-address="127.0.0.1:$KWOK_PORT" \
+  --tls-cert-file="$pki/kwok.crt" --tls-private-key-file="$pki/kwok.key")
+wait_for kwok 30 curl -fsS --noproxy '*' --cacert "$pki/ca.crt" "https://127.0.0.1:$KWOK_PORT/healthz"
+
+log "registering fake node $NODE and namespace $NS"
+kc apply -f "$here/node.yaml" >/dev/null
+node_ready() { [ "$(kc get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+wait_for kwok 60 node_ready
+# The TaintNodesByCondition admission plugin taints every new node not-ready; a kubelet cluster's
+# node-lifecycle controller lifts that once the node is Ready. That controller is not run here
+# (kwok is the only "kubelet"), so the taint is lifted here, once, now that kwok reports Ready.
+kc taint node "$NODE" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
+untainted() { [ -z "$(kc get node "$NODE" -o 'jsonpath={.spec.taints}')" ]; }
+wait_for kwok 10 untainted
+
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $NS
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+EOF
+kc -n "$NS" apply -f "$root/deploy/role.yaml" >/dev/null
+kc -n "$NS" create rolebinding orbiter-sandbox --role=orbiter-sandbox --user="$TOKEN_USER" \
+  --dry-run=client -o yaml | kc -n "$NS" apply -f - >/dev/null
+# Pods can only be admitted once the ServiceAccount controller has created "default".
+wait_for kube-controller-manager 60 kc -n "$NS" get serviceaccount default
+
+for c in "${components[@]}"; do pid_ok "$c" || fail "$c" "$c exited during startup"; done
+log "up in $(($(date +%s) - t0)) s: apiserver $server, node $NODE Ready, namespace $NS"
+log "  admin:  $state/bin/kubectl --kubeconfig $state/kubeconfig get pods -A"
+log "  token:  $state/bin/kubectl --kubeconfig $state/kubeconfig-token get pods"
+log "  logs:   $logs/   stop with: deno task cluster:down"

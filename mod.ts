@@ -1,0 +1,54 @@
+/**
+ * `@orbiter/sandbox-k8s`: an isolated place for an AI agent to run code, on any Kubernetes
+ * cluster. A sandbox is a Pod plus a Service; `start()` resolves once the pod is Ready (by watch),
+ * tools run inside the pod through `pods/exec`, and `stop()`, `cleanup()` or `await using` remove
+ * everything. The library speaks to the API server itself (fetch and WebSocket), with a kubeconfig
+ * loader that follows kubectl's rules.
+ *
+ * ```ts ignore
+ * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+ *
+ * await using sb = await KubernetesSandbox.create({ namespace: "agents", image: "python:3.12-slim" });
+ * const result = await sb.runTool("code", { code: "print(6 * 7)" });
+ * console.log(sb.podName, sb.clusterIp, result.stdout); // orbiter-1a2b3c4d5e6f 10.96.0.42 42
+ * ```
+ *
+ * @module
+ */
+
+export { KubernetesSandbox } from "./src/sandbox/sandbox.ts";
+export type {
+  ExecOptions,
+  ExecResult,
+  FileEntry,
+  SandboxDescription,
+  SandboxStatus,
+  ToolHandler,
+} from "./src/sandbox/sandbox.ts";
+export type {
+  KubernetesSandboxOptions,
+  ResourceRequirements,
+  SandboxPort,
+  Toleration,
+} from "./src/sandbox/options.ts";
+export { DEFAULT_IMAGE, DEFAULT_TIMEOUT_SECONDS, DEFAULT_TTL_SECONDS } from "./src/sandbox/options.ts";
+export type { ToolResult } from "./src/sandbox/tools.ts";
+export { builtinToolNames } from "./src/sandbox/tools.ts";
+export { ConnectionConfig, loadInClusterConfig, loadKubeConfig, parseKubeConfig } from "./src/kubeconfig/mod.ts";
+export type { ConnectionConfigInit, ExecPluginConfig, LoadKubeConfigOptions } from "./src/kubeconfig/mod.ts";
+export { KubeClient } from "./src/client/client.ts";
+export type { KubeClientOptions, RequestOptions } from "./src/client/client.ts";
+export {
+  CommandTimeoutError,
+  CredentialPluginError,
+  ExecError,
+  InvalidOptionError,
+  KubeconfigError,
+  KubernetesApiError,
+  PodStartError,
+  SandboxError,
+  TransportError,
+  UnknownToolError,
+  WatchError,
+} from "./src/errors.ts";
+export type { KubernetesStatus, PodDiagnostics } from "./src/errors.ts";

@@ -1,0 +1,384 @@
+/**
+ * The REST client: one `Deno.HttpClient` per connection (TLS, client certificate, proxy), JSON
+ * requests with `Status` errors mapped to {@linkcode KubernetesApiError}, bounded retries, and
+ * authenticated WebSocket upgrades.
+ *
+ * @module
+ */
+
+import type { ConnectionConfig } from "../kubeconfig/connection.ts";
+import {
+  InvalidOptionError,
+  KubeconfigError,
+  KubernetesApiError,
+  type KubernetesStatus,
+  TransportError,
+} from "../errors.ts";
+import { Authenticator, type ClientCertificate } from "./auth.ts";
+import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy, sleep } from "./retry.ts";
+
+/** Options of {@linkcode KubeClient}. */
+export interface KubeClientOptions {
+  /** Retry bounds; see {@linkcode RetryPolicy}. */
+  retry?: Partial<RetryPolicy>;
+  /** Sent as `User-Agent`. */
+  userAgent?: string;
+  /**
+   * Set when the process runs with `--unsafely-ignore-certificate-errors=<host>`, so a kubeconfig
+   * with `insecure-skip-tls-verify: true` is accepted. Deno cannot skip verification per client.
+   */
+  acceptInsecureSkipTlsVerify?: boolean;
+  /** Called once per request sent (for metrics and benchmarks); never given a secret. */
+  onRequest?: (info: { method: string; path: string; attempt: number }) => void;
+}
+
+/** One request to the API server. */
+export interface RequestOptions {
+  /** HTTP method; default `GET`. */
+  method?: string;
+  /** Query parameters. */
+  query?: Record<string, string | number | boolean | undefined>;
+  /** A JSON body. */
+  body?: unknown;
+  /** Content type of `body`; default `application/json`. */
+  contentType?: string;
+  /** Aborts the request (and any wait between retries). */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode KubeClient.openWebSocket} needs. */
+export interface WebSocketOptions {
+  /** Subprotocols, in order of preference. */
+  protocols: readonly string[];
+  /** Query parameters; repeated keys allowed. */
+  query?: URLSearchParams;
+  /** Aborts the connection attempt. */
+  signal?: AbortSignal;
+}
+
+const DEFAULT_USER_AGENT = "orbiter-sandbox-k8s/0.1 (deno)";
+
+/**
+ * A client for one API server as one user. Create one per connection and share it: every sandbox
+ * on it reuses the same pooled connections (one HTTP/2 connection when the server offers it).
+ *
+ * @example
+ * ```ts ignore
+ * import { KubeClient, loadKubeConfig } from "@orbiter/sandbox-k8s";
+ * using client = new KubeClient(await loadKubeConfig());
+ * const version = await client.request<{ gitVersion: string }>("/version");
+ * console.log(version.gitVersion);
+ * ```
+ */
+export class KubeClient {
+  /** The connection this client talks through. */
+  readonly connection: ConnectionConfig;
+  readonly #auth: Authenticator;
+  readonly #retry: RetryPolicy;
+  readonly #userAgent: string;
+  readonly #onRequest: KubeClientOptions["onRequest"];
+  /** Base URL used in requests: the server URL, or its TLS server name when that differs. */
+  readonly #base: URL;
+  readonly #proxy: Deno.Proxy | undefined;
+  #http: { client: Deno.HttpClient; certificate: ClientCertificate | undefined } | undefined;
+  #closed = false;
+
+  /**
+   * Creates a client. Fails at once, before any request, on a connection Deno cannot honour.
+   *
+   * @throws {KubeconfigError} `insecure-skip-tls-verify` without `acceptInsecureSkipTlsVerify`,
+   * or `tls-server-name` together with `proxy-url`.
+   * @throws {InvalidOptionError} a server URL that is not http(s).
+   */
+  constructor(connection: ConnectionConfig, options: KubeClientOptions = {}) {
+    this.connection = connection;
+    this.#retry = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.#userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
+    this.#onRequest = options.onRequest;
+    let server: URL;
+    try {
+      server = new URL(connection.server);
+    } catch (cause) {
+      throw new InvalidOptionError("server", `not a URL: ${connection.server}`, { cause });
+    }
+    if (server.protocol !== "https:" && server.protocol !== "http:") {
+      throw new InvalidOptionError("server", `must be an https:// URL, got ${server.protocol}`);
+    }
+    if (connection.insecureSkipTlsVerify && !options.acceptInsecureSkipTlsVerify) {
+      throw new KubeconfigError(
+        `insecure-skip-tls-verify is set, but Deno cannot skip TLS verification for one client. ` +
+          `Either give the cluster's CA (certificate-authority-data), or run Deno with ` +
+          `--unsafely-ignore-certificate-errors=${server.hostname} and pass ` +
+          `acceptInsecureSkipTlsVerify: true`,
+        { file: connection.source, field: "cluster.insecure-skip-tls-verify" },
+      );
+    }
+    this.#base = new URL(server.href.replace(/\/+$/, ""));
+    if (connection.tlsServerName && connection.tlsServerName !== server.hostname) {
+      if (connection.proxyUrl) {
+        throw new KubeconfigError(
+          "tls-server-name and proxy-url cannot be combined in Deno (both need the transport)",
+          { file: connection.source, field: "cluster.tls-server-name" },
+        );
+      }
+      // Address the server by its certificate's name and dial the real address through a TCP
+      // transport: TLS then verifies that name while the bytes go where `server` points.
+      this.#proxy = {
+        transport: "tcp",
+        hostname: server.hostname.replace(/^\[|\]$/g, ""),
+        port: Number(server.port || (server.protocol === "https:" ? 443 : 80)),
+      };
+      this.#base.hostname = connection.tlsServerName;
+    } else if (connection.proxyUrl) {
+      this.#proxy = parseProxy(connection.proxyUrl, connection.source);
+    }
+    this.#auth = new Authenticator(connection);
+  }
+
+  /** The server's base URL as requests address it. */
+  get baseUrl(): string {
+    return this.#base.href.replace(/\/+$/, "");
+  }
+
+  /**
+   * Sends one request and returns the decoded JSON body.
+   *
+   * @throws {KubernetesApiError} the server answered with an error status.
+   * @throws {TransportError} the server could not be reached.
+   */
+  async request<T>(path: string, options: RequestOptions = {}): Promise<T> {
+    const res = await this.send(path, options);
+    const text = await res.text();
+    try {
+      return (text ? JSON.parse(text) : undefined) as T;
+    } catch (cause) {
+      throw new KubernetesApiError({
+        code: res.status,
+        reason: "InvalidResponse",
+        message: `the reply is not JSON: ${text.slice(0, 200)}`,
+        method: options.method ?? "GET",
+        path,
+      }, { cause });
+    }
+  }
+
+  /**
+   * Sends one request and returns the successful `Response` with its body unread (for streams).
+   * Retries per the policy; maps failures to typed errors.
+   */
+  async send(path: string, options: RequestOptions = {}): Promise<Response> {
+    const method = (options.method ?? "GET").toUpperCase();
+    const url = this.url(path, options.query);
+    const body = options.body === undefined
+      ? undefined
+      : typeof options.body === "string"
+      ? options.body
+      : JSON.stringify(options.body);
+    let unauthorizedRetried = false;
+    for (let attempt = 1;; attempt++) {
+      options.signal?.throwIfAborted();
+      const creds = await this.#auth.credentials(options.signal);
+      const headers = new Headers({ "Accept": "application/json", "User-Agent": this.#userAgent });
+      if (creds.authorization) headers.set("Authorization", creds.authorization);
+      if (body !== undefined) headers.set("Content-Type", options.contentType ?? "application/json");
+      this.#onRequest?.({ method, path, attempt });
+      let res: Response;
+      try {
+        res = await fetch(url, {
+          method,
+          headers,
+          body,
+          signal: options.signal,
+          client: this.#httpClient(creds.certificate),
+        });
+      } catch (cause) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        const delay = retryDelay(method, { kind: "network" }, attempt, this.#retry);
+        if (delay === undefined) throw this.#transportError(cause);
+        await sleep(delay, options.signal);
+        continue;
+      }
+      if (res.ok) return res;
+      if (res.status === 401 && !unauthorizedRetried && this.#auth.invalidate()) {
+        unauthorizedRetried = true;
+        await res.body?.cancel();
+        continue;
+      }
+      const retryAfterSeconds = parseRetryAfter(res.headers.get("Retry-After"));
+      const delay = retryDelay(method, { kind: "status", code: res.status, retryAfterSeconds }, attempt, this.#retry);
+      if (delay === undefined) throw await apiErrorFrom(res, method, path);
+      await res.body?.cancel();
+      await sleep(delay, options.signal);
+    }
+  }
+
+  /**
+   * Opens an authenticated WebSocket (e.g. `pods/exec`) over the same HTTP client, so client
+   * certificates, the CA and the proxy apply to it as to plain requests.
+   */
+  async openWebSocket(path: string, options: WebSocketOptions): Promise<WebSocket> {
+    options.signal?.throwIfAborted();
+    const creds = await this.#auth.credentials(options.signal);
+    const url = new URL(this.baseUrl + path);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (options.query) url.search = options.query.toString();
+    const headers: Record<string, string> = { "User-Agent": this.#userAgent };
+    if (creds.authorization) headers.Authorization = creds.authorization;
+    this.#onRequest?.({ method: "GET", path, attempt: 1 });
+    return new WebSocket(url, {
+      protocols: [...options.protocols],
+      headers,
+      client: this.#httpClient(creds.certificate),
+    });
+  }
+
+  /** The full URL of `path` with `query`. */
+  url(path: string, query?: RequestOptions["query"]): string {
+    const url = new URL(this.baseUrl + path);
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    return url.href;
+  }
+
+  /** Closes the pooled connections. Requests after this fail. */
+  close(): void {
+    this.#closed = true;
+    this.#http?.client.close();
+    this.#http = undefined;
+  }
+
+  /** Same as {@linkcode KubeClient.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** A summary without secrets. */
+  toString(): string {
+    return `KubeClient(${this.connection})`;
+  }
+
+  #httpClient(certificate: ClientCertificate | undefined): Deno.HttpClient {
+    if (this.#closed) throw new TransportError("the client is closed", { server: this.connection.server });
+    const current = this.#http;
+    if (
+      current &&
+      current.certificate?.certData === certificate?.certData &&
+      current.certificate?.keyData === certificate?.keyData
+    ) {
+      return current.client;
+    }
+    // An exec plugin may hand out a new client certificate; requests in flight keep the old
+    // client, which is closed once replaced (Deno keeps it alive while requests use it).
+    current?.client.close();
+    const client = Deno.createHttpClient({
+      caCerts: this.connection.caData ? [this.connection.caData] : undefined,
+      ...(certificate ? { cert: certificate.certData, key: certificate.keyData } : {}),
+      proxy: this.#proxy,
+    });
+    this.#http = { client, certificate };
+    return client;
+  }
+
+  #transportError(cause: unknown): TransportError {
+    const server = this.connection.server;
+    const text = String((cause as Error)?.message ?? cause);
+    let message = `cannot reach the Kubernetes API server at ${server}: ${scrub(text)}`;
+    if (/UnsupportedCertVersion/i.test(text)) {
+      message = `the client certificate is an X.509 version 1 certificate, which Deno's TLS ` +
+        `(rustls) refuses. Issue a version 3 certificate for this user (e.g. with ` +
+        `\`openssl x509 -req -extfile <(printf "basicConstraints=CA:FALSE")\`), or use a token`;
+    } else if (/UnknownIssuer|invalid peer certificate|certificate/i.test(text)) {
+      message += ` (TLS verification failed: check certificate-authority(-data) and ` +
+        `tls-server-name in the kubeconfig)`;
+    } else if (/Connection refused|os error 111/i.test(text)) {
+      message += " (is the cluster running, and is the kubeconfig's server address right?)";
+    }
+    return new TransportError(message, { server, cause });
+  }
+}
+
+/** Strips anything that looks like a credential from an underlying error's text. */
+function scrub(text: string): string {
+  return text.replace(/(Bearer|Basic)\s+[^\s"']+/gi, "$1 [redacted]").slice(0, 500);
+}
+
+function parseProxy(proxyUrl: string, source: string | undefined): Deno.Proxy {
+  let u: URL;
+  try {
+    u = new URL(proxyUrl);
+  } catch (cause) {
+    throw new KubeconfigError(`proxy-url is not a URL`, { file: source, field: "cluster.proxy-url", cause });
+  }
+  const transport = u.protocol === "socks5:" || u.protocol === "socks5h:"
+    ? "socks5"
+    : u.protocol === "https:"
+    ? "https"
+    : u.protocol === "http:"
+    ? "http"
+    : undefined;
+  if (!transport) {
+    throw new KubeconfigError(`proxy-url scheme ${u.protocol} is not supported (http, https, socks5)`, {
+      file: source,
+      field: "cluster.proxy-url",
+    });
+  }
+  const basicAuth = u.username
+    ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
+    : undefined;
+  u.username = "";
+  u.password = "";
+  return { transport, url: u.href, basicAuth };
+}
+
+/** Builds the typed error for a failed response, reading (and so consuming) its body. */
+export async function apiErrorFrom(res: Response, method: string, path: string): Promise<KubernetesApiError> {
+  let text = "";
+  try {
+    text = await res.text();
+  } catch {
+    // The body broke off; the status code still tells what happened.
+  }
+  let status: KubernetesStatus | undefined;
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed === "object" && parsed.kind === "Status") status = parsed;
+  } catch {
+    // Not JSON (a proxy's HTML page, a plain-text 404...): reported as is below.
+  }
+  if (status) {
+    return new KubernetesApiError({
+      code: status.code ?? res.status,
+      reason: status.reason,
+      message: status.message,
+      details: status.details,
+      method,
+      path,
+    });
+  }
+  return new KubernetesApiError({
+    code: res.status,
+    reason: reasonForCode(res.status),
+    message: text.trim().slice(0, 300) || res.statusText,
+    method,
+    path,
+  });
+}
+
+function reasonForCode(code: number): string {
+  const reasons: Record<number, string> = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    410: "Gone",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+  };
+  return reasons[code] ?? "Unknown";
+}

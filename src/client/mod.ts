@@ -1,0 +1,26 @@
+/**
+ * The transport layer on its own: a fetch/WebSocket Kubernetes client with typed errors,
+ * retries, list-then-watch and the `pods/exec` protocol.
+ *
+ * @module
+ */
+
+export { KubeClient } from "./client.ts";
+export type { KubeClientOptions, RequestOptions, WebSocketOptions } from "./client.ts";
+export { DEFAULT_RETRY_POLICY, retryDelay } from "./retry.ts";
+export type { AttemptOutcome, RetryPolicy } from "./retry.ts";
+export { parseWatchStream, watchObjects } from "./watch.ts";
+export type { KubeObject, RawWatchEvent, WatchEvent, WatchOptions } from "./watch.ts";
+export { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
+export type { ExecSessionOptions, ExecSessionResult } from "./exec.ts";
+export { corePath, deleteObject, getObject, recentEvents } from "./resources.ts";
+export type {
+  ContainerStatus,
+  DeleteOptions,
+  KubeEvent,
+  ObjectList,
+  ObjectMeta,
+  Pod,
+  PodCondition,
+  Service,
+} from "./resources.ts";

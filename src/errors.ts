@@ -1,0 +1,295 @@
+/**
+ * Every error class the library throws. Callers branch on the class and on readonly fields, never
+ * on message text. No error carries a token, password or private key: messages are built only from
+ * names, paths, HTTP codes and Kubernetes `Status` fields.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every failure of a sandbox's lifecycle or tools (the Python original's
+ * `SandboxError`). Catch this to handle anything a `KubernetesSandbox` method throws at run time.
+ */
+export class SandboxError extends Error {
+  /** Creates a sandbox error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SandboxError";
+  }
+}
+
+/**
+ * A bad argument or option, detected before any request is sent (an invalid sandbox id,
+ * namespace, label, resource quantity, port, tool argument...).
+ */
+export class InvalidOptionError extends TypeError {
+  /** The option or argument at fault, as a dotted path such as `resources.limits.cpu`. */
+  readonly option: string;
+  /** Creates an error about the option `option`. */
+  constructor(option: string, message: string, options?: ErrorOptions) {
+    super(`${option}: ${message}`, options);
+    this.name = "InvalidOptionError";
+    this.option = option;
+  }
+}
+
+/**
+ * A kubeconfig (or in-cluster configuration) that cannot be used. Names the file and the field so
+ * the user can fix it without reading our code.
+ */
+export class KubeconfigError extends Error {
+  /** The file at fault, or `undefined` for content passed inline or for the environment. */
+  readonly file: string | undefined;
+  /** The field at fault as a path such as `clusters[0].cluster.server`, when one is known. */
+  readonly field: string | undefined;
+  /** Creates a kubeconfig error. */
+  constructor(
+    message: string,
+    options?: ErrorOptions & { file?: string; field?: string },
+  ) {
+    const where = [options?.file, options?.field].filter(Boolean).join(": ");
+    super(where ? `${where}: ${message}` : message, options);
+    this.name = "KubeconfigError";
+    this.file = options?.file;
+    this.field = options?.field;
+  }
+}
+
+/**
+ * An exec credential plugin (`users[].user.exec`) that could not give a credential: missing
+ * command, non-zero exit, or output that is not an `ExecCredential`. Its output is never included,
+ * since it holds the credential; stderr is included (plugins write diagnostics there).
+ */
+export class CredentialPluginError extends Error {
+  /** The plugin's command. */
+  readonly command: string;
+  /** The plugin's exit code, when it ran. */
+  readonly exitCode: number | undefined;
+  /** The kubeconfig's `installHint`, when the command is missing. */
+  readonly installHint: string | undefined;
+  /** Creates a credential plugin error. */
+  constructor(
+    message: string,
+    options: ErrorOptions & { command: string; exitCode?: number; installHint?: string },
+  ) {
+    super(message, options);
+    this.name = "CredentialPluginError";
+    this.command = options.command;
+    this.exitCode = options.exitCode;
+    this.installHint = options.installHint;
+  }
+}
+
+/** Kubernetes' `Status` object, as returned by the API server on failure. */
+export interface KubernetesStatus {
+  /** `"Failure"` or `"Success"`. */
+  status?: string;
+  /** Human-readable description from the server. */
+  message?: string;
+  /** Machine-readable reason such as `AlreadyExists`, `Forbidden`, `NotFound`, `Expired`. */
+  reason?: string;
+  /** Extra data about the failure. */
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    uid?: string;
+    causes?: { reason?: string; message?: string; field?: string }[];
+    retryAfterSeconds?: number;
+  };
+  /** The HTTP status code. */
+  code?: number;
+}
+
+/** The API server answered with an error (a `Status`, or a body that is not one). */
+export class KubernetesApiError extends Error {
+  /** HTTP status code (e.g. 404, 409, 403, 422, 429). */
+  readonly code: number;
+  /** Kubernetes' reason (`NotFound`, `AlreadyExists`, `Forbidden`, `Invalid`, ...), or `Unknown`. */
+  readonly reason: string;
+  /** The server's message, or the start of a non-JSON body. */
+  readonly serverMessage: string;
+  /** The `Status.details`, when the server sent one. */
+  readonly details: KubernetesStatus["details"];
+  /** The request's method. */
+  readonly method: string;
+  /** The request's path (never its query, which may carry a resourceVersion only, but stays short). */
+  readonly path: string;
+  /** Creates an API error. */
+  constructor(
+    init: {
+      code: number;
+      reason?: string;
+      message?: string;
+      details?: KubernetesStatus["details"];
+      method: string;
+      path: string;
+    },
+    options?: ErrorOptions,
+  ) {
+    const reason = init.reason || "Unknown";
+    const serverMessage = init.message ?? "";
+    super(
+      `${init.method} ${init.path}: ${init.code} ${reason}${serverMessage ? `: ${serverMessage}` : ""}` +
+        hintFor(init.code, reason),
+      options,
+    );
+    this.name = "KubernetesApiError";
+    this.code = init.code;
+    this.reason = reason;
+    this.serverMessage = serverMessage;
+    this.details = init.details;
+    this.method = init.method;
+    this.path = init.path;
+  }
+}
+
+function hintFor(code: number, reason: string): string {
+  if (code === 401) {
+    return " (the credentials were rejected: check the kubeconfig user's token, certificate or exec plugin)";
+  }
+  if (code === 403) {
+    return " (the user lacks an RBAC permission: see the README's Role for what the library needs)";
+  }
+  if (reason === "AlreadyExists") return " (pick another sandboxId, or stop the sandbox that owns it)";
+  return "";
+}
+
+/**
+ * The API server could not be reached or the connection broke (refused, reset, TLS failure,
+ * timeout). `cause` holds the underlying error.
+ */
+export class TransportError extends Error {
+  /** The server URL (scheme, host and port) that was being reached. */
+  readonly server: string;
+  /** Creates a transport error. */
+  constructor(message: string, options: ErrorOptions & { server: string }) {
+    super(message, options);
+    this.name = "TransportError";
+    this.server = options.server;
+  }
+}
+
+/** A watch stream sent something that is not a watch event, or ended with an error event. */
+export class WatchError extends Error {
+  /** The first 200 characters of the offending line, when there was one. */
+  readonly line: string | undefined;
+  /** Creates a watch error. */
+  constructor(message: string, options?: ErrorOptions & { line?: string }) {
+    super(message, options);
+    this.name = "WatchError";
+    this.line = options?.line;
+  }
+}
+
+/** Summary of a pod's state, carried by {@linkcode PodStartError}. */
+export interface PodDiagnostics {
+  /** The pod's phase (`Pending`, `Running`, `Failed`, ...), when the pod was seen. */
+  phase?: string;
+  /** The pod's conditions, as `Type=Status (Reason: message)`. */
+  conditions: string[];
+  /** The main container's waiting or terminated reason, e.g. `ImagePullBackOff`. */
+  containerReason?: string;
+  /** The main container's waiting or terminated message. */
+  containerMessage?: string;
+  /** The pod's most recent Events, as `Reason: message`, oldest first. */
+  events: string[];
+}
+
+/**
+ * The sandbox's pod did not become Ready: a fatal container state, an unschedulable pod, phase
+ * `Failed`, deletion, or the `timeout` deadline. What the library created was removed before this
+ * was thrown, unless `cleanupError` says why it could not be.
+ */
+export class PodStartError extends SandboxError {
+  /**
+   * Why: `Timeout`, `Unschedulable`, `Failed`, `Deleted`, or the container's reason
+   * (`ImagePullBackOff`, `ErrImagePull`, `InvalidImageName`, `CreateContainerConfigError`,
+   * `CrashLoopBackOff`, ...).
+   */
+  readonly reason: string;
+  /** The pod's name. */
+  readonly podName: string;
+  /** The pod's phase, conditions, container state and recent Events. */
+  readonly diagnostics: PodDiagnostics;
+  /** Set when removing the created resources failed too. */
+  cleanupError: unknown;
+  /** Creates a pod start error. */
+  constructor(
+    init: { reason: string; podName: string; message: string; diagnostics: PodDiagnostics },
+    options?: ErrorOptions,
+  ) {
+    const d = init.diagnostics;
+    const lines = [
+      `pod ${init.podName} did not become Ready: ${init.reason}: ${init.message}`,
+      d.phase ? `  phase: ${d.phase}` : "",
+      d.conditions.length ? `  conditions: ${d.conditions.join("; ")}` : "",
+      d.containerReason
+        ? `  container: ${d.containerReason}${d.containerMessage ? `: ${d.containerMessage}` : ""}`
+        : "",
+      d.events.length ? `  events:\n${d.events.map((e) => `    ${e}`).join("\n")}` : "",
+    ].filter(Boolean);
+    super(lines.join("\n"), options);
+    this.name = "PodStartError";
+    this.reason = init.reason;
+    this.podName = init.podName;
+    this.diagnostics = d;
+    this.cleanupError = undefined;
+  }
+}
+
+/** `runTool` was asked for a tool that is neither registered nor built in. */
+export class UnknownToolError extends SandboxError {
+  /** The name that was asked for. */
+  readonly tool: string;
+  /** Every valid name: registered tools first, then built-ins. */
+  readonly available: readonly string[];
+  /** Creates an unknown tool error. */
+  constructor(tool: string, available: readonly string[]) {
+    super(`unknown tool "${tool}"; valid tools: ${available.join(", ") || "(none)"}`);
+    this.name = "UnknownToolError";
+    this.tool = tool;
+    this.available = available;
+  }
+}
+
+/**
+ * A command run in the sandbox could not complete: the exec connection broke, closed without a
+ * status, or the server reported a failure that is not an exit code.
+ */
+export class ExecError extends SandboxError {
+  /** Output received before the failure. */
+  readonly stdout: string;
+  /** Error output received before the failure. */
+  readonly stderr: string;
+  /** Creates an exec error. */
+  constructor(message: string, options?: ErrorOptions & { stdout?: string; stderr?: string }) {
+    super(message, options);
+    this.name = "ExecError";
+    this.stdout = options?.stdout ?? "";
+    this.stderr = options?.stderr ?? "";
+  }
+}
+
+/** A command run in the sandbox hit its `timeout` (or was aborted) and was killed. */
+export class CommandTimeoutError extends ExecError {
+  /** Which limit stopped it: `"timeout"` (seconds given by `timeoutSeconds`) or `"abort"`. */
+  readonly limit: "timeout" | "abort";
+  /** The timeout in seconds, for `limit === "timeout"`. */
+  readonly timeoutSeconds: number | undefined;
+  /** Creates a command timeout error. */
+  constructor(
+    message: string,
+    options: ErrorOptions & {
+      limit: "timeout" | "abort";
+      timeoutSeconds?: number;
+      stdout?: string;
+      stderr?: string;
+    },
+  ) {
+    super(message, options);
+    this.name = "CommandTimeoutError";
+    this.limit = options.limit;
+    this.timeoutSeconds = options.timeoutSeconds;
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Kubeconfig loading: kubectl's rules for finding, merging and resolving kubeconfig files, and
+ * in-cluster (service account) configuration, resolved into a {@linkcode ConnectionConfig}.
+ *
+ * ```ts
+ * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * const conn = await loadKubeConfig({
+ *   content: `{"current-context": "dev",
+ *     "clusters": [{"name": "dev", "cluster": {"server": "https://127.0.0.1:6443"}}],
+ *     "users": [{"name": "dev", "user": {"token": "t0ken"}}],
+ *     "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev"}}]}`,
+ * });
+ * console.log(String(conn)); // ConnectionConfig(server=https://127.0.0.1:6443, ..., auth=token)
+ * ```
+ *
+ * @module
+ */
+
+export { ConnectionConfig } from "./connection.ts";
+export type { ConnectionConfigInit, ExecPluginConfig } from "./connection.ts";
+export { loadKubeConfig } from "./load.ts";
+export type { LoadKubeConfigOptions } from "./load.ts";
+export { parseKubeConfig, validateKubeConfig } from "./parse.ts";
+export { mergeKubeConfigs, resolveKubeConfig } from "./resolve.ts";
+export type {
+  KubeConfigSource,
+  MergedEntry,
+  MergedKubeConfig,
+  ResolveKubeConfigOptions,
+} from "./resolve.ts";
+export { loadInClusterConfig, SERVICE_ACCOUNT_DIR } from "./in_cluster.ts";
+export type { EnvReader, InClusterConfigOptions } from "./in_cluster.ts";
+export type {
+  KubeConfigAuthProvider,
+  KubeConfigCluster,
+  KubeConfigContext,
+  KubeConfigExec,
+  KubeConfigFile,
+  KubeConfigNamedCluster,
+  KubeConfigNamedContext,
+  KubeConfigNamedExtension,
+  KubeConfigNamedUser,
+  KubeConfigUser,
+} from "./types.ts";

@@ -1,0 +1,724 @@
+/**
+ * `KubernetesSandbox`: a Pod and a Service on any Kubernetes cluster, Ready before `start()`
+ * resolves, commands run inside it through `pods/exec`, everything removed on `stop()`,
+ * `cleanup()` or `await using`.
+ *
+ * @module
+ */
+
+import { KubeClient } from "../client/client.ts";
+import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../client/exec.ts";
+import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
+import { watchObjects } from "../client/watch.ts";
+import { sleep } from "../client/retry.ts";
+import {
+  CommandTimeoutError,
+  ExecError,
+  InvalidOptionError,
+  KubernetesApiError,
+  PodStartError,
+  SandboxError,
+} from "../errors.ts";
+import type { ConnectionConfig } from "../kubeconfig/connection.ts";
+import { loadKubeConfig } from "../kubeconfig/load.ts";
+import { buildPod, buildService, CONFIG_DIR, CONTAINER_NAME, podNameFor, serviceNameFor } from "./manifests.ts";
+import { type KubernetesSandboxOptions, resolveSandboxSpec, type SandboxSpec } from "./options.ts";
+import { waitForPodReady } from "./readiness.ts";
+import { KILL_TREE, LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, RUN_WITH_PIDFILE, WRITE_FILE } from "./scripts.ts";
+import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
+
+/** A sandbox's lifecycle state, as the Python original's. */
+export type SandboxStatus = "init" | "running" | "idle" | "error" | "closed";
+
+/** A tool run in the host process, registered with {@linkcode KubernetesSandbox.registerTool}. */
+export type ToolHandler = (
+  args: Record<string, unknown>,
+  context: { sandbox: KubernetesSandbox; signal?: AbortSignal },
+) => unknown | Promise<unknown>;
+
+/** Options of {@linkcode KubernetesSandbox.exec}. */
+export interface ExecOptions {
+  /** Input for the command; it sees end-of-file after it. */
+  stdin?: string | Uint8Array | ReadableStream<Uint8Array>;
+  /** Working directory (must exist). */
+  cwd?: string;
+  /** Extra environment variables for this command. */
+  env?: Record<string, string>;
+  /** Seconds before the command is killed; default the sandbox's `timeout`. */
+  timeout?: number;
+  /** Aborting kills the command too. */
+  signal?: AbortSignal;
+  /** Called with each stdout chunk as it arrives. */
+  onStdout?: (chunk: Uint8Array) => void;
+  /** Called with each stderr chunk as it arrives. */
+  onStderr?: (chunk: Uint8Array) => void;
+  /** Bytes of stdout and of stderr kept in the result; default 16 MiB each. */
+  maxOutputBytes?: number;
+}
+
+/** What a command run in the sandbox produced. A non-zero exit is data, not an exception. */
+export interface ExecResult {
+  /** stdout decoded as UTF-8. */
+  stdout: string;
+  /** stderr decoded as UTF-8. */
+  stderr: string;
+  /** stdout's raw bytes. */
+  stdoutBytes: Uint8Array;
+  /** The exit code. */
+  exitCode: number;
+  /** Whether output went over `maxOutputBytes`. */
+  truncated: boolean;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+}
+
+/** One entry of {@linkcode KubernetesSandbox.listFiles}. */
+export interface FileEntry {
+  /** File name (not the path). */
+  name: string;
+  /** `file`, `directory`, `symlink` or `other`. */
+  type: "file" | "directory" | "symlink" | "other";
+  /** Size in bytes. */
+  size: number;
+  /** Last modification, seconds since the epoch. */
+  mtime: number;
+}
+
+/** What {@linkcode KubernetesSandbox.describe} returns: no secrets, ever. */
+export interface SandboxDescription {
+  sandboxId: string;
+  status: SandboxStatus;
+  workspace: string[];
+  timeout: number;
+  namespace: string;
+  image: string;
+  podName: string | null;
+  serviceName: string | null;
+  clusterIp: string | null;
+  server: string | null;
+  mcpServers: string[];
+  agents: string[];
+  tools: string[];
+}
+
+const sharedClients = new Map<string, Promise<KubeClient>>();
+const connectionClients = new WeakMap<ConnectionConfig, KubeClient>();
+const decoder = new TextDecoder();
+/** Deadline of the cleanup that follows a failed start (which must not hang on a dead server). */
+const CLEANUP_DEADLINE_MS = 30_000;
+
+/**
+ * A sandbox pod (plus its Service) on a Kubernetes cluster, in which tools run.
+ *
+ * @example Start, run a command, clean up
+ * ```ts ignore
+ * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+ *
+ * await using sb = await KubernetesSandbox.create({ namespace: "agents", timeout: 120 });
+ * const { stdout } = await sb.exec(["python3", "-c", "print(6 * 7)"]);
+ * console.log(sb.podName, sb.clusterIp, stdout);
+ * ```
+ */
+export class KubernetesSandbox {
+  readonly #spec: SandboxSpec;
+  readonly #options: KubernetesSandboxOptions;
+  readonly #mcpConfig: Record<string, unknown> | undefined;
+  readonly #agents: Record<string, unknown> | undefined;
+  readonly #tools = new Map<string, ToolHandler>();
+  #client: KubeClient | undefined;
+  #namespace: string | undefined;
+  #status: SandboxStatus = "init";
+  #pod: Pod | undefined;
+  #service: Service | undefined;
+  #busy: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Validates the options; nothing is sent until {@linkcode KubernetesSandbox.start}.
+   *
+   * @throws {InvalidOptionError} an invalid id, namespace, label, quantity, port...
+   */
+  constructor(options: KubernetesSandboxOptions = {}) {
+    this.#spec = resolveSandboxSpec(options);
+    this.#options = options;
+    this.#mcpConfig = options.mcpConfig;
+    this.#agents = options.agents;
+    this.#namespace = this.#spec.namespace;
+    if (options.client) this.#client = options.client;
+  }
+
+  /** Constructs a sandbox and starts it. */
+  static async create(options: KubernetesSandboxOptions = {}, signal?: AbortSignal): Promise<KubernetesSandbox> {
+    const sb = new KubernetesSandbox(options);
+    await sb.start({ signal });
+    return sb;
+  }
+
+  /** The sandbox's id. */
+  get sandboxId(): string {
+    return this.#spec.sandboxId;
+  }
+  /** Lifecycle state. */
+  get status(): SandboxStatus {
+    return this.#status;
+  }
+  /** Namespace (known once the connection is resolved, i.e. after `start()` when not set). */
+  get namespace(): string {
+    return this.#namespace ?? this.#client?.connection.namespace ?? "default";
+  }
+  /** Container image. */
+  get image(): string {
+    return this.#spec.image;
+  }
+  /** Seconds `start()` waits, and each tool run's default limit. */
+  get timeout(): number {
+    return this.#spec.timeout;
+  }
+  /** Workspace directories. */
+  get workspace(): string[] {
+    return [...this.#spec.workspace];
+  }
+  /** MCP configuration given at construction. */
+  get mcpConfig(): Record<string, unknown> | undefined {
+    return this.#mcpConfig;
+  }
+  /** Agent configurations given at construction. */
+  get agents(): Record<string, unknown> | undefined {
+    return this.#agents;
+  }
+  /** The pod's name while one exists, else `null`. */
+  get podName(): string | null {
+    return this.#pod ? podNameFor(this.sandboxId) : null;
+  }
+  /** The service's name while one exists, else `null`. */
+  get serviceName(): string | null {
+    return this.#service ? serviceNameFor(this.sandboxId) : null;
+  }
+  /** The service's cluster IP while it exists, else `null`. */
+  get clusterIp(): string | null {
+    return this.#service?.spec.clusterIP ?? null;
+  }
+  /** The pod's IP while running, else `null`. */
+  get podIp(): string | null {
+    return this.#pod?.status?.podIP ?? null;
+  }
+  /** The client in use (after `start()`, or when one was given). */
+  get client(): KubeClient | undefined {
+    return this.#client;
+  }
+
+  /**
+   * Creates the pod and service and waits (by watch) until the pod is Ready. On any failure or
+   * abort, deletes what it created, sets status `error`, then throws.
+   *
+   * @throws {PodStartError} the pod failed, could not be scheduled, or missed the deadline.
+   * @throws {KubernetesApiError} the server refused a request (e.g. `AlreadyExists`, `Forbidden`).
+   * @throws {SandboxError} the sandbox is closed.
+   */
+  start(options: { signal?: AbortSignal; onReadyEvent?: () => void } = {}): Promise<void> {
+    return this.#serial(() => this.#start(options.signal, options.onReadyEvent));
+  }
+
+  async #start(signal: AbortSignal | undefined, onReadyEvent?: () => void): Promise<void> {
+    if (this.#status === "running") return;
+    if (this.#status === "closed") throw new SandboxError(`sandbox ${this.sandboxId} is closed`);
+    signal?.throwIfAborted();
+    const client = await this.#resolveClient(signal);
+    const namespace = this.namespace;
+    const spec = this.#spec;
+    const pods = corePath(namespace, "pods");
+    let pod: Pod | undefined;
+    let service: Service | undefined;
+    let serviceP: Promise<Service> | undefined;
+    try {
+      pod = await client.request<Pod>(pods, { method: "POST", body: buildPod(spec, namespace), signal });
+      this.#pod = pod;
+      const created = pod;
+      serviceP = client.request<Service>(corePath(namespace, "services"), {
+        method: "POST",
+        body: buildService(spec, namespace, created.metadata.uid!),
+        signal,
+      });
+      // Keep the result even if readiness fails first, so cleanup knows the service exists.
+      serviceP.then((s) => (service = s), () => {});
+      const [ready, svc] = await Promise.all([
+        waitForPodReady(client, namespace, created.metadata.name, {
+          timeoutSeconds: spec.timeout,
+          unschedulableGraceSeconds: spec.unschedulableGraceSeconds,
+          imagePullGraceSeconds: spec.imagePullGraceSeconds,
+          signal,
+          onReadyEvent,
+        }),
+        serviceP,
+      ]);
+      this.#pod = ready;
+      this.#service = service = svc;
+      if (this.#mcpConfig || this.#agents) await this.#writeConfig(signal);
+      this.#status = "running";
+    } catch (err) {
+      this.#status = "error";
+      if (pod && !service && serviceP) {
+        // The service request may still be in flight: let it settle (bounded) so it is deleted
+        // too. Should it land later anyway, its ownerReference lets the garbage collector go.
+        await Promise.race([serviceP.catch(() => {}), sleep(5000)]);
+      }
+      const cleanupError = await this.#deleteResources(client, namespace, pod, service, false)
+        .then(() => undefined, (e) => e);
+      this.#pod = undefined;
+      this.#service = undefined;
+      if (cleanupError !== undefined) {
+        if (err instanceof PodStartError) err.cleanupError = cleanupError;
+        else {
+          throw new SandboxError(
+            `start() failed and its cleanup failed too; delete pod ${podNameFor(spec.sandboxId)} ` +
+              `and service ${serviceNameFor(spec.sandboxId)} in ${namespace} by hand`,
+            { cause: new AggregateError([err, cleanupError]) },
+          );
+        }
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Deletes the pod and service and waits until both are gone, so `start()` can run again with
+   * the same names. Status becomes `idle`.
+   */
+  stop(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#status === "closed") return;
+      if (this.#client && (this.#pod || this.#service)) {
+        await this.#deleteResources(this.#client, this.namespace, this.#pod, this.#service, true, options.signal);
+      }
+      this.#pod = undefined;
+      this.#service = undefined;
+      this.#status = "idle";
+    });
+  }
+
+  /**
+   * Releases everything for good: idempotent and safe in every state. Status becomes `closed`.
+   * Also closes the client when the sandbox made its own from a `connection`.
+   */
+  cleanup(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#status === "closed") return;
+      try {
+        if (this.#client && (this.#pod || this.#service)) {
+          await this.#deleteResources(this.#client, this.namespace, this.#pod, this.#service, true, options.signal);
+        }
+      } finally {
+        this.#pod = undefined;
+        this.#service = undefined;
+        this.#status = "closed";
+      }
+    });
+  }
+
+  /** `await using sb = ...` calls {@linkcode KubernetesSandbox.cleanup}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.cleanup();
+  }
+
+  /** Registers a tool that runs in this process (the Python original's semantics). */
+  registerTool(name: string, handler: ToolHandler): void {
+    if (typeof name !== "string" || !name) throw new InvalidOptionError("name", "must be a non-empty string");
+    if (typeof handler !== "function") throw new InvalidOptionError("handler", "must be a function");
+    this.#tools.set(name, handler);
+  }
+
+  /** Names of every tool `runTool` accepts: registered ones, then built-ins. */
+  get toolNames(): string[] {
+    return [...this.#tools.keys(), ...builtinToolNames.filter((n) => !this.#tools.has(n))];
+  }
+
+  /**
+   * Runs a tool: a registered one, else a built-in (`shell`/`command`, `code`, `file_read`,
+   * `file_write`, `file_list`), which runs inside the pod.
+   *
+   * @returns the seed's keys (`tool`, `arguments`, `sandboxId`, `pod`, `clusterIp`, `status`)
+   * plus the tool's output. A non-zero exit is `status: "error"` with `exitCode`, not a throw.
+   * @throws {SandboxError} the sandbox is not running.
+   * @throws {UnknownToolError} no such tool; the error lists every valid name.
+   * @throws {InvalidOptionError} arguments of the wrong shape (before anything runs).
+   */
+  async runTool(
+    toolName: string,
+    args: Record<string, unknown> = {},
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ToolResult> {
+    this.#requireRunning("runTool");
+    if (args === null || typeof args !== "object" || Array.isArray(args)) {
+      throw new InvalidOptionError("arguments", "must be an object");
+    }
+    const base = {
+      tool: toolName,
+      arguments: args,
+      sandboxId: this.sandboxId,
+      pod: this.podName,
+      clusterIp: this.clusterIp,
+    };
+    const handler = this.#tools.get(toolName);
+    if (handler) {
+      const result = await handler(args, { sandbox: this, signal: options.signal });
+      return { ...base, status: "ok", result };
+    }
+    const out = await runBuiltinTool(this, toolName, args, this.toolNames, options.signal);
+    return { ...base, ...out };
+  }
+
+  /**
+   * Runs `command` (argv, passed as is: no shell is added) in the sandbox's container.
+   *
+   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed).
+   * @throws {ExecError} the exec connection failed or ended without an exit status.
+   */
+  async exec(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    this.#requireRunning("exec");
+    if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")) {
+      throw new InvalidOptionError("command", "must be a non-empty array of strings");
+    }
+    if (command.some((a) => a.includes("\0"))) {
+      throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
+    }
+    const timeoutSeconds = options.timeout ?? this.timeout;
+    if (!(timeoutSeconds > 0)) throw new InvalidOptionError("timeout", "must be a positive number of seconds");
+    let argv = command;
+    if (options.env && Object.keys(options.env).length) {
+      argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
+    }
+    if (options.cwd !== undefined) {
+      argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
+    }
+    const pidFile = `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
+    argv = ["/bin/sh", "-c", RUN_WITH_PIDFILE, pidFile, ...argv];
+
+    const local = new AbortController();
+    let limit: "timeout" | "abort" | undefined;
+    const timer = setTimeout(() => {
+      limit = "timeout";
+      local.abort(new Error("timeout"));
+    }, timeoutSeconds * 1000);
+    const onAbort = () => {
+      limit ??= "abort";
+      local.abort(options.signal!.reason);
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    const started = performance.now();
+    const stdoutChunks: Uint8Array[] = [];
+    const stderrChunks: Uint8Array[] = [];
+    try {
+      const result = await this.#execRaw(argv, {
+        stdin: options.stdin,
+        signal: local.signal,
+        maxOutputBytes: options.maxOutputBytes,
+        onStdout: (c) => {
+          stdoutChunks.push(c);
+          options.onStdout?.(c);
+        },
+        onStderr: (c) => {
+          stderrChunks.push(c);
+          options.onStderr?.(c);
+        },
+      });
+      return {
+        stdout: decoder.decode(result.stdout),
+        stderr: decoder.decode(result.stderr),
+        stdoutBytes: result.stdout,
+        exitCode: result.exitCode,
+        truncated: result.truncated,
+        durationMs: performance.now() - started,
+      };
+    } catch (err) {
+      if (limit) {
+        // Closing the socket leaves the process running: kill it, bounded so a dead server
+        // cannot hold the error back.
+        await this.#execRaw(["/bin/sh", "-c", KILL_TREE, pidFile], { signal: AbortSignal.timeout(10_000) })
+          .catch(() => {});
+        const partial = (chunks: Uint8Array[]) => decoder.decode(concat(chunks));
+        throw new CommandTimeoutError(
+          limit === "timeout"
+            ? `command ${JSON.stringify(command[0])} ran past its ${timeoutSeconds} s timeout and was killed`
+            : `command ${JSON.stringify(command[0])} was aborted and killed`,
+          {
+            limit,
+            timeoutSeconds: limit === "timeout" ? timeoutSeconds : undefined,
+            stdout: partial(stdoutChunks),
+            stderr: partial(stderrChunks),
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** One exec session, no wrapping. */
+  async #execRaw(
+    argv: string[],
+    options: Parameters<typeof runExecSession>[1] & { stdin?: ExecOptions["stdin"] },
+  ) {
+    const client = this.#client!;
+    const hasStdin = options?.stdin !== undefined;
+    const path = corePath(this.namespace, "pods", podNameFor(this.sandboxId)) + "/exec";
+    const socket = await client.openWebSocket(path, {
+      protocols: EXEC_PROTOCOLS,
+      query: execQuery(argv, { container: CONTAINER_NAME, stdin: hasStdin }),
+      signal: options?.signal,
+    });
+    return await runExecSession(socket, options);
+  }
+
+  /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */
+  async readFile(path: string, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<Uint8Array> {
+    const r = await this.#fileOp(READ_FILE, path, { signal: options.signal, maxOutputBytes: options.maxBytes ?? 256 << 20 });
+    return r.stdoutBytes;
+  }
+
+  /** Reads a file as UTF-8 text. */
+  async readTextFile(path: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    return decoder.decode(await this.readFile(path, options));
+  }
+
+  /**
+   * Writes a file in the sandbox (parents created), streamed over stdin so its size is not bound
+   * by argv. With a workspace, only paths inside it. Returns the bytes written.
+   */
+  async writeFile(
+    path: string,
+    data: string | Uint8Array | ReadableStream<Uint8Array>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    let counted = 0;
+    let stdin: ExecOptions["stdin"] = data;
+    if (typeof data === "string") stdin = new TextEncoder().encode(data);
+    if (stdin instanceof Uint8Array) counted = stdin.length;
+    else if (stdin instanceof ReadableStream) {
+      stdin = stdin.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, ctl) {
+            counted += chunk.length;
+            ctl.enqueue(chunk);
+          },
+        }),
+      );
+    } else throw new InvalidOptionError("data", "must be a string, Uint8Array or ReadableStream");
+    await this.#fileOp(WRITE_FILE, path, { signal: options.signal, stdin });
+    return counted;
+  }
+
+  /** Lists a directory in the sandbox. With a workspace, only paths inside it. */
+  async listFiles(path: string, options: { signal?: AbortSignal } = {}): Promise<FileEntry[]> {
+    const r = await this.#fileOp(LIST_FILES, path, { signal: options.signal });
+    return r.stdout.split("\n").filter(Boolean).map((line) => {
+      const [kind, size, mtime, ...rest] = line.split("|");
+      const type: FileEntry["type"] = kind.startsWith("regular")
+        ? "file"
+        : kind === "directory"
+        ? "directory"
+        : kind === "symbolic link"
+        ? "symlink"
+        : "other";
+      return { name: rest.join("|"), type, size: Number(size), mtime: Number(mtime) };
+    });
+  }
+
+  async #fileOp(script: string, path: string, options: ExecOptions): Promise<ExecResult> {
+    if (typeof path !== "string" || !path || path.includes("\0")) {
+      throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
+    }
+    const absolute = normalize(path.startsWith("/") ? path : `${this.#spec.workspace[0] ?? "/home/sandbox"}/${path}`);
+    const ws = this.#spec.workspace;
+    if (ws.length && !ws.some((w) => absolute === w || absolute.startsWith(w + "/"))) {
+      throw new InvalidOptionError("path", `${path} is outside the workspace (${ws.join(", ")})`);
+    }
+    const r = await this.exec(["/bin/sh", "-c", script, "orbiter", absolute, ...ws], options);
+    if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) {
+      throw new InvalidOptionError("path", r.stderr.trim().replace(/^orbiter: /, ""));
+    }
+    if (r.exitCode !== 0) {
+      throw new ExecError(`${path}: ${r.stderr.trim() || `failed with exit code ${r.exitCode}`}`, {
+        stdout: r.stdout,
+        stderr: r.stderr,
+      });
+    }
+    return r;
+  }
+
+  /** Kubernetes-specific state; never a secret (configs are summarised by their keys). */
+  describe(): SandboxDescription {
+    return {
+      sandboxId: this.sandboxId,
+      status: this.status,
+      workspace: this.workspace,
+      timeout: this.timeout,
+      namespace: this.namespace,
+      image: this.image,
+      podName: this.podName,
+      serviceName: this.serviceName,
+      clusterIp: this.clusterIp,
+      server: this.#client?.connection.server ?? null,
+      mcpServers: Object.keys((this.#mcpConfig?.mcpServers as object | undefined) ?? this.#mcpConfig ?? {}),
+      agents: Object.keys(this.#agents ?? {}),
+      tools: this.toolNames,
+    };
+  }
+
+  /** One line, no secrets. */
+  toString(): string {
+    return `KubernetesSandbox(${this.sandboxId}, ${this.status}, ${this.namespace}/${
+      this.podName ?? podNameFor(this.sandboxId)
+    })`;
+  }
+
+  /** What `console.log` shows. */
+  [Symbol.for("Deno.customInspect")](): string {
+    return `KubernetesSandbox ${JSON.stringify(this.describe(), null, 2)}`;
+  }
+
+  /** Same as {@linkcode KubernetesSandbox.describe}. */
+  toJSON(): SandboxDescription {
+    return this.describe();
+  }
+
+  // --- internals ----------------------------------------------------------------------------
+
+  #requireRunning(what: string): void {
+    if (this.#status !== "running") {
+      throw new SandboxError(`${what}() needs a running sandbox; ${this.sandboxId} is ${this.#status}`);
+    }
+  }
+
+  /** Lifecycle calls run one at a time, in call order, so stop() during start() is safe. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#busy.then(fn, fn);
+    this.#busy = run.catch(() => {});
+    return run;
+  }
+
+  async #resolveClient(signal?: AbortSignal): Promise<KubeClient> {
+    if (this.#client) return this.#client;
+    const o = this.#options;
+    if (o.connection) {
+      let c = connectionClients.get(o.connection);
+      if (!c) connectionClients.set(o.connection, c = new KubeClient(o.connection));
+      return this.#client = c;
+    }
+    const key = `${o.kubeconfig ?? ""}\0${o.context ?? ""}`;
+    let p = sharedClients.get(key);
+    if (!p) {
+      p = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context }).then((conn) => new KubeClient(conn));
+      sharedClients.set(key, p);
+      p.catch(() => sharedClients.delete(key));
+    }
+    signal?.throwIfAborted();
+    return this.#client = await p;
+  }
+
+  async #writeConfig(signal?: AbortSignal): Promise<void> {
+    const files: [string, unknown][] = [];
+    if (this.#mcpConfig) files.push([`${CONFIG_DIR}/mcp.json`, this.#mcpConfig]);
+    if (this.#agents) files.push([`${CONFIG_DIR}/agents.json`, this.#agents]);
+    for (const [path, value] of files) {
+      // Written through exec, not put in the pod spec: MCP configs often hold API keys, and the
+      // spec is readable by anyone who may `get pods`.
+      const r = await this.#execRaw(["/bin/sh", "-c", 'umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"', path], {
+        stdin: new TextEncoder().encode(JSON.stringify(value, null, 2)),
+        signal,
+      });
+      if (r.exitCode !== 0) {
+        throw new ExecError(`could not write ${path} in the sandbox: ${decoder.decode(r.stderr)}`);
+      }
+    }
+  }
+
+  /**
+   * Deletes the service and the pod (only the ones this sandbox created: uid preconditions), and
+   * when `wait` is set waits by watch until the pod is gone.
+   */
+  async #deleteResources(
+    client: KubeClient,
+    namespace: string,
+    pod: Pod | undefined,
+    service: Service | undefined,
+    wait: boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const deadline = AbortSignal.timeout(CLEANUP_DEADLINE_MS);
+    const sig = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    const jobs: Promise<unknown>[] = [];
+    if (service) {
+      jobs.push(deleteObject(client, corePath(namespace, "services", service.metadata.name), {
+        uid: service.metadata.uid,
+        signal: sig,
+      }));
+    }
+    if (pod) {
+      const name = pod.metadata.name;
+      const gone = wait ? this.#waitGone(client, namespace, name, pod.metadata.uid, sig) : undefined;
+      jobs.push(
+        deleteObject(client, corePath(namespace, "pods", name), { uid: pod.metadata.uid, signal: sig }),
+      );
+      if (gone) jobs.push(gone);
+    }
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
+  }
+
+  async #waitGone(
+    client: KubeClient,
+    namespace: string,
+    name: string,
+    uid: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const local = new AbortController();
+    const onAbort = () => local.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    let gone = false;
+    try {
+      const events = watchObjects<Pod>(client, corePath(namespace, "pods"), {
+        fieldSelector: `metadata.name=${name}`,
+        signal: local.signal,
+        onList: (items) => {
+          // Already gone before the watch began: no DELETED event will come.
+          if (!items.some((p) => p.metadata.uid === uid)) {
+            gone = true;
+            local.abort();
+          }
+        },
+      });
+      for await (const ev of events) {
+        if (ev.object.metadata.uid === uid && ev.type === "DELETED") return;
+      }
+    } catch (err) {
+      if (!gone) throw err;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+function normalize(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

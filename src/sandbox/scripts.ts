@@ -1,0 +1,79 @@
+/**
+ * The small POSIX `sh` scripts the library runs inside the pod. They are passed as `sh -c SCRIPT
+ * ARG0 ARGS...`, so every user value arrives as a positional parameter and is never parsed by a
+ * shell. They need only `sh`, `cat`, `readlink`, `stat`, `mkdir` (GNU coreutils or BusyBox).
+ *
+ * @module
+ */
+
+/**
+ * Runs `"$@"` as a child of a shell whose PID is written to the file `$0`, so that the library
+ * can kill the command and its descendants when a timeout or abort hits (closing the exec socket
+ * does not stop the remote process).
+ */
+export const RUN_WITH_PIDFILE = 'echo $$ > "$0"; "$@"; s=$?; rm -f "$0"; exit $s';
+
+/**
+ * Kills the process tree whose root PID is in the file `$0`: TERM, a short pause, then KILL,
+ * descending through `/proc/PID/task/*\/children`.
+ */
+export const KILL_TREE = `
+tree() { for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree "$c"; done; echo "$1"; }
+[ -f "$0" ] || exit 0
+root=$(cat "$0"); [ -n "$root" ] || exit 0
+pids=$(tree "$root")
+kill -TERM $pids 2>/dev/null
+sleep 0.2 2>/dev/null || sleep 1
+kill -KILL $(tree "$root") $pids 2>/dev/null
+rm -f "$0"
+exit 0`;
+
+/** Exit code the confinement check uses for a path outside the workspace. */
+export const OUTSIDE_WORKSPACE_EXIT = 125;
+
+/**
+ * Resolves `$1` on the pod side (symlinks included; for a path that does not exist yet, its
+ * deepest existing ancestor) and exits {@linkcode OUTSIDE_WORKSPACE_EXIT} unless it lies in one of
+ * the directories `$2...`. Prints the resolved path on success. With no directories, allows all.
+ */
+const CONFINE = `
+resolve() {
+  q=$1; rest=
+  while [ ! -e "$q" ] && [ ! -L "$q" ]; do rest="/\${q##*/}$rest"; q=\${q%/*}; [ -n "$q" ] || q=/; done
+  r=$(readlink -f -- "$q") || r=$q
+  [ "$r" = / ] && r=
+  printf '%s%s' "$r" "$rest"
+}
+target=$1; shift
+real=$(resolve "$target")
+[ -n "$real" ] || real=/
+if [ $# -gt 0 ]; then
+  ok=
+  for w in "$@"; do case "$real/" in "$w"/*) ok=1 ;; esac; done
+  if [ -z "$ok" ]; then
+    echo "orbiter: $target resolves to $real, which is outside the workspace ($*)" >&2
+    exit ${OUTSIDE_WORKSPACE_EXIT}
+  fi
+fi
+`;
+
+/** `sh -c READ_FILE _ PATH WORKSPACE...`: the file's bytes on stdout. */
+export const READ_FILE = `${CONFINE}
+[ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
+exec cat -- "$real"`;
+
+/** `sh -c WRITE_FILE _ PATH WORKSPACE...`: stdin into the file, parents created. */
+export const WRITE_FILE = `${CONFINE}
+mkdir -p -- "$(dirname -- "$real")" && cat > "$real"`;
+
+/**
+ * `sh -c LIST_FILES _ PATH WORKSPACE...`: one line per entry, `type|size|mtime|name`, where type
+ * is stat's `%F` (regular file, directory, symbolic link, ...).
+ */
+export const LIST_FILES = `${CONFINE}
+cd -- "$real" || exit 2
+for f in .* *; do
+  case "$f" in .|..) continue ;; esac
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  stat -c '%F|%s|%Y|%n' -- "$f"
+done`;

@@ -1,0 +1,65 @@
+/**
+ * Access to the local control plane for integration tests. `scripts/test.sh` starts it and sets
+ * `ORBITER_E2E_*`; without them the integration tests are registered as ignored, with the reason
+ * printed once.
+ */
+
+import { KubeClient } from "../../src/client/client.ts";
+import { corePath, type ObjectList, type Pod, type Service } from "../../src/client/resources.ts";
+import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
+import type { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
+import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/sandbox/options.ts";
+
+const env = (name: string) => Deno.env.get(name) || undefined;
+
+/** The admin kubeconfig, or undefined when the cluster is not available. */
+export const adminKubeconfig: string | undefined = env("ORBITER_E2E_KUBECONFIG");
+/** The least-privilege token user's kubeconfig. */
+export const tokenKubeconfig: string | undefined = env("ORBITER_E2E_TOKEN_KUBECONFIG");
+/** The PodSecurity-restricted namespace. */
+export const e2eNamespace: string = env("ORBITER_E2E_NAMESPACE") ?? "sandbox-e2e";
+/** Whether integration tests must be skipped. */
+export const ignoreE2E: boolean = adminKubeconfig === undefined;
+
+let warned = false;
+/** `ignore` value for `Deno.test`, printing why once. */
+export function skipUnlessCluster(): boolean {
+  if (ignoreE2E && !warned) {
+    warned = true;
+    console.error(
+      `integration tests skipped: ${env("ORBITER_E2E_SKIP") ?? "ORBITER_E2E_KUBECONFIG is not set"} ` +
+        `(run them with \`deno task test\`, which starts the local control plane)`,
+    );
+  }
+  return ignoreE2E;
+}
+
+/** Loads a connection for one of the e2e users. */
+export function e2eConnection(user: "admin" | "token"): Promise<ConnectionConfig> {
+  return loadKubeConfig({ kubeconfig: user === "admin" ? adminKubeconfig : tokenKubeconfig });
+}
+
+/** Runs `fn` with a client for `user`, closed afterwards. */
+export async function withClient<T>(user: "admin" | "token", fn: (c: KubeClient) => Promise<T>): Promise<T> {
+  const client = new KubeClient(await e2eConnection(user));
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** The pods and services the library created for `sandboxId` (or all, without it). */
+export async function managedObjects(
+  client: KubeClient,
+  namespace: string,
+  sandboxId?: string,
+): Promise<{ pods: Pod[]; services: Service[] }> {
+  const labelSelector = sandboxId ? `${SANDBOX_ID_LABEL}=${sandboxId}` : `${MANAGED_BY_LABEL}`;
+  const pods = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), { query: { labelSelector } });
+  const services = await client.request<ObjectList<Service>>(corePath(namespace, "services"), {
+    query: { labelSelector },
+  });
+  // Pods being deleted gracefully still show up for a moment; only live ones count as leaks.
+  return { pods: pods.items, services: services.items };
+}
