@@ -508,6 +508,7 @@ Deno.test("runExecSession() rejects with the signal's reason when aborted mid-se
     const controller = new AbortController();
     const reason = new Error("caller gave up");
     const { error, socket } = await run(server, {
+      signal: controller.signal,
       onStdout: () => controller.abort(reason),
     });
     assert.equal(error, reason);

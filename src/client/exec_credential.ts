@@ -156,7 +156,11 @@ export class ExecCredentialProvider {
     });
   }
 
-  /** Forgets the cached credential, so the next `get()` runs the plugin (e.g. after a 401). */
+  /**
+   * Forgets the cached credential, so the next `get()` runs the plugin (e.g. after a 401). A run
+   * already in progress is still shared rather than doubled: it began after the cached
+   * credential was read, so it is no older than a new run would be useful.
+   */
   invalidate(): void {
     this.#cached = undefined;
   }

@@ -494,9 +494,12 @@ export class KubernetesSandbox {
   ): Promise<number> {
     let counted = 0;
     let stdin: ExecOptions["stdin"] = data;
+    let length = "-";
     if (typeof data === "string") stdin = new TextEncoder().encode(data);
-    if (stdin instanceof Uint8Array) counted = stdin.length;
-    else if (stdin instanceof ReadableStream) {
+    if (stdin instanceof Uint8Array) {
+      counted = stdin.length;
+      length = String(counted);
+    } else if (stdin instanceof ReadableStream) {
       stdin = stdin.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, ctl) {
@@ -506,7 +509,7 @@ export class KubernetesSandbox {
         }),
       );
     } else throw new InvalidOptionError("data", "must be a string, Uint8Array or ReadableStream");
-    await this.#fileOp(WRITE_FILE, path, { signal: options.signal, stdin });
+    await this.#fileOp(WRITE_FILE, path, { signal: options.signal, stdin }, [length]);
     return counted;
   }
 
@@ -526,7 +529,12 @@ export class KubernetesSandbox {
     });
   }
 
-  async #fileOp(script: string, path: string, options: ExecOptions): Promise<ExecResult> {
+  async #fileOp(
+    script: string,
+    path: string,
+    options: ExecOptions,
+    leading: string[] = [],
+  ): Promise<ExecResult> {
     if (typeof path !== "string" || !path || path.includes("\0")) {
       throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
     }
@@ -535,10 +543,16 @@ export class KubernetesSandbox {
     if (ws.length && !ws.some((w) => absolute === w || absolute.startsWith(w + "/"))) {
       throw new InvalidOptionError("path", `${path} is outside the workspace (${ws.join(", ")})`);
     }
-    const r = await this.exec(["/bin/sh", "-c", script, "orbiter", absolute, ...ws], options);
-    if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) {
-      throw new InvalidOptionError("path", r.stderr.trim().replace(/^orbiter: /, ""));
-    }
+    const outside = (stderr: string) =>
+      new InvalidOptionError("path", stderr.trim().replace(/^orbiter: /, ""));
+    const r = await this.exec(["/bin/sh", "-c", script, "orbiter", ...leading, absolute, ...ws], options)
+      .catch((err) => {
+        // Some exec paths (kwok) report any non-zero exit as a failed status instead of an exit
+        // code; the script's own message still tells a confinement refusal apart.
+        if (err instanceof ExecError && err.stderr.includes("outside the workspace")) throw outside(err.stderr);
+        throw err;
+      });
+    if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) throw outside(r.stderr);
     if (r.exitCode !== 0) {
       throw new ExecError(`${path}: ${r.stderr.trim() || `failed with exit code ${r.exitCode}`}`, {
         stdout: r.stdout,
@@ -625,10 +639,9 @@ export class KubernetesSandbox {
     for (const [path, value] of files) {
       // Written through exec, not put in the pod spec: MCP configs often hold API keys, and the
       // spec is readable by anyone who may `get pods`.
-      const r = await this.#execRaw(["/bin/sh", "-c", 'umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"', path], {
-        stdin: new TextEncoder().encode(JSON.stringify(value, null, 2)),
-        signal,
-      });
+      const bytes = new TextEncoder().encode(JSON.stringify(value, null, 2));
+      const script = 'umask 077; mkdir -p "$(dirname "$0")" && head -c "$1" > "$0"';
+      const r = await this.#execRaw(["/bin/sh", "-c", script, path, String(bytes.length)], { stdin: bytes, signal });
       if (r.exitCode !== 0) {
         throw new ExecError(`could not write ${path} in the sandbox: ${decoder.decode(r.stderr)}`);
       }

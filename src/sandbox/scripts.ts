@@ -62,9 +62,31 @@ export const READ_FILE = `${CONFINE}
 [ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
 exec cat -- "$real"`;
 
-/** `sh -c WRITE_FILE _ PATH WORKSPACE...`: stdin into the file, parents created. */
-export const WRITE_FILE = `${CONFINE}
-mkdir -p -- "$(dirname -- "$real")" && cat > "$real"`;
+/**
+ * `sh -c WRITE_FILE _ LENGTH PATH WORKSPACE...`: stdin into the file, parents created. With a
+ * LENGTH (not `-`), exactly that many bytes are taken with `head -c`, so the command ends without
+ * waiting for stdin's end-of-file, which some exec paths do not deliver; a short input is an
+ * error. With `-`, stdin is copied to its end.
+ */
+export const WRITE_FILE = `n=$1; shift
+${CONFINE}
+mkdir -p -- "$(dirname -- "$real")" || exit 1
+if [ "$n" = - ]; then exec cat > "$real"; fi
+head -c "$n" > "$real" || exit 1
+got=$(wc -c < "$real")
+[ "$got" -eq "$n" ] || { echo "orbiter: wrote $got of $n bytes to $target" >&2; exit 1; }`;
+
+/**
+ * `sh -c RUN_SOURCE _ LENGTH INTERPRETER ARGS...`: reads LENGTH bytes of program source from
+ * stdin into a private temporary file and runs `INTERPRETER ARGS... FILE`, so the program keeps
+ * a stdin of its own and nothing waits for end-of-file.
+ */
+export const RUN_SOURCE = `n=$1; shift
+umask 077
+f=$(mktemp "\${TMPDIR:-/tmp}/orbiter-code.XXXXXX") || exit 1
+head -c "$n" > "$f" || { rm -f "$f"; exit 1; }
+"$@" "$f" < /dev/null; s=$?
+rm -f "$f"; exit $s`;
 
 /**
  * `sh -c LIST_FILES _ PATH WORKSPACE...`: one line per entry, `type|size|mtime|name`, where type

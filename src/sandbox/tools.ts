@@ -7,6 +7,7 @@
 
 import { InvalidOptionError, UnknownToolError } from "../errors.ts";
 import type { ExecResult, FileEntry, KubernetesSandbox } from "./sandbox.ts";
+import { RUN_SOURCE } from "./scripts.ts";
 
 /** What `runTool` returns: the seed's keys plus the tool's output. */
 export interface ToolResult {
@@ -52,15 +53,15 @@ export const builtinToolNames: readonly string[] = Object.freeze([
   "file_list",
 ]);
 
-/** How `code` runs each language: the interpreter reads the program from stdin. */
+/** How `code` runs each language: the interpreter, given the program's file last. */
 export const CODE_INTERPRETERS: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  python: ["python3", "-"],
-  python3: ["python3", "-"],
-  sh: ["sh", "-s"],
-  bash: ["bash", "-s"],
-  node: ["node", "-"],
-  javascript: ["node", "-"],
-  ruby: ["ruby", "-"],
+  python: ["python3"],
+  python3: ["python3"],
+  sh: ["sh"],
+  bash: ["bash"],
+  node: ["node"],
+  javascript: ["node"],
+  ruby: ["ruby"],
 });
 
 /** Largest argument a built-in accepts inline (code, content, command), in bytes. */
@@ -121,7 +122,14 @@ export async function runBuiltinTool(
           `unsupported language "${language}"; one of ${Object.keys(CODE_INTERPRETERS).join(", ")}`,
         );
       }
-      return fromExec(await sandbox.exec([...argv], { stdin: code, signal }));
+      const source = new TextEncoder().encode(code);
+      // The source travels on stdin (no argv size limit), into a temporary file the
+      // interpreter runs.
+      const r = await sandbox.exec(["/bin/sh", "-c", RUN_SOURCE, "orbiter", String(source.length), ...argv], {
+        stdin: source,
+        signal,
+      });
+      return fromExec(r);
     }
     case "file_read": {
       const path = str(name, args, "path")!;

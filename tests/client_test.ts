@@ -1,0 +1,309 @@
+import assert from "node:assert/strict";
+import { KubeClient } from "../src/client/client.ts";
+import { retryDelay } from "../src/client/retry.ts";
+import { parseWatchStream, watchObjects } from "../src/client/watch.ts";
+import { ConnectionConfig, type ConnectionConfigInit } from "../src/kubeconfig/connection.ts";
+import { KubeconfigError, KubernetesApiError, TransportError, WatchError } from "../src/errors.ts";
+
+const tls = (f: string) => Deno.readTextFileSync(new URL(`./testdata/tls/${f}`, import.meta.url));
+const CA = tls("ca.crt");
+const TOKEN = "s3cr3t-token-value";
+
+interface Seen {
+  url: string;
+  method: string;
+  headers: Headers;
+}
+
+/** An HTTPS server on 127.0.0.1 with the test CA's certificate, scripted by `handler`. */
+async function withServer(
+  handler: (req: Request, n: number) => Response | Promise<Response>,
+  fn: (server: string, requests: Seen[]) => Promise<void>,
+): Promise<void> {
+  const requests: Seen[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: tls("server.crt"), key: tls("server.key"), onListen() {} },
+    (req) => {
+      // Snapshot: a Request's headers cannot be read once it has been answered.
+      requests.push({ url: req.url, method: req.method, headers: new Headers(req.headers) });
+      return handler(req, requests.length);
+    },
+  );
+  try {
+    await fn(`https://127.0.0.1:${server.addr.port}`, requests);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+function client(server: string, extra: Partial<ConnectionConfigInit> = {}, retry = {}) {
+  return new KubeClient(new ConnectionConfig({ server, caData: CA, token: TOKEN, ...extra }), {
+    retry: { baseDelayMs: 1, ...retry },
+  });
+}
+
+const status = (code: number, reason: string, message: string, headers: HeadersInit = {}) =>
+  Response.json({ kind: "Status", apiVersion: "v1", status: "Failure", code, reason, message }, {
+    status: code,
+    headers,
+  });
+
+Deno.test("request() sends the bearer token and verifies the server against the kubeconfig's CA", async () => {
+  await withServer(() => Response.json({ gitVersion: "v1.33.13" }), async (server, requests) => {
+    using c = client(server);
+    const v = await c.request<{ gitVersion: string }>("/version");
+    assert.equal(v.gitVersion, "v1.33.13");
+    assert.equal(requests[0].headers.get("authorization"), `Bearer ${TOKEN}`);
+  });
+});
+
+Deno.test("a Status reply becomes a KubernetesApiError with code, reason and message, without the token", async () => {
+  await withServer(
+    () => status(409, "AlreadyExists", 'pods "orbiter-x" already exists'),
+    async (server) => {
+      using c = client(server);
+      const err = await c.request("/api/v1/namespaces/d/pods", { method: "POST", body: {} }).catch((e) => e);
+      assert.ok(err instanceof KubernetesApiError);
+      assert.equal(err.code, 409);
+      assert.equal(err.reason, "AlreadyExists");
+      assert.equal(err.serverMessage, 'pods "orbiter-x" already exists');
+      assert.equal(err.method, "POST");
+      assert.ok(!JSON.stringify(err).includes(TOKEN) && !String(err.stack).includes(TOKEN));
+    },
+  );
+});
+
+Deno.test("a non-JSON error body is still a KubernetesApiError naming the code", async () => {
+  await withServer(() => new Response("<html>bad gateway</html>", { status: 502 }), async (server) => {
+    using c = client(server, {}, { maxAttempts: 1 });
+    const err = await c.request("/api").catch((e) => e);
+    assert.ok(err instanceof KubernetesApiError);
+    assert.equal(err.code, 502);
+    assert.match(err.message, /bad gateway/);
+  });
+});
+
+Deno.test("a 401 and a 403 say what to check", async () => {
+  await withServer(
+    (_r, n) => n === 1 ? status(401, "Unauthorized", "Unauthorized") : status(403, "Forbidden", "no"),
+    async (server) => {
+      using c = client(server);
+      const e401 = await c.request("/api").catch((e) => e as Error);
+      assert.match((e401 as Error).message, /credentials were rejected/);
+      const e403 = await c.request("/api").catch((e) => e as Error);
+      assert.match((e403 as Error).message, /RBAC/);
+    },
+  );
+});
+
+Deno.test("429 with Retry-After is retried, also for POST, and the request then succeeds", async () => {
+  await withServer(
+    (_r, n) => n < 3 ? status(429, "TooManyRequests", "slow down", { "Retry-After": "0" }) : Response.json({ ok: 1 }),
+    async (server, requests) => {
+      using c = client(server);
+      assert.deepEqual(await c.request("/x", { method: "POST", body: {} }), { ok: 1 });
+      assert.equal(requests.length, 3);
+    },
+  );
+});
+
+Deno.test("retries are bounded: a 503 storm ends with the last error after maxAttempts", async () => {
+  await withServer(() => status(503, "ServiceUnavailable", "down", { "Retry-After": "0" }), async (server, requests) => {
+    using c = client(server, {}, { maxAttempts: 4 });
+    const err = await c.request("/x").catch((e) => e);
+    assert.ok(err instanceof KubernetesApiError && err.code === 503);
+    assert.equal(requests.length, 4);
+  });
+});
+
+Deno.test("a POST that hit a 500 is not retried (it may have been applied)", async () => {
+  await withServer(() => status(500, "InternalError", "boom"), async (server, requests) => {
+    using c = client(server);
+    await assert.rejects(() => c.request("/x", { method: "POST", body: {} }), KubernetesApiError);
+    assert.equal(requests.length, 1);
+  });
+});
+
+Deno.test("retryDelay() backs off exponentially, honours Retry-After, and refuses unsafe retries", () => {
+  const policy = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 10_000 };
+  const one = () => 1;
+  assert.equal(retryDelay("GET", { kind: "network" }, 1, policy, one), 100);
+  assert.equal(retryDelay("GET", { kind: "network" }, 3, policy, one), 400);
+  assert.equal(retryDelay("POST", { kind: "network" }, 1, policy, one), undefined);
+  assert.equal(retryDelay("POST", { kind: "status", code: 429, retryAfterSeconds: 2 }, 1, policy, one), 2000);
+  assert.equal(retryDelay("POST", { kind: "status", code: 503 }, 1, policy, one), undefined);
+  assert.equal(retryDelay("DELETE", { kind: "status", code: 503 }, 1, policy, one), 100);
+  assert.equal(retryDelay("GET", { kind: "status", code: 404 }, 1, policy, one), undefined);
+  assert.equal(retryDelay("GET", { kind: "network" }, 5, policy, one), undefined);
+  assert.equal(retryDelay("GET", { kind: "status", code: 429, retryAfterSeconds: 3600 }, 1, policy, one), 10_000);
+});
+
+Deno.test("an unreachable server is a TransportError that says so", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  using c = client(`https://127.0.0.1:${port}`, {}, { maxAttempts: 2 });
+  const err = await c.request("/version").catch((e) => e);
+  assert.ok(err instanceof TransportError, String(err));
+  assert.match(err.message, /cannot reach the Kubernetes API server/);
+});
+
+Deno.test("insecure-skip-tls-verify fails before any request and names Deno's flag", () => {
+  const conn = new ConnectionConfig({ server: "https://10.0.0.1:6443", insecureSkipTlsVerify: true });
+  const err = (() => {
+    try {
+      new KubeClient(conn);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(err instanceof KubeconfigError);
+  assert.match(err.message, /--unsafely-ignore-certificate-errors=10\.0\.0\.1/);
+});
+
+Deno.test("tls-server-name addresses the server by that name while dialling the kubeconfig's address", async () => {
+  await withServer((req) => Response.json({ host: new URL(req.url).host }), async (server) => {
+    using c = client(server, { tlsServerName: "apiserver.test" });
+    assert.match(c.baseUrl, /^https:\/\/apiserver\.test:\d+$/);
+    const r = await c.request<{ host: string }>("/x");
+    assert.match(r.host, /^apiserver\.test:\d+$/);
+  });
+});
+
+Deno.test("parseWatchStream() joins lines split across chunks", async () => {
+  const text = '{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n{"type":"MODIFIED","obj' +
+    'ect":{"metadata":{"name":"a"}}}\n{"type":"DELETED","object":{"metadata":{"name":"a"}}}';
+  const bytes = new TextEncoder().encode(text);
+  const chunks = [bytes.slice(0, 7), bytes.slice(7, 60), bytes.slice(60, 61), bytes.slice(61)];
+  const events = [];
+  for await (const e of parseWatchStream(ReadableStream.from(chunks))) events.push(e.type);
+  assert.deepEqual(events, ["ADDED", "MODIFIED", "DELETED"]);
+});
+
+Deno.test("parseWatchStream() reports an unparseable line instead of dropping it", async () => {
+  const stream = ReadableStream.from([new TextEncoder().encode('{"type":"ADDED","object":{}}\nnot json\n')]);
+  const err = await (async () => {
+    for await (const _ of parseWatchStream(stream)) { /* consume */ }
+  })().catch((e) => e);
+  assert.ok(err instanceof WatchError);
+  assert.equal(err.line, "not json");
+});
+
+const pod = (name: string, rv: string, uid = name) => ({ metadata: { name, uid, resourceVersion: rv } });
+
+Deno.test("watchObjects() lists, watches from the list's version, resumes after a drop, relists on 410", async () => {
+  const queries: URLSearchParams[] = [];
+  let watches = 0;
+  let lists = 0;
+  await withServer((req) => {
+    const q = new URL(req.url).searchParams;
+    queries.push(q);
+    if (!q.has("watch")) {
+      lists++;
+      // The second list (after the 410) no longer has pod b: it was deleted in the gap.
+      return Response.json(
+        lists === 1
+          ? { metadata: { resourceVersion: "10" }, items: [pod("a", "5"), pod("b", "6")] }
+          : { metadata: { resourceVersion: "40" }, items: [pod("a", "35")] },
+      );
+    }
+    watches++;
+    const enc = new TextEncoder();
+    const line = (o: unknown) => enc.encode(JSON.stringify(o) + "\n");
+    if (watches === 1) {
+      // One event, a bookmark, then the connection drops.
+      return new Response(ReadableStream.from([
+        line({ type: "MODIFIED", object: pod("a", "11") }),
+        line({ type: "BOOKMARK", object: { metadata: { resourceVersion: "12" } } }),
+      ]));
+    }
+    if (watches === 2) {
+      return new Response(ReadableStream.from([
+        line({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired", message: "too old" } }),
+      ]));
+    }
+    return new Response(ReadableStream.from([line({ type: "ADDED", object: pod("c", "41") })]));
+  }, async (server) => {
+    using c = client(server);
+    const seen: string[] = [];
+    for await (const ev of watchObjects(c, "/api/v1/namespaces/d/pods", { fieldSelector: "x=y" })) {
+      seen.push(`${ev.type} ${ev.object.metadata.name}@${ev.object.metadata.resourceVersion}`);
+      if (seen.length === 6) break;
+    }
+    assert.deepEqual(seen, ["ADDED a@5", "ADDED b@6", "MODIFIED a@11", "MODIFIED a@35", "DELETED b@6", "ADDED c@41"]);
+    const watchQs = queries.filter((q) => q.has("watch"));
+    assert.equal(watchQs[0].get("resourceVersion"), "10");
+    assert.equal(watchQs[0].get("allowWatchBookmarks"), "true");
+    assert.equal(watchQs[1].get("resourceVersion"), "12", "resumed from the bookmark's version");
+    assert.equal(watchQs[2].get("resourceVersion"), "40", "relisted after 410");
+    assert.ok(queries.every((q) => q.get("fieldSelector") === "x=y"));
+  });
+});
+
+Deno.test("watchObjects() reconnects when the stream goes quiet past the inactivity timeout", async () => {
+  let watches = 0;
+  await withServer((req) => {
+    if (!new URL(req.url).searchParams.has("watch")) {
+      return Response.json({ metadata: { resourceVersion: "1" }, items: [] });
+    }
+    watches++;
+    if (watches === 1) return new Response(new ReadableStream({ start() {/* never sends */} }));
+    return new Response(JSON.stringify({ type: "ADDED", object: pod("late", "2") }) + "\n");
+  }, async (server) => {
+    using c = client(server);
+    for await (const ev of watchObjects(c, "/p", { inactivityTimeoutSeconds: 0.3 })) {
+      assert.equal(ev.object.metadata.name, "late");
+      break;
+    }
+    assert.equal(watches, 2);
+  });
+});
+
+Deno.test("the mTLS path presents the client certificate (openssl s_server requires one)", async (t) => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  let proc: Deno.ChildProcess;
+  try {
+    proc = new Deno.Command("openssl", {
+      args: ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", "server.crt", "-key", "server.key", "-CAfile",
+        "ca.crt", "-Verify", "1", "-verify_return_error", "-www", "-quiet"],
+      cwd: new URL("./testdata/tls/", import.meta.url),
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  } catch {
+    t.step({ name: "openssl not installed", ignore: true, fn() {} });
+    return;
+  }
+  try {
+    // Wait until it listens (bounded).
+    for (let i = 0; i < 50; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const server = `https://127.0.0.1:${port}`;
+    const withCert = new KubeClient(
+      new ConnectionConfig({ server, caData: CA, certData: tls("client.crt"), keyData: tls("client.key") }),
+    );
+    const res = await withCert.send("/");
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /CN.?=.?test-user|test-user/);
+    withCert.close();
+
+    const v1 = new KubeClient(
+      new ConnectionConfig({ server, caData: CA, certData: tls("client-v1.crt"), keyData: tls("client-v1.key") }),
+      { retry: { maxAttempts: 1 } },
+    );
+    const err = await v1.request("/").catch((e) => e);
+    v1.close();
+    assert.ok(err instanceof TransportError, String(err));
+    assert.match(err.message, /X\.509 version 1 certificate/);
+    assert.ok(!err.message.includes("PRIVATE KEY"));
+  } finally {
+    proc.kill();
+    await proc.status;
+  }
+});
