@@ -31,13 +31,30 @@ export type {
   SandboxPort,
   Toleration,
 } from "./src/sandbox/options.ts";
-export { DEFAULT_IMAGE, DEFAULT_TIMEOUT_SECONDS, DEFAULT_TTL_SECONDS } from "./src/sandbox/options.ts";
+export {
+  DEFAULT_IMAGE,
+  DEFAULT_TIMEOUT_SECONDS,
+  DEFAULT_TTL_SECONDS,
+} from "./src/sandbox/options.ts";
 export type { ToolResult } from "./src/sandbox/tools.ts";
 export { builtinToolNames } from "./src/sandbox/tools.ts";
-export { ConnectionConfig, loadInClusterConfig, loadKubeConfig, parseKubeConfig } from "./src/kubeconfig/mod.ts";
-export type { ConnectionConfigInit, ExecPluginConfig, LoadKubeConfigOptions } from "./src/kubeconfig/mod.ts";
+export {
+  ConnectionConfig,
+  loadInClusterConfig,
+  loadKubeConfig,
+  parseKubeConfig,
+} from "./src/kubeconfig/mod.ts";
+export type {
+  ConnectionConfigInit,
+  EnvReader,
+  ExecPluginConfig,
+  InClusterConfigOptions,
+  LoadKubeConfigOptions,
+} from "./src/kubeconfig/mod.ts";
 export { KubeClient } from "./src/client/client.ts";
-export type { KubeClientOptions, RequestOptions } from "./src/client/client.ts";
+export type { KubeClientOptions, RequestOptions, WebSocketOptions } from "./src/client/client.ts";
+export type { RetryPolicy } from "./src/client/retry.ts";
+export type * from "./src/kubeconfig/types.ts";
 export {
   CommandTimeoutError,
   CredentialPluginError,

@@ -130,7 +130,9 @@ export class KubernetesApiError extends Error {
     const reason = init.reason || "Unknown";
     const serverMessage = init.message ?? "";
     super(
-      `${init.method} ${init.path}: ${init.code} ${reason}${serverMessage ? `: ${serverMessage}` : ""}` +
+      `${init.method} ${init.path}: ${init.code} ${reason}${
+        serverMessage ? `: ${serverMessage}` : ""
+      }` +
         hintFor(init.code, reason),
       options,
     );
@@ -151,7 +153,9 @@ function hintFor(code: number, reason: string): string {
   if (code === 403) {
     return " (the user lacks an RBAC permission: see the README's Role for what the library needs)";
   }
-  if (reason === "AlreadyExists") return " (pick another sandboxId, or stop the sandbox that owns it)";
+  if (reason === "AlreadyExists") {
+    return " (pick another sandboxId, or stop the sandbox that owns it)";
+  }
   return "";
 }
 

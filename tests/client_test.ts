@@ -22,7 +22,13 @@ async function withServer(
 ): Promise<void> {
   const requests: Seen[] = [];
   const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, cert: tls("server.crt"), key: tls("server.key"), onListen() {} },
+    {
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: tls("server.crt"),
+      key: tls("server.key"),
+      onListen() {},
+    },
     (req) => {
       // Snapshot: a Request's headers cannot be read once it has been answered.
       requests.push({ url: req.url, method: req.method, headers: new Headers(req.headers) });
@@ -62,7 +68,9 @@ Deno.test("a Status reply becomes a KubernetesApiError with code, reason and mes
     () => status(409, "AlreadyExists", 'pods "orbiter-x" already exists'),
     async (server) => {
       using c = client(server);
-      const err = await c.request("/api/v1/namespaces/d/pods", { method: "POST", body: {} }).catch((e) => e);
+      const err = await c.request("/api/v1/namespaces/d/pods", { method: "POST", body: {} }).catch((
+        e,
+      ) => e);
       assert.ok(err instanceof KubernetesApiError);
       assert.equal(err.code, 409);
       assert.equal(err.reason, "AlreadyExists");
@@ -74,18 +82,22 @@ Deno.test("a Status reply becomes a KubernetesApiError with code, reason and mes
 });
 
 Deno.test("a non-JSON error body is still a KubernetesApiError naming the code", async () => {
-  await withServer(() => new Response("<html>bad gateway</html>", { status: 502 }), async (server) => {
-    using c = client(server, {}, { maxAttempts: 1 });
-    const err = await c.request("/api").catch((e) => e);
-    assert.ok(err instanceof KubernetesApiError);
-    assert.equal(err.code, 502);
-    assert.match(err.message, /bad gateway/);
-  });
+  await withServer(
+    () => new Response("<html>bad gateway</html>", { status: 502 }),
+    async (server) => {
+      using c = client(server, {}, { maxAttempts: 1 });
+      const err = await c.request("/api").catch((e) => e);
+      assert.ok(err instanceof KubernetesApiError);
+      assert.equal(err.code, 502);
+      assert.match(err.message, /bad gateway/);
+    },
+  );
 });
 
 Deno.test("a 401 and a 403 say what to check", async () => {
   await withServer(
-    (_r, n) => n === 1 ? status(401, "Unauthorized", "Unauthorized") : status(403, "Forbidden", "no"),
+    (_r, n) =>
+      n === 1 ? status(401, "Unauthorized", "Unauthorized") : status(403, "Forbidden", "no"),
     async (server) => {
       using c = client(server);
       const e401 = await c.request("/api").catch((e) => e as Error);
@@ -98,7 +110,10 @@ Deno.test("a 401 and a 403 say what to check", async () => {
 
 Deno.test("429 with Retry-After is retried, also for POST, and the request then succeeds", async () => {
   await withServer(
-    (_r, n) => n < 3 ? status(429, "TooManyRequests", "slow down", { "Retry-After": "0" }) : Response.json({ ok: 1 }),
+    (_r, n) =>
+      n < 3
+        ? status(429, "TooManyRequests", "slow down", { "Retry-After": "0" })
+        : Response.json({ ok: 1 }),
     async (server, requests) => {
       using c = client(server);
       assert.deepEqual(await c.request("/x", { method: "POST", body: {} }), { ok: 1 });
@@ -108,12 +123,15 @@ Deno.test("429 with Retry-After is retried, also for POST, and the request then 
 });
 
 Deno.test("retries are bounded: a 503 storm ends with the last error after maxAttempts", async () => {
-  await withServer(() => status(503, "ServiceUnavailable", "down", { "Retry-After": "0" }), async (server, requests) => {
-    using c = client(server, {}, { maxAttempts: 4 });
-    const err = await c.request("/x").catch((e) => e);
-    assert.ok(err instanceof KubernetesApiError && err.code === 503);
-    assert.equal(requests.length, 4);
-  });
+  await withServer(
+    () => status(503, "ServiceUnavailable", "down", { "Retry-After": "0" }),
+    async (server, requests) => {
+      using c = client(server, {}, { maxAttempts: 4 });
+      const err = await c.request("/x").catch((e) => e);
+      assert.ok(err instanceof KubernetesApiError && err.code === 503);
+      assert.equal(requests.length, 4);
+    },
+  );
 });
 
 Deno.test("a POST that hit a 500 is not retried (it may have been applied)", async () => {
@@ -130,12 +148,18 @@ Deno.test("retryDelay() backs off exponentially, honours Retry-After, and refuse
   assert.equal(retryDelay("GET", { kind: "network" }, 1, policy, one), 100);
   assert.equal(retryDelay("GET", { kind: "network" }, 3, policy, one), 400);
   assert.equal(retryDelay("POST", { kind: "network" }, 1, policy, one), undefined);
-  assert.equal(retryDelay("POST", { kind: "status", code: 429, retryAfterSeconds: 2 }, 1, policy, one), 2000);
+  assert.equal(
+    retryDelay("POST", { kind: "status", code: 429, retryAfterSeconds: 2 }, 1, policy, one),
+    2000,
+  );
   assert.equal(retryDelay("POST", { kind: "status", code: 503 }, 1, policy, one), undefined);
   assert.equal(retryDelay("DELETE", { kind: "status", code: 503 }, 1, policy, one), 100);
   assert.equal(retryDelay("GET", { kind: "status", code: 404 }, 1, policy, one), undefined);
   assert.equal(retryDelay("GET", { kind: "network" }, 5, policy, one), undefined);
-  assert.equal(retryDelay("GET", { kind: "status", code: 429, retryAfterSeconds: 3600 }, 1, policy, one), 10_000);
+  assert.equal(
+    retryDelay("GET", { kind: "status", code: 429, retryAfterSeconds: 3600 }, 1, policy, one),
+    10_000,
+  );
 });
 
 Deno.test("an unreachable server is a TransportError that says so", async () => {
@@ -149,7 +173,10 @@ Deno.test("an unreachable server is a TransportError that says so", async () => 
 });
 
 Deno.test("insecure-skip-tls-verify fails before any request and names Deno's flag", () => {
-  const conn = new ConnectionConfig({ server: "https://10.0.0.1:6443", insecureSkipTlsVerify: true });
+  const conn = new ConnectionConfig({
+    server: "https://10.0.0.1:6443",
+    insecureSkipTlsVerify: true,
+  });
   const err = (() => {
     try {
       new KubeClient(conn);
@@ -181,7 +208,9 @@ Deno.test("parseWatchStream() joins lines split across chunks", async () => {
 });
 
 Deno.test("parseWatchStream() reports an unparseable line instead of dropping it", async () => {
-  const stream = ReadableStream.from([new TextEncoder().encode('{"type":"ADDED","object":{}}\nnot json\n')]);
+  const stream = ReadableStream.from([
+    new TextEncoder().encode('{"type":"ADDED","object":{}}\nnot json\n'),
+  ]);
   const err = await (async () => {
     for await (const _ of parseWatchStream(stream)) { /* consume */ }
   })().catch((e) => e);
@@ -189,7 +218,9 @@ Deno.test("parseWatchStream() reports an unparseable line instead of dropping it
   assert.equal(err.line, "not json");
 });
 
-const pod = (name: string, rv: string, uid = name) => ({ metadata: { name, uid, resourceVersion: rv } });
+const pod = (name: string, rv: string, uid = name) => ({
+  metadata: { name, uid, resourceVersion: rv },
+});
 
 Deno.test("watchObjects() lists, watches from the list's version, resumes after a drop, relists on 410", async () => {
   const queries: URLSearchParams[] = [];
@@ -219,7 +250,10 @@ Deno.test("watchObjects() lists, watches from the list's version, resumes after 
     }
     if (watches === 2) {
       return new Response(ReadableStream.from([
-        line({ type: "ERROR", object: { kind: "Status", code: 410, reason: "Expired", message: "too old" } }),
+        line({
+          type: "ERROR",
+          object: { kind: "Status", code: 410, reason: "Expired", message: "too old" },
+        }),
       ]));
     }
     return new Response(ReadableStream.from([line({ type: "ADDED", object: pod("c", "41") })]));
@@ -230,7 +264,14 @@ Deno.test("watchObjects() lists, watches from the list's version, resumes after 
       seen.push(`${ev.type} ${ev.object.metadata.name}@${ev.object.metadata.resourceVersion}`);
       if (seen.length === 6) break;
     }
-    assert.deepEqual(seen, ["ADDED a@5", "ADDED b@6", "MODIFIED a@11", "MODIFIED a@35", "DELETED b@6", "ADDED c@41"]);
+    assert.deepEqual(seen, [
+      "ADDED a@5",
+      "ADDED b@6",
+      "MODIFIED a@11",
+      "MODIFIED a@35",
+      "DELETED b@6",
+      "ADDED c@41",
+    ]);
     const watchQs = queries.filter((q) => q.has("watch"));
     assert.equal(watchQs[0].get("resourceVersion"), "10");
     assert.equal(watchQs[0].get("allowWatchBookmarks"), "true");
@@ -264,8 +305,22 @@ Deno.test("the mTLS path presents the client certificate (openssl s_server requi
   let proc: Deno.ChildProcess;
   try {
     proc = new Deno.Command("openssl", {
-      args: ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", "server.crt", "-key", "server.key", "-CAfile",
-        "ca.crt", "-Verify", "1", "-verify_return_error", "-www", "-quiet"],
+      args: [
+        "s_server",
+        "-accept",
+        `127.0.0.1:${port}`,
+        "-cert",
+        "server.crt",
+        "-key",
+        "server.key",
+        "-CAfile",
+        "ca.crt",
+        "-Verify",
+        "1",
+        "-verify_return_error",
+        "-www",
+        "-quiet",
+      ],
       cwd: new URL("./testdata/tls/", import.meta.url),
       stdout: "null",
       stderr: "null",
@@ -286,7 +341,12 @@ Deno.test("the mTLS path presents the client certificate (openssl s_server requi
     }
     const server = `https://127.0.0.1:${port}`;
     const withCert = new KubeClient(
-      new ConnectionConfig({ server, caData: CA, certData: tls("client.crt"), keyData: tls("client.key") }),
+      new ConnectionConfig({
+        server,
+        caData: CA,
+        certData: tls("client.crt"),
+        keyData: tls("client.key"),
+      }),
     );
     const res = await withCert.send("/");
     assert.equal(res.status, 200);
@@ -294,7 +354,12 @@ Deno.test("the mTLS path presents the client certificate (openssl s_server requi
     withCert.close();
 
     const v1 = new KubeClient(
-      new ConnectionConfig({ server, caData: CA, certData: tls("client-v1.crt"), keyData: tls("client-v1.key") }),
+      new ConnectionConfig({
+        server,
+        caData: CA,
+        certData: tls("client-v1.crt"),
+        keyData: tls("client-v1.key"),
+      }),
       { retry: { maxAttempts: 1 } },
     );
     const err = await v1.request("/").catch((e) => e);

@@ -161,7 +161,7 @@ Deno.test("runExecSession() rejects with the server's message for a Failure that
     ws.send(statusFrame({
       metadata: {},
       status: "Failure",
-      message: "container not found (\"main\")",
+      message: 'container not found ("main")',
       reason: "InternalError",
       code: 500,
     }));
@@ -548,7 +548,16 @@ Deno.test("runExecSession() closes a socket the server keeps open after sending 
 });
 
 Deno.test("execQuery() passes each argv element as its own literal command parameter", () => {
-  const argv = ["sh", "-c", "echo $(rm -rf /); ls", "it's \"quoted\"", "a b  c", "ünï 🚀", "", "&x=1"];
+  const argv = [
+    "sh",
+    "-c",
+    "echo $(rm -rf /); ls",
+    'it\'s "quoted"',
+    "a b  c",
+    "ünï 🚀",
+    "",
+    "&x=1",
+  ];
   const query = execQuery(argv, { container: "main", stdin: true });
   assert.deepEqual(query.getAll("command"), argv);
   assert.equal(query.get("container"), "main");

@@ -15,7 +15,13 @@ import {
   TransportError,
 } from "../errors.ts";
 import { Authenticator, type ClientCertificate } from "./auth.ts";
-import { DEFAULT_RETRY_POLICY, parseRetryAfter, retryDelay, type RetryPolicy, sleep } from "./retry.ts";
+import {
+  DEFAULT_RETRY_POLICY,
+  parseRetryAfter,
+  retryDelay,
+  type RetryPolicy,
+  sleep,
+} from "./retry.ts";
 
 /** Options of {@linkcode KubeClient}. */
 export interface KubeClientOptions {
@@ -180,7 +186,9 @@ export class KubeClient {
       const creds = await this.#auth.credentials(options.signal);
       const headers = new Headers({ "Accept": "application/json", "User-Agent": this.#userAgent });
       if (creds.authorization) headers.set("Authorization", creds.authorization);
-      if (body !== undefined) headers.set("Content-Type", options.contentType ?? "application/json");
+      if (body !== undefined) {
+        headers.set("Content-Type", options.contentType ?? "application/json");
+      }
       this.#onRequest?.({ method, path, attempt });
       let res: Response;
       try {
@@ -205,7 +213,12 @@ export class KubeClient {
         continue;
       }
       const retryAfterSeconds = parseRetryAfter(res.headers.get("Retry-After"));
-      const delay = retryDelay(method, { kind: "status", code: res.status, retryAfterSeconds }, attempt, this.#retry);
+      const delay = retryDelay(
+        method,
+        { kind: "status", code: res.status, retryAfterSeconds },
+        attempt,
+        this.#retry,
+      );
       if (delay === undefined) throw await apiErrorFrom(res, method, path);
       await res.body?.cancel();
       await sleep(delay, options.signal);
@@ -259,7 +272,9 @@ export class KubeClient {
   }
 
   #httpClient(certificate: ClientCertificate | undefined): Deno.HttpClient {
-    if (this.#closed) throw new TransportError("the client is closed", { server: this.connection.server });
+    if (this.#closed) {
+      throw new TransportError("the client is closed", { server: this.connection.server });
+    }
     const current = this.#http;
     if (
       current &&
@@ -308,7 +323,11 @@ function parseProxy(proxyUrl: string, source: string | undefined): Deno.Proxy {
   try {
     u = new URL(proxyUrl);
   } catch (cause) {
-    throw new KubeconfigError(`proxy-url is not a URL`, { file: source, field: "cluster.proxy-url", cause });
+    throw new KubeconfigError(`proxy-url is not a URL`, {
+      file: source,
+      field: "cluster.proxy-url",
+      cause,
+    });
   }
   const transport = u.protocol === "socks5:" || u.protocol === "socks5h:"
     ? "socks5"
@@ -318,10 +337,13 @@ function parseProxy(proxyUrl: string, source: string | undefined): Deno.Proxy {
     ? "http"
     : undefined;
   if (!transport) {
-    throw new KubeconfigError(`proxy-url scheme ${u.protocol} is not supported (http, https, socks5)`, {
-      file: source,
-      field: "cluster.proxy-url",
-    });
+    throw new KubeconfigError(
+      `proxy-url scheme ${u.protocol} is not supported (http, https, socks5)`,
+      {
+        file: source,
+        field: "cluster.proxy-url",
+      },
+    );
   }
   const basicAuth = u.username
     ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
@@ -332,7 +354,11 @@ function parseProxy(proxyUrl: string, source: string | undefined): Deno.Proxy {
 }
 
 /** Builds the typed error for a failed response, reading (and so consuming) its body. */
-export async function apiErrorFrom(res: Response, method: string, path: string): Promise<KubernetesApiError> {
+export async function apiErrorFrom(
+  res: Response,
+  method: string,
+  path: string,
+): Promise<KubernetesApiError> {
   let text = "";
   try {
     text = await res.text();

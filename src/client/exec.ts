@@ -501,11 +501,16 @@ class ExecSession {
       this.#finishWithStatus();
       return;
     }
-    const message = event instanceof ErrorEvent && event.message ? event.message : "WebSocket error";
+    const message = event instanceof ErrorEvent && event.message
+      ? event.message
+      : "WebSocket error";
     const cause = event instanceof ErrorEvent && event.error instanceof Error
       ? event.error
       : new Error(message);
-    this.#finish({ ok: false, error: this.#error(`the exec WebSocket failed: ${message}`, { cause }) });
+    this.#finish({
+      ok: false,
+      error: this.#error(`the exec WebSocket failed: ${message}`, { cause }),
+    });
   };
 
   #onClose = (event: CloseEvent): void => {
@@ -518,7 +523,9 @@ class ExecSession {
       this.#finish({
         ok: false,
         error: this.#error(
-          `the exec status is not a JSON Status: ${JSON.stringify(this.#statusText().slice(0, 200))}`,
+          `the exec status is not a JSON Status: ${
+            JSON.stringify(this.#statusText().slice(0, 200))
+          }`,
         ),
       });
       return;
@@ -608,5 +615,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function channelName(channel: number): string {
-  return channel === EXEC_CHANNELS.stdout ? "stdout" : channel === EXEC_CHANNELS.stderr ? "stderr" : `channel ${channel}`;
+  return channel === EXEC_CHANNELS.stdout
+    ? "stdout"
+    : channel === EXEC_CHANNELS.stderr
+    ? "stderr"
+    : `channel ${channel}`;
 }

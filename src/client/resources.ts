@@ -197,9 +197,12 @@ export async function recentEvents(
     query: { fieldSelector: `involvedObject.kind=${kind},involvedObject.name=${name}` },
     signal: options.signal,
   });
-  const time = (e: KubeEvent) => e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? "";
+  const time = (e: KubeEvent) =>
+    e.lastTimestamp ?? e.eventTime ?? e.metadata.creationTimestamp ?? "";
   return list.items
     .sort((a, b) => time(a).localeCompare(time(b)))
     .slice(-(options.limit ?? 8))
-    .map((e) => `${e.type === "Warning" ? "Warning " : ""}${e.reason ?? "?"}: ${e.message ?? ""}`.trim());
+    .map((e) =>
+      `${e.type === "Warning" ? "Warning " : ""}${e.reason ?? "?"}: ${e.message ?? ""}`.trim()
+    );
 }

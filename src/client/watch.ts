@@ -6,7 +6,12 @@
  * @module
  */
 
-import { KubernetesApiError, type KubernetesStatus, TransportError, WatchError } from "../errors.ts";
+import {
+  KubernetesApiError,
+  type KubernetesStatus,
+  TransportError,
+  WatchError,
+} from "../errors.ts";
 import type { KubeClient } from "./client.ts";
 import { sleep } from "./retry.ts";
 
@@ -84,11 +89,18 @@ function parseLine(line: string): RawWatchEvent {
   try {
     parsed = JSON.parse(line);
   } catch (cause) {
-    throw new WatchError("the watch stream sent a line that is not JSON", { cause, line: line.slice(0, 200) });
+    throw new WatchError("the watch stream sent a line that is not JSON", {
+      cause,
+      line: line.slice(0, 200),
+    });
   }
   const ev = parsed as RawWatchEvent;
-  if (!ev || typeof ev !== "object" || typeof ev.type !== "string" || typeof ev.object !== "object") {
-    throw new WatchError("the watch stream sent JSON that is not a watch event", { line: line.slice(0, 200) });
+  if (
+    !ev || typeof ev !== "object" || typeof ev.type !== "string" || typeof ev.object !== "object"
+  ) {
+    throw new WatchError("the watch stream sent JSON that is not a watch event", {
+      line: line.slice(0, 200),
+    });
   }
   return ev;
 }
@@ -206,14 +218,18 @@ export async function* watchObjects<T extends KubeObject>(
         needList = true;
         continue;
       }
-      const broken = err instanceof InactivityTimeout || local.signal.reason instanceof InactivityTimeout ||
+      const broken = err instanceof InactivityTimeout ||
+        local.signal.reason instanceof InactivityTimeout ||
         err instanceof TransportError || isStreamBreak(err);
       if (!broken) throw err;
       if (++failures > maxReconnects) {
-        throw new TransportError(`the watch on ${path} kept breaking (${failures} times in a row)`, {
-          server: client.connection.server,
-          cause: err,
-        });
+        throw new TransportError(
+          `the watch on ${path} kept breaking (${failures} times in a row)`,
+          {
+            server: client.connection.server,
+            cause: err,
+          },
+        );
       }
       await sleep(Math.min(2000, 100 * 2 ** (failures - 1)), signal);
     } finally {

@@ -64,7 +64,9 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
     { name: "TMPDIR", value: "/tmp" },
     { name: "ORBITER_SANDBOX_ID", value: spec.sandboxId },
     { name: "ORBITER_CONFIG_DIR", value: CONFIG_DIR },
-    ...(spec.workspace.length ? [{ name: "ORBITER_WORKSPACE", value: spec.workspace.join(":") }] : []),
+    ...(spec.workspace.length
+      ? [{ name: "ORBITER_WORKSPACE", value: spec.workspace.join(":") }]
+      : []),
     ...Object.entries(spec.env).map(([name, value]) => ({ name, value })),
   ];
   return {
@@ -76,7 +78,9 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
       labels: baseLabels(spec),
       annotations: {
         ...spec.annotations,
-        ...(spec.workspace.length ? { "orbiter.dev/workspace": JSON.stringify(spec.workspace) } : {}),
+        ...(spec.workspace.length
+          ? { "orbiter.dev/workspace": JSON.stringify(spec.workspace) }
+          : {}),
       },
     },
     spec: {

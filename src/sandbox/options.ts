@@ -213,7 +213,10 @@ export function resolveSandboxSpec(
   validateLabels("labels", labels);
   for (const reserved of [MANAGED_BY_LABEL, SANDBOX_ID_LABEL]) {
     if (reserved in labels) {
-      throw new InvalidOptionError(`labels.${reserved}`, "is set by the library and cannot be overridden");
+      throw new InvalidOptionError(
+        `labels.${reserved}`,
+        "is set by the library and cannot be overridden",
+      );
     }
   }
   const annotations = { ...options.annotations };
@@ -228,7 +231,9 @@ export function resolveSandboxSpec(
     }
     return { port, targetPort, name, protocol };
   });
-  if (ports.length === 0) throw new InvalidOptionError("ports", "a Service needs at least one port");
+  if (ports.length === 0) {
+    throw new InvalidOptionError("ports", "a Service needs at least one port");
+  }
   if (new Set(ports.map((p) => p.name)).size !== ports.length) {
     throw new InvalidOptionError("ports", "port names must be unique");
   }
@@ -239,11 +244,16 @@ export function resolveSandboxSpec(
     validateDnsLabel("serviceAccountName", options.serviceAccountName, 253);
   }
   if (options.nodeSelector) validateLabels("nodeSelector", options.nodeSelector);
-  (options.imagePullSecrets ?? []).forEach((s, i) => validateDnsLabel(`imagePullSecrets[${i}]`, s, 253));
+  (options.imagePullSecrets ?? []).forEach((s, i) =>
+    validateDnsLabel(`imagePullSecrets[${i}]`, s, 253)
+  );
   const ttlSeconds = validateSeconds("ttlSeconds", options.ttlSeconds ?? DEFAULT_TTL_SECONDS);
   const runAsUser = options.runAsUser ?? 1000;
   if (!Number.isInteger(runAsUser) || runAsUser <= 0) {
-    throw new InvalidOptionError("runAsUser", "must be a positive integer (the pod runs as non-root)");
+    throw new InvalidOptionError(
+      "runAsUser",
+      "must be a positive integer (the pod runs as non-root)",
+    );
   }
   return {
     sandboxId,
@@ -267,7 +277,10 @@ export function resolveSandboxSpec(
       "unschedulableGraceSeconds",
       options.unschedulableGraceSeconds ?? 5,
     ),
-    imagePullGraceSeconds: validateSeconds("imagePullGraceSeconds", options.imagePullGraceSeconds ?? 10),
+    imagePullGraceSeconds: validateSeconds(
+      "imagePullGraceSeconds",
+      options.imagePullGraceSeconds ?? 10,
+    ),
   };
 }
 

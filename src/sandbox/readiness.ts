@@ -26,7 +26,12 @@ const PULL_REASONS = new Set(["ErrImagePull", "ImagePullBackOff"]);
 /** The verdict on one observed state of the pod. */
 export type PodAssessment =
   | { kind: "ready" }
-  | { kind: "waiting"; graceReason?: "Unschedulable" | "ImagePull"; reason?: string; message?: string }
+  | {
+    kind: "waiting";
+    graceReason?: "Unschedulable" | "ImagePull";
+    reason?: string;
+    message?: string;
+  }
   | { kind: "failed"; reason: string; message: string };
 
 /** Judges one observed state of the pod. */
@@ -38,7 +43,9 @@ export function assessPod(pod: Pod): PodAssessment {
       kind: "failed",
       reason: status.phase === "Failed" ? (status.reason ?? "Failed") : "Completed",
       message: status.message ?? terminated?.message ??
-        (terminated ? `the container exited with code ${terminated.exitCode}` : `phase ${status.phase}`),
+        (terminated
+          ? `the container exited with code ${terminated.exitCode}`
+          : `phase ${status.phase}`),
     };
   }
   if (pod.metadata.deletionTimestamp) {
@@ -60,11 +67,21 @@ export function assessPod(pod: Pod): PodAssessment {
     };
   }
   if (waiting?.reason && PULL_REASONS.has(waiting.reason)) {
-    return { kind: "waiting", graceReason: "ImagePull", reason: waiting.reason, message: waiting.message };
+    return {
+      kind: "waiting",
+      graceReason: "ImagePull",
+      reason: waiting.reason,
+      message: waiting.message,
+    };
   }
   const scheduled = status.conditions?.find((c) => c.type === "PodScheduled");
   if (scheduled?.status === "False" && scheduled.reason === "Unschedulable") {
-    return { kind: "waiting", graceReason: "Unschedulable", reason: "Unschedulable", message: scheduled.message };
+    return {
+      kind: "waiting",
+      graceReason: "Unschedulable",
+      reason: "Unschedulable",
+      message: scheduled.message,
+    };
   }
   return { kind: "waiting", reason: waiting?.reason };
 }
@@ -149,7 +166,10 @@ export async function waitForPodReady(
         const text = verdict.message ?? why;
         graceTimers.set(
           verdict.graceReason,
-          setTimeout(() => stopWith(new GraceEnded(verdict.graceReason!, why, text)), seconds * 1000),
+          setTimeout(
+            () => stopWith(new GraceEnded(verdict.graceReason!, why, text)),
+            seconds * 1000,
+          ),
         );
       } else if (!verdict.graceReason) {
         // The condition cleared (e.g. a node appeared): the grace clock starts over if it returns.
@@ -202,9 +222,15 @@ async function startError(
   if (pod?.metadata.name && pod.metadata.namespace) {
     try {
       // Bounded: diagnostics must not hold up the failure (or its cleanup) for long.
-      diagnostics.events = await recentEvents(client, pod.metadata.namespace, "Pod", pod.metadata.name, {
-        signal: AbortSignal.timeout(3000),
-      });
+      diagnostics.events = await recentEvents(
+        client,
+        pod.metadata.namespace,
+        "Pod",
+        pod.metadata.name,
+        {
+          signal: AbortSignal.timeout(3000),
+        },
+      );
     } catch {
       // Events are a nicety (and need `list` on events); the failure stands without them.
     }

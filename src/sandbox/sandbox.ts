@@ -15,16 +15,29 @@ import {
   CommandTimeoutError,
   ExecError,
   InvalidOptionError,
-  KubernetesApiError,
   PodStartError,
   SandboxError,
 } from "../errors.ts";
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
 import { loadKubeConfig } from "../kubeconfig/load.ts";
-import { buildPod, buildService, CONFIG_DIR, CONTAINER_NAME, podNameFor, serviceNameFor } from "./manifests.ts";
+import {
+  buildPod,
+  buildService,
+  CONFIG_DIR,
+  CONTAINER_NAME,
+  podNameFor,
+  serviceNameFor,
+} from "./manifests.ts";
 import { type KubernetesSandboxOptions, resolveSandboxSpec, type SandboxSpec } from "./options.ts";
 import { waitForPodReady } from "./readiness.ts";
-import { KILL_TREE, LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, RUN_WITH_PIDFILE, WRITE_FILE } from "./scripts.ts";
+import {
+  KILL_TREE,
+  LIST_FILES,
+  OUTSIDE_WORKSPACE_EXIT,
+  READ_FILE,
+  RUN_WITH_PIDFILE,
+  WRITE_FILE,
+} from "./scripts.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
 
 /** A sandbox's lifecycle state, as the Python original's. */
@@ -86,18 +99,31 @@ export interface FileEntry {
 
 /** What {@linkcode KubernetesSandbox.describe} returns: no secrets, ever. */
 export interface SandboxDescription {
+  /** The sandbox's id. */
   sandboxId: string;
+  /** Lifecycle state. */
   status: SandboxStatus;
+  /** Workspace directories. */
   workspace: string[];
+  /** Seconds `start()` waits, and each command's default limit. */
   timeout: number;
+  /** Namespace. */
   namespace: string;
+  /** Container image. */
   image: string;
+  /** Pod name while one exists. */
   podName: string | null;
+  /** Service name while one exists. */
   serviceName: string | null;
+  /** The service's cluster IP while it exists. */
   clusterIp: string | null;
+  /** The API server's URL, once connected. */
   server: string | null;
+  /** Names of the configured MCP servers (never their settings). */
   mcpServers: string[];
+  /** Names of the configured agents (never their settings). */
   agents: string[];
+  /** Every tool name `runTool` accepts. */
   tools: string[];
 }
 
@@ -147,7 +173,10 @@ export class KubernetesSandbox {
   }
 
   /** Constructs a sandbox and starts it. */
-  static async create(options: KubernetesSandboxOptions = {}, signal?: AbortSignal): Promise<KubernetesSandbox> {
+  static async create(
+    options: KubernetesSandboxOptions = {},
+    signal?: AbortSignal,
+  ): Promise<KubernetesSandbox> {
     const sb = new KubernetesSandbox(options);
     await sb.start({ signal });
     return sb;
@@ -230,7 +259,11 @@ export class KubernetesSandbox {
     let service: Service | undefined;
     let serviceP: Promise<Service> | undefined;
     try {
-      pod = await client.request<Pod>(pods, { method: "POST", body: buildPod(spec, namespace), signal });
+      pod = await client.request<Pod>(pods, {
+        method: "POST",
+        body: buildPod(spec, namespace),
+        signal,
+      });
       this.#pod = pod;
       const created = pod;
       serviceP = client.request<Service>(corePath(namespace, "services"), {
@@ -287,7 +320,14 @@ export class KubernetesSandbox {
     return this.#serial(async () => {
       if (this.#status === "closed") return;
       if (this.#client && (this.#pod || this.#service)) {
-        await this.#deleteResources(this.#client, this.namespace, this.#pod, this.#service, true, options.signal);
+        await this.#deleteResources(
+          this.#client,
+          this.namespace,
+          this.#pod,
+          this.#service,
+          true,
+          options.signal,
+        );
       }
       this.#pod = undefined;
       this.#service = undefined;
@@ -304,7 +344,14 @@ export class KubernetesSandbox {
       if (this.#status === "closed") return;
       try {
         if (this.#client && (this.#pod || this.#service)) {
-          await this.#deleteResources(this.#client, this.namespace, this.#pod, this.#service, true, options.signal);
+          await this.#deleteResources(
+            this.#client,
+            this.namespace,
+            this.#pod,
+            this.#service,
+            true,
+            options.signal,
+          );
         }
       } finally {
         this.#pod = undefined;
@@ -321,8 +368,12 @@ export class KubernetesSandbox {
 
   /** Registers a tool that runs in this process (the Python original's semantics). */
   registerTool(name: string, handler: ToolHandler): void {
-    if (typeof name !== "string" || !name) throw new InvalidOptionError("name", "must be a non-empty string");
-    if (typeof handler !== "function") throw new InvalidOptionError("handler", "must be a function");
+    if (typeof name !== "string" || !name) {
+      throw new InvalidOptionError("name", "must be a non-empty string");
+    }
+    if (typeof handler !== "function") {
+      throw new InvalidOptionError("handler", "must be a function");
+    }
     this.#tools.set(name, handler);
   }
 
@@ -374,14 +425,18 @@ export class KubernetesSandbox {
    */
   async exec(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
     this.#requireRunning("exec");
-    if (!Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")) {
+    if (
+      !Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")
+    ) {
       throw new InvalidOptionError("command", "must be a non-empty array of strings");
     }
     if (command.some((a) => a.includes("\0"))) {
       throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
     }
     const timeoutSeconds = options.timeout ?? this.timeout;
-    if (!(timeoutSeconds > 0)) throw new InvalidOptionError("timeout", "must be a positive number of seconds");
+    if (!(timeoutSeconds > 0)) {
+      throw new InvalidOptionError("timeout", "must be a positive number of seconds");
+    }
     let argv = command;
     if (options.env && Object.keys(options.env).length) {
       argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
@@ -433,12 +488,16 @@ export class KubernetesSandbox {
       if (limit) {
         // Closing the socket leaves the process running: kill it, bounded so a dead server
         // cannot hold the error back.
-        await this.#execRaw(["/bin/sh", "-c", KILL_TREE, pidFile], { signal: AbortSignal.timeout(10_000) })
+        await this.#execRaw(["/bin/sh", "-c", KILL_TREE, pidFile], {
+          signal: AbortSignal.timeout(10_000),
+        })
           .catch(() => {});
         const partial = (chunks: Uint8Array[]) => decoder.decode(concat(chunks));
         throw new CommandTimeoutError(
           limit === "timeout"
-            ? `command ${JSON.stringify(command[0])} ran past its ${timeoutSeconds} s timeout and was killed`
+            ? `command ${
+              JSON.stringify(command[0])
+            } ran past its ${timeoutSeconds} s timeout and was killed`
             : `command ${JSON.stringify(command[0])} was aborted and killed`,
           {
             limit,
@@ -473,8 +532,14 @@ export class KubernetesSandbox {
   }
 
   /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */
-  async readFile(path: string, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<Uint8Array> {
-    const r = await this.#fileOp(READ_FILE, path, { signal: options.signal, maxOutputBytes: options.maxBytes ?? 256 << 20 });
+  async readFile(
+    path: string,
+    options: { signal?: AbortSignal; maxBytes?: number } = {},
+  ): Promise<Uint8Array> {
+    const r = await this.#fileOp(READ_FILE, path, {
+      signal: options.signal,
+      maxOutputBytes: options.maxBytes ?? 256 << 20,
+    });
     return r.stdoutBytes;
   }
 
@@ -538,18 +603,25 @@ export class KubernetesSandbox {
     if (typeof path !== "string" || !path || path.includes("\0")) {
       throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
     }
-    const absolute = normalize(path.startsWith("/") ? path : `${this.#spec.workspace[0] ?? "/home/sandbox"}/${path}`);
+    const absolute = normalize(
+      path.startsWith("/") ? path : `${this.#spec.workspace[0] ?? "/home/sandbox"}/${path}`,
+    );
     const ws = this.#spec.workspace;
     if (ws.length && !ws.some((w) => absolute === w || absolute.startsWith(w + "/"))) {
       throw new InvalidOptionError("path", `${path} is outside the workspace (${ws.join(", ")})`);
     }
     const outside = (stderr: string) =>
       new InvalidOptionError("path", stderr.trim().replace(/^orbiter: /, ""));
-    const r = await this.exec(["/bin/sh", "-c", script, "orbiter", ...leading, absolute, ...ws], options)
+    const r = await this.exec(
+      ["/bin/sh", "-c", script, "orbiter", ...leading, absolute, ...ws],
+      options,
+    )
       .catch((err) => {
         // Some exec paths (kwok) report any non-zero exit as a failed status instead of an exit
         // code; the script's own message still tells a confinement refusal apart.
-        if (err instanceof ExecError && err.stderr.includes("outside the workspace")) throw outside(err.stderr);
+        if (err instanceof ExecError && err.stderr.includes("outside the workspace")) {
+          throw outside(err.stderr);
+        }
         throw err;
       });
     if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) throw outside(r.stderr);
@@ -575,7 +647,9 @@ export class KubernetesSandbox {
       serviceName: this.serviceName,
       clusterIp: this.clusterIp,
       server: this.#client?.connection.server ?? null,
-      mcpServers: Object.keys((this.#mcpConfig?.mcpServers as object | undefined) ?? this.#mcpConfig ?? {}),
+      mcpServers: Object.keys(
+        (this.#mcpConfig?.mcpServers as object | undefined) ?? this.#mcpConfig ?? {},
+      ),
       agents: Object.keys(this.#agents ?? {}),
       tools: this.toolNames,
     };
@@ -602,7 +676,9 @@ export class KubernetesSandbox {
 
   #requireRunning(what: string): void {
     if (this.#status !== "running") {
-      throw new SandboxError(`${what}() needs a running sandbox; ${this.sandboxId} is ${this.#status}`);
+      throw new SandboxError(
+        `${what}() needs a running sandbox; ${this.sandboxId} is ${this.#status}`,
+      );
     }
   }
 
@@ -624,7 +700,9 @@ export class KubernetesSandbox {
     const key = `${o.kubeconfig ?? ""}\0${o.context ?? ""}`;
     let p = sharedClients.get(key);
     if (!p) {
-      p = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context }).then((conn) => new KubeClient(conn));
+      p = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context }).then((conn) =>
+        new KubeClient(conn)
+      );
       sharedClients.set(key, p);
       p.catch(() => sharedClients.delete(key));
     }
@@ -641,7 +719,10 @@ export class KubernetesSandbox {
       // spec is readable by anyone who may `get pods`.
       const bytes = new TextEncoder().encode(JSON.stringify(value, null, 2));
       const script = 'umask 077; mkdir -p "$(dirname "$0")" && head -c "$1" > "$0"';
-      const r = await this.#execRaw(["/bin/sh", "-c", script, path, String(bytes.length)], { stdin: bytes, signal });
+      const r = await this.#execRaw(["/bin/sh", "-c", script, path, String(bytes.length)], {
+        stdin: bytes,
+        signal,
+      });
       if (r.exitCode !== 0) {
         throw new ExecError(`could not write ${path} in the sandbox: ${decoder.decode(r.stderr)}`);
       }
@@ -671,9 +752,14 @@ export class KubernetesSandbox {
     }
     if (pod) {
       const name = pod.metadata.name;
-      const gone = wait ? this.#waitGone(client, namespace, name, pod.metadata.uid, sig) : undefined;
+      const gone = wait
+        ? this.#waitGone(client, namespace, name, pod.metadata.uid, sig)
+        : undefined;
       jobs.push(
-        deleteObject(client, corePath(namespace, "pods", name), { uid: pod.metadata.uid, signal: sig }),
+        deleteObject(client, corePath(namespace, "pods", name), {
+          uid: pod.metadata.uid,
+          signal: sig,
+        }),
       );
       if (gone) jobs.push(gone);
     }

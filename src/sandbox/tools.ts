@@ -69,13 +69,20 @@ export const MAX_ARGUMENT_BYTES = 64 * 1024 * 1024;
 
 type Output = Omit<ToolResult, "tool" | "arguments" | "sandboxId" | "pod" | "clusterIp">;
 
-function str(tool: string, args: Record<string, unknown>, key: string, required = true): string | undefined {
+function str(
+  tool: string,
+  args: Record<string, unknown>,
+  key: string,
+  required = true,
+): string | undefined {
   const v = args[key];
   if (v === undefined && !required) return undefined;
   if (typeof v !== "string") {
     throw new InvalidOptionError(
       `${tool}.${key}`,
-      v === undefined ? "is required (a string)" : `must be a string, got ${Array.isArray(v) ? "array" : typeof v}`,
+      v === undefined
+        ? "is required (a string)"
+        : `must be a string, got ${Array.isArray(v) ? "array" : typeof v}`,
     );
   }
   if (v.length > MAX_ARGUMENT_BYTES) {
@@ -110,7 +117,9 @@ export async function runBuiltinTool(
       if (timeout !== undefined && (typeof timeout !== "number" || !(timeout > 0))) {
         throw new InvalidOptionError(`${name}.timeout`, "must be a positive number of seconds");
       }
-      return fromExec(await sandbox.exec(["/bin/sh", "-c", command], { signal, timeout: timeout as number }));
+      return fromExec(
+        await sandbox.exec(["/bin/sh", "-c", command], { signal, timeout: timeout as number }),
+      );
     }
     case "code": {
       const code = str(name, args, "code")!;
@@ -125,7 +134,14 @@ export async function runBuiltinTool(
       const source = new TextEncoder().encode(code);
       // The source travels on stdin (no argv size limit), into a temporary file the
       // interpreter runs.
-      const r = await sandbox.exec(["/bin/sh", "-c", RUN_SOURCE, "orbiter", String(source.length), ...argv], {
+      const r = await sandbox.exec([
+        "/bin/sh",
+        "-c",
+        RUN_SOURCE,
+        "orbiter",
+        String(source.length),
+        ...argv,
+      ], {
         stdin: source,
         signal,
       });

@@ -46,7 +46,9 @@ export function validateNamespace(ns: unknown): string {
 export function validateLabels(option: string, map: Record<string, string> | undefined): void {
   for (const [key, value] of Object.entries(map ?? {})) {
     validateQualifiedName(`${option}.${key}`, key);
-    if (typeof value !== "string" || value.length > 63 || (value !== "" && !LABEL_NAME.test(value))) {
+    if (
+      typeof value !== "string" || value.length > 63 || (value !== "" && !LABEL_NAME.test(value))
+    ) {
       throw new InvalidOptionError(
         `${option}.${key}`,
         `"${String(value).slice(0, 80)}" is not a valid label value (at most 63 characters: ` +
@@ -89,7 +91,9 @@ export function validateQuantity(option: string, value: unknown): string {
   if (typeof text !== "string" || !QUANTITY.test(text)) {
     throw new InvalidOptionError(
       option,
-      `"${String(value).slice(0, 40)}" is not a resource quantity (e.g. "500m", "1", "512Mi", "2Gi")`,
+      `"${
+        String(value).slice(0, 40)
+      }" is not a resource quantity (e.g. "500m", "1", "512Mi", "2Gi")`,
     );
   }
   return text;
@@ -98,7 +102,10 @@ export function validateQuantity(option: string, value: unknown): string {
 /** Throws unless `port` is an integer from 1 to 65535. */
 export function validatePort(option: string, port: unknown): number {
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new InvalidOptionError(option, `${String(port)} is not a port (an integer from 1 to 65535)`);
+    throw new InvalidOptionError(
+      option,
+      `${String(port)} is not a port (an integer from 1 to 65535)`,
+    );
   }
   return port;
 }
@@ -130,6 +137,9 @@ export function validateDnsLabel(option: string, name: unknown, max = 63): strin
 /** Throws unless `name` is a valid environment variable name. */
 export function validateEnvName(option: string, name: string): void {
   if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name)) {
-    throw new InvalidOptionError(option, `"${name.slice(0, 80)}" is not a valid environment variable name`);
+    throw new InvalidOptionError(
+      option,
+      `"${name.slice(0, 80)}" is not a valid environment variable name`,
+    );
   }
 }

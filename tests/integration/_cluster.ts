@@ -27,7 +27,9 @@ export function skipUnlessCluster(): boolean {
   if (ignoreE2E && !warned) {
     warned = true;
     console.error(
-      `integration tests skipped: ${env("ORBITER_E2E_SKIP") ?? "ORBITER_E2E_KUBECONFIG is not set"} ` +
+      `integration tests skipped: ${
+        env("ORBITER_E2E_SKIP") ?? "ORBITER_E2E_KUBECONFIG is not set"
+      } ` +
         `(run them with \`deno task test\`, which starts the local control plane)`,
     );
   }
@@ -40,7 +42,10 @@ export function e2eConnection(user: "admin" | "token"): Promise<ConnectionConfig
 }
 
 /** Runs `fn` with a client for `user`, closed afterwards. */
-export async function withClient<T>(user: "admin" | "token", fn: (c: KubeClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(
+  user: "admin" | "token",
+  fn: (c: KubeClient) => Promise<T>,
+): Promise<T> {
   const client = new KubeClient(await e2eConnection(user));
   try {
     return await fn(client);
@@ -56,7 +61,9 @@ export async function managedObjects(
   sandboxId?: string,
 ): Promise<{ pods: Pod[]; services: Service[] }> {
   const labelSelector = sandboxId ? `${SANDBOX_ID_LABEL}=${sandboxId}` : `${MANAGED_BY_LABEL}`;
-  const pods = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), { query: { labelSelector } });
+  const pods = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+    query: { labelSelector },
+  });
   const services = await client.request<ObjectList<Service>>(corePath(namespace, "services"), {
     query: { labelSelector },
   });

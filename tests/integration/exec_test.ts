@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { KubernetesSandbox } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
-import { CommandTimeoutError, ExecError, InvalidOptionError, SandboxError, UnknownToolError } from "../../src/errors.ts";
+import {
+  CommandTimeoutError,
+  ExecError,
+  InvalidOptionError,
+  SandboxError,
+  UnknownToolError,
+} from "../../src/errors.ts";
 import { e2eConnection, e2eNamespace, skipUnlessCluster } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
@@ -50,14 +56,17 @@ Deno.test({
         assert.equal(r.stderr, "err\n");
       });
 
-      await t.step("a failing command's status comes back as an error, never as success", async () => {
-        // kwok answers a non-zero exit with an InternalError status ("exit status 3"), where a
-        // kubelet sends NonZeroExitCode (which exec() turns into exitCode 3 as data: covered by
-        // tests/exec_protocol_test.ts). Either way it must not pass for success.
-        const err = await sb.exec(["/bin/sh", "-c", "echo partial; exit 3"]).catch((e) => e);
-        assert.ok(err instanceof ExecError, String(err));
-        assert.match(err.message, /exit status 3/);
-      });
+      await t.step(
+        "a failing command's status comes back as an error, never as success",
+        async () => {
+          // kwok answers a non-zero exit with an InternalError status ("exit status 3"), where a
+          // kubelet sends NonZeroExitCode (which exec() turns into exitCode 3 as data: covered by
+          // tests/exec_protocol_test.ts). Either way it must not pass for success.
+          const err = await sb.exec(["/bin/sh", "-c", "echo partial; exit 3"]).catch((e) => e);
+          assert.ok(err instanceof ExecError, String(err));
+          assert.match(err.message, /exit status 3/);
+        },
+      );
 
       await t.step("stdin reaches the command", async () => {
         // `head -c` stops after the bytes it wants: kwok's local exec never closes the process's
@@ -75,7 +84,9 @@ Deno.test({
 
       await t.step("a 1 MiB binary file round-trips byte for byte", async () => {
         const data = new Uint8Array(1 << 20);
-        for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
+        for (let i = 0; i < data.length; i += 65536) {
+          crypto.getRandomValues(data.subarray(i, i + 65536));
+        }
         const written = await sb.writeFile(`${dir}/blob.bin`, data);
         assert.equal(written, data.length);
         const back = await sb.readFile(`${dir}/blob.bin`);
@@ -84,7 +95,9 @@ Deno.test({
       });
 
       await t.step("the code tool runs Python with the source on stdin", async () => {
-        const r = await sb.runTool("code", { code: "import sys\nprint(sum(range(10)), file=sys.stdout)" });
+        const r = await sb.runTool("code", {
+          code: "import sys\nprint(sum(range(10)), file=sys.stdout)",
+        });
         assert.equal(r.status, "ok");
         assert.equal(r.stdout, "45\n");
       });
@@ -99,18 +112,29 @@ Deno.test({
 
       await t.step("wrong argument types are refused before anything runs", async () => {
         await assert.rejects(() => sb.runTool("shell", { command: ["ls"] }), InvalidOptionError);
-        await assert.rejects(() => sb.runTool("file_write", { path: "/tmp/x" }), InvalidOptionError);
-        await assert.rejects(() => sb.runTool("code", { code: "1", language: "cobol" }), InvalidOptionError);
+        await assert.rejects(
+          () => sb.runTool("file_write", { path: "/tmp/x" }),
+          InvalidOptionError,
+        );
+        await assert.rejects(
+          () => sb.runTool("code", { code: "1", language: "cobol" }),
+          InvalidOptionError,
+        );
       });
 
       await t.step("a timeout kills the remote process and says which limit hit", async () => {
         const marker = `${dir}/should-not-exist`;
-        const err = await sb.exec(["/bin/sh", "-c", `sleep 3; touch ${marker}`], { timeout: 1 }).catch((e) => e);
+        const err = await sb.exec(["/bin/sh", "-c", `sleep 3; touch ${marker}`], { timeout: 1 })
+          .catch((e) => e);
         assert.ok(err instanceof CommandTimeoutError, String(err));
         assert.equal(err.limit, "timeout");
         assert.equal(err.timeoutSeconds, 1);
         await new Promise((r) => setTimeout(r, 3000));
-        assert.equal(await Deno.stat(marker).then(() => true, () => false), false, "the process was killed");
+        assert.equal(
+          await Deno.stat(marker).then(() => true, () => false),
+          false,
+          "the process was killed",
+        );
       });
 
       await t.step("an abort kills the remote process too", async () => {
@@ -141,7 +165,11 @@ Deno.test({
       const ws = `${dir}/ws`;
       await sb.writeFile(`${ws}/in.txt`, "inside");
       assert.equal(await sb.readTextFile(`${ws}/in.txt`), "inside");
-      assert.equal(await sb.readTextFile("in.txt"), "inside", "relative paths are taken from the workspace");
+      assert.equal(
+        await sb.readTextFile("in.txt"),
+        "inside",
+        "relative paths are taken from the workspace",
+      );
       await assert.rejects(() => sb.readFile(`${ws}/../outside.txt`), InvalidOptionError);
       await assert.rejects(() => sb.writeFile("/etc/orbiter-escape", "x"), InvalidOptionError);
       // A symlink inside the workspace pointing out of it is resolved on the pod side.

@@ -3,13 +3,20 @@ import { KubernetesSandbox } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
 import { corePath, getObject, type Pod, type Service } from "../../src/client/resources.ts";
 import { KubernetesApiError, PodStartError, SandboxError } from "../../src/errors.ts";
-import { e2eConnection, e2eNamespace, managedObjects, skipUnlessCluster, withClient } from "./_cluster.ts";
+import {
+  e2eConnection,
+  e2eNamespace,
+  managedObjects,
+  skipUnlessCluster,
+  withClient,
+} from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
 
 for (const user of ["admin", "token"] as const) {
   Deno.test({
-    name: `start() as the ${user} user brings a Ready pod and its Service; stop() removes both and start() works again`,
+    name:
+      `start() as the ${user} user brings a Ready pod and its Service; stop() removes both and start() works again`,
     ignore,
     sanitizeResources: false,
     async fn() {
@@ -26,7 +33,9 @@ for (const user of ["admin", "token"] as const) {
         const pod = await client.request<Pod>(corePath(e2eNamespace, "pods", sb.podName!));
         assert.equal(pod.status?.phase, "Running");
         assert.equal(pod.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
-        const svc = await client.request<Service>(corePath(e2eNamespace, "services", sb.serviceName!));
+        const svc = await client.request<Service>(
+          corePath(e2eNamespace, "services", sb.serviceName!),
+        );
         assert.match(sb.clusterIp!, /^10\.96\.\d+\.\d+$/);
         assert.equal(svc.spec.clusterIP, sb.clusterIp);
         assert.deepEqual(svc.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [
@@ -39,9 +48,15 @@ for (const user of ["admin", "token"] as const) {
         await sb.stop();
         assert.equal(sb.status, "idle");
         assert.equal(sb.podName, null);
-        assert.equal(await getObject(client, corePath(e2eNamespace, "pods", `orbiter-${sb.sandboxId}`)), undefined);
         assert.equal(
-          await getObject(client, corePath(e2eNamespace, "services", `orbiter-svc-${sb.sandboxId}`)),
+          await getObject(client, corePath(e2eNamespace, "pods", `orbiter-${sb.sandboxId}`)),
+          undefined,
+        );
+        assert.equal(
+          await getObject(
+            client,
+            corePath(e2eNamespace, "services", `orbiter-svc-${sb.sandboxId}`),
+          ),
           undefined,
         );
 
@@ -67,7 +82,10 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await withClient("token", async (client) => {
-      const sandboxes = Array.from({ length: 10 }, () => new KubernetesSandbox({ client, namespace: e2eNamespace }));
+      const sandboxes = Array.from(
+        { length: 10 },
+        () => new KubernetesSandbox({ client, namespace: e2eNamespace }),
+      );
       try {
         await Promise.all(sandboxes.map((s) => s.start()));
         assert.ok(sandboxes.every((s) => s.status === "running"));
@@ -143,7 +161,11 @@ Deno.test({
       const first = new KubernetesSandbox({ client, namespace: e2eNamespace });
       await first.start();
       try {
-        const twin = new KubernetesSandbox({ client, namespace: e2eNamespace, sandboxId: first.sandboxId });
+        const twin = new KubernetesSandbox({
+          client,
+          namespace: e2eNamespace,
+          sandboxId: first.sandboxId,
+        });
         const err = await twin.start().then(() => undefined, (e) => e);
         assert.ok(err instanceof KubernetesApiError);
         assert.equal(err.reason, "AlreadyExists");

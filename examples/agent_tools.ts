@@ -1,0 +1,30 @@
+/**
+ * The tools an agent uses: write a file, run Python on it, read the result, clean up.
+ *
+ *     deno run --allow-net --allow-env --allow-read examples/agent_tools.ts
+ */
+
+import { KubernetesSandbox } from "../mod.ts";
+
+// On a real cluster the workspace is an emptyDir mounted in the pod. On the project's local
+// control plane (kwok) commands run on the host, so there it is a folder under /tmp.
+const workspace = Deno.env.get("ORBITER_EXAMPLE_WORKSPACE") ?? "/workspace";
+
+await using sandbox = await KubernetesSandbox.create({ workspace: [workspace], timeout: 120 });
+
+await sandbox.runTool("file_write", {
+  path: `${workspace}/numbers.txt`,
+  content: "3\n1\n4\n1\n5\n9\n2\n6\n",
+});
+const run = await sandbox.runTool("code", {
+  language: "python",
+  code: [
+    `nums = [int(x) for x in open("${workspace}/numbers.txt")]`,
+    `open("${workspace}/stats.txt", "w").write(f"sum={sum(nums)} max={max(nums)}\\n")`,
+    `print("wrote stats for", len(nums), "numbers")`,
+  ].join("\n"),
+});
+console.log(run.stdout?.trim());
+const stats = await sandbox.runTool("file_read", { path: `${workspace}/stats.txt` });
+console.log(stats.content?.trim());
+console.log(await sandbox.listFiles(workspace));
