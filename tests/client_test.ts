@@ -188,13 +188,22 @@ Deno.test("insecure-skip-tls-verify fails before any request and names Deno's fl
   assert.match(err.message, /--unsafely-ignore-certificate-errors=10\.0\.0\.1/);
 });
 
-Deno.test("tls-server-name addresses the server by that name while dialling the kubeconfig's address", async () => {
-  await withServer((req) => Response.json({ host: new URL(req.url).host }), async (server) => {
-    using c = client(server, { tlsServerName: "apiserver.test" });
-    assert.match(c.baseUrl, /^https:\/\/apiserver\.test:\d+$/);
-    const r = await c.request<{ host: string }>("/x");
-    assert.match(r.host, /^apiserver\.test:\d+$/);
+Deno.test("a tls-server-name Deno cannot honour fails before any request, saying what to do", () => {
+  const conn = new ConnectionConfig({
+    server: "https://127.0.0.1:6443",
+    tlsServerName: "apiserver.test",
   });
+  assert.throws(
+    () => new KubeClient(conn),
+    (e: unknown) =>
+      e instanceof KubeconfigError && e.field === "cluster.tls-server-name" &&
+      /\/etc\/hosts/.test(e.message),
+  );
+  // The same name as the URL's host is no override at all, and is accepted.
+  using ok = new KubeClient(
+    new ConnectionConfig({ server: "https://apiserver.test:1", tlsServerName: "apiserver.test" }),
+  );
+  assert.equal(ok.baseUrl, "https://apiserver.test:1");
 });
 
 Deno.test("parseWatchStream() joins lines split across chunks", async () => {

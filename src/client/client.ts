@@ -83,7 +83,7 @@ export class KubeClient {
   readonly #retry: RetryPolicy;
   readonly #userAgent: string;
   readonly #onRequest: KubeClientOptions["onRequest"];
-  /** Base URL used in requests: the server URL, or its TLS server name when that differs. */
+  /** Base URL of every request: the server URL without a trailing slash. */
   readonly #base: URL;
   readonly #proxy: Deno.Proxy | undefined;
   #http: { client: Deno.HttpClient; certificate: ClientCertificate | undefined } | undefined;
@@ -121,21 +121,18 @@ export class KubeClient {
     }
     this.#base = new URL(server.href.replace(/\/+$/, ""));
     if (connection.tlsServerName && connection.tlsServerName !== server.hostname) {
-      if (connection.proxyUrl) {
-        throw new KubeconfigError(
-          "tls-server-name and proxy-url cannot be combined in Deno (both need the transport)",
-          { file: connection.source, field: "cluster.tls-server-name" },
-        );
-      }
-      // Address the server by its certificate's name and dial the real address through a TCP
-      // transport: TLS then verifies that name while the bytes go where `server` points.
-      this.#proxy = {
-        transport: "tcp",
-        hostname: server.hostname.replace(/^\[|\]$/g, ""),
-        port: Number(server.port || (server.protocol === "https:" ? 443 : 80)),
-      };
-      this.#base.hostname = connection.tlsServerName;
-    } else if (connection.proxyUrl) {
+      // Deno's HttpClient cannot verify against a name other than the URL's host: its `tcp`
+      // transport would keep the name apart from the address, but (Deno 2.9) it sends plain
+      // HTTP over that socket, with no TLS. Refuse rather than verify against the wrong name.
+      throw new KubeconfigError(
+        `tls-server-name "${connection.tlsServerName}" differs from the server's host ` +
+          `"${server.hostname}", and Deno cannot verify TLS against another name. Use a server URL ` +
+          `whose host is that name (e.g. map it in /etc/hosts), or have the server's certificate ` +
+          `cover "${server.hostname}" and drop tls-server-name`,
+        { file: connection.source, field: "cluster.tls-server-name" },
+      );
+    }
+    if (connection.proxyUrl) {
       this.#proxy = parseProxy(connection.proxyUrl, connection.source);
     }
     this.#auth = new Authenticator(connection);
