@@ -37,6 +37,12 @@ export {
   DEFAULT_TTL_SECONDS,
 } from "./src/sandbox/options.ts";
 export type { ToolResult } from "./src/sandbox/tools.ts";
+export type {
+  ListSandboxesOptions,
+  ReapSandboxesOptions,
+  SandboxInfo,
+} from "./src/sandbox/registry.ts";
+export type { ClusterOptions } from "./src/sandbox/connect.ts";
 export { builtinToolNames } from "./src/sandbox/tools.ts";
 export {
   ConnectionConfig,

@@ -25,6 +25,18 @@ fi
 log() { printf '[cluster build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 command -v go >/dev/null || { log "Go is not installed: cannot build the control plane (install Go >= 1.24)"; exit 3; }
 mkdir -p "$bin"
+# Two builds into the same cache folder must not overlap: wait for the other one, then re-check.
+if command -v flock >/dev/null; then
+  exec 8>>"$cache_root/$key/.build.lock"
+  if ! flock -n 8; then
+    log "another build of $key is running; waiting for it"
+    flock 8
+  fi
+  if have_all; then
+    [ "${1:-}" = "--print-bin" ] && echo "$bin"
+    exit 0
+  fi
+fi
 work="$cache_root/$key/src"
 mkdir -p "$work"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}

@@ -21,6 +21,12 @@ for a in "$@"; do
 done
 log() { $quiet || printf '[cluster down %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
+# Serialise with up.sh and scripts/test.sh (ORBITER_CLUSTER_LOCKED=1: the caller holds the lock).
+if [ -z "${ORBITER_CLUSTER_LOCKED:-}" ] && [ -d "$state" ]; then
+  exec 9>>"$state/.lock"
+  flock -w 300 9 || { echo "[cluster down] ERROR: timed out waiting for $state/.lock" >&2; exit 1; }
+fi
+
 # Our processes: the recorded PIDs, plus (in case a PID file was lost) any etcd/kube-*/kwok
 # process whose command line points into this .cluster/ directory. Matched by PID only.
 ours() {
@@ -73,7 +79,7 @@ if [ -d "$state" ]; then
   if $purge; then
     rm -rf "$state"
   else
-    find "$state" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
+    find "$state" -mindepth 1 -maxdepth 1 ! -name logs ! -name .lock -exec rm -rf {} +
   fi
 fi
 log "down: nothing from $state is running$($purge && echo ', state removed' || echo ', state removed (logs kept in .cluster/logs/)')"

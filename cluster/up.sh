@@ -54,11 +54,23 @@ if [ "${1:-}" = "--check" ]; then
   exit $?
 fi
 
+# One up.sh/down.sh (or test.sh deciding whether to start) at a time: they serialise on
+# .cluster/.lock. A caller that already holds it sets ORBITER_CLUSTER_LOCKED=1.
+mkdir -p "$state"
+if [ -z "${ORBITER_CLUSTER_LOCKED:-}" ]; then
+  exec 9>>"$state/.lock"
+  flock -w 1800 9 || die "timed out waiting for another cluster/up.sh or down.sh (lock: $state/.lock)"
+  export ORBITER_CLUSTER_LOCKED=1
+fi
+
 # --- binaries --------------------------------------------------------------------------------
 bin=$(bash "$here/build.sh" --print-bin) || die "building the control plane binaries failed (see the messages above)"
 [ -n "$bin" ] && [ -x "$bin/kube-apiserver" ] || die "cluster/build.sh did not report a bin folder"
 
+# .cluster/auto-started marks a cluster that scripts/test.sh started for its own run (it is
+# stopped when the last test run using it ends). Running up.sh yourself keeps it running.
 if healthy; then
+  [ -n "${ORBITER_CLUSTER_AUTO:-}" ] || rm -f "$state/auto-started"
   log "already up and healthy (kubeconfig: $state/kubeconfig)"
   exit 0
 fi
@@ -169,12 +181,12 @@ kubeconfig "$state/kubeconfig-token" orbiter-e2e-token "$TOKEN_USER" --token="$T
 "$bin/kubectl" --kubeconfig "$state/kubeconfig-token" config set-context orbiter-e2e-token --namespace="$NS" >/dev/null
 
 # --- processes -------------------------------------------------------------------------------
-# start NAME CMD...: detached (own session, stdin from /dev/null, output to its log), so it
-# outlives this script and holds no terminal or pipe of the caller open.
+# start NAME CMD...: detached (own session, stdin from /dev/null, output to its log, lock fds
+# closed), so it outlives this script and holds no terminal, pipe or lock of the caller open.
 start() {
   local name=$1
   shift
-  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 &
+  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 7>&- 8>&- 9>&- &
   echo $! >"$pids/$name.pid"
 }
 # wait_for NAME SECONDS CMD...: polls CMD until it succeeds; fails early when NAME has died.
@@ -269,6 +281,7 @@ kc -n "$NS" create rolebinding orbiter-sandbox --role=orbiter-sandbox --user="$T
 wait_for kube-controller-manager 60 kc -n "$NS" get serviceaccount default
 
 for c in "${components[@]}"; do pid_ok "$c" || fail "$c" "$c exited during startup"; done
+if [ -n "${ORBITER_CLUSTER_AUTO:-}" ]; then touch "$state/auto-started"; else rm -f "$state/auto-started"; fi
 log "up in $(($(date +%s) - t0)) s: apiserver $server, node $NODE Ready, namespace $NS"
 log "  admin:  $state/bin/kubectl --kubeconfig $state/kubeconfig get pods -A"
 log "  token:  $state/bin/kubectl --kubeconfig $state/kubeconfig-token get pods"

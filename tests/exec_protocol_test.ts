@@ -65,8 +65,10 @@ function startServer(
 async function run(
   server: ScriptedServer,
   options?: ExecSessionOptions,
+  prepare?: (socket: WebSocket) => void,
 ): Promise<{ result?: ExecSessionResult; error?: unknown; socket: WebSocket }> {
   const socket = new WebSocket(server.url, [...EXEC_PROTOCOLS]);
+  prepare?.(socket);
   const clientClosed = new Promise((resolve) => socket.addEventListener("close", resolve));
   try {
     return { result: await runExecSession(socket, options), socket };
@@ -243,7 +245,7 @@ Deno.test("runExecSession() rejects with ExecError carrying the cause when the h
     const socket = new WebSocket(`ws://127.0.0.1:${server.addr.port}/exec`, [...EXEC_PROTOCOLS]);
     const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
     const error = await runExecSession(socket).then(() => undefined, (e: unknown) => e);
-    assertExecError(error, /exec WebSocket failed/);
+    assertExecError(error, /exec WebSocket failed: .+/);
     assert.ok(error.cause instanceof Error);
     await closed;
   } finally {
@@ -387,6 +389,65 @@ Deno.test("runExecSession() sends stdin from a ReadableStream in order, skipping
     assert.equal(decoder.decode(result?.stdout), "one two three");
     assert.equal(log.frames, 3);
     assert.ok(log.closedStdin);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() waits for bufferedAmount to drain instead of queueing all of stdin", async () => {
+  const server = startServer(catServer({ frames: 0, closedStdin: false, afterClose: 0 }));
+  try {
+    const input = randomBytes(8 * 1024 * 1024);
+    let maxQueued = 0;
+    const { result, error } = await run(server, { stdin: input }, (socket) => {
+      const send = socket.send.bind(socket);
+      socket.send = (data) => {
+        maxQueued = Math.max(maxQueued, socket.bufferedAmount);
+        send(data);
+      };
+    });
+    assert.equal(error, undefined);
+    assert.deepEqual(result?.stdout, input);
+    // Without waiting, ~8 MiB would be queued at once (Deno counts unsent bytes here); with it,
+    // at most the 1 MiB high-water mark plus one 32 KiB frame.
+    assert.ok(maxQueued <= 1024 * 1024 + 32 * 1024 + 1, `queued ${maxQueued} bytes`);
+    assert.ok(maxQueued > 0, "the test did put the socket under pressure");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() resolves when the command exits before reading all of stdin", async () => {
+  const server = startServer((ws) => {
+    ws.addEventListener("message", () => {
+      ws.send(frame(EXEC_CHANNELS.stdout, "read enough"));
+      ws.send(statusFrame(SUCCESS));
+      ws.close(1000);
+    }, { once: true });
+  });
+  try {
+    const { result, error } = await run(server, { stdin: randomBytes(8 * 1024 * 1024) });
+    assert.equal(error, undefined);
+    assert.equal(result?.exitCode, 0);
+    assert.equal(decoder.decode(result?.stdout), "read enough");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() rejects with ExecError when the stdin stream fails", async () => {
+  const server = startServer(() => {});
+  try {
+    const broken = new Error("disk gone");
+    const stdin = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode("first"));
+        controller.error(broken);
+      },
+    });
+    const { error } = await run(server, { stdin });
+    assertExecError(error, /sending stdin failed/);
+    assert.equal(error.cause, broken);
   } finally {
     await server.shutdown();
   }
@@ -542,6 +603,31 @@ Deno.test("runExecSession() closes a socket the server keeps open after sending 
     assert.equal(result?.exitCode, 0);
     assert.equal(socket.readyState, WebSocket.CLOSED);
     await server.serverClosed;
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() trusts a received status even if the close that follows is abnormal", async () => {
+  const server = startServer((ws) => {
+    ws.send(statusFrame(exitStatus(7)));
+    ws.close(4500, "proxy hiccup");
+  });
+  try {
+    const { result, error } = await run(server);
+    assert.equal(error, undefined);
+    assert.equal(result?.exitCode, 7);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() rejects a negative maxOutputBytes with InvalidOptionError", async () => {
+  const server = startServer(() => {});
+  try {
+    const { error } = await run(server, { maxOutputBytes: -1 });
+    assert.ok(error instanceof Error);
+    assert.equal(error.name, "InvalidOptionError");
   } finally {
     await server.shutdown();
   }

@@ -164,6 +164,8 @@ export async function* watchObjects<T extends KubeObject>(
     const local = new AbortController();
     const onAbort = () => local.abort(signal!.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
+    // The caller may have aborted while the list was being handled (e.g. from onList).
+    if (signal?.aborted) onAbort();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const arm = () => {
       clearTimeout(timer);

@@ -5,8 +5,7 @@
  * @module
  */
 
-import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import type { KubeClient } from "../client/client.ts";
+import type { ClusterOptions } from "./connect.ts";
 import { InvalidOptionError } from "../errors.ts";
 import {
   validateAbsolutePath,
@@ -55,8 +54,11 @@ export interface Toleration {
   tolerationSeconds?: number;
 }
 
-/** Options of `new KubernetesSandbox(...)`. Every field is optional. */
-export interface KubernetesSandboxOptions {
+/**
+ * Options of `new KubernetesSandbox(...)`. Every field is optional; the cluster comes from
+ * {@linkcode ClusterOptions} (`kubeconfig`, `context`, `connection` or `client`).
+ */
+export interface KubernetesSandboxOptions extends ClusterOptions {
   /** Unique id; names pod `orbiter-{id}` and service `orbiter-svc-{id}`. Default: 12 random hex. */
   sandboxId?: string;
   /** Writable directories in the sandbox (each an `emptyDir`); file tools stay inside them. */
@@ -71,15 +73,6 @@ export interface KubernetesSandboxOptions {
   namespace?: string;
   /** Container image. Default: `ORBITER_K8S_IMAGE`, then `python:3.11-slim`. */
   image?: string;
-
-  /** Kubeconfig path(s) (`:`-separated). Default: `KUBECONFIG`, `~/.kube/config`, in-cluster. */
-  kubeconfig?: string;
-  /** Kubeconfig context. Default: the file's `current-context`. */
-  context?: string;
-  /** A resolved connection (e.g. built from explicit fields on Deno Deploy). */
-  connection?: ConnectionConfig;
-  /** A client to share with other sandboxes; the sandbox never closes it. */
-  client?: KubeClient;
 
   /** CPU/memory. Default limits 1 CPU / 512Mi, requests 100m / 128Mi. */
   resources?: ResourceRequirements;

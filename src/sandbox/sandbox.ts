@@ -6,7 +6,7 @@
  * @module
  */
 
-import { KubeClient } from "../client/client.ts";
+import type { KubeClient } from "../client/client.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../client/exec.ts";
 import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
 import { watchObjects } from "../client/watch.ts";
@@ -15,11 +15,18 @@ import {
   CommandTimeoutError,
   ExecError,
   InvalidOptionError,
+  KubernetesApiError,
   PodStartError,
   SandboxError,
 } from "../errors.ts";
-import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { loadKubeConfig } from "../kubeconfig/load.ts";
+import { resolveClient } from "./connect.ts";
+import {
+  listSandboxes,
+  type ListSandboxesOptions,
+  reapSandboxes,
+  type ReapSandboxesOptions,
+  type SandboxInfo,
+} from "./registry.ts";
 import {
   buildPod,
   buildService,
@@ -127,8 +134,6 @@ export interface SandboxDescription {
   tools: string[];
 }
 
-const sharedClients = new Map<string, Promise<KubeClient>>();
-const connectionClients = new WeakMap<ConnectionConfig, KubeClient>();
 const decoder = new TextDecoder();
 /** Deadline of the cleanup that follows a failed start (which must not hang on a dead server). */
 const CLEANUP_DEADLINE_MS = 30_000;
@@ -180,6 +185,23 @@ export class KubernetesSandbox {
     const sb = new KubernetesSandbox(options);
     await sb.start({ signal });
     return sb;
+  }
+
+  /**
+   * The sandboxes this library created in a namespace (found by label), with their age and state:
+   * also those of clients that died.
+   */
+  static list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
+    return listSandboxes(options);
+  }
+
+  /**
+   * Deletes sandboxes left behind (`olderThan` seconds old or more; default: all found) and
+   * returns what it removed. Pods also carry `activeDeadlineSeconds`, so even an orphan nobody
+   * reaps stops on its own.
+   */
+  static reap(options: ReapSandboxesOptions = {}): Promise<SandboxInfo[]> {
+    return reapSandboxes(options);
   }
 
   /** The sandbox's id. */
@@ -523,12 +545,20 @@ export class KubernetesSandbox {
     const client = this.#client!;
     const hasStdin = options?.stdin !== undefined;
     const path = corePath(this.namespace, "pods", podNameFor(this.sandboxId)) + "/exec";
+    const query = execQuery(argv, { container: CONTAINER_NAME, stdin: hasStdin });
     const socket = await client.openWebSocket(path, {
       protocols: EXEC_PROTOCOLS,
-      query: execQuery(argv, { container: CONTAINER_NAME, stdin: hasStdin }),
+      query,
       signal: options?.signal,
     });
-    return await runExecSession(socket, options);
+    try {
+      return await runExecSession(socket, options);
+    } catch (err) {
+      if (err instanceof ExecError && /WebSocket failed/.test(err.message)) {
+        throw await explainHandshakeFailure(client, path, err);
+      }
+      throw err;
+    }
   }
 
   /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */
@@ -690,24 +720,7 @@ export class KubernetesSandbox {
   }
 
   async #resolveClient(signal?: AbortSignal): Promise<KubeClient> {
-    if (this.#client) return this.#client;
-    const o = this.#options;
-    if (o.connection) {
-      let c = connectionClients.get(o.connection);
-      if (!c) connectionClients.set(o.connection, c = new KubeClient(o.connection));
-      return this.#client = c;
-    }
-    const key = `${o.kubeconfig ?? ""}\0${o.context ?? ""}`;
-    let p = sharedClients.get(key);
-    if (!p) {
-      p = loadKubeConfig({ kubeconfig: o.kubeconfig, context: o.context }).then((conn) =>
-        new KubeClient(conn)
-      );
-      sharedClients.set(key, p);
-      p.catch(() => sharedClients.delete(key));
-    }
-    signal?.throwIfAborted();
-    return this.#client = await p;
+    return this.#client ??= await resolveClient(this.#options, signal);
   }
 
   async #writeConfig(signal?: AbortSignal): Promise<void> {
@@ -752,15 +765,23 @@ export class KubernetesSandbox {
     }
     if (pod) {
       const name = pod.metadata.name;
+      // If the delete itself fails (403, server gone), nothing will come to wait for.
+      const stopWaiting = new AbortController();
       const gone = wait
-        ? this.#waitGone(client, namespace, name, pod.metadata.uid, sig)
+        ? this.#waitGone(
+          client,
+          namespace,
+          name,
+          pod.metadata.uid,
+          AbortSignal.any([sig, stopWaiting.signal]),
+        )
         : undefined;
-      jobs.push(
-        deleteObject(client, corePath(namespace, "pods", name), {
-          uid: pod.metadata.uid,
-          signal: sig,
-        }),
-      );
+      const deleted = deleteObject(client, corePath(namespace, "pods", name), {
+        uid: pod.metadata.uid,
+        signal: sig,
+      });
+      deleted.catch((err) => stopWaiting.abort(err));
+      jobs.push(deleted);
       if (gone) jobs.push(gone);
     }
     const results = await Promise.allSettled(jobs);
@@ -800,6 +821,27 @@ export class KubernetesSandbox {
       signal.removeEventListener("abort", onAbort);
     }
   }
+}
+
+/**
+ * A refused WebSocket handshake reaches us without its HTTP status. Ask again as a plain GET:
+ * a server that would allow the upgrade answers 400 "Upgrade request required"; otherwise its
+ * `Status` (403 Forbidden, 404 NotFound...) says what is wrong.
+ */
+async function explainHandshakeFailure(
+  client: KubeClient,
+  path: string,
+  original: ExecError,
+): Promise<ExecError> {
+  try {
+    // Authorization runs before the handler looks at the query, so none is needed (or sent).
+    await client.request(path, { signal: AbortSignal.timeout(5000) });
+  } catch (probe) {
+    if (probe instanceof KubernetesApiError && probe.code !== 400) {
+      return new ExecError(`cannot open an exec session: ${probe.message}`, { cause: probe });
+    }
+  }
+  return original;
 }
 
 function normalize(path: string): string {

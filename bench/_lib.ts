@@ -1,0 +1,192 @@
+/**
+ * Helpers of the benchmark: timing statistics, running commands, and sampling this process's
+ * memory and its TCP connections to the API server.
+ *
+ * @module
+ */
+
+/** Median, p95 and friends of a sample, in the sample's unit. */
+export interface Summary {
+  n: number;
+  median: number;
+  p95: number;
+  min: number;
+  max: number;
+}
+
+/** Nearest-rank percentile of an already sorted array. */
+function percentile(sorted: number[], p: number): number {
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+/** Summarises samples (the median of an even count is the mean of the two middle values). */
+export function summarize(samples: number[]): Summary {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { n: s.length, median, p95: percentile(s, 95), min: s[0], max: s[s.length - 1] };
+}
+
+/** Runs `fn` `warmup` times untimed, then `samples` times, returning each run's milliseconds. */
+export async function timeRuns(
+  samples: number,
+  warmup: number,
+  fn: () => Promise<unknown>,
+  between?: () => Promise<unknown>,
+): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) {
+    await fn();
+    await between?.();
+  }
+  const out: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t0 = performance.now();
+    await fn();
+    out.push(performance.now() - t0);
+    await between?.();
+  }
+  return out;
+}
+
+/** Output of a finished command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs a program to completion; throws with its stderr when it fails (unless `allowFail`). */
+export async function run(
+  cmd: string,
+  args: string[],
+  options: { stdin?: Uint8Array; allowFail?: boolean; env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  const t0 = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: options.env,
+  }).spawn();
+  if (options.stdin) {
+    const w = child.stdin.getWriter();
+    await w.write(options.stdin);
+    await w.close();
+  }
+  const out = await child.output();
+  const ms = performance.now() - t0;
+  const dec = new TextDecoder();
+  const result = {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    ms,
+  };
+  if (out.code !== 0 && !options.allowFail) {
+    throw new Error(`${cmd} ${args.join(" ")} failed (${out.code}): ${result.stderr.trim()}`);
+  }
+  return result;
+}
+
+/** Inodes of the sockets this process holds open. */
+function ownSocketInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(Deno.readLinkSync(`/proc/self/fd/${entry.name}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // The fd closed between listing and reading it.
+    }
+  }
+  return inodes;
+}
+
+/**
+ * This process's ESTABLISHED TCP connections to `port`, as `local-port:inode` keys. Read from
+ * /proc/net/tcp{,6} (remote port column) joined with /proc/self/fd (socket inodes), so kubectl
+ * or other processes' connections never count.
+ */
+export function ownConnectionsTo(port: number): Set<string> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const mine = ownSocketInodes();
+  const keys = new Set<string>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const [, local, remote, state] = f;
+      const inode = f[9];
+      if (state !== "01" || !remote.endsWith(`:${hexPort}`) || !mine.has(inode)) continue;
+      keys.add(`${parseInt(local.split(":")[1], 16)}:${inode}`);
+    }
+  }
+  return keys;
+}
+
+/** What {@linkcode Sampler} saw while it ran. */
+export interface SamplerReport {
+  /** Peak `Deno.memoryUsage().rss`, bytes. */
+  peakRss: number;
+  /** RSS when sampling began, bytes. */
+  startRss: number;
+  /** Connections to the port seen during sampling that were not open when it began. */
+  opened: number;
+  /** Most connections to the port open at once. */
+  peakOpen: number;
+  /** Connections open when sampling began. */
+  openAtStart: number;
+}
+
+/**
+ * Samples RSS and connections to the API server every `intervalMs`. A connection that opens and
+ * closes between two samples is missed, so the count of opened connections is a lower bound;
+ * pooled HTTP/2 connections live far longer than the interval.
+ */
+export class Sampler {
+  readonly #port: number;
+  readonly #before: Set<string>;
+  readonly #seen = new Set<string>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #peakRss: number;
+  readonly #startRss: number;
+  #peakOpen: number;
+
+  constructor(port: number, intervalMs = 10) {
+    this.#port = port;
+    this.#before = ownConnectionsTo(port);
+    this.#peakOpen = this.#before.size;
+    this.#startRss = this.#peakRss = Deno.memoryUsage().rss;
+    this.#timer = setInterval(() => this.sample(), intervalMs);
+  }
+
+  /** Takes one sample now. */
+  sample(): void {
+    this.#peakRss = Math.max(this.#peakRss, Deno.memoryUsage().rss);
+    const now = ownConnectionsTo(this.#port);
+    this.#peakOpen = Math.max(this.#peakOpen, now.size);
+    for (const k of now) if (!this.#before.has(k)) this.#seen.add(k);
+  }
+
+  /** Stops and reports. */
+  stop(): SamplerReport {
+    this.sample();
+    clearInterval(this.#timer);
+    return {
+      peakRss: this.#peakRss,
+      startRss: this.#startRss,
+      opened: this.#seen.size,
+      peakOpen: this.#peakOpen,
+      openAtStart: this.#before.size,
+    };
+  }
+}

@@ -1,0 +1,573 @@
+/**
+ * `deno task bench`: this library side by side with its peers, in one run, against one control
+ * plane. Prints one `ratio <name> <ours/peer>` line per comparison (lower is better) and writes
+ * bench/RESULTS.md. Progress goes to stderr.
+ *
+ * Environment: BENCH_KUBECONFIG (default .cluster/kubeconfig-token), BENCH_NAMESPACE
+ * (sandbox-e2e), BENCH_KUBECTL (.cluster/bin/kubectl), BENCH_SAMPLES (20), BENCH_FILE_SAMPLES
+ * (10), BENCH_FANOUT (comma-separated sizes, default "100,500").
+ *
+ * @module
+ */
+
+// The peer is pinned inline: the project's import map (deno.json) is not the benchmark's to edit.
+// deno-lint-ignore no-import-prefix
+import * as k8s from "npm:@kubernetes/client-node@2.0.1";
+import { Writable } from "node:stream";
+import { KubeClient, KubernetesSandbox, loadKubeConfig } from "../mod.ts";
+import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
+import type { Service } from "../src/client/resources.ts";
+import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/manifests.ts";
+import { resolveSandboxSpec } from "../src/sandbox/options.ts";
+import { run, Sampler, type SamplerReport, summarize, type Summary, timeRuns } from "./_lib.ts";
+import { startByPolling } from "./seed_polling.ts";
+
+const CLIENT_NODE_VERSION = "2.0.1";
+const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
+const kubeconfig = env("BENCH_KUBECONFIG", `${root}/.cluster/kubeconfig-token`);
+const namespace = env("BENCH_NAMESPACE", "sandbox-e2e");
+const kubectlBin = env("BENCH_KUBECTL", `${root}/.cluster/bin/kubectl`);
+const SAMPLES = Number(env("BENCH_SAMPLES", "20"));
+const FILE_SAMPLES = Number(env("BENCH_FILE_SAMPLES", "10"));
+const FANOUT = env("BENCH_FANOUT", "100,500").split(",").map(Number).filter((n) => n > 0);
+const FILE_MIB = 64;
+
+const log = (msg: string) =>
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+const kubectl = (...args: string[]) =>
+  run(kubectlBin, ["--kubeconfig", kubeconfig, "-n", namespace, ...args]);
+const fmt = (ms: number) => ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
+const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
+
+let requests = 0;
+const client = new KubeClient(await loadKubeConfig({ kubeconfig }), {
+  onRequest: () => requests++,
+});
+const apiPort = Number(new URL(client.baseUrl).port || 443);
+const base = `/api/v1/namespaces/${namespace}`;
+
+/** Rows of the results table: what, ours/peer, median/p95 (ms unless said). */
+const rows: { group: string; name: string; unit: string; s: Summary }[] = [];
+const ratios: [string, number][] = [];
+const notes: string[] = [];
+const raw: Record<string, unknown> = {};
+function record(group: string, name: string, samples: number[], unit = "ms"): Summary {
+  const s = summarize(samples);
+  rows.push({ group, name, unit, s });
+  raw[`${group}/${name}`] = samples.map((x) => Number(x.toFixed(3)));
+  log(`${group} ${name}: median ${fmt(s.median)} ${unit}, p95 ${fmt(s.p95)} ${unit} (n=${s.n})`);
+  return s;
+}
+function emitRatio(name: string, value: number) {
+  ratios.push([name, value]);
+  console.log(`ratio ${name} ${value}`);
+}
+
+/** Deletes a pod and service made outside KubernetesSandbox and waits until the pod is gone. */
+async function deleteAndWait(pod: string, service: string): Promise<void> {
+  const del = (path: string) =>
+    client.request(path, { method: "DELETE" }).catch((e) => {
+      if (e?.code !== 404) throw e;
+    });
+  await Promise.all([del(`${base}/services/${service}`), del(`${base}/pods/${pod}`)]);
+  for (let i = 0; i < 1500; i++) {
+    try {
+      await client.request(`${base}/pods/${pod}`);
+    } catch (e) {
+      if ((e as { code?: number }).code === 404) return;
+      throw e;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`pod ${pod} still there after 30 s`);
+}
+
+const created = new Set<KubernetesSandbox>();
+const tmpDirs: string[] = [];
+async function cleanupAll() {
+  await Promise.allSettled([...created].map((sb) => sb.cleanup()));
+  for (const d of tmpDirs) await Deno.remove(d, { recursive: true }).catch(() => {});
+}
+
+// --- 1. start ---------------------------------------------------------------------------------
+async function benchStart() {
+  log(`start: ${SAMPLES} samples each (+2 warm-up), interleaved ours / kubectl / seed polling`);
+  const ours: number[] = [];
+  const overhead: number[] = [];
+  const viaKubectl: number[] = [];
+  const polling: number[] = [];
+  const polls: number[] = [];
+  const manifestFile = await Deno.makeTempFile({ prefix: "orbiter-bench-", suffix: ".json" });
+  try {
+    for (let i = -2; i < SAMPLES; i++) {
+      // ours
+      const sb = new KubernetesSandbox({ client, namespace });
+      created.add(sb);
+      let readyAt = 0;
+      const t0 = performance.now();
+      await sb.start({ onReadyEvent: () => readyAt = performance.now() });
+      const t1 = performance.now();
+      await sb.cleanup();
+      created.delete(sb);
+      if (i >= 0) {
+        ours.push(t1 - t0);
+        overhead.push(t1 - readyAt);
+      }
+
+      // kubectl: the same objects in one `apply` (pod + service in a List). The service's
+      // ownerReference is dropped: the pod's uid is unknown before apply returns.
+      const spec = resolveSandboxSpec({ namespace });
+      const pod = buildPod(spec, namespace);
+      const svc: Service = buildService(spec, namespace, "unused");
+      delete svc.metadata.ownerReferences;
+      await Deno.writeTextFile(
+        manifestFile,
+        JSON.stringify({ apiVersion: "v1", kind: "List", items: [pod, svc] }),
+      );
+      const k0 = performance.now();
+      await kubectl("apply", "-f", manifestFile);
+      await kubectl("wait", "--for=condition=Ready", `pod/${pod.metadata.name}`, "--timeout=60s");
+      const k1 = performance.now();
+      await deleteAndWait(pod.metadata.name, svc.metadata.name);
+      if (i >= 0) viaKubectl.push(k1 - k0);
+
+      // the seed's create + poll every 2 s
+      const spec2 = resolveSandboxSpec({ namespace });
+      const p0 = performance.now();
+      const r = await startByPolling(client, spec2, namespace);
+      const p1 = performance.now();
+      await deleteAndWait(r.pod.metadata.name, r.service.metadata.name);
+      if (i >= 0) {
+        polling.push(p1 - p0);
+        polls.push(r.polls);
+      }
+    }
+  } finally {
+    await Deno.remove(manifestFile).catch(() => {});
+  }
+  const o = record("start", "ours: KubernetesSandbox.start() to Ready", ours);
+  const ov = record("start", "ours: Ready watch event -> start() resolved", overhead);
+  const k = record("start", "kubectl apply -f + kubectl wait --for=condition=Ready", viaKubectl);
+  const p = record("start", "seed: create + GET every 2 s until Running", polling);
+  raw["start/seed polls per start"] = polls;
+  emitRatio("start_vs_kubectl", ratio(o.median, k.median));
+  emitRatio("start_vs_seed_polling", ratio(o.median, p.median));
+  raw["start/own overhead median ms"] = ov.median;
+}
+
+// --- 2. exec ----------------------------------------------------------------------------------
+async function benchExec() {
+  log(`exec: ${SAMPLES} samples each (+3 warm-up) against one pod`);
+  const sb = new KubernetesSandbox({ client, namespace });
+  created.add(sb);
+  await sb.start();
+  try {
+    const pod = sb.podName!;
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const cnExec = new k8s.Exec(kc);
+    const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
+    const clientNode = () =>
+      new Promise<void>((resolve, reject) => {
+        cnExec.exec(namespace, pod, CONTAINER_NAME, ["true"], sink(), sink(), null, false, (s) => {
+          s.status === "Success" ? resolve() : reject(new Error(JSON.stringify(s)));
+        }).catch(reject);
+      });
+    const ours = await timeRuns(SAMPLES, 3, () => sb.exec(["true"]));
+    const viaKubectl = await timeRuns(
+      SAMPLES,
+      3,
+      () => kubectl("exec", pod, "-c", CONTAINER_NAME, "--", "true"),
+    );
+    const cn = await timeRuns(SAMPLES, 3, clientNode);
+    const o = record("exec", 'ours: sandbox.exec(["true"])', ours);
+    const k = record("exec", "kubectl exec POD -- true", viaKubectl);
+    const c = record("exec", `@kubernetes/client-node ${CLIENT_NODE_VERSION} Exec (in Deno)`, cn);
+    emitRatio("exec_vs_kubectl", ratio(o.median, k.median));
+    emitRatio("exec_vs_client_node", ratio(o.median, c.median));
+
+    // Diagnostics: where ours spends its time.
+    const path = `${base}/pods/${pod}/exec`;
+    const opens: number[] = [];
+    const rawExec = await timeRuns(SAMPLES, 2, async () => {
+      const t0 = performance.now();
+      const ws = await client.openWebSocket(path, {
+        protocols: EXEC_PROTOCOLS,
+        query: execQuery(["true"], { container: CONTAINER_NAME, stdin: false }),
+      });
+      ws.addEventListener("open", () => opens.push(performance.now() - t0), { once: true });
+      await runExecSession(ws);
+    });
+    record("exec diag", "ours, no pid-file wrapper: openWebSocket + runExecSession", rawExec);
+    record("exec diag", "  of which: WebSocket open (TLS + upgrade)", opens.slice(-SAMPLES));
+    const conn = client.connection;
+    if (conn.token && !conn.certData) {
+      for (const noDelay of [false, true]) {
+        const times = await timeRuns(SAMPLES, 2, () => rawUpgrade(conn, path, noDelay));
+        record(
+          "exec diag",
+          `hand-made upgrade over Deno.connect+startTls, TCP_NODELAY ${noDelay ? "on" : "off"}`,
+          times,
+        );
+      }
+    }
+  } finally {
+    await sb.cleanup();
+    created.delete(sb);
+  }
+}
+
+/**
+ * The exec WebSocket's opening handshake done by hand over `Deno.connect` + `Deno.startTls`,
+ * with Nagle's algorithm on or off, then read to the server's close: isolates what TCP_NODELAY
+ * does to an exec round trip (Deno's WebSocket gives no way to set it).
+ */
+async function rawUpgrade(
+  conn: { server: string; caData?: string; token?: string },
+  path: string,
+  noDelay: boolean,
+): Promise<void> {
+  const u = new URL(conn.server);
+  const tcp = await Deno.connect({ hostname: u.hostname, port: Number(u.port || 443) });
+  tcp.setNoDelay(noDelay);
+  const tls = await Deno.startTls(tcp, {
+    hostname: u.hostname,
+    caCerts: conn.caData ? [conn.caData] : undefined,
+  });
+  const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+  const query = execQuery(["true"], { container: CONTAINER_NAME, stdin: false });
+  await tls.write(new TextEncoder().encode(
+    `GET ${path}?${query} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+      `Sec-WebSocket-Protocol: ${EXEC_PROTOCOLS.join(", ")}\r\n` +
+      `Authorization: Bearer ${conn.token}\r\n\r\n`,
+  ));
+  const buf = new Uint8Array(16384);
+  const first = await tls.read(buf);
+  const head = new TextDecoder().decode(buf.subarray(0, first ?? 0));
+  if (!head.startsWith("HTTP/1.1 101")) throw new Error(`upgrade refused: ${head.slice(0, 80)}`);
+  while ((await tls.read(buf)) !== null) { /* the status frame, then the server's close */ }
+  tls.close();
+}
+
+// --- 3. fan-out -------------------------------------------------------------------------------
+interface FanoutResult {
+  n: number;
+  wallMs: number;
+  startMs: number;
+  cleanupMs: number;
+  requests: number;
+  sampler: SamplerReport;
+  failures: number;
+}
+
+async function fanout(n: number): Promise<FanoutResult> {
+  const sandboxes = Array.from({ length: n }, () => new KubernetesSandbox({ client, namespace }));
+  sandboxes.forEach((sb) => created.add(sb));
+  const req0 = requests;
+  const sampler = new Sampler(apiPort);
+  const t0 = performance.now();
+  const started = await Promise.allSettled(sandboxes.map((sb) => sb.start()));
+  const t1 = performance.now();
+  await Promise.allSettled(sandboxes.map((sb) => sb.cleanup()));
+  const t2 = performance.now();
+  const report = sampler.stop();
+  sandboxes.forEach((sb) => created.delete(sb));
+  const failed = started.filter((r) => r.status === "rejected") as PromiseRejectedResult[];
+  if (failed.length) log(`fan-out ${n}: ${failed.length} starts failed, e.g. ${failed[0].reason}`);
+  return {
+    n,
+    wallMs: t2 - t0,
+    startMs: t1 - t0,
+    cleanupMs: t2 - t1,
+    requests: requests - req0,
+    sampler: report,
+    failures: failed.length,
+  };
+}
+
+async function benchFanout() {
+  log("fan-out: one sandbox (3 runs, median), then each size in BENCH_FANOUT once");
+  await fanout(1); // warm-up
+  const singles: FanoutResult[] = [];
+  for (let i = 0; i < 3; i++) singles.push(await fanout(1));
+  singles.sort((a, b) => a.wallMs - b.wallMs);
+  const single = singles[1];
+  const results = [single];
+  for (const n of FANOUT) {
+    const t0 = performance.now();
+    results.push(await fanout(n));
+    log(`fan-out ${n}: ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+  raw["fanout"] = results.map((r) => ({
+    n: r.n,
+    wallMs: Math.round(r.wallMs),
+    startMs: Math.round(r.startMs),
+    cleanupMs: Math.round(r.cleanupMs),
+    requests: r.requests,
+    requestsPerSandbox: Number((r.requests / r.n).toFixed(2)),
+    connectionsOpenAtStart: r.sampler.openAtStart,
+    connectionsOpened: r.sampler.opened,
+    connectionsPeakOpen: r.sampler.peakOpen,
+    rssStartMiB: Number((r.sampler.startRss / 2 ** 20).toFixed(1)),
+    rssPeakMiB: Number((r.sampler.peakRss / 2 ** 20).toFixed(1)),
+    failures: r.failures,
+  }));
+  const hundred = results.find((r) => r.n === 100);
+  if (hundred) emitRatio("fanout100_vs_single", ratio(hundred.wallMs, single.wallMs));
+}
+
+// --- 4. cold start ----------------------------------------------------------------------------
+async function coldRun(script: string): Promise<{ ms: number; rssKiB: number }> {
+  const args = [
+    "run",
+    "--no-lock",
+    "--config",
+    `${root}/deno.json`,
+    "--allow-read",
+    "--allow-env",
+    "--allow-net",
+    "--allow-sys",
+    script,
+    kubeconfig,
+  ];
+  const hasTime = await Deno.stat("/usr/bin/time").then(() => true, () => false);
+  const r = hasTime
+    ? await run("/usr/bin/time", ["-v", Deno.execPath(), ...args])
+    : await run(Deno.execPath(), args);
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  return { ms: r.ms, rssKiB: m ? Number(m[1]) : NaN };
+}
+
+interface GraphInfo {
+  modules: number;
+  bytes: number;
+  npmPackages: number;
+}
+
+async function dirSize(path: string): Promise<{ files: number; bytes: number }> {
+  let files = 0, bytes = 0;
+  for await (const e of Deno.readDir(path)) {
+    const p = `${path}/${e.name}`;
+    if (e.isDirectory) {
+      const s = await dirSize(p);
+      files += s.files;
+      bytes += s.bytes;
+    } else if (e.isFile) {
+      files++;
+      bytes += (await Deno.stat(p)).size;
+    }
+  }
+  return { files, bytes };
+}
+
+/** Module graph of a script: its ES modules plus every npm package's files on disk. */
+async function graph(script: string): Promise<GraphInfo> {
+  const info = JSON.parse(
+    (await run(Deno.execPath(), [
+      "info",
+      "--json",
+      "--no-lock",
+      "--config",
+      `${root}/deno.json`,
+      script,
+    ])).stdout,
+  );
+  const cache = JSON.parse((await run(Deno.execPath(), ["info", "--json"])).stdout);
+  let modules = 0, bytes = 0;
+  for (const m of info.modules ?? []) {
+    if (typeof m.size === "number") {
+      modules++;
+      bytes += m.size;
+    }
+  }
+  const pkgs = Object.values(info.npmPackages ?? {}) as { name: string; version: string }[];
+  for (const p of pkgs) {
+    const dir = `${cache.npmCache}/registry.npmjs.org/${p.name}/${p.version}`;
+    const s = await dirSize(dir).catch(() => ({ files: 0, bytes: 0 }));
+    modules += s.files;
+    bytes += s.bytes;
+  }
+  return { modules, bytes, npmPackages: pkgs.length };
+}
+
+async function benchCold() {
+  log(`cold start: ${SAMPLES} fresh processes each (+2 warm-up), alternating`);
+  const ours: number[] = [], oursRss: number[] = [], cn: number[] = [], cnRss: number[] = [];
+  const a = `${root}/bench/cold_ours.ts`, b = `${root}/bench/cold_client_node.ts`;
+  for (let i = -2; i < SAMPLES; i++) {
+    const x = await coldRun(a), y = await coldRun(b);
+    if (i < 0) continue;
+    ours.push(x.ms);
+    oursRss.push(x.rssKiB / 1024);
+    cn.push(y.ms);
+    cnRss.push(y.rssKiB / 1024);
+  }
+  const o = record("cold", "ours: deno run (import mod.ts, client, GET /version)", ours);
+  record("cold", "ours: peak RSS", oursRss, "MiB");
+  const c = record("cold", `client-node ${CLIENT_NODE_VERSION}: same in deno run`, cn);
+  record("cold", "client-node: peak RSS", cnRss, "MiB");
+  emitRatio("import_vs_client_node", ratio(o.median, c.median));
+  const g1 = await graph(a), g2 = await graph(b);
+  raw["cold/module graph ours"] = g1;
+  raw["cold/module graph client-node"] = g2;
+  log(
+    `module graph: ours ${g1.modules} files ${g1.bytes} B; client-node ${g2.modules} files ${g2.bytes} B`,
+  );
+}
+
+// --- 5. files ---------------------------------------------------------------------------------
+async function benchFiles() {
+  log(`files: ${FILE_MIB} MiB, ${FILE_SAMPLES} samples each way (+1 warm-up)`);
+  const sb = new KubernetesSandbox({ client, namespace });
+  created.add(sb);
+  await sb.start();
+  // Under kwok an exec runs on this host, so the "pod's" paths are host paths.
+  const dir = await Deno.makeTempDir({ prefix: "orbiter-bench-files-" });
+  tmpDirs.push(dir);
+  await Deno.chmod(dir, 0o777);
+  const data = new Uint8Array(FILE_MIB << 20);
+  for (let off = 0; off < data.length; off += 65536) {
+    crypto.getRandomValues(data.subarray(off, off + 65536));
+  }
+  const local = `${dir}/local.bin`;
+  await Deno.writeFile(local, data);
+  const pod = sb.podName!;
+  try {
+    const check = (got: Uint8Array) => {
+      if (got.length !== data.length) throw new Error(`read ${got.length} of ${data.length} B`);
+    };
+    const w = await timeRuns(FILE_SAMPLES, 1, () => sb.writeFile(`${dir}/ours.bin`, data));
+    const r = await timeRuns(
+      FILE_SAMPLES,
+      1,
+      async () => check(await sb.readFile(`${dir}/ours.bin`)),
+    );
+    const kw = await timeRuns(
+      FILE_SAMPLES,
+      1,
+      () => kubectl("cp", "-c", CONTAINER_NAME, local, `${pod}:${dir}/kubectl.bin`),
+    );
+    const kr = await timeRuns(FILE_SAMPLES, 1, async () => {
+      await kubectl("cp", "-c", CONTAINER_NAME, `${pod}:${dir}/kubectl.bin`, `${dir}/back.bin`);
+      check(await Deno.readFile(`${dir}/back.bin`));
+    });
+    const mibps = (xs: number[]) => xs.map((ms) => FILE_MIB / (ms / 1000));
+    const ow = record("files", "ours: writeFile 64 MiB", w);
+    const or = record("files", "ours: readFile 64 MiB", r);
+    const kcw = record("files", "kubectl cp local -> pod 64 MiB", kw);
+    const kcr = record("files", "kubectl cp pod -> local 64 MiB", kr);
+    record("files", "ours: writeFile", mibps(w), "MiB/s");
+    record("files", "ours: readFile", mibps(r), "MiB/s");
+    record("files", "kubectl cp to pod", mibps(kw), "MiB/s");
+    record("files", "kubectl cp from pod", mibps(kr), "MiB/s");
+    emitRatio("files_vs_kubectl_cp", ratio(ow.median + or.median, kcw.median + kcr.median));
+  } finally {
+    await sb.cleanup();
+    created.delete(sb);
+  }
+}
+
+// --- report -----------------------------------------------------------------------------------
+async function versions(): Promise<Record<string, string>> {
+  const kv = JSON.parse((await kubectl("version", "-o", "json")).stdout);
+  const mem = Deno.systemMemoryInfo();
+  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
+  return {
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    kubectl: kv.clientVersion?.gitVersion,
+    kubernetes: kv.serverVersion?.gitVersion,
+    "client-node": CLIENT_NODE_VERSION,
+    nproc: String(navigator.hardwareConcurrency),
+    memory: `${(mem.total / 2 ** 30).toFixed(1)} GiB`,
+    cpu: cpu ?? "?",
+    kernel: Deno.osRelease(),
+  };
+}
+
+function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number): string {
+  const L: string[] = [];
+  L.push("# Benchmark results", "");
+  L.push(
+    `Run ${startedAt.toISOString()} (${elapsedS.toFixed(0)} s) with \`deno task bench\` ` +
+      `(\`bash bench/run.sh\`), against the local control plane (kube-apiserver + kwok fake node; ` +
+      `an exec runs the command on this host). One shared \`KubeClient\` over the least-privilege ` +
+      `token kubeconfig, namespace \`${namespace}\`.`,
+    "",
+  );
+  L.push("| | |", "|---|---|");
+  for (const [k, val] of Object.entries(v)) L.push(`| ${k} | ${val} |`);
+  L.push("", "## Ratios (ours / peer, medians; lower is better)", "", "```");
+  for (const [k, val] of ratios) L.push(`ratio ${k} ${val}`);
+  L.push("```", "", "## Medians and p95", "");
+  L.push("| group | measurement | n | median | p95 | min | max | unit |");
+  L.push("|---|---|--:|--:|--:|--:|--:|---|");
+  for (const r of rows) {
+    L.push(
+      `| ${r.group} | ${r.name} | ${r.s.n} | ${fmt(r.s.median)} | ${fmt(r.s.p95)} | ` +
+        `${fmt(r.s.min)} | ${fmt(r.s.max)} | ${r.unit} |`,
+    );
+  }
+  const fan = raw["fanout"] as Record<string, number>[] | undefined;
+  if (fan) {
+    L.push("", "## Fan-out (start N concurrently, then clean up N concurrently)", "");
+    L.push(
+      "| N | wall ms | start ms | cleanup ms | requests | req/sandbox | conns open before | " +
+        "conns opened | peak conns open | RSS before MiB | peak RSS MiB | failures |",
+    );
+    L.push("|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (const f of fan) {
+      L.push(
+        `| ${f.n} | ${f.wallMs} | ${f.startMs} | ${f.cleanupMs} | ${f.requests} | ` +
+          `${f.requestsPerSandbox} | ${f.connectionsOpenAtStart} | ${f.connectionsOpened} | ` +
+          `${f.connectionsPeakOpen} | ${f.rssStartMiB} | ${f.rssPeakMiB} | ${f.failures} |`,
+      );
+    }
+    L.push(
+      "",
+      "Requests are counted by `KubeClient`'s `onRequest`. Connections are this process's " +
+        "ESTABLISHED TCP sockets to the API server's port, from `/proc/net/tcp{,6}` joined with " +
+        "the socket inodes in `/proc/self/fd`, sampled every 10 ms (a connection living < 10 ms " +
+        "could be missed; kubectl and other processes never count). RSS is " +
+        "`Deno.memoryUsage().rss`, sampled at the same times.",
+    );
+  }
+  if (notes.length) L.push("", "## Notes", "", ...notes.map((n) => `- ${n}`));
+  L.push("", "## Raw numbers (ms unless named otherwise)", "", "```json");
+  L.push(JSON.stringify(raw, null, 1));
+  L.push("```", "");
+  return L.join("\n");
+}
+
+const startedAt = new Date();
+const t0 = performance.now();
+const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,fanout,cold,files").split(",");
+try {
+  const v = await versions();
+  notes.push(
+    `Samples: ${SAMPLES} per measurement after a warm-up; files ${FILE_SAMPLES} per direction ` +
+      `(each moves ${FILE_MIB} MiB); fan-out sizes ${FANOUT.join(", ")} once each, single = ` +
+      "median of 3.",
+    "kubectl start: pod and service in one `kubectl apply -f` (a List of the objects that " +
+      "buildPod/buildService make from resolveSandboxSpec), the service WITHOUT its " +
+      "ownerReference (the pod's uid is unknown before apply), then `kubectl wait " +
+      "--for=condition=Ready`; each command is a fresh kubectl process.",
+    "seed polling (bench/seed_polling.ts): POST pod, POST service (with ownerReference), then GET " +
+      "the pod, sleeping 2 s between GETs, until phase Running; same KubeClient.",
+    "@kubernetes/client-node runs in Deno (npm: specifier) from the same kubeconfig; its Exec " +
+      "resolves on the status callback.",
+  );
+  if (only.includes("start")) await benchStart();
+  if (only.includes("exec")) await benchExec();
+  if (only.includes("fanout")) await benchFanout();
+  if (only.includes("cold")) await benchCold();
+  if (only.includes("files")) await benchFiles();
+  const out = Deno.env.get("BENCH_RESULTS") ?? `${root}/bench/RESULTS.md`;
+  await Deno.writeTextFile(out, markdown(v, startedAt, (performance.now() - t0) / 1000));
+  log(`wrote ${out}`);
+} finally {
+  await cleanupAll();
+  client.close();
+}

@@ -1,0 +1,149 @@
+/**
+ * The README's Role (deploy/role.yaml) is minimal: for every verb in it, a service account bound to
+ * the Role *without* that verb loses a documented feature (or the verb is marked optional).
+ */
+
+import assert from "node:assert/strict";
+import yaml from "js-yaml";
+import { KubernetesSandbox } from "../../mod.ts";
+import { KubeClient } from "../../src/client/client.ts";
+import { corePath, deleteObject } from "../../src/client/resources.ts";
+import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
+import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
+import { e2eConnection, e2eNamespace, skipUnlessCluster, withClient } from "./_cluster.ts";
+
+const ignore = skipUnlessCluster();
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+const role = yaml.load(
+  await Deno.readTextFile(new URL("../../deploy/role.yaml", import.meta.url)),
+) as {
+  rules: Rule[];
+};
+
+/** Verbs the Role keeps although this test's API server (1.33) does not check them, and why. */
+const OPTIONAL_HERE: Record<string, string> = {
+  "create pods/exec": "newer API servers also authorize the WebSocket upgrade as `create`",
+};
+
+/** Walks the documented features in order; returns the first error (or undefined). */
+async function useEveryFeature(client: KubeClient): Promise<unknown> {
+  const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, timeout: 20 });
+  try {
+    await sb.start();
+    await sb.exec(["true"]);
+    await KubernetesSandbox.list({ client, namespace: e2eNamespace });
+    await sb.stop();
+    // A pod that cannot start: its error carries Events (reading them is the optional verb).
+    const bad = new KubernetesSandbox({
+      client,
+      namespace: e2eNamespace,
+      nodeSelector: { "orbiter.dev/no-such-node": "true" },
+      unschedulableGraceSeconds: 1,
+    });
+    const err = await bad.start().then(() => undefined, (e) => e);
+    if (!(err instanceof PodStartError)) return err;
+    if (err.diagnostics.events.length === 0) return new Error("no Events in PodStartError");
+    return undefined;
+  } catch (err) {
+    return err;
+  } finally {
+    await sb.cleanup().catch(() => {});
+  }
+}
+
+/** A service account bound to `rules` in the e2e namespace, and a client using its token. */
+async function withAccount<T>(
+  admin: KubeClient,
+  rules: Rule[],
+  fn: (c: KubeClient) => Promise<T>,
+): Promise<T> {
+  const name = `lp-${crypto.randomUUID().slice(0, 8)}`;
+  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${e2eNamespace}`;
+  await admin.request(corePath(e2eNamespace, "serviceaccounts"), {
+    method: "POST",
+    body: { metadata: { name } },
+  });
+  try {
+    await admin.request(`${rbac}/roles`, { method: "POST", body: { metadata: { name }, rules } });
+    await admin.request(`${rbac}/rolebindings`, {
+      method: "POST",
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects: [{ kind: "ServiceAccount", name, namespace: e2eNamespace }],
+      },
+    });
+    const tr = await admin.request<{ status: { token: string } }>(
+      `${corePath(e2eNamespace, "serviceaccounts", name)}/token`,
+      {
+        method: "POST",
+        body: {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenRequest",
+          spec: { expirationSeconds: 600 },
+        },
+      },
+    );
+    const conn = new ConnectionConfig({
+      server: admin.connection.server,
+      caData: admin.connection.caData,
+      token: tr.status.token,
+      namespace: e2eNamespace,
+    });
+    const client = new KubeClient(conn, { retry: { maxAttempts: 1 } });
+    try {
+      return await fn(client);
+    } finally {
+      client.close();
+    }
+  } finally {
+    await deleteObject(admin, `${rbac}/rolebindings/${name}`);
+    await deleteObject(admin, `${rbac}/roles/${name}`);
+    await deleteObject(admin, corePath(e2eNamespace, "serviceaccounts", name));
+  }
+}
+
+Deno.test({
+  name: "the documented Role is enough for every feature, and each of its verbs is needed",
+  ignore,
+  sanitizeResources: false,
+  async fn(t) {
+    await withClient("admin", async (admin) => {
+      await t.step("with the whole Role every feature works", async () => {
+        const err = await withAccount(admin, role.rules, useEveryFeature);
+        assert.equal(err, undefined, `a feature failed with the full Role: ${err}`);
+      });
+      for (const [i, rule] of role.rules.entries()) {
+        for (const verb of rule.verbs) {
+          await t.step(
+            `without ${verb} on ${rule.resources.join(",")} a feature breaks`,
+            async () => {
+              const rules = role.rules.map((r, j) =>
+                j === i ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r
+              )
+                .filter((r) => r.verbs.length > 0);
+              const err = await withAccount(admin, rules, useEveryFeature);
+              if (err === undefined && OPTIONAL_HERE[`${verb} ${rule.resources}`]) return;
+              assert.ok(
+                err !== undefined,
+                `nothing broke without ${verb} on ${rule.resources}: the verb is not needed`,
+              );
+              const isForbidden = (e: unknown): boolean =>
+                (e instanceof KubernetesApiError && e.code === 403) ||
+                /forbidden|403|Events/i.test(String(e)) ||
+                (e instanceof Error && e.cause !== undefined && isForbidden(e.cause));
+              assert.ok(isForbidden(err), `expected a permission failure, got ${err}`);
+            },
+          );
+        }
+      }
+    });
+    // The admin connection is only used to check the namespace is reachable as the admin.
+    await e2eConnection("admin");
+  },
+});
