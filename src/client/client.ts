@@ -294,7 +294,12 @@ export class KubeClient {
 
   #transportError(cause: unknown): TransportError {
     const server = this.connection.server;
-    const text = String((cause as Error)?.message ?? cause);
+    // fetch() says only "fetch failed"; the reason (refused, TLS...) is down the cause chain.
+    const texts: string[] = [];
+    for (let e: unknown = cause, i = 0; e && i < 4; e = (e as Error).cause, i++) {
+      texts.push(String((e as Error)?.message ?? e));
+    }
+    const text = texts.join(": ");
     let message = `cannot reach the Kubernetes API server at ${server}: ${scrub(text)}`;
     if (/UnsupportedCertVersion/i.test(text)) {
       message = `the client certificate is an X.509 version 1 certificate, which Deno's TLS ` +

@@ -761,6 +761,7 @@ Deno.test({
   async fn() {
     // Just enough of an API server for one lifecycle: the pod is Ready as soon as it exists.
     let pod: Pod | undefined;
+    let created: Pod | undefined;
     const t0 = performance.now();
     await withScriptedServer(async (req, url) => {
       if (performance.now() - t0 < 1200) {
@@ -772,6 +773,7 @@ Deno.test({
         pod.metadata.uid = "uid-1";
         pod.metadata.resourceVersion = "2";
         pod.status = { phase: "Running", conditions: [{ type: "Ready", status: "True" }] };
+        created = pod;
         return Response.json(pod, { status: 201 });
       }
       if (req.method === "POST") {
@@ -785,18 +787,20 @@ Deno.test({
         return Response.json({ kind: "Status", status: "Success" });
       }
       if (url.searchParams.has("watch")) {
-        // Sends DELETED once the pod is deleted (a watch from before the delete needs it).
-        const watched = pod;
+        // Only cleanup watches here (start() sees a Ready pod in its list): DELETED once the
+        // pod is gone, even when the delete came first, as a watch from the list's version would.
         return new Response(
           new ReadableStream({
             async pull(ctl) {
               while (pod) await delay(20);
-              if (watched) {
-                ctl.enqueue(new TextEncoder().encode(
-                  JSON.stringify({ type: "DELETED", object: watched }) + "\n",
-                ));
-              }
-              await delay(60_000); // then quiet until the client goes away
+              const object = {
+                ...created!,
+                metadata: { ...created!.metadata, resourceVersion: "4" },
+              };
+              ctl.enqueue(
+                new TextEncoder().encode(JSON.stringify({ type: "DELETED", object }) + "\n"),
+              );
+              await new Promise(() => {}); // then quiet until the client goes away
             },
           }),
         );
@@ -805,22 +809,12 @@ Deno.test({
     }, async (client, hits) => {
       const c = client();
       const sb = new KubernetesSandbox({ client: c, namespace: "ns", timeout: 10 });
-      const iv = setInterval(
-        () =>
-          console.error(
-            hits.map((h) => `${(h.at - t0).toFixed(0)} ${h.method} ${h.path}`).join("\n"),
-            "\n--",
-            sb.status,
-          ),
-        3000,
-      );
       try {
         await sb.start();
         assert.equal(sb.status, "running");
         assert.equal(sb.clusterIp, "10.96.0.9");
       } finally {
         await sb.cleanup();
-        clearInterval(iv);
       }
       assert.equal(pod, undefined, "cleanup deleted the pod");
       const creates = hits.filter((h) => h.method === "POST");
