@@ -198,7 +198,8 @@ export class KubeClient {
         });
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
-        const delay = retryDelay(method, { kind: "network" }, attempt, this.#retry);
+        const outcome = { kind: "network", notSent: failedToConnect(cause) } as const;
+        const delay = retryDelay(method, outcome, attempt, this.#retry);
         if (delay === undefined) throw this.#transportError(cause);
         await sleep(delay, options.signal);
         continue;
@@ -313,6 +314,19 @@ export class KubeClient {
     }
     return new TransportError(message, { server, cause });
   }
+}
+
+/**
+ * Whether a fetch failed while connecting (TCP connect or TLS handshake), before any byte of the
+ * request was written. Deno's fetch (hyper-util) says so as "client error (Connect)" down the
+ * cause chain. A failure on a pooled connection that had died ("peer closed connection...") is
+ * not one: the request may have reached the server.
+ */
+function failedToConnect(cause: unknown): boolean {
+  for (let e: unknown = cause, i = 0; e && i < 4; e = (e as Error).cause, i++) {
+    if (/client error \(Connect\)/.test(String((e as Error)?.message ?? e))) return true;
+  }
+  return false;
 }
 
 /** Strips anything that looks like a credential from an underlying error's text. */

@@ -5,7 +5,13 @@
  */
 
 import { KubeClient } from "../../src/client/client.ts";
-import { corePath, type ObjectList, type Pod, type Service } from "../../src/client/resources.ts";
+import {
+  corePath,
+  getObject,
+  type ObjectList,
+  type Pod,
+  type Service,
+} from "../../src/client/resources.ts";
 import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
 import type { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
 import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/sandbox/options.ts";
@@ -59,8 +65,13 @@ export async function managedObjects(
   client: KubeClient,
   namespace: string,
   sandboxId?: string,
+  extraSelector?: string,
 ): Promise<{ pods: Pod[]; services: Service[] }> {
-  const labelSelector = sandboxId ? `${SANDBOX_ID_LABEL}=${sandboxId}` : `${MANAGED_BY_LABEL}`;
+  const labelSelector = [
+    sandboxId ? `${SANDBOX_ID_LABEL}=${sandboxId}` : `${MANAGED_BY_LABEL}`,
+    extraSelector,
+  ]
+    .filter(Boolean).join(",");
   const pods = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
     query: { labelSelector },
   });
@@ -69,4 +80,12 @@ export async function managedObjects(
   });
   // Pods being deleted gracefully still show up for a moment; only live ones count as leaks.
   return { pods: pods.items, services: services.items };
+}
+
+/**
+ * Reads one object as the admin: tests inspect state with it, since the least-privilege Role
+ * has no `get` (the library watches instead).
+ */
+export async function adminGet<T>(path: string): Promise<T | undefined> {
+  return await withClient("admin", (c) => getObject<T>(c, path));
 }

@@ -62,7 +62,7 @@ export class FaultProxy {
   #listener: Deno.TcpListener | undefined;
   #accepting: Promise<void> | undefined;
   #blackholing = false;
-  #latencyMs = 0;
+  #latencyMs = { up: 0, down: 0 };
   #cutAfter: number | undefined;
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #nextId = 1;
@@ -141,9 +141,14 @@ export class FaultProxy {
     if (ms !== undefined) this.#after(ms, () => this.#endBlackhole());
   }
 
-  /** Holds every chunk, in both directions, `ms` before forwarding it (0 turns it off). */
-  latency(ms: number): void {
-    this.#latencyMs = Math.max(0, ms);
+  /**
+   * Holds every chunk `ms` before forwarding it (0 turns it off), in both directions or only
+   * `up` (client → server) or `down` (server → client): `down` alone lets requests reach the
+   * server while their answers are still on the way, the moment to drop them.
+   */
+  latency(ms: number, direction: "both" | "up" | "down" = "both"): void {
+    if (direction !== "down") this.#latencyMs.up = Math.max(0, ms);
+    if (direction !== "up") this.#latencyMs.down = Math.max(0, ms);
   }
 
   /**
@@ -159,7 +164,7 @@ export class FaultProxy {
   heal(): void {
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#latencyMs = 0;
+    this.#latencyMs = { up: 0, down: 0 };
     this.#cutAfter = undefined;
     this.#endBlackhole();
     this.#listen();
@@ -300,7 +305,8 @@ export class FaultProxy {
         pair.bytes += data.length;
         if (direction === "up") this.stats.bytesUp += data.length;
         else this.stats.bytesDown += data.length;
-        const due = performance.now() + this.#latencyMs;
+        const latency = this.#latencyMs[direction];
+        const due = performance.now() + latency;
         queued += data.length;
         const chunk = data;
         queue = queue.then(async () => {
@@ -321,7 +327,7 @@ export class FaultProxy {
           this.#closePair(pair);
           return;
         }
-        if (queued > MAX_QUEUED_BYTES || this.#latencyMs === 0) await queue;
+        if (queued > MAX_QUEUED_BYTES || latency === 0) await queue;
         if (failed) break;
       }
       await queue;

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { KubernetesSandbox } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
-import { corePath, getObject, type Pod, type Service } from "../../src/client/resources.ts";
+import { corePath, type Pod, type Service } from "../../src/client/resources.ts";
 import { KubernetesApiError, PodStartError, SandboxError } from "../../src/errors.ts";
 import {
+  adminGet,
   e2eConnection,
   e2eNamespace,
   managedObjects,
@@ -30,12 +31,10 @@ for (const user of ["admin", "token"] as const) {
         assert.equal(sb.status, "running");
         assert.equal(sb.podName, `orbiter-${sb.sandboxId}`);
         assert.equal(sb.serviceName, `orbiter-svc-${sb.sandboxId}`);
-        const pod = await client.request<Pod>(corePath(e2eNamespace, "pods", sb.podName!));
+        const pod = (await adminGet<Pod>(corePath(e2eNamespace, "pods", sb.podName!)))!;
         assert.equal(pod.status?.phase, "Running");
         assert.equal(pod.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
-        const svc = await client.request<Service>(
-          corePath(e2eNamespace, "services", sb.serviceName!),
-        );
+        const svc = (await adminGet<Service>(corePath(e2eNamespace, "services", sb.serviceName!)))!;
         assert.match(sb.clusterIp!, /^10\.96\.\d+\.\d+$/);
         assert.equal(svc.spec.clusterIP, sb.clusterIp);
         assert.deepEqual(svc.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [
@@ -49,14 +48,11 @@ for (const user of ["admin", "token"] as const) {
         assert.equal(sb.status, "idle");
         assert.equal(sb.podName, null);
         assert.equal(
-          await getObject(client, corePath(e2eNamespace, "pods", `orbiter-${sb.sandboxId}`)),
+          await adminGet(corePath(e2eNamespace, "pods", `orbiter-${sb.sandboxId}`)),
           undefined,
         );
         assert.equal(
-          await getObject(
-            client,
-            corePath(e2eNamespace, "services", `orbiter-svc-${sb.sandboxId}`),
-          ),
+          await adminGet(corePath(e2eNamespace, "services", `orbiter-svc-${sb.sandboxId}`)),
           undefined,
         );
 
@@ -134,21 +130,26 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    await withClient("token", async (client) => {
-      const sb = new KubernetesSandbox({ client, namespace: e2eNamespace });
-      const ac = new AbortController();
-      // Abort right after the pod is created, while the watch waits for Ready.
-      const started = sb.start({ signal: ac.signal });
-      const reason = new Error("user gave up");
-      setTimeout(() => ac.abort(reason), 30);
-      const err = await started.then(() => undefined, (e) => e);
+    const ac = new AbortController();
+    const reason = new Error("user gave up");
+    // Abort at the moment the readiness watch lists the pod: the pod exists, Ready has not come.
+    const client = new KubeClient(await e2eConnection("token"), {
+      onRequest: ({ method, path }) => {
+        if (method === "GET" && path.endsWith("/pods")) ac.abort(reason);
+      },
+    });
+    const sb = new KubernetesSandbox({ client, namespace: e2eNamespace });
+    try {
+      const err = await sb.start({ signal: ac.signal }).then(() => undefined, (e) => e);
       assert.equal(err, reason);
       assert.equal(sb.status, "error");
       const left = await managedObjects(client, e2eNamespace, sb.sandboxId);
       assert.equal(left.pods.filter((p) => !p.metadata.deletionTimestamp).length, 0);
       assert.equal(left.services.length, 0);
+    } finally {
       await sb.cleanup();
-    });
+      client.close();
+    }
   },
 });
 
@@ -170,7 +171,7 @@ Deno.test({
         assert.ok(err instanceof KubernetesApiError);
         assert.equal(err.reason, "AlreadyExists");
         assert.equal(err.code, 409);
-        const pod = await getObject<Pod>(client, corePath(e2eNamespace, "pods", first.podName!));
+        const pod = await adminGet<Pod>(corePath(e2eNamespace, "pods", first.podName!));
         assert.ok(pod && !pod.metadata.deletionTimestamp, "the first sandbox's pod is untouched");
       } finally {
         await first.cleanup();

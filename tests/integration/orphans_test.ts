@@ -3,6 +3,7 @@ import { KubernetesSandbox } from "../../mod.ts";
 import { corePath, type Pod, type Service } from "../../src/client/resources.ts";
 import { watchObjects } from "../../src/client/watch.ts";
 import {
+  adminGet,
   e2eNamespace,
   managedObjects,
   skipUnlessCluster,
@@ -76,7 +77,7 @@ Deno.test({
         assert.equal(mine.serviceName, `orbiter-svc-${id}`);
         assert.equal(mine.status, "Pending");
         assert.equal(mine.ready, false);
-        const pod = await client.request<Pod>(corePath(e2eNamespace, "pods", mine.podName!));
+        const pod = (await adminGet<Pod>(corePath(e2eNamespace, "pods", mine.podName!)))!;
         assert.equal((pod.spec as { activeDeadlineSeconds?: number }).activeDeadlineSeconds, 900);
 
         const dry = await KubernetesSandbox.reap({

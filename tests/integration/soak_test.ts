@@ -1,0 +1,129 @@
+/**
+ * Soak: many sequential lifecycles and execs on one client. Open file descriptors, sockets and
+ * memory must stay flat. The counts default to 1,000 each (ORBITER_SOAK_LIFECYCLES and
+ * ORBITER_SOAK_EXECS change them); the numbers are printed for bench/RESULTS.md.
+ */
+
+import assert from "node:assert/strict";
+import { KubernetesSandbox } from "../../mod.ts";
+import { KubeClient } from "../../src/client/client.ts";
+import { e2eConnection, e2eNamespace, managedObjects, skipUnlessCluster } from "./_cluster.ts";
+
+const ignore = skipUnlessCluster();
+const LIFECYCLES = Number(Deno.env.get("ORBITER_SOAK_LIFECYCLES") ?? 1000);
+const EXECS = Number(Deno.env.get("ORBITER_SOAK_EXECS") ?? 1000);
+const WARMUP = 20;
+
+interface Sample {
+  fds: number;
+  sockets: number;
+  rssMiB: number;
+  heapMiB: number;
+}
+
+function sample(): Sample {
+  let fds = 0;
+  let sockets = 0;
+  for (const e of Deno.readDirSync("/proc/self/fd")) {
+    fds++;
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith("socket:")) sockets++;
+    } catch { /* closed while listing */ }
+  }
+  const m = Deno.memoryUsage();
+  return { fds, sockets, rssMiB: m.rss / 2 ** 20, heapMiB: m.heapUsed / 2 ** 20 };
+}
+
+function assertFlat(what: string, before: Sample, after: Sample) {
+  console.log(
+    `soak ${what}: fds ${before.fds} -> ${after.fds}, sockets ${before.sockets} -> ${after.sockets}, ` +
+      `rss ${before.rssMiB.toFixed(1)} -> ${after.rssMiB.toFixed(1)} MiB, heap ${
+        before.heapMiB.toFixed(1)
+      } -> ` +
+      `${after.heapMiB.toFixed(1)} MiB`,
+  );
+  assert.ok(after.fds <= before.fds + 4, `file descriptors grew: ${before.fds} -> ${after.fds}`);
+  assert.ok(
+    after.sockets <= before.sockets + 2,
+    `sockets grew: ${before.sockets} -> ${after.sockets}`,
+  );
+  assert.ok(
+    after.heapMiB - before.heapMiB < 40,
+    `heap grew by ${(after.heapMiB - before.heapMiB).toFixed(1)} MiB`,
+  );
+  assert.ok(
+    after.rssMiB - before.rssMiB < 120,
+    `rss grew by ${(after.rssMiB - before.rssMiB).toFixed(1)} MiB`,
+  );
+}
+
+Deno.test({
+  name:
+    `${LIFECYCLES} sequential lifecycles keep descriptors, sockets and memory flat and leave nothing`,
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const client = new KubeClient(await e2eConnection("token"));
+    try {
+      const runId = crypto.randomUUID().slice(0, 8);
+      const one = async () => {
+        const sb = new KubernetesSandbox({
+          client,
+          namespace: e2eNamespace,
+          labels: { "orbiter.dev/soak": runId },
+        });
+        try {
+          await sb.start();
+        } finally {
+          await sb.cleanup();
+        }
+      };
+      for (let i = 0; i < WARMUP; i++) await one();
+      const before = sample();
+      const t0 = performance.now();
+      for (let i = 0; i < LIFECYCLES; i++) await one();
+      const after = sample();
+      console.log(
+        `soak lifecycles: ${LIFECYCLES} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      assertFlat("lifecycles", before, after);
+      // Only this run's sandboxes: other tests may share the namespace.
+      const left = await managedObjects(
+        client,
+        e2eNamespace,
+        undefined,
+        `orbiter.dev/soak=${runId}`,
+      );
+      assert.equal(left.services.length, 0, "no service left");
+      assert.equal(left.pods.filter((p) => !p.metadata.deletionTimestamp).length, 0, "no pod left");
+    } finally {
+      client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: `${EXECS} sequential execs keep descriptors, sockets and memory flat`,
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const client = new KubeClient(await e2eConnection("token"));
+    const sb = new KubernetesSandbox({ client, namespace: e2eNamespace });
+    try {
+      await sb.start();
+      for (let i = 0; i < WARMUP; i++) await sb.exec(["true"]);
+      const before = sample();
+      const t0 = performance.now();
+      for (let i = 0; i < EXECS; i++) {
+        const r = await sb.exec(["echo", String(i)]);
+        assert.equal(r.stdout, `${i}\n`);
+      }
+      const after = sample();
+      console.log(`soak execs: ${EXECS} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      assertFlat("execs", before, after);
+    } finally {
+      await sb.cleanup();
+      client.close();
+    }
+  },
+});
