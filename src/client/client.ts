@@ -50,6 +50,8 @@ export interface RequestOptions {
   contentType?: string;
   /** Aborts the request (and any wait between retries). */
   signal?: AbortSignal;
+  /** Retry bounds for this request, over the client's (e.g. longer for cleanup). */
+  retry?: Partial<RetryPolicy>;
 }
 
 /** What {@linkcode KubeClient.openWebSocket} needs. */
@@ -177,6 +179,7 @@ export class KubeClient {
       : typeof options.body === "string"
       ? options.body
       : JSON.stringify(options.body);
+    const policy = options.retry ? { ...this.#retry, ...options.retry } : this.#retry;
     let unauthorizedRetried = false;
     for (let attempt = 1;; attempt++) {
       options.signal?.throwIfAborted();
@@ -199,7 +202,7 @@ export class KubeClient {
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
         const outcome = { kind: "network", notSent: failedToConnect(cause) } as const;
-        const delay = retryDelay(method, outcome, attempt, this.#retry);
+        const delay = retryDelay(method, outcome, attempt, policy);
         if (delay === undefined) throw this.#transportError(cause);
         await sleep(delay, options.signal);
         continue;
@@ -215,7 +218,7 @@ export class KubeClient {
         method,
         { kind: "status", code: res.status, retryAfterSeconds },
         attempt,
-        this.#retry,
+        policy,
       );
       if (delay === undefined) throw await apiErrorFrom(res, method, path);
       await res.body?.cancel();

@@ -7,6 +7,7 @@
 
 import { KubernetesApiError } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
+import type { RetryPolicy } from "./retry.ts";
 import type { KubeObject } from "./watch.ts";
 
 /** Kubernetes object metadata, as the library writes it. */
@@ -138,6 +139,8 @@ export interface DeleteOptions {
   uid?: string;
   /** Aborts the request. */
   signal?: AbortSignal;
+  /** Retry bounds over the client's. */
+  retry?: Partial<RetryPolicy>;
 }
 
 /**
@@ -160,6 +163,7 @@ export async function deleteObject(
         preconditions: options.uid ? { uid: options.uid } : undefined,
       },
       signal: options.signal,
+      retry: options.retry,
     });
     return true;
   } catch (err) {

@@ -135,10 +135,19 @@ export async function* watchObjects<T extends KubeObject>(
   while (true) {
     signal?.throwIfAborted();
     if (needList) {
-      const list = await client.request<List<T>>(path, {
-        query: { fieldSelector, labelSelector },
-        signal,
-      });
+      let list: List<T>;
+      try {
+        list = await client.request<List<T>>(path, { query: { fieldSelector, labelSelector }, signal });
+      } catch (err) {
+        // A (re)list that cannot reach the server (restarting, network cut) counts against the
+        // same reconnect budget as a broken watch.
+        if (signal?.aborted) throw signal.reason;
+        const transient = err instanceof TransportError ||
+          (err instanceof KubernetesApiError && err.code >= 500);
+        if (!transient || ++failures > maxReconnects) throw err;
+        await sleep(Math.min(2000, 100 * 2 ** (failures - 1)), signal);
+        continue;
+      }
       resourceVersion = list.metadata.resourceVersion;
       options.onList?.(list.items);
       const seen = new Set<string>();

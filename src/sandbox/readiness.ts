@@ -144,6 +144,8 @@ export async function waitForPodReady(
     const events = watchObjects<Pod>(client, corePath(namespace, "pods"), {
       fieldSelector: `metadata.name=${name}`,
       signal: local.signal,
+      // Reconnect through a server restart: the deadline, not a count, bounds this wait.
+      maxReconnects: 1000,
     });
     for await (const ev of events) {
       last = ev.object;

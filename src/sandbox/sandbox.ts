@@ -135,8 +135,13 @@ export interface SandboxDescription {
 }
 
 const decoder = new TextDecoder();
-/** Deadline of the cleanup that follows a failed start (which must not hang on a dead server). */
+/** Deadline of a cleanup (which must not hang on a dead server). */
 const CLEANUP_DEADLINE_MS = 30_000;
+/**
+ * Deletes keep trying through a server restart, until the cleanup deadline: giving up early
+ * would leave a pod behind.
+ */
+const CLEANUP_RETRY = { maxAttempts: 60, maxDelayMs: 1000 };
 
 /**
  * A sandbox pod (plus its Service) on a Kubernetes cluster, in which tools run.
@@ -318,14 +323,16 @@ export class KubernetesSandbox {
       }
       const cleanupError = await this.#deleteResources(client, namespace, pod, service, false)
         .then(() => undefined, (e) => e);
-      this.#pod = undefined;
-      this.#service = undefined;
+      // What could not be deleted stays known, so a later stop() or cleanup() tries again.
+      this.#pod = cleanupError === undefined ? undefined : pod;
+      this.#service = cleanupError === undefined ? undefined : service;
       if (cleanupError !== undefined) {
         if (err instanceof PodStartError) err.cleanupError = cleanupError;
         else {
           throw new SandboxError(
             `start() failed and its cleanup failed too; delete pod ${podNameFor(spec.sandboxId)} ` +
-              `and service ${serviceNameFor(spec.sandboxId)} in ${namespace} by hand`,
+              `and service ${serviceNameFor(spec.sandboxId)} in ${namespace} by hand, call cleanup() ` +
+              `again, or KubernetesSandbox.reap()`,
             { cause: new AggregateError([err, cleanupError]) },
           );
         }
@@ -761,6 +768,7 @@ export class KubernetesSandbox {
       jobs.push(deleteObject(client, corePath(namespace, "services", service.metadata.name), {
         uid: service.metadata.uid,
         signal: sig,
+        retry: CLEANUP_RETRY,
       }));
     }
     if (pod) {
@@ -779,6 +787,7 @@ export class KubernetesSandbox {
       const deleted = deleteObject(client, corePath(namespace, "pods", name), {
         uid: pod.metadata.uid,
         signal: sig,
+        retry: CLEANUP_RETRY,
       });
       deleted.catch((err) => stopWaiting.abort(err));
       jobs.push(deleted);
@@ -804,6 +813,7 @@ export class KubernetesSandbox {
       const events = watchObjects<Pod>(client, corePath(namespace, "pods"), {
         fieldSelector: `metadata.name=${name}`,
         signal: local.signal,
+        maxReconnects: 1000, // bounded by the cleanup deadline
         onList: (items) => {
           // Already gone before the watch began: no DELETED event will come.
           if (!items.some((p) => p.metadata.uid === uid)) {

@@ -20,6 +20,7 @@ import {
   type Pod,
   type Service,
 } from "../../src/client/resources.ts";
+import { retryDelay } from "../../src/client/retry.ts";
 import { type WatchEvent, watchObjects } from "../../src/client/watch.ts";
 import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
 import {
@@ -917,4 +918,11 @@ Deno.test({
       assert.ok(hits.length <= 12, `${hits.length} requests in all`);
     });
   },
+});
+
+Deno.test("retryDelay() repeats a POST whose connection could not be made, and no other failed POST", () => {
+  const policy = { maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 10_000 };
+  assert.equal(retryDelay("POST", { kind: "network", notSent: true }, 1, policy, () => 1), 100);
+  assert.equal(retryDelay("POST", { kind: "network" }, 1, policy, () => 1), undefined);
+  assert.equal(retryDelay("POST", { kind: "network", notSent: true }, 5, policy), undefined);
 });
