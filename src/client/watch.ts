@@ -137,7 +137,10 @@ export async function* watchObjects<T extends KubeObject>(
     if (needList) {
       let list: List<T>;
       try {
-        list = await client.request<List<T>>(path, { query: { fieldSelector, labelSelector }, signal });
+        list = await client.request<List<T>>(path, {
+          query: { fieldSelector, labelSelector },
+          signal,
+        });
       } catch (err) {
         // A (re)list that cannot reach the server (restarting, network cut) counts against the
         // same reconnect budget as a broken watch.

@@ -142,6 +142,8 @@ const CLEANUP_DEADLINE_MS = 30_000;
  * would leave a pod behind.
  */
 const CLEANUP_RETRY = { maxAttempts: 60, maxDelayMs: 1000 };
+/** Output kept for the error of a command that timed out. */
+const PARTIAL_OUTPUT_BYTES = 64 * 1024;
 
 /**
  * A sandbox pod (plus its Service) on a Kubernetes cluster, in which tools run.
@@ -331,7 +333,9 @@ export class KubernetesSandbox {
         else {
           throw new SandboxError(
             `start() failed and its cleanup failed too; delete pod ${podNameFor(spec.sandboxId)} ` +
-              `and service ${serviceNameFor(spec.sandboxId)} in ${namespace} by hand, call cleanup() ` +
+              `and service ${
+                serviceNameFor(spec.sandboxId)
+              } in ${namespace} by hand, call cleanup() ` +
               `again, or KubernetesSandbox.reap()`,
             { cause: new AggregateError([err, cleanupError]) },
           );
@@ -489,29 +493,38 @@ export class KubernetesSandbox {
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
     const started = performance.now();
-    const stdoutChunks: Uint8Array[] = [];
-    const stderrChunks: Uint8Array[] = [];
+    // Kept only for a timeout's error (the session's own result is lost then), and capped.
+    const partialOut = new Tail(PARTIAL_OUTPUT_BYTES);
+    const partialErr = new Tail(PARTIAL_OUTPUT_BYTES);
     try {
       const result = await this.#execRaw(argv, {
         stdin: options.stdin,
         signal: local.signal,
         maxOutputBytes: options.maxOutputBytes,
         onStdout: (c) => {
-          stdoutChunks.push(c);
+          partialOut.push(c);
           options.onStdout?.(c);
         },
         onStderr: (c) => {
-          stderrChunks.push(c);
+          partialErr.push(c);
           options.onStderr?.(c);
         },
       });
+      const durationMs = performance.now() - started;
+      // Decoded on first read: readFile() of a large binary file never pays for UTF-8 decoding.
+      let stdout: string | undefined;
+      let stderr: string | undefined;
       return {
-        stdout: decoder.decode(result.stdout),
-        stderr: decoder.decode(result.stderr),
+        get stdout() {
+          return stdout ??= decoder.decode(result.stdout);
+        },
+        get stderr() {
+          return stderr ??= decoder.decode(result.stderr);
+        },
         stdoutBytes: result.stdout,
         exitCode: result.exitCode,
         truncated: result.truncated,
-        durationMs: performance.now() - started,
+        durationMs,
       };
     } catch (err) {
       if (limit) {
@@ -521,7 +534,6 @@ export class KubernetesSandbox {
           signal: AbortSignal.timeout(10_000),
         })
           .catch(() => {});
-        const partial = (chunks: Uint8Array[]) => decoder.decode(concat(chunks));
         throw new CommandTimeoutError(
           limit === "timeout"
             ? `command ${
@@ -531,8 +543,8 @@ export class KubernetesSandbox {
           {
             limit,
             timeoutSeconds: limit === "timeout" ? timeoutSeconds : undefined,
-            stdout: partial(stdoutChunks),
-            stderr: partial(stderrChunks),
+            stdout: partialOut.text(),
+            stderr: partialErr.text(),
             cause: err,
           },
         );
@@ -864,12 +876,25 @@ function normalize(path: string): string {
   return "/" + out.join("/");
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
+/** The last `limit` bytes of a stream (enough for an error message). */
+class Tail {
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+  constructor(readonly limit: number) {}
+  push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    while (this.#size - this.#chunks[0].length >= this.limit) {
+      this.#size -= this.#chunks.shift()!.length;
+    }
   }
-  return out;
+  text(): string {
+    const out = new Uint8Array(this.#size);
+    let off = 0;
+    for (const c of this.#chunks) {
+      out.set(c, off);
+      off += c.length;
+    }
+    return decoder.decode(out.subarray(Math.max(0, out.length - this.limit)));
+  }
 }

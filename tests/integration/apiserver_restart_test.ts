@@ -8,7 +8,13 @@ import assert from "node:assert/strict";
 import { KubernetesSandbox } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
 import { KubernetesApiError, SandboxError, TransportError } from "../../src/errors.ts";
-import { adminKubeconfig, e2eConnection, e2eNamespace, managedObjects, skipUnlessCluster } from "./_cluster.ts";
+import {
+  adminKubeconfig,
+  e2eConnection,
+  e2eNamespace,
+  managedObjects,
+  skipUnlessCluster,
+} from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
 
@@ -40,8 +46,13 @@ async function killApiserver(): Promise<() => Promise<void>> {
       env: { LOG: log },
     }).output();
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const found = await new Deno.Command("pgrep", { args: ["-n", "-f", argv.slice(0, 3).join(" ")] }).output();
-    await Deno.writeTextFile(`${stateDir()}/pids/kube-apiserver.pid`, new TextDecoder().decode(found.stdout).trim());
+    const found = await new Deno.Command("pgrep", {
+      args: ["-n", "-f", argv.slice(0, 3).join(" ")],
+    }).output();
+    await Deno.writeTextFile(
+      `${stateDir()}/pids/kube-apiserver.pid`,
+      new TextDecoder().decode(found.stdout).trim(),
+    );
   };
 }
 
@@ -59,7 +70,8 @@ async function waitHealthy(client: KubeClient, seconds: number): Promise<void> {
 }
 
 Deno.test({
-  name: "sandboxes starting while the API server is killed and restarted recover or fail clearly, and nothing leaks",
+  name:
+    "sandboxes starting while the API server is killed and restarted recover or fail clearly, and nothing leaks",
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -78,8 +90,16 @@ Deno.test({
       },
     });
     const admin = new KubeClient(await e2eConnection("admin"));
-    const sandboxes = Array.from({ length: 3 }, () =>
-      new KubernetesSandbox({ client, namespace: e2eNamespace, timeout: 40, labels: { "orbiter.dev/restart": runId } }));
+    const sandboxes = Array.from(
+      { length: 3 },
+      () =>
+        new KubernetesSandbox({
+          client,
+          namespace: e2eNamespace,
+          timeout: 40,
+          labels: { "orbiter.dev/restart": runId },
+        }),
+    );
     try {
       const starts = sandboxes.map((s) => s.start());
       // Bring the server back after a pause long enough to break connections and requests.
@@ -98,15 +118,20 @@ Deno.test({
         } else {
           const e = o.reason;
           assert.ok(
-            e instanceof TransportError || e instanceof SandboxError || e instanceof KubernetesApiError,
+            e instanceof TransportError || e instanceof SandboxError ||
+              e instanceof KubernetesApiError,
             `a start() failed with an untyped error: ${e}`,
           );
           assert.equal(sandboxes[i].status, "error");
         }
       }
       console.log(
-        `restart: ${outcomes.filter((o) => o.status === "fulfilled").length} of 3 starts recovered; others: ` +
-          outcomes.filter((o) => o.status === "rejected").map((o) => (o as PromiseRejectedResult).reason?.name)
+        `restart: ${
+          outcomes.filter((o) => o.status === "fulfilled").length
+        } of 3 starts recovered; others: ` +
+          outcomes.filter((o) => o.status === "rejected").map((o) =>
+            (o as PromiseRejectedResult).reason?.name
+          )
             .join(", "),
       );
     } finally {

@@ -84,18 +84,26 @@ Deno.test({
         assert.equal(r.stdout, `${dir} hi there\n`);
       });
 
-      await t.step("output streams to callbacks as it arrives, and maxOutputBytes truncates", async () => {
-        const seen: string[] = [];
-        const r = await sb.exec(["/bin/sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.05; done"], {
-          onStdout: (c) => seen.push(new TextDecoder().decode(c)),
-        });
-        assert.equal(seen.join(""), "1\n2\n3\n");
-        assert.ok(seen.length >= 2, "more than one chunk: streamed, not buffered to the end");
-        assert.equal(r.stdout, "1\n2\n3\n");
-        const big = await sb.exec(["head", "-c", "100000", "/dev/zero"], { maxOutputBytes: 1000 });
-        assert.equal(big.stdoutBytes.length, 1000);
-        assert.equal(big.truncated, true);
-      });
+      await t.step(
+        "output streams to callbacks as it arrives, and maxOutputBytes truncates",
+        async () => {
+          const seen: string[] = [];
+          const r = await sb.exec(
+            ["/bin/sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.05; done"],
+            {
+              onStdout: (c) => seen.push(new TextDecoder().decode(c)),
+            },
+          );
+          assert.equal(seen.join(""), "1\n2\n3\n");
+          assert.ok(seen.length >= 2, "more than one chunk: streamed, not buffered to the end");
+          assert.equal(r.stdout, "1\n2\n3\n");
+          const big = await sb.exec(["head", "-c", "100000", "/dev/zero"], {
+            maxOutputBytes: 1000,
+          });
+          assert.equal(big.stdoutBytes.length, 1000);
+          assert.equal(big.truncated, true);
+        },
+      );
 
       await t.step("argv is literal: shell metacharacters are not interpreted", async () => {
         const args = ["$(echo pwned)", "a;b", "'q'", '"dq"', "`id`", "x y", "*", "ünï"];
