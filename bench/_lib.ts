@@ -61,15 +61,15 @@ export interface RunResult {
 export async function run(
   cmd: string,
   args: string[],
-  options: { stdin?: Uint8Array; allowFail?: boolean; env?: Record<string, string> } = {},
+  options: { stdin?: Uint8Array; allowFail?: boolean; timeoutSeconds?: number } = {},
 ): Promise<RunResult> {
   const t0 = performance.now();
   const child = new Deno.Command(cmd, {
     args,
+    signal: AbortSignal.timeout((options.timeoutSeconds ?? 120) * 1000),
     stdin: options.stdin ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
-    env: options.env,
   }).spawn();
   if (options.stdin) {
     const w = child.stdin.getWriter();
@@ -189,4 +189,30 @@ export class Sampler {
       openAtStart: this.#before.size,
     };
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat (100 Hz ticks). */
+export function cpuSeconds(pid: number | "self"): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** The control plane's processes, from .cluster/pids/NAME.pid. */
+export function controlPlanePids(stateDir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    for (const e of Deno.readDirSync(`${stateDir}/pids`)) {
+      if (!e.name.endsWith(".pid")) continue;
+      const pid = Number(Deno.readTextFileSync(`${stateDir}/pids/${e.name}`).trim());
+      if (pid > 0) out[e.name.slice(0, -4)] = pid;
+    }
+  } catch {
+    // No state folder (a remote cluster): only this process is accounted.
+  }
+  return out;
 }

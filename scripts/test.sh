@@ -114,7 +114,7 @@ elif $only_flags; then
 fi
 
 out=$(mktemp "${TMPDIR:-/tmp}/orbiter-deno-test.XXXXXX")
-deno test --allow-net --allow-env --allow-read --allow-write --allow-run "${args[@]}" 2>&1 | tee "$out"
+deno test --v8-flags=--expose-gc --allow-net --allow-env --allow-read --allow-write --allow-run "${args[@]}" 2>&1 | tee "$out"
 code=${PIPESTATUS[0]}
 
 # deno's summary: "ok | 12 passed (3 steps) | 0 failed | 2 ignored (1s)" or "FAILED | ...".

@@ -216,7 +216,7 @@ export class PodStartError extends SandboxError {
   readonly podName: string;
   /** The pod's phase, conditions, container state and recent Events. */
   readonly diagnostics: PodDiagnostics;
-  /** Set when removing the created resources failed too. */
+  /** Set when removing the created resources failed too (see {@linkcode PodStartError.addCleanupError}). */
   cleanupError: unknown;
   /** Creates a pod start error. */
   constructor(
@@ -239,6 +239,14 @@ export class PodStartError extends SandboxError {
     this.podName = init.podName;
     this.diagnostics = d;
     this.cleanupError = undefined;
+  }
+
+  /** Records that the cleanup after this failure failed too, and says what may be left. */
+  addCleanupError(error: unknown, left: string): void {
+    this.cleanupError = error;
+    this.message +=
+      `\n  cleanup failed too (${(error as Error)?.message ?? error}); left behind: ${left}` +
+      ` (call cleanup() again, or KubernetesSandbox.reap())`;
   }
 }
 

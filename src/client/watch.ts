@@ -58,6 +58,8 @@ export interface WatchOptions<T = unknown> {
   inactivityTimeoutSeconds?: number;
   /** Reconnect attempts in a row without receiving anything before giving up. Default 5. */
   maxReconnects?: number;
+  /** Called as each list (the first one, and each relist) is sent. */
+  onListStart?: () => void;
   /** Called with the items of each list (the first one, and each relist), before their events. */
   onList?: (items: readonly T[]) => void;
 }
@@ -137,6 +139,7 @@ export async function* watchObjects<T extends KubeObject>(
     if (needList) {
       let list: List<T>;
       try {
+        options.onListStart?.();
         list = await client.request<List<T>>(path, {
           query: { fieldSelector, labelSelector },
           signal,
@@ -196,6 +199,8 @@ export async function* watchObjects<T extends KubeObject>(
           timeoutSeconds: 300 + Math.floor(Math.random() * 300),
         },
         signal: local.signal,
+        // A stream: the inactivity timer bounds it, not a request deadline.
+        timeoutSeconds: 0,
       });
       for await (const raw of parseWatchStream(res.body!)) {
         arm();

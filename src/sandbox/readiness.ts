@@ -6,8 +6,8 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { corePath, type Pod, recentEvents } from "../client/resources.ts";
-import { watchObjects } from "../client/watch.ts";
+import { type Pod, recentEvents } from "../client/resources.ts";
+import { podWatchHub } from "./pod_watch.ts";
 import { type PodDiagnostics, PodStartError } from "../errors.ts";
 import { CONTAINER_NAME } from "./manifests.ts";
 
@@ -121,121 +121,94 @@ export interface WaitForPodReadyOptions {
 }
 
 /**
- * Watches the pod until it is Ready and returns it. Never polls: each verdict is taken on a watch
- * event, or when a grace period or the deadline ends.
+ * Waits until the pod (the instance `pod`, as its create returned it) is Ready and returns it.
+ * Never polls: each verdict is taken on a watch event (from the namespace's shared watch), or
+ * when a grace period or the deadline ends.
  *
  * @throws {PodStartError} with the pod's phase, conditions, container state and recent Events.
  */
-export async function waitForPodReady(
+export function waitForPodReady(
   client: KubeClient,
   namespace: string,
-  name: string,
+  pod: Pod,
   options: WaitForPodReadyOptions,
 ): Promise<Pod> {
-  const local = new AbortController();
-  const stopWith = (reason: unknown) => local.abort(reason);
-  const onAbort = () => stopWith(options.signal!.reason);
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  if (options.signal?.aborted) onAbort();
-  let last: Pod | undefined;
-  const deadline = setTimeout(() => stopWith(new DeadlineReached()), options.timeoutSeconds * 1000);
-  const graceTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  try {
-    const events = watchObjects<Pod>(client, corePath(namespace, "pods"), {
-      fieldSelector: `metadata.name=${name}`,
-      signal: local.signal,
-      // Reconnect through a server restart: the deadline, not a count, bounds this wait.
-      maxReconnects: 1000,
-    });
-    for await (const ev of events) {
-      last = ev.object;
-      if (ev.type === "DELETED") {
-        throw await startError(client, "Deleted", "the pod was deleted while starting", last);
-      }
-      const verdict = assessPod(ev.object);
+  const name = pod.metadata.name;
+  return new Promise<Pod>((resolve, reject) => {
+    let last: Pod | undefined = pod;
+    let settled = false;
+    const graceTimers = new Map<string, ReturnType<typeof setTimeout>>();
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      for (const t of graceTimers.values()) clearTimeout(t);
+      options.signal?.removeEventListener("abort", onAbort);
+      unsubscribe();
+      fn();
+    };
+    const fail = (reason: string, message: string) =>
+      finish(() => startError(client, namespace, name, reason, message, last).then(reject));
+    const onAbort = () => finish(() => reject(options.signal!.reason));
+    const deadline = setTimeout(
+      () =>
+        fail(
+          "Timeout",
+          `not Ready after ${options.timeoutSeconds} s (raise \`timeout\` for slow image pulls)`,
+        ),
+      options.timeoutSeconds * 1000,
+    );
+    const judge = (current: Pod) => {
+      last = current;
+      const verdict = assessPod(current);
       if (verdict.kind === "ready") {
         options.onReadyEvent?.();
-        return ev.object;
+        return finish(() => resolve(current));
       }
-      if (verdict.kind === "failed") {
-        throw await startError(client, verdict.reason, verdict.message, last);
-      }
+      if (verdict.kind === "failed") return fail(verdict.reason, verdict.message);
       if (verdict.graceReason && !graceTimers.has(verdict.graceReason)) {
         const seconds = verdict.graceReason === "Unschedulable"
           ? options.unschedulableGraceSeconds
           : options.imagePullGraceSeconds;
         const why = verdict.reason ?? verdict.graceReason;
         const text = verdict.message ?? why;
-        graceTimers.set(
-          verdict.graceReason,
-          setTimeout(
-            () => stopWith(new GraceEnded(verdict.graceReason!, why, text)),
-            seconds * 1000,
-          ),
-        );
+        graceTimers.set(verdict.graceReason, setTimeout(() => fail(why, text), seconds * 1000));
       } else if (!verdict.graceReason) {
         // The condition cleared (e.g. a node appeared): the grace clock starts over if it returns.
         for (const t of graceTimers.values()) clearTimeout(t);
         graceTimers.clear();
       }
-    }
-    throw await startError(client, "Deleted", "the pod disappeared", last);
-  } catch (err) {
-    const reason = local.signal.reason;
-    if (reason instanceof DeadlineReached) {
-      throw await startError(
-        client,
-        "Timeout",
-        `not Ready after ${options.timeoutSeconds} s (raise \`timeout\` for slow image pulls)`,
-        last,
-      );
-    }
-    if (reason instanceof GraceEnded) {
-      // Re-check with the latest state: the grace may have ended just as things recovered.
-      const latest = last ? assessPod(last) : undefined;
-      if (latest?.kind !== "ready") {
-        throw await startError(client, reason.reason, reason.detail, last);
-      }
-      return last!;
-    }
-    throw err;
-  } finally {
-    clearTimeout(deadline);
-    for (const t of graceTimers.values()) clearTimeout(t);
-    options.signal?.removeEventListener("abort", onAbort);
-    local.abort();
-  }
-}
-
-class DeadlineReached extends Error {}
-class GraceEnded extends Error {
-  constructor(readonly kind: string, readonly reason: string, readonly detail: string) {
-    super(reason);
-  }
+    };
+    const unsubscribe = podWatchHub(client, namespace).subscribe(
+      name,
+      pod.metadata.uid,
+      (u) => {
+        if (u.type === "DELETED") fail("Deleted", "the pod was deleted while starting");
+        else judge(u.pod);
+      },
+      (err) => finish(() => reject(err)),
+    );
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+  });
 }
 
 async function startError(
   client: KubeClient,
+  namespace: string,
+  name: string,
   reason: string,
   message: string,
   pod: Pod | undefined,
 ): Promise<PodStartError> {
   const diagnostics = diagnose(pod);
-  if (pod?.metadata.name && pod.metadata.namespace) {
-    try {
-      // Bounded: diagnostics must not hold up the failure (or its cleanup) for long.
-      diagnostics.events = await recentEvents(
-        client,
-        pod.metadata.namespace,
-        "Pod",
-        pod.metadata.name,
-        {
-          signal: AbortSignal.timeout(3000),
-        },
-      );
-    } catch {
-      // Events are a nicety (and need `list` on events); the failure stands without them.
-    }
+  try {
+    // Bounded: diagnostics must not hold up the failure (or its cleanup) for long.
+    diagnostics.events = await recentEvents(client, namespace, "Pod", name, {
+      signal: AbortSignal.timeout(3000),
+    });
+  } catch {
+    // Events are a nicety (and need `list` on events); the failure stands without them.
   }
-  return new PodStartError({ reason, podName: pod?.metadata.name ?? "?", message, diagnostics });
+  return new PodStartError({ reason, podName: name, message, diagnostics });
 }

@@ -8,8 +8,14 @@
 
 import type { KubeClient } from "../client/client.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../client/exec.ts";
-import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
-import { watchObjects } from "../client/watch.ts";
+import {
+  corePath,
+  deleteObject,
+  type ObjectList,
+  type Pod,
+  type Service,
+} from "../client/resources.ts";
+import { podWatchHub } from "./pod_watch.ts";
 import { sleep } from "../client/retry.ts";
 import {
   CommandTimeoutError,
@@ -18,6 +24,7 @@ import {
   KubernetesApiError,
   PodStartError,
   SandboxError,
+  TransportError,
 } from "../errors.ts";
 import { resolveClient } from "./connect.ts";
 import {
@@ -142,6 +149,8 @@ const CLEANUP_DEADLINE_MS = 30_000;
  * would leave a pod behind.
  */
 const CLEANUP_RETRY = { maxAttempts: 60, maxDelayMs: 1000 };
+/** ExecError messages that mean the connection was lost, not that the command ended. */
+const LOST_CONNECTION = /exec WebSocket failed|closed without an exit status/;
 /** Output kept for the error of a command that timed out. */
 const PARTIAL_OUTPUT_BYTES = 64 * 1024;
 
@@ -287,10 +296,17 @@ export class KubernetesSandbox {
     let pod: Pod | undefined;
     let service: Service | undefined;
     let serviceP: Promise<Service> | undefined;
+    const instance = crypto.randomUUID();
     try {
+      const manifest = buildPod(spec, namespace);
+      // Marks this attempt's pod, so a create whose reply was lost can still be found and removed.
+      manifest.metadata.annotations = {
+        ...manifest.metadata.annotations,
+        [INSTANCE_ANNOTATION]: instance,
+      };
       pod = await client.request<Pod>(pods, {
         method: "POST",
-        body: buildPod(spec, namespace),
+        body: manifest,
         signal,
       });
       this.#pod = pod;
@@ -303,7 +319,7 @@ export class KubernetesSandbox {
       // Keep the result even if readiness fails first, so cleanup knows the service exists.
       serviceP.then((s) => (service = s), () => {});
       const [ready, svc] = await Promise.all([
-        waitForPodReady(client, namespace, created.metadata.name, {
+        waitForPodReady(client, namespace, created, {
           timeoutSeconds: spec.timeout,
           unschedulableGraceSeconds: spec.unschedulableGraceSeconds,
           imagePullGraceSeconds: spec.imagePullGraceSeconds,
@@ -318,6 +334,11 @@ export class KubernetesSandbox {
       this.#status = "running";
     } catch (err) {
       this.#status = "error";
+      if (!pod && (err instanceof TransportError || signal?.aborted)) {
+        // The create may have reached the server with only its reply lost: find our pod by
+        // this attempt's mark (a list: the Role has no get) so it is deleted below.
+        pod = await findOwnPod(client, namespace, podNameFor(spec.sandboxId), instance);
+      }
       if (pod && !service && serviceP) {
         // The service request may still be in flight: let it settle (bounded) so it is deleted
         // too. Should it land later anyway, its ownerReference lets the garbage collector go.
@@ -329,8 +350,13 @@ export class KubernetesSandbox {
       this.#pod = cleanupError === undefined ? undefined : pod;
       this.#service = cleanupError === undefined ? undefined : service;
       if (cleanupError !== undefined) {
-        if (err instanceof PodStartError) err.cleanupError = cleanupError;
-        else {
+        if (err instanceof PodStartError) {
+          err.addCleanupError(
+            cleanupError,
+            [pod && `pod ${pod.metadata.name}`, service && `service ${service.metadata.name}`]
+              .filter(Boolean).join(" and ") + ` in ${namespace}`,
+          );
+        } else {
           throw new SandboxError(
             `start() failed and its cleanup failed too; delete pod ${podNameFor(spec.sandboxId)} ` +
               `and service ${
@@ -527,6 +553,14 @@ export class KubernetesSandbox {
         durationMs,
       };
     } catch (err) {
+      if (!limit && err instanceof ExecError && LOST_CONNECTION.test(err.message)) {
+        // The connection broke, not the command: it may still be running in the pod. Stop it
+        // (best effort, bounded) so a retry by the caller does not run it twice.
+        await this.#execRaw(["/bin/sh", "-c", KILL_TREE, pidFile], {
+          signal: AbortSignal.timeout(10_000),
+        })
+          .catch(() => {});
+      }
       if (limit) {
         // Closing the socket leaves the process running: kill it, bounded so a dead server
         // cannot hold the error back.
@@ -573,7 +607,11 @@ export class KubernetesSandbox {
     try {
       return await runExecSession(socket, options);
     } catch (err) {
-      if (err instanceof ExecError && /WebSocket failed/.test(err.message)) {
+      // Only a failure before any output can be a refused handshake.
+      if (
+        err instanceof ExecError && /WebSocket failed/.test(err.message) && !err.stdout &&
+        !err.stderr
+      ) {
         throw await explainHandshakeFailure(client, path, err);
       }
       throw err;
@@ -810,38 +848,51 @@ export class KubernetesSandbox {
     if (failed) throw failed.reason;
   }
 
-  async #waitGone(
+  #waitGone(
     client: KubeClient,
     namespace: string,
     name: string,
     uid: string | undefined,
     signal: AbortSignal,
   ): Promise<void> {
-    const local = new AbortController();
-    const onAbort = () => local.abort(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    let gone = false;
-    try {
-      const events = watchObjects<Pod>(client, corePath(namespace, "pods"), {
-        fieldSelector: `metadata.name=${name}`,
-        signal: local.signal,
-        maxReconnects: 1000, // bounded by the cleanup deadline
-        onList: (items) => {
-          // Already gone before the watch began: no DELETED event will come.
-          if (!items.some((p) => p.metadata.uid === uid)) {
-            gone = true;
-            local.abort();
-          }
-        },
-      });
-      for await (const ev of events) {
-        if (ev.object.metadata.uid === uid && ev.type === "DELETED") return;
-      }
-    } catch (err) {
-      if (!gone) throw err;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    return new Promise<void>((resolve, reject) => {
+      const done = (fn: () => void) => {
+        signal.removeEventListener("abort", onAbort);
+        unsubscribe();
+        fn();
+      };
+      const onAbort = () => done(() => reject(signal.reason));
+      const unsubscribe = podWatchHub(client, namespace).subscribe(
+        name,
+        uid,
+        (u) => u.type === "DELETED" && done(resolve),
+        (err) => done(() => reject(err)),
+      );
+      signal.addEventListener("abort", onAbort, { once: true });
+      if (signal.aborted) onAbort();
+    });
+  }
+}
+
+/** Annotation naming the `start()` attempt that created a pod. */
+const INSTANCE_ANNOTATION = "orbiter.dev/instance";
+
+/** The pod `name` if this attempt (`instance`) created it; best effort, bounded. */
+async function findOwnPod(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  instance: string,
+): Promise<Pod | undefined> {
+  try {
+    const list = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+      query: { fieldSelector: `metadata.name=${name}` },
+      signal: AbortSignal.timeout(CLEANUP_DEADLINE_MS),
+      retry: CLEANUP_RETRY,
+    });
+    return list.items.find((p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance);
+  } catch {
+    return undefined; // The caller's error stands; reap() finds the pod by label later.
   }
 }
 

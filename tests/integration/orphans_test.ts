@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { KubernetesSandbox } from "../../mod.ts";
 import { corePath, type Pod, type Service } from "../../src/client/resources.ts";
 import { watchObjects } from "../../src/client/watch.ts";
+import { KubeClient } from "../../src/client/client.ts";
 import {
   adminGet,
+  e2eConnection,
   e2eNamespace,
   managedObjects,
   skipUnlessCluster,
@@ -38,7 +40,9 @@ Deno.test({
         stderr: "piped",
       }).spawn();
       try {
-        // Wait (by watch, bounded) until the child has created both its pod and its service.
+        // Wait (by watch as the admin, bounded: the Role has no watch on services) until the
+        // child has created both its pod and its service.
+        const admin = new KubeClient(await e2eConnection("admin"));
         const ac = new AbortController();
         const deadline = setTimeout(
           () => ac.abort(new Error("the child did not create its objects in 30 s")),
@@ -46,7 +50,7 @@ Deno.test({
         );
         const seen = new Set<string>();
         try {
-          const pods = watchObjects<Pod | Service>(client, corePath(e2eNamespace, "pods"), {
+          const pods = watchObjects<Pod | Service>(admin, corePath(e2eNamespace, "pods"), {
             labelSelector: `orbiter.dev/sandbox-id=${id}`,
             signal: ac.signal,
           });
@@ -54,7 +58,7 @@ Deno.test({
             if (ev.type !== "DELETED") seen.add("pod");
             break;
           }
-          const services = watchObjects<Service>(client, corePath(e2eNamespace, "services"), {
+          const services = watchObjects<Service>(admin, corePath(e2eNamespace, "services"), {
             labelSelector: `orbiter.dev/sandbox-id=${id}`,
             signal: ac.signal,
           });
@@ -64,6 +68,7 @@ Deno.test({
           }
         } finally {
           clearTimeout(deadline);
+          admin.close();
         }
         assert.deepEqual([...seen].sort(), ["pod", "service"]);
         child.kill("SIGKILL");
