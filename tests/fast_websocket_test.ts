@@ -252,7 +252,12 @@ Deno.test("openFastWebSocket() offers the protocols in order with the auth heade
         (e) => e instanceof DOMException && e.name === "InvalidStateError",
       );
       const rec = record(socket);
+      let handlerThis: unknown;
+      socket.onopen = function () {
+        handlerThis = this;
+      };
       await rec.opened;
+      assert.equal(handlerThis, socket, "on* handlers run, with the socket as `this`");
       assert.equal(socket.readyState, WebSocket.OPEN);
       assert.equal(socket.protocol, V4);
       socket.send(new Uint8Array([0]));

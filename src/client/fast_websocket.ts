@@ -159,6 +159,8 @@ export class FastWebSocket extends EventTarget implements WebSocket {
   readonly #target: URL;
   readonly #options: FastWebSocketOptions;
   readonly #secure: boolean;
+  /** The `origin` of message events: the URL's, with the ws(s) scheme. */
+  readonly #origin: string;
   #readyState = CONNECTING;
   #protocol = "";
   #bufferedAmount = 0;
@@ -189,6 +191,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
     const shown = new URL(target.href);
     shown.protocol = this.#secure ? "wss:" : "ws:";
     this.url = shown.href;
+    this.#origin = shown.origin;
     this.#options = options;
     const key = randomKey();
     const request = this.#buildRequest(key);
@@ -541,7 +544,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
         ? payload.buffer as ArrayBuffer
         : new Blob([payload as Uint8Array<ArrayBuffer>]);
     }
-    this.#dispatch(new MessageEvent("message", { data, origin: new URL(this.url).origin }));
+    this.#dispatch(new MessageEvent("message", { data, origin: this.#origin }));
   }
 
   #onCloseFrame(payload: Uint8Array): void {
@@ -676,8 +679,13 @@ export class FastWebSocket extends EventTarget implements WebSocket {
       : event.type === "error"
       ? this.onerror
       : this.onclose;
-    // The handler's event type matches `event.type` by construction.
-    (handler as ((this: WebSocket, ev: Event) => unknown) | null)?.call(this, event);
+    try {
+      // The handler's event type matches `event.type` by construction.
+      (handler as ((this: WebSocket, ev: Event) => unknown) | null)?.call(this, event);
+    } catch (error) {
+      // As for any event handler: reported, and the connection carries on.
+      reportError(error);
+    }
     this.dispatchEvent(event);
   }
 

@@ -304,18 +304,22 @@ export class KubernetesSandbox {
         ...manifest.metadata.annotations,
         [INSTANCE_ANNOTATION]: instance,
       };
-      pod = await client.request<Pod>(pods, {
-        method: "POST",
-        body: manifest,
+      pod = await createOwn<Pod>(
+        client,
+        pods,
+        manifest,
+        (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
         signal,
-      });
+      );
       this.#pod = pod;
       const created = pod;
-      serviceP = client.request<Service>(corePath(namespace, "services"), {
-        method: "POST",
-        body: buildService(spec, namespace, created.metadata.uid!),
+      serviceP = createOwn<Service>(
+        client,
+        corePath(namespace, "services"),
+        buildService(spec, namespace, created.metadata.uid!),
+        (svc) => svc.metadata.ownerReferences?.some((o) => o.uid === created.metadata.uid) ?? false,
         signal,
-      });
+      );
       // Keep the result even if readiness fails first, so cleanup knows the service exists.
       serviceP.then((s) => (service = s), () => {});
       const [ready, svc] = await Promise.all([
@@ -873,6 +877,44 @@ export class KubernetesSandbox {
     });
   }
 }
+
+/**
+ * Creates an object, repeating the POST when the connection broke before an answer came (the
+ * server may or may not have applied it). A repeat that meets `409 AlreadyExists` looks the object
+ * up and takes it when `isOurs` recognises it, so a create is neither lost nor doubled. A 409 on
+ * the first try is someone else's object, and an error.
+ */
+async function createOwn<T extends Pod | Service>(
+  client: KubeClient,
+  collection: string,
+  body: T,
+  isOurs: (existing: T) => boolean,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  const name = body.metadata.name;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await client.request<T>(collection, { method: "POST", body, signal });
+    } catch (err) {
+      if (err instanceof KubernetesApiError && err.code === 409 && attempt > 1) {
+        const found = await client.request<ObjectList<T>>(collection, {
+          query: { fieldSelector: `metadata.name=${name}` },
+          signal,
+        });
+        const mine = found.items.find(isOurs);
+        if (mine) return mine;
+        throw err;
+      }
+      if (!(err instanceof TransportError) || attempt >= CREATE_ATTEMPTS || signal?.aborted) {
+        throw err;
+      }
+      await sleep(Math.min(2000, 200 * 2 ** (attempt - 1)), signal);
+    }
+  }
+}
+
+/** POSTs of one object in all, when connections keep breaking. */
+const CREATE_ATTEMPTS = 6;
 
 /** Annotation naming the `start()` attempt that created a pod. */
 const INSTANCE_ANNOTATION = "orbiter.dev/instance";

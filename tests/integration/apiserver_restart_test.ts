@@ -60,7 +60,8 @@ async function waitHealthy(client: KubeClient, seconds: number): Promise<void> {
   const until = Date.now() + seconds * 1000;
   while (true) {
     try {
-      await client.request("/readyz", { signal: AbortSignal.timeout(2000) });
+      const res = await client.send("/readyz", { timeoutSeconds: 2 });
+      await res.body?.cancel();
       return;
     } catch (err) {
       if (Date.now() > until) throw err;
@@ -130,9 +131,9 @@ Deno.test({
           outcomes.filter((o) => o.status === "fulfilled").length
         } of 3 starts recovered; others: ` +
           outcomes.filter((o) => o.status === "rejected").map((o) =>
-            (o as PromiseRejectedResult).reason?.name
+            String((o as PromiseRejectedResult).reason).slice(0, 400)
           )
-            .join(", "),
+            .join(" | "),
       );
     } finally {
       await Promise.all(sandboxes.map((s) => s.cleanup().catch(() => {})));
