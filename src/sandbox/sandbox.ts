@@ -948,6 +948,8 @@ async function explainHandshakeFailure(
   path: string,
   original: ExecError,
 ): Promise<ExecError> {
+  // The direct WebSocket already read the refusal's Status; only Deno's own WebSocket hides it.
+  if (original.cause instanceof KubernetesApiError) return original;
   try {
     // Authorization runs before the handler looks at the query, so none is needed (or sent).
     await client.request(path, { signal: AbortSignal.timeout(5000) });
