@@ -11,10 +11,10 @@ import {
   InvalidOptionError,
   KubeconfigError,
   KubernetesApiError,
-  type KubernetesStatus,
   TransportError,
 } from "../errors.ts";
 import { Authenticator, type ClientCertificate } from "./auth.ts";
+import { apiErrorFromReply } from "./status.ts";
 import { openFastWebSocket } from "./fast_websocket.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -433,46 +433,5 @@ export async function apiErrorFrom(
   } catch {
     // The body broke off; the status code still tells what happened.
   }
-  let status: KubernetesStatus | undefined;
-  try {
-    const parsed = JSON.parse(text);
-    if (parsed && typeof parsed === "object" && parsed.kind === "Status") status = parsed;
-  } catch {
-    // Not JSON (a proxy's HTML page, a plain-text 404...): reported as is below.
-  }
-  if (status) {
-    return new KubernetesApiError({
-      code: status.code ?? res.status,
-      reason: status.reason,
-      message: status.message,
-      details: status.details,
-      method,
-      path,
-    });
-  }
-  return new KubernetesApiError({
-    code: res.status,
-    reason: reasonForCode(res.status),
-    message: text.trim().slice(0, 300) || res.statusText,
-    method,
-    path,
-  });
-}
-
-function reasonForCode(code: number): string {
-  const reasons: Record<number, string> = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    409: "Conflict",
-    410: "Gone",
-    422: "Invalid",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-    504: "Timeout",
-  };
-  return reasons[code] ?? "Unknown";
+  return apiErrorFromReply({ code: res.status, statusText: res.statusText, text }, method, path);
 }

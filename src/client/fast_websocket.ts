@@ -34,7 +34,8 @@
  * @module
  */
 
-import { KubernetesApiError, type KubernetesStatus, TransportError } from "../errors.ts";
+import { type KubernetesApiError, TransportError } from "../errors.ts";
+import { apiErrorFromReply } from "./status.ts";
 
 /** Options of {@linkcode openFastWebSocket}. */
 export interface FastWebSocketOptions {
@@ -788,30 +789,7 @@ function checkUpgrade(
 /** The error for a non-101 reply: its `Status` when it sent one, else its status line and body. */
 function refusal(head: ResponseHead, body: Uint8Array, path: string): KubernetesApiError {
   const text = new TextDecoder().decode(body);
-  let status: KubernetesStatus | undefined;
-  try {
-    const parsed = JSON.parse(text);
-    if (parsed && typeof parsed === "object" && parsed.kind === "Status") status = parsed;
-  } catch {
-    // Not JSON (a proxy's page, plain text): reported as is below.
-  }
-  if (status) {
-    return new KubernetesApiError({
-      code: status.code ?? head.status,
-      reason: status.reason,
-      message: status.message,
-      details: status.details,
-      method: "GET",
-      path,
-    });
-  }
-  return new KubernetesApiError({
-    code: head.status,
-    reason: head.statusText.replace(/\s+/g, "") || undefined,
-    message: text.trim().slice(0, 300) || head.statusText,
-    method: "GET",
-    path,
-  });
+  return apiErrorFromReply({ code: head.status, statusText: head.statusText, text }, "GET", path);
 }
 
 /** A complete chunked body decoded, or `undefined` when more bytes are needed. */

@@ -42,7 +42,12 @@ import {
   podNameFor,
   serviceNameFor,
 } from "./manifests.ts";
-import { type KubernetesSandboxOptions, resolveSandboxSpec, type SandboxSpec } from "./options.ts";
+import {
+  type KubernetesSandboxOptions,
+  normalizePosix,
+  resolveSandboxSpec,
+  type SandboxSpec,
+} from "./options.ts";
 import { waitForPodReady } from "./readiness.ts";
 import {
   KILL_TREE,
@@ -382,46 +387,43 @@ export class KubernetesSandbox {
   stop(options: { signal?: AbortSignal } = {}): Promise<void> {
     return this.#serial(async () => {
       if (this.#status === "closed") return;
-      if (this.#client && (this.#pod || this.#service)) {
-        await this.#deleteResources(
-          this.#client,
-          this.namespace,
-          this.#pod,
-          this.#service,
-          true,
-          options.signal,
-        );
-      }
-      this.#pod = undefined;
-      this.#service = undefined;
+      await this.#deleteOwn(options.signal);
       this.#status = "idle";
     });
   }
 
   /**
    * Releases everything for good: idempotent and safe in every state. Status becomes `closed`.
-   * Also closes the client when the sandbox made its own from a `connection`.
+   * A client the sandbox shares (given, or loaded from the kubeconfig) stays open.
    */
   cleanup(options: { signal?: AbortSignal } = {}): Promise<void> {
     return this.#serial(async () => {
       if (this.#status === "closed") return;
       try {
-        if (this.#client && (this.#pod || this.#service)) {
-          await this.#deleteResources(
-            this.#client,
-            this.namespace,
-            this.#pod,
-            this.#service,
-            true,
-            options.signal,
-          );
-        }
-      } finally {
-        this.#pod = undefined;
-        this.#service = undefined;
-        this.#status = "closed";
+        await this.#deleteOwn(options.signal);
+      } catch (err) {
+        // Not closed: what is left stays known, and calling cleanup() again retries.
+        this.#status = "error";
+        throw err;
       }
+      this.#status = "closed";
     });
+  }
+
+  /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
+  async #deleteOwn(signal?: AbortSignal): Promise<void> {
+    if (this.#client && (this.#pod || this.#service)) {
+      await this.#deleteResources(
+        this.#client,
+        this.namespace,
+        this.#pod,
+        this.#service,
+        true,
+        signal,
+      );
+    }
+    this.#pod = undefined;
+    this.#service = undefined;
   }
 
   /** `await using sb = ...` calls {@linkcode KubernetesSandbox.cleanup}. */
@@ -694,7 +696,7 @@ export class KubernetesSandbox {
     if (typeof path !== "string" || !path || path.includes("\0")) {
       throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
     }
-    const absolute = normalize(
+    const absolute = normalizePosix(
       path.startsWith("/") ? path : `${this.#spec.workspace[0] ?? "/home/sandbox"}/${path}`,
     );
     const ws = this.#spec.workspace;
@@ -959,16 +961,6 @@ async function explainHandshakeFailure(
     }
   }
   return original;
-}
-
-function normalize(path: string): string {
-  const out: string[] = [];
-  for (const part of path.split("/")) {
-    if (part === "" || part === ".") continue;
-    if (part === "..") out.pop();
-    else out.push(part);
-  }
-  return "/" + out.join("/");
 }
 
 /** The last `limit` bytes of a stream (enough for an error message). */

@@ -333,7 +333,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a connection dropped right after the pod is created: start() succeeds, or fails with a TransportError and leaves nothing behind (the service POST is never repeated)",
+    "a connection dropped right after the pod is created: the service POST is repeated, the repeat recognises its own service, and start() succeeds with exactly one",
   ignore,
   sanitizeResources: false,
   async fn() {
@@ -346,20 +346,24 @@ Deno.test({
         }
       };
       const { error } = await outcome(sb.start());
+      // Deno 2.9 hands the POST to the pooled connection before it notices the drop; the failure
+      // ("peer closed connection without sending TLS close_notify") cannot tell whether the server
+      // got it. The library repeats the create; should the first one have landed, the repeat's
+      // 409 AlreadyExists is matched to its own service by the ownerReference to its pod.
+      assert.equal(error, undefined, `start() recovered: ${error}`);
+      assert.equal(sb.status, "running");
       const servicePosts = rig.requests.filter((l) =>
         l.startsWith("POST") && l.includes("/services")
       );
-      assert.equal(servicePosts.length, 1, "a POST that may have been applied is not repeated");
-      if (error === undefined) {
-        assert.equal(sb.status, "running");
-        await sb.cleanup();
-      } else {
-        // What Deno 2.9 does: hyper hands the POST to the pooled connection before it notices the
-        // drop, and the request fails as "peer closed connection without sending TLS
-        // close_notify", which cannot tell whether the server got it.
-        assert.ok(error instanceof TransportError, `expected TransportError, got ${error}`);
-        assert.equal(sb.status, "error");
-      }
+      assert.ok(
+        servicePosts.length >= 1 && servicePosts.length <= 6,
+        `bounded: ${servicePosts.length}`,
+      );
+      assert.deepEqual(
+        (await liveObjects(rig.admin, sb.sandboxId)).filter((o) => o.startsWith("service/")),
+        [`service/orbiter-svc-${sb.sandboxId}`],
+      );
+      await sb.cleanup();
       await assertNothingLeft(rig.admin, sb.sandboxId);
     });
   },
@@ -367,7 +371,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a pod create whose reply is lost fails start() with a TransportError, and start() still finds that pod by its attempt's mark and removes it",
+    "a pod create whose reply is lost is repeated, and the repeat's AlreadyExists is recognised by the attempt's mark: start() succeeds with one pod",
   ignore,
   sanitizeResources: false,
   async fn() {
@@ -388,10 +392,12 @@ Deno.test({
       };
       const { error } = await outcome(sb.start());
       await cut;
-      assert.ok(error instanceof TransportError, `expected TransportError, got ${error}`);
-      assert.equal(rig.requests.filter((l) => l.startsWith(`POST ${PODS} `)).length, 1);
-      // The create was applied but its reply never came: start() had no uid, so it listed the
-      // pod by name, recognised this attempt's annotation, and deleted it.
+      // The create was applied but its reply never came. The repeat met 409 AlreadyExists, listed
+      // the pod by name, and took it as its own by this attempt's annotation.
+      assert.equal(error, undefined, `start() recovered: ${error}`);
+      assert.ok(rig.requests.filter((l) => l.startsWith(`POST ${PODS} `)).length >= 2, "repeated");
+      assert.equal(sb.status, "running");
+      await sb.cleanup();
       assert.deepEqual(await liveObjects(rig.admin, sb.sandboxId), []);
     });
   },
