@@ -28,7 +28,6 @@ import {
   ExecError,
   KubernetesApiError,
   PodStartError,
-  TransportError,
 } from "../../src/errors.ts";
 import { buildPod } from "../../src/sandbox/manifests.ts";
 import {
