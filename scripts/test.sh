@@ -114,7 +114,9 @@ elif $only_flags; then
 fi
 
 out=$(mktemp "${TMPDIR:-/tmp}/orbiter-deno-test.XXXXXX")
-deno test --v8-flags=--expose-gc --allow-net --allow-env --allow-read --allow-write --allow-run "${args[@]}" 2>&1 | tee "$out"
+# --allow-all: the soak and restart tests read /proc (descriptor counts, the API server's command
+# line), which Deno grants only with it. --expose-gc lets the soak test measure retained memory.
+deno test --v8-flags=--expose-gc --allow-all "${args[@]}" 2>&1 | tee "$out"
 code=${PIPESTATUS[0]}
 
 # deno's summary: "ok | 12 passed (3 steps) | 0 failed | 2 ignored (1s)" or "FAILED | ...".

@@ -351,7 +351,12 @@ export class KubernetesSandbox {
       if (pod && !service && serviceP) {
         // The service request may still be in flight: let it settle (bounded) so it is deleted
         // too. Should it land later anyway, its ownerReference lets the garbage collector go.
-        await Promise.race([serviceP.catch(() => {}), sleep(5000)]);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          serviceP.catch(() => {}),
+          new Promise((r) => timer = setTimeout(r, 5000)),
+        ]);
+        clearTimeout(timer);
       }
       const cleanupError = await this.#deleteResources(client, namespace, pod, service, false)
         .then(() => undefined, (e) => e);
