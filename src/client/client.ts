@@ -263,6 +263,36 @@ export class KubeClient {
   }
 
   /**
+   * Resolves once the API server answers `/readyz` with 200 (every component, authorizer caches
+   * included, is ready), checking at most every 250 ms until `timeoutSeconds`.
+   *
+   * @throws {TransportError} the server is not ready in time.
+   */
+  async waitReady(options: { signal?: AbortSignal; timeoutSeconds?: number } = {}): Promise<void> {
+    const until = Date.now() + (options.timeoutSeconds ?? 30) * 1000;
+    let last: unknown;
+    while (Date.now() < until) {
+      try {
+        const res = await this.send("/readyz", {
+          signal: options.signal,
+          timeoutSeconds: 2,
+          retry: { maxAttempts: 1 },
+        });
+        await res.body?.cancel();
+        return;
+      } catch (err) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        last = err;
+        await sleep(250, options.signal);
+      }
+    }
+    throw new TransportError(`the API server at ${this.connection.server} is not ready`, {
+      server: this.connection.server,
+      cause: last,
+    });
+  }
+
+  /**
    * Opens an authenticated WebSocket (e.g. `pods/exec`) with the same credentials and CA as plain
    * requests. Without a proxy or client certificate it connects directly (see
    * {@linkcode KubeClientOptions.fastWebSocket}), and a refused upgrade's `error` event carries a

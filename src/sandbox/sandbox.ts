@@ -916,6 +916,9 @@ async function createOwn<T extends Pod | Service>(
         throw err;
       }
       await sleep(Math.min(2000, 200 * 2 ** (attempt - 1)), signal);
+      // A server that just restarted answers before its authorizer has synced (every request
+      // is then 403): repeat only once it reports itself ready.
+      await client.waitReady({ signal, timeoutSeconds: 30 }).catch(() => {});
     }
   }
 }

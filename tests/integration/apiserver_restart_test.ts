@@ -97,19 +97,30 @@ Deno.test({
         new KubernetesSandbox({
           client,
           namespace: e2eNamespace,
-          timeout: 40,
+          timeout: 90,
           labels: { "orbiter.dev/restart": runId },
         }),
     );
     try {
-      const starts = sandboxes.map((s) => s.start());
+      const began = performance.now();
+      const starts = sandboxes.map((s) =>
+        s.start().finally(() =>
+          console.log(
+            `restart: a start() settled after ${Math.round(performance.now() - began)} ms`,
+          )
+        )
+      );
       // Bring the server back after a pause long enough to break connections and requests.
       const back = (async () => {
         while (!killed) await new Promise((r) => setTimeout(r, 20));
         await killed;
         await new Promise((r) => setTimeout(r, 1500));
         await restart!();
+        const t0 = performance.now();
         await waitHealthy(admin, 60);
+        console.log(
+          `restart: /readyz ok ${Math.round(performance.now() - t0)} ms after the restart`,
+        );
       })();
       const outcomes = await Promise.allSettled(starts);
       await back;

@@ -12,7 +12,8 @@ import { e2eConnection, e2eNamespace, managedObjects, skipUnlessCluster } from "
 const ignore = skipUnlessCluster();
 const LIFECYCLES = Number(Deno.env.get("ORBITER_SOAK_LIFECYCLES") ?? 1000);
 const EXECS = Number(Deno.env.get("ORBITER_SOAK_EXECS") ?? 1000);
-const WARMUP = 20;
+/** Enough rounds that V8 and the allocator reach their working size before the baseline. */
+const WARMUP = 100;
 
 interface Sample {
   fds: number;
