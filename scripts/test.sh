@@ -107,10 +107,11 @@ fi
 args=("$@")
 only_flags=true
 for a in "$@"; do case $a in -*) ;; *) only_flags=false ;; esac; done
+# --doc also type-checks and runs the @example blocks of the public API.
 if [ $# -eq 0 ]; then
-  args=(tests/ src/)
+  args=(--doc mod.ts tests/ src/)
 elif $only_flags; then
-  args+=(tests/ src/)
+  args+=(--doc mod.ts tests/ src/)
 fi
 
 out=$(mktemp "${TMPDIR:-/tmp}/orbiter-deno-test.XXXXXX")
