@@ -620,7 +620,12 @@ try {
   if (only.includes("cold")) await benchCold();
   if (only.includes("files")) await benchFiles();
   const out = Deno.env.get("BENCH_RESULTS") ?? `${root}/bench/RESULTS.md`;
-  await Deno.writeTextFile(out, markdown(v, startedAt, (performance.now() - t0) / 1000));
+  // The soak numbers come from the test suite (tests/integration/soak_test.ts), not from this
+  // run: keep that section of the previous file as it was.
+  const previous = await Deno.readTextFile(out).catch(() => "");
+  const soak = previous.match(/^## Soak[\s\S]*?(?=^## |(?![\s\S]))/m)?.[0] ?? "";
+  const fresh = markdown(v, startedAt, (performance.now() - t0) / 1000);
+  await Deno.writeTextFile(out, soak ? `${fresh.trimEnd()}\n\n${soak.trimEnd()}\n` : fresh);
   log(`wrote ${out}`);
 } finally {
   await cleanupAll();
