@@ -38,6 +38,15 @@ function sample(): Sample {
   return { fds, sockets, rssMiB: m.rss / 2 ** 20, heapMiB: m.heapUsed / 2 ** 20 };
 }
 
+/**
+ * A sample taken once the last round's connections have finished closing (an exec socket may
+ * still be in its close handshake, for up to a second, when exec() has already resolved).
+ */
+async function settledSample(): Promise<Sample> {
+  await new Promise((r) => setTimeout(r, 1500));
+  return sample();
+}
+
 function assertFlat(what: string, before: Sample, after: Sample) {
   console.log(
     `soak ${what}: fds ${before.fds} -> ${after.fds}, sockets ${before.sockets} -> ${after.sockets}, ` +
@@ -86,10 +95,10 @@ Deno.test({
         }
       };
       for (let i = 0; i < WARMUP; i++) await one();
-      const before = sample();
+      const before = await settledSample();
       const t0 = performance.now();
       for (let i = 0; i < LIFECYCLES; i++) await one();
-      const after = sample();
+      const after = await settledSample();
       console.log(
         `soak lifecycles: ${LIFECYCLES} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
       );
@@ -119,13 +128,13 @@ Deno.test({
     try {
       await sb.start();
       for (let i = 0; i < WARMUP; i++) await sb.exec(["true"]);
-      const before = sample();
+      const before = await settledSample();
       const t0 = performance.now();
       for (let i = 0; i < EXECS; i++) {
         const r = await sb.exec(["echo", String(i)]);
         assert.equal(r.stdout, `${i}\n`);
       }
-      const after = sample();
+      const after = await settledSample();
       console.log(`soak execs: ${EXECS} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       assertFlat("execs", before, after);
     } finally {
