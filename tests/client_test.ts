@@ -4,8 +4,8 @@ import { retryDelay } from "../src/client/retry.ts";
 import { parseWatchStream, watchObjects } from "../src/client/watch.ts";
 import { ConnectionConfig, type ConnectionConfigInit } from "../src/kubeconfig/connection.ts";
 import { KubeconfigError, KubernetesApiError, TransportError, WatchError } from "../src/errors.ts";
+import { serveTls, tls, TLS_DIR } from "./_tls.ts";
 
-const tls = (f: string) => Deno.readTextFileSync(new URL(`./testdata/tls/${f}`, import.meta.url));
 const CA = tls("ca.crt");
 const TOKEN = "s3cr3t-token-value";
 
@@ -21,20 +21,11 @@ async function withServer(
   fn: (server: string, requests: Seen[]) => Promise<void>,
 ): Promise<void> {
   const requests: Seen[] = [];
-  const server = Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: tls("server.crt"),
-      key: tls("server.key"),
-      onListen() {},
-    },
-    (req) => {
-      // Snapshot: a Request's headers cannot be read once it has been answered.
-      requests.push({ url: req.url, method: req.method, headers: new Headers(req.headers) });
-      return handler(req, requests.length);
-    },
-  );
+  const server = serveTls((req) => {
+    // Snapshot: a Request's headers cannot be read once it has been answered.
+    requests.push({ url: req.url, method: req.method, headers: new Headers(req.headers) });
+    return handler(req, requests.length);
+  });
   try {
     await fn(`https://127.0.0.1:${server.addr.port}`, requests);
   } finally {
@@ -330,7 +321,7 @@ Deno.test("the mTLS path presents the client certificate (openssl s_server requi
         "-www",
         "-quiet",
       ],
-      cwd: new URL("./testdata/tls/", import.meta.url),
+      cwd: TLS_DIR,
       stdout: "null",
       stderr: "null",
     }).spawn();

@@ -11,8 +11,8 @@ import { EXEC_PROTOCOLS, runExecSession } from "../src/client/exec.ts";
 import { FastWebSocket, openFastWebSocket } from "../src/client/fast_websocket.ts";
 import { ConnectionConfig } from "../src/kubeconfig/connection.ts";
 import { ExecError, KubernetesApiError, TransportError } from "../src/errors.ts";
+import { serveTls, tls } from "./_tls.ts";
 
-const tls = (f: string) => Deno.readTextFileSync(new URL(`./testdata/tls/${f}`, import.meta.url));
 const CA = tls("ca.crt");
 const TOKEN = "s3cr3t-token-value";
 const V5 = "v5.channel.k8s.io";
@@ -60,16 +60,7 @@ async function withServer(
   handler: (req: Request) => Response | Promise<Response>,
   fn: (base: URL) => Promise<void>,
 ): Promise<void> {
-  const server = Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: tls("server.crt"),
-      key: tls("server.key"),
-      onListen() {},
-    },
-    handler,
-  );
+  const server = serveTls(handler);
   try {
     await fn(new URL(`https://127.0.0.1:${server.addr.port}`));
   } finally {

@@ -9,8 +9,8 @@ import { KubeClient } from "../src/client/client.ts";
 import { ConnectionConfig } from "../src/kubeconfig/connection.ts";
 import { loadKubeConfig } from "../src/kubeconfig/load.ts";
 import { CredentialPluginError, KubernetesApiError, TransportError } from "../src/errors.ts";
+import { serveTls, tls } from "./_tls.ts";
 
-const tls = (f: string) => Deno.readTextFileSync(new URL(`./testdata/tls/${f}`, import.meta.url));
 const PLUGIN_TOKEN = "plugin-t0ken-SECRET";
 const STATIC_TOKEN = "static-t0ken-SECRET";
 
@@ -73,21 +73,13 @@ function kubeconfigWithPlugin(server: string, command: string): string {
 }
 
 Deno.test("a 401 re-runs the exec plugin once, then fails without showing its token", async () => {
-  const server = Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: tls("server.crt"),
-      key: tls("server.key"),
-      onListen() {},
-    },
-    () =>
-      Response.json(
-        { kind: "Status", code: 401, reason: "Unauthorized", message: "Unauthorized" },
-        {
-          status: 401,
-        },
-      ),
+  const server = serveTls(() =>
+    Response.json(
+      { kind: "Status", code: 401, reason: "Unauthorized", message: "Unauthorized" },
+      {
+        status: 401,
+      },
+    )
   );
   try {
     await withTempDir(async (dir) => {
@@ -144,16 +136,7 @@ Deno.test("a plugin that prints malformed output holding a token does not echo i
 
 Deno.test("TLS and connection failures never show the token or the private key", async () => {
   // A server whose certificate the client does not trust (no CA given).
-  const server = Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: tls("server.crt"),
-      key: tls("server.key"),
-      onListen() {},
-    },
-    () => new Response("{}"),
-  );
+  const server = serveTls(() => new Response("{}"));
   try {
     const key = tls("client.key");
     const conn = new ConnectionConfig({

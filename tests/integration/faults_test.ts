@@ -37,6 +37,7 @@ import {
 } from "../../src/sandbox/options.ts";
 import { e2eConnection, e2eNamespace, skipUnlessCluster } from "./_cluster.ts";
 import { FaultProxy } from "./_fault_proxy.ts";
+import { serveTls, tls } from "../_tls.ts";
 
 const ignore = skipUnlessCluster();
 const PODS = corePath(e2eNamespace, "pods");
@@ -654,8 +655,6 @@ Deno.test({
 // --- 429/503 storms: a scripted HTTPS server (the proxy passes TLS through, so it cannot answer
 // for the API server). These need no cluster.
 
-const tls = (f: string) => Deno.readTextFileSync(new URL(`../testdata/tls/${f}`, import.meta.url));
-
 interface Hit {
   at: number;
   method: string;
@@ -669,25 +668,16 @@ async function withScriptedServer(
   fn: (client: (retry?: KubeClientOptions["retry"]) => KubeClient, hits: Hit[]) => Promise<void>,
 ): Promise<void> {
   const hits: Hit[] = [];
-  const server = Deno.serve(
-    {
-      hostname: "127.0.0.1",
-      port: 0,
-      cert: tls("server.crt"),
-      key: tls("server.key"),
-      onListen() {},
-    },
-    (req) => {
-      const url = new URL(req.url);
-      hits.push({
-        at: performance.now(),
-        method: req.method,
-        path: url.pathname,
-        id: url.searchParams.get("id"),
-      });
-      return handler(req, url, hits);
-    },
-  );
+  const server = serveTls((req) => {
+    const url = new URL(req.url);
+    hits.push({
+      at: performance.now(),
+      method: req.method,
+      path: url.pathname,
+      id: url.searchParams.get("id"),
+    });
+    return handler(req, url, hits);
+  });
   const clients: KubeClient[] = [];
   try {
     await fn((retry) => {
