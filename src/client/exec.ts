@@ -26,6 +26,7 @@
  */
 
 import { ExecError, InvalidOptionError, type KubernetesStatus } from "../errors.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** The WebSocket subprotocol that adds the stdin half-close (Kubernetes 1.30+, 1.29 behind a gate). */
 const PROTOCOL_V5 = "v5.channel.k8s.io";
@@ -233,23 +234,12 @@ class OutputBuffer {
   }
 
   bytes(): Uint8Array {
-    return concat(this.#chunks, this.#kept);
+    return concatBytes(this.#chunks, this.#kept);
   }
 
   text(): string {
     return new TextDecoder().decode(this.bytes());
   }
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /** Pulls stdin chunks from whichever form the caller gave, and can be cancelled mid-read. */
@@ -491,7 +481,7 @@ class ExecSession {
   }
 
   #statusText(): string {
-    return new TextDecoder().decode(concat(this.#status, this.#statusBytes));
+    return new TextDecoder().decode(concatBytes(this.#status, this.#statusBytes));
   }
 
   #onError = (event: Event): void => {

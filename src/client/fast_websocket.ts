@@ -36,6 +36,7 @@
 
 import { type KubernetesApiError, TransportError } from "../errors.ts";
 import { apiErrorFromReply } from "./status.ts";
+import { concatBytes } from "./bytes.ts";
 
 /** Options of {@linkcode openFastWebSocket}. */
 export interface FastWebSocketOptions {
@@ -509,7 +510,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
         fragments.size += payload.length;
         if (fin) {
           this.#fragments = undefined;
-          this.#deliver(fragments.opcode, join(fragments.parts, fragments.size));
+          this.#deliver(fragments.opcode, concatBytes(fragments.parts, fragments.size));
         }
         return;
       }
@@ -809,7 +810,7 @@ function decodeChunked(data: Uint8Array): Uint8Array | undefined {
     const length = parseInt(new TextDecoder().decode(data.subarray(at, lineEnd)), 16);
     if (!Number.isFinite(length)) throw new Error("a malformed chunk size");
     at = lineEnd + 2;
-    if (length === 0) return join(parts, size);
+    if (length === 0) return concatBytes(parts, size);
     if (data.length < at + length + 2) return undefined;
     parts.push(data.subarray(at, at + length));
     size += length;
@@ -846,16 +847,6 @@ function encodeFrame(opcode: number, payload: Uint8Array): Uint8Array {
   crypto.getRandomValues(mask);
   for (let i = 0; i < length; i++) frame[headerLength + i] = payload[i] ^ mask[i & 3];
   return frame;
-}
-
-function join(parts: readonly Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

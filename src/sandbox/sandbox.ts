@@ -7,6 +7,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
+import { concatBytes } from "../client/bytes.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../client/exec.ts";
 import {
   corePath,
@@ -984,12 +985,7 @@ class Tail {
     }
   }
   text(): string {
-    const out = new Uint8Array(this.#size);
-    let off = 0;
-    for (const c of this.#chunks) {
-      out.set(c, off);
-      off += c.length;
-    }
+    const out = concatBytes(this.#chunks, this.#size);
     return decoder.decode(out.subarray(Math.max(0, out.length - this.limit)));
   }
 }
