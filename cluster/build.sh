@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the Go module proxy into a cache outside the
-# repository: kube-apiserver, kube-controller-manager, kube-scheduler and kubectl (k8s.io/kubernetes),
+# repository: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl (k8s.io/kubernetes),
 # etcd (go.etcd.io/etcd/server/v3) and kwok. A warm cache makes this a no-op.
 #
 # k8s.io/kubernetes and etcd's server module both replace their sibling modules with relative paths,
@@ -14,7 +14,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${ORBITER_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orbiter-sandbox-k8s}
 key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
 bin="$cache_root/$key/bin"
-want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+want=("${k8s_cmds[@]}" etcd kwok)
 
 have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
 if have_all; then
@@ -43,7 +44,8 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=${GOTOOLCHAIN:-local}
 start=$SECONDS
 
 # --- Kubernetes -----------------------------------------------------------------------------
-if ! { [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/kube-scheduler" ] && [ -x "$bin/kubectl" ]; }; then
+k8s_missing() { for c in "${k8s_cmds[@]}"; do [ -x "$bin/$c" ] || return 0; done; return 1; }
+if k8s_missing; then
   kdir="$work/kubernetes"
   mkdir -p "$kdir"
   staging_tag="v0.${KUBERNETES_VERSION#v1.}"
@@ -70,7 +72,7 @@ GO
   cd "$kdir"
   log "downloading modules (first run: a few minutes)"
   # Each package is pinned: an unpinned `go get pkg` would move k8s.io/kubernetes to its newest release.
-  go get $(for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  go get $(for c in "${k8s_cmds[@]}"; do
     printf 'k8s.io/kubernetes/cmd/%s@%s ' "$c" "$KUBERNETES_VERSION"; done) >&2
   minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
   ld="-s -w"
@@ -78,7 +80,7 @@ GO
     ld="$ld -X $p.gitVersion=${KUBERNETES_VERSION} -X $p.gitMajor=1 -X $p.gitMinor=${minor}"
     ld="$ld -X $p.gitTreeState=clean -X $p.buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
   done
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for c in "${k8s_cmds[@]}"; do
     [ -x "$bin/$c" ] && continue
     log "building $c $KUBERNETES_VERSION (several minutes each on 2 cores)"
     go build -trimpath -ldflags "$ld" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2

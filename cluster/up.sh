@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Starts a real, local Kubernetes control plane for the integration tests:
-#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, and kwok as the node agent
-#   (one fake node "kwok-node-0"; pods become Running/Ready with an IP; pods/exec runs the
-#   command as a local process on this host).
+# Starts a real, local Kubernetes cluster for the integration tests:
+#   etcd, kube-apiserver, kube-controller-manager, kube-scheduler;
+#   a REAL node "localhost": kubelet + containerd + runc, with images built locally
+#   (cluster/images.sh) and a CNI bridge with no route off the machine. Sandboxes land here;
+#   kwok with one fake node "kwok-node-0", tainted orbiter.dev/fake-node=true:NoSchedule, for
+#   scale tests only (a pod must tolerate that taint to go there; kwok runs no container).
 # Everything listens on 127.0.0.1 only; state, logs and PIDs live in .cluster/ (git-ignored).
+# The real node needs root (containerd, runc, network namespaces, cgroups) and the Debian
+# packages containerd, runc, containernetworking-plugins and mmdebstrap, which are installed
+# here with apt-get when missing.
 #
 #   bash cluster/up.sh           start (no-op when already up and healthy)
 #   bash cluster/up.sh --check   exit 0 when up and healthy, 1 otherwise; starts nothing
@@ -20,7 +25,9 @@ pids="$state/pids"
 NS=sandbox-e2e
 TOKEN_USER=sandbox-e2e-user
 NODE=kwok-node-0
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+REAL_NODE=localhost
+CGROUP_ROOT=orbiter-e2e
+components=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kwok kubelet)
 
 # Nothing we start or call may go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
@@ -39,13 +46,19 @@ pid_ok() {
 }
 
 kc() { "$state/bin/kubectl" --kubeconfig "$state/kubeconfig" --request-timeout=10s "$@"; }
+# node_usable NODE: Ready, and no longer carrying the not-ready taint.
+node_usable() {
+  local got
+  got=$(kc get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.taints[*].key}' 2>/dev/null) || return 1
+  [[ "$got" == True* && "$got" != *node.kubernetes.io/not-ready* ]]
+}
 
 healthy() {
   [ -x "$state/bin/kubectl" ] && [ -s "$state/kubeconfig" ] && [ -s "$state/kubeconfig-token" ] || return 1
   local c
   for c in "${components[@]}"; do pid_ok "$c" || return 1; done
   [ "$(kc get --raw /readyz 2>/dev/null)" = ok ] || return 1
-  [ "$(kc get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}{.spec.taints}' 2>/dev/null)" = True ] || return 1
+  node_usable "$NODE" && node_usable "$REAL_NODE" || return 1
   kc -n "$NS" get serviceaccount default >/dev/null 2>&1 || return 1
 }
 
@@ -63,9 +76,19 @@ if [ -z "${ORBITER_CLUSTER_LOCKED:-}" ]; then
   export ORBITER_CLUSTER_LOCKED=1
 fi
 
-# --- binaries --------------------------------------------------------------------------------
+# --- binaries, node packages and images ------------------------------------------------------
+[ "$(id -u)" = 0 ] || die "the real node (containerd, runc, kubelet) needs root: run as root (e.g. sudo -E deno task cluster:up)"
+bash "$here/node_packages.sh" || die "the real node's Debian packages are missing and could not be installed"
+# The images (mostly downloads) build while the binaries (mostly CPU) do.
+images_out=$(mktemp)
+bash "$here/images.sh" --print-dir >"$images_out" &
+images_pid=$!
 bin=$(bash "$here/build.sh" --print-bin) || die "building the control plane binaries failed (see the messages above)"
 [ -n "$bin" ] && [ -x "$bin/kube-apiserver" ] || die "cluster/build.sh did not report a bin folder"
+wait "$images_pid" || die "building the node's images failed (see the messages above)"
+images=$(cat "$images_out")
+rm -f "$images_out"
+[ -n "$images" ] && [ -s "$images/python.tar" ] || die "cluster/images.sh did not report its folder"
 
 # .cluster/auto-started marks a cluster that scripts/test.sh started for its own run (it is
 # stopped when the last test run using it ends). Running up.sh yourself keeps it running.
@@ -79,6 +102,7 @@ fi
 # Anything half-running from an earlier attempt is stopped and its state wiped.
 bash "$here/down.sh" --quiet
 mkdir -p "$state" "$pki" "$logs" "$pids" "$state/bin" "$state/etcd" "$state/kwok" "$state/exec" "$state/config"
+mkdir -p "$state/containerd" "$state/kubelet"
 rm -f "$logs"/*.log
 ln -sfn "$bin/kubectl" "$state/bin/kubectl"
 
@@ -98,6 +122,7 @@ KCM_PORT=$(pick_port 20257)
 SCHEDULER_PORT=$(pick_port 20259)
 KWOK_PORT=$(pick_port 20250)
 KWOK_METRICS_PORT=$(pick_port 20260)
+KUBELET_PORT=$(pick_port 10250)
 cat >"$state/ports.env" <<EOF
 ETCD_PORT=$ETCD_PORT
 ETCD_PEER_PORT=$ETCD_PEER_PORT
@@ -106,6 +131,7 @@ KCM_PORT=$KCM_PORT
 SCHEDULER_PORT=$SCHEDULER_PORT
 KWOK_PORT=$KWOK_PORT
 KWOK_METRICS_PORT=$KWOK_METRICS_PORT
+KUBELET_PORT=$KUBELET_PORT
 EOF
 server="https://127.0.0.1:$APISERVER_PORT"
 
@@ -148,6 +174,10 @@ cert controller-manager "/CN=system:kube-controller-manager" clientAuth
 cert scheduler "/CN=system:kube-scheduler" clientAuth
 cert kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 cert kwok "/CN=$NODE" serverAuth "IP:127.0.0.1,DNS:localhost,DNS:$NODE"
+# The real node: its API identity (the Node authorizer's system:node:NAME) and kubelet's serving
+# certificate, which the API server verifies with the cluster CA when it dials 127.0.0.1.
+cert node "/O=system:nodes/CN=system:node:$REAL_NODE" clientAuth
+cert kubelet "/CN=$REAL_NODE" serverAuth "IP:127.0.0.1,DNS:localhost"
 openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
 openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 chmod 600 "$pki"/*.key
@@ -177,6 +207,8 @@ kubeconfig "$state/kubeconfig" orbiter-e2e orbiter-e2e-admin $(client_cert admin
 kubeconfig "$state/config/controller-manager.kubeconfig" default system:kube-controller-manager $(client_cert controller-manager)
 # shellcheck disable=SC2046
 kubeconfig "$state/config/scheduler.kubeconfig" default system:kube-scheduler $(client_cert scheduler)
+# shellcheck disable=SC2046
+kubeconfig "$state/config/kubelet.kubeconfig" default "system:node:$REAL_NODE" $(client_cert node)
 kubeconfig "$state/kubeconfig-token" orbiter-e2e-token "$TOKEN_USER" --token="$TOKEN"
 "$bin/kubectl" --kubeconfig "$state/kubeconfig-token" config set-context orbiter-e2e-token --namespace="$NS" >/dev/null
 
@@ -229,12 +261,62 @@ start kube-apiserver "$bin/kube-apiserver" \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
   --kubelet-client-certificate="$pki/kubelet-client.crt" --kubelet-client-key="$pki/kubelet-client.key" \
-  --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=InternalIP \
+  --kubelet-certificate-authority="$pki/ca.crt" --kubelet-preferred-address-types=Hostname,InternalIP \
   --endpoint-reconciler-type=none --profiling=false
+
+# --- the real node's runtime: containerd with its own root, state, socket and CNI config ---------
+ctrd="$state/containerd"
+sock="$ctrd/containerd.sock"
+mkdir -p "$ctrd/cni" "$ctrd/certs.d/_default" "$ctrd/opt"
+# Pods get 10.88.0.0/16 addresses on bridge orb0, with no default route and no masquerading: a
+# sandbox here reaches nothing off its subnet ("Network is unreachable").
+cat >"$ctrd/cni/10-orbiter.conflist" <<JSON
+{"cniVersion":"0.4.0","name":"orbiter","plugins":[{"type":"bridge","bridge":"orb0","isGateway":true,"ipMasq":false,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"dataDir":"$ctrd/cni-ipam"}}]}
+JSON
+# No registry is reachable: every pull goes to a closed port on loopback and fails at once, instead
+# of resolving a registry's name off this machine.
+printf 'server = "http://127.0.0.1:1"\n' >"$ctrd/certs.d/_default/hosts.toml"
+for reg in docker.io registry.k8s.io; do
+  mkdir -p "$ctrd/certs.d/$reg" && cp "$ctrd/certs.d/_default/hosts.toml" "$ctrd/certs.d/$reg/"
+done
+# restrict_oom_score_adj: this machine's root lacks CAP_SYS_RESOURCE, so the -998 kubelet gives a
+# pod sandbox would be refused and every sandbox would fail to start.
+cat >"$ctrd/config.toml" <<TOML
+version = 2
+root = "$ctrd/root"
+state = "$ctrd/state"
+[grpc]
+  address = "$sock"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$ctrd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "registry.k8s.io/pause:3.10"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$ctrd/cni"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$ctrd/certs.d"
+TOML
+log "starting containerd (socket $sock)"
+start containerd containerd --config "$ctrd/config.toml"
+
 readyz() { [ "$(curl -fsS --noproxy '*' --max-time 3 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz")" = ok ]; }
 wait_for kube-apiserver 90 readyz
+ctr_() { ctr --address "$sock" --namespace k8s.io "$@"; }
+wait_for containerd 30 ctr_ version
+log "importing images from $images"
+for tar in "$images"/*.tar; do
+  ctr_ images import "$tar" >/dev/null 2>"$logs/ctr-import.log" ||
+    fail containerd "importing $tar into containerd failed: $(cat "$logs/ctr-import.log")"
+done
 
-log "starting kube-controller-manager, kube-scheduler and kwok"
+log "starting kube-controller-manager, kube-scheduler, kwok and kubelet"
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig="$state/config/controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
@@ -254,16 +336,64 @@ start kube-scheduler "$bin/kube-scheduler" \
   --tls-cert-file="$pki/kwok.crt" --tls-private-key-file="$pki/kwok.key")
 wait_for kwok 30 curl -fsS --noproxy '*' --cacert "$pki/ca.crt" "https://127.0.0.1:$KWOK_PORT/healthz"
 
-log "registering fake node $NODE and namespace $NS"
+# kubelet: node "localhost" (kubelet refuses a loopback node IP; the API server dials the
+# Hostname address first, so it reaches kubelet on 127.0.0.1 and nowhere else). Every path it
+# writes (pods, logs, plugins) is under .cluster/kubelet.
+kub="$state/kubelet"
+# Pods go under their own cgroup, /orbiter-e2e in every hierarchy, so down.sh finds any process
+# a lost container left behind, and touches nothing else on this machine.
+for h in /sys/fs/cgroup/*/; do
+  [ -d "$h" ] || continue
+  mkdir -p "$h$CGROUP_ROOT" 2>/dev/null || continue
+  for f in cpuset.cpus cpuset.mems; do
+    [ -e "$h$f" ] && [ -z "$(cat "$h$CGROUP_ROOT/$f")" ] && cat "$h$f" >"$h$CGROUP_ROOT/$f"
+  done
+done
+cat >"$kub/config.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: 127.0.0.1
+port: $KUBELET_PORT
+readOnlyPort: 0
+healthzPort: 0
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: false}
+  x509: {clientCAFile: $pki/ca.crt}
+authorization: {mode: AlwaysAllow}
+cgroupDriver: cgroupfs
+cgroupRoot: /$CGROUP_ROOT
+failSwapOn: false
+failCgroupV1: false
+containerRuntimeEndpoint: unix://$sock
+tlsCertFile: $pki/kubelet.crt
+tlsPrivateKeyFile: $pki/kubelet.key
+enforceNodeAllocatable: []
+evictionHard: {memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+serializeImagePulls: false
+resolvConf: ""
+podLogsDir: $kub/logs
+volumePluginDir: $kub/volume-plugins
+maxPods: 250
+YAML
+start kubelet "$bin/kubelet" --config="$kub/config.yaml" --kubeconfig="$state/config/kubelet.kubeconfig" \
+  --hostname-override="$REAL_NODE" --root-dir="$kub/root" --cert-dir="$kub/pki"
+
+log "registering fake node $NODE; waiting for nodes $NODE and $REAL_NODE to be Ready"
 kc apply -f "$here/node.yaml" >/dev/null
-node_ready() { [ "$(kc get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
-wait_for kwok 60 node_ready
-# The TaintNodesByCondition admission plugin taints every new node not-ready; a kubelet cluster's
+node_ready() { [ "$(kc get node "$1" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+wait_for kwok 60 node_ready "$NODE"
+wait_for kubelet 90 node_ready "$REAL_NODE"
+# The TaintNodesByCondition admission plugin taints every new node not-ready; a cluster's
 # node-lifecycle controller lifts that once the node is Ready. That controller is not run here
-# (kwok is the only "kubelet"), so the taint is lifted here, once, now that kwok reports Ready.
-kc taint node "$NODE" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
-untainted() { [ -z "$(kc get node "$NODE" -o 'jsonpath={.spec.taints}')" ]; }
-wait_for kwok 10 untainted
+# (it would also evict pods from a node that misses heartbeats), so the taint is lifted here,
+# once, now that both nodes report Ready.
+for n in "$NODE" "$REAL_NODE"; do
+  kc taint node "$n" node.kubernetes.io/not-ready:NoSchedule- >/dev/null 2>&1 || true
+  wait_for kubelet 10 node_usable "$n"
+done
 
 kc apply -f - >/dev/null <<EOF
 apiVersion: v1
@@ -282,7 +412,7 @@ wait_for kube-controller-manager 60 kc -n "$NS" get serviceaccount default
 
 for c in "${components[@]}"; do pid_ok "$c" || fail "$c" "$c exited during startup"; done
 if [ -n "${ORBITER_CLUSTER_AUTO:-}" ]; then touch "$state/auto-started"; else rm -f "$state/auto-started"; fi
-log "up in $(($(date +%s) - t0)) s: apiserver $server, node $NODE Ready, namespace $NS"
+log "up in $(($(date +%s) - t0)) s: apiserver $server, real node $REAL_NODE and fake node $NODE Ready, namespace $NS"
 log "  admin:  $state/bin/kubectl --kubeconfig $state/kubeconfig get pods -A"
 log "  token:  $state/bin/kubectl --kubeconfig $state/kubeconfig-token get pods"
 log "  logs:   $logs/   stop with: deno task cluster:down"

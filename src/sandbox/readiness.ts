@@ -6,7 +6,8 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { type Pod, recentEvents } from "../client/resources.ts";
+import { corePath, type KubeEvent, type Pod, recentEvents } from "../client/resources.ts";
+import { watchObjects } from "../client/watch.ts";
 import { podWatchHub } from "./pod_watch.ts";
 import { type PodDiagnostics, PodStartError } from "../errors.ts";
 import { CONTAINER_NAME } from "./manifests.ts";
@@ -22,6 +23,14 @@ const FATAL_REASONS = new Set([
 ]);
 /** Container reasons that may clear up (a registry hiccup), so they get a grace period. */
 const PULL_REASONS = new Set(["ErrImagePull", "ImagePullBackOff"]);
+/**
+ * Event reasons that only the pod's Events tell (the pod just stays `ContainerCreating`), and
+ * that fail the start once they repeat: kubelet retries, and a second failure means it will not
+ * heal by waiting (an unknown RuntimeClass handler, a broken CNI, a runtime that cannot start).
+ */
+const REPEATED_FATAL_EVENTS = new Set(["FailedCreatePodSandBox"]);
+/** A pod not Ready after this long gets its Events watched (the fast path never pays for it). */
+const WATCH_EVENTS_AFTER_MS = 2000;
 
 /** The verdict on one observed state of the pod. */
 export type PodAssessment =
@@ -56,14 +65,18 @@ export function assessPod(pod: Pod): PodAssessment {
   const c = mainContainer(pod);
   const waiting = c?.state?.waiting;
   if (waiting?.reason && FATAL_REASONS.has(waiting.reason)) {
-    return { kind: "failed", reason: waiting.reason, message: waiting.message ?? waiting.reason };
+    return {
+      kind: "failed",
+      reason: waiting.reason,
+      message: explain(waiting.message ?? waiting.reason),
+    };
   }
   if (c?.state?.terminated) {
     const t = c.state.terminated;
     return {
       kind: "failed",
       reason: t.reason ?? "ContainerTerminated",
-      message: t.message ?? `the container exited with code ${t.exitCode}`,
+      message: explain(t.message ?? `the container exited with code ${t.exitCode}`),
     };
   }
   if (waiting?.reason && PULL_REASONS.has(waiting.reason)) {
@@ -84,6 +97,18 @@ export function assessPod(pod: Pod): PodAssessment {
     };
   }
   return { kind: "waiting", reason: waiting?.reason };
+}
+
+/** The runtime's words for an image without a shell, as runc and crun put them. */
+const NO_SHELL = /"?\/bin\/sh"?:? (stat \/bin\/sh: )?no such file or directory/;
+
+/** Adds what to do to a runtime's message where it is known. */
+function explain(message: string): string {
+  if (NO_SHELL.test(message)) {
+    return `${message} (the image has no /bin/sh: a sandbox needs a POSIX shell, which it runs ` +
+      `as its main process and for every command; use an image with /bin/sh)`;
+  }
+  return message;
 }
 
 function mainContainer(pod: Pod) {
@@ -145,6 +170,8 @@ export function waitForPodReady(
       for (const t of graceTimers.values()) clearTimeout(t);
       options.signal?.removeEventListener("abort", onAbort);
       unsubscribe();
+      clearTimeout(eventsTimer);
+      stopEvents.abort();
       fn();
     };
     const fail = (reason: string, message: string) =>
@@ -179,6 +206,13 @@ export function waitForPodReady(
         graceTimers.clear();
       }
     };
+    // Failures that only Events report, watched once the pod is slow to start.
+    const stopEvents = new AbortController();
+    const eventsTimer = setTimeout(() => {
+      watchFatalEvents(client, namespace, pod, stopEvents.signal, fail).catch(() => {
+        // Events are a nicety (and need `watch` on events): without them, the deadline stands.
+      });
+    }, WATCH_EVENTS_AFTER_MS);
     const unsubscribe = podWatchHub(client, namespace).subscribe(
       name,
       pod.metadata.uid,
@@ -191,6 +225,31 @@ export function waitForPodReady(
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
   });
+}
+
+/** Calls `fail` when one of {@linkcode REPEATED_FATAL_EVENTS} has happened twice to `pod`. */
+async function watchFatalEvents(
+  client: KubeClient,
+  namespace: string,
+  pod: Pod,
+  signal: AbortSignal,
+  fail: (reason: string, message: string) => void,
+): Promise<void> {
+  const seen = new Map<string, number>();
+  const events = watchObjects<KubeEvent>(client, corePath(namespace, "events"), {
+    fieldSelector: `involvedObject.uid=${pod.metadata.uid}`,
+    signal,
+  });
+  for await (const { type, object: e } of events) {
+    if (type === "DELETED" || !e.reason || !REPEATED_FATAL_EVENTS.has(e.reason)) continue;
+    // Repeats of one Event raise its count; a new Event object may carry the next ones.
+    const key = e.metadata.uid ?? e.metadata.name ?? "";
+    seen.set(key, Math.max(seen.get(key) ?? 0, e.count ?? 1));
+    const total = [...seen.values()].reduce((a, b) => a + b, 0);
+    if (total >= 2) {
+      return fail(e.reason, `${explain(e.message ?? e.reason)} (${total} times)`);
+    }
+  }
 }
 
 async function startError(

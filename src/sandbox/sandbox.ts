@@ -47,12 +47,14 @@ import {
   type KubernetesSandboxOptions,
   normalizePosix,
   resolveSandboxSpec,
+  type ResourceRequirements,
   type SandboxSpec,
 } from "./options.ts";
 import { waitForPodReady } from "./readiness.ts";
 import {
   KILL_TREE,
   LIST_FILES,
+  OOM_KILLS,
   OUTSIDE_WORKSPACE_EXIT,
   READ_FILE,
   RUN_WITH_PIDFILE,
@@ -101,6 +103,11 @@ export interface ExecResult {
   exitCode: number;
   /** Whether output went over `maxOutputBytes`. */
   truncated: boolean;
+  /**
+   * Whether the kernel's OOM killer ended the command because the sandbox went over its memory
+   * limit (`resources.limits.memory`); the exit code is then 137 (SIGKILL).
+   */
+  oomKilled: boolean;
   /** Wall time in milliseconds. */
   durationMs: number;
 }
@@ -184,6 +191,8 @@ export class KubernetesSandbox {
   #pod: Pod | undefined;
   #service: Service | undefined;
   #busy: Promise<unknown> = Promise.resolve();
+  /** The container's OOM-kill count as last read, to tell a new OOM kill from an old one. */
+  #oomKills = 0;
 
   /**
    * Validates the options; nothing is sent until {@linkcode KubernetesSandbox.start}.
@@ -249,6 +258,10 @@ export class KubernetesSandbox {
   /** Workspace directories. */
   get workspace(): string[] {
     return [...this.#spec.workspace];
+  }
+  /** The container's resource requests and limits (the defaults filled in). */
+  get resources(): ResourceRequirements {
+    return structuredClone(this.#spec.resources);
   }
   /** MCP configuration given at construction. */
   get mcpConfig(): Record<string, unknown> | undefined {
@@ -549,6 +562,7 @@ export class KubernetesSandbox {
         },
       });
       const durationMs = performance.now() - started;
+      const oomKilled = result.exitCode === 137 && await this.#newOomKill();
       // Decoded on first read: readFile() of a large binary file never pays for UTF-8 decoding.
       let stdout: string | undefined;
       let stderr: string | undefined;
@@ -562,6 +576,7 @@ export class KubernetesSandbox {
         stdoutBytes: result.stdout,
         exitCode: result.exitCode,
         truncated: result.truncated,
+        oomKilled,
         durationMs,
       };
     } catch (err) {
@@ -599,6 +614,24 @@ export class KubernetesSandbox {
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Whether the container's memory cgroup counted an OOM kill since the last look: what tells
+   * a command killed for the memory limit from one that got SIGKILL otherwise. Best effort.
+   */
+  async #newOomKill(): Promise<boolean> {
+    try {
+      const r = await this.#execRaw(["/bin/sh", "-c", OOM_KILLS], {
+        signal: AbortSignal.timeout(10_000),
+      });
+      const count = Number(decoder.decode(r.stdout).trim());
+      if (!Number.isInteger(count) || count <= this.#oomKills) return false;
+      this.#oomKills = count;
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -658,11 +691,9 @@ export class KubernetesSandbox {
   ): Promise<number> {
     let counted = 0;
     let stdin: ExecOptions["stdin"] = data;
-    let length = "-";
     if (typeof data === "string") stdin = new TextEncoder().encode(data);
     if (stdin instanceof Uint8Array) {
       counted = stdin.length;
-      length = String(counted);
     } else if (stdin instanceof ReadableStream) {
       stdin = stdin.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
@@ -673,7 +704,7 @@ export class KubernetesSandbox {
         }),
       );
     } else throw new InvalidOptionError("data", "must be a string, Uint8Array or ReadableStream");
-    await this.#fileOp(WRITE_FILE, path, { signal: options.signal, stdin }, [length]);
+    await this.#fileOp(WRITE_FILE, path, { signal: options.signal, stdin });
     return counted;
   }
 
@@ -693,12 +724,7 @@ export class KubernetesSandbox {
     });
   }
 
-  async #fileOp(
-    script: string,
-    path: string,
-    options: ExecOptions,
-    leading: string[] = [],
-  ): Promise<ExecResult> {
+  async #fileOp(script: string, path: string, options: ExecOptions): Promise<ExecResult> {
     if (typeof path !== "string" || !path || path.includes("\0")) {
       throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
     }
@@ -711,18 +737,7 @@ export class KubernetesSandbox {
     }
     const outside = (stderr: string) =>
       new InvalidOptionError("path", stderr.trim().replace(/^orbiter: /, ""));
-    const r = await this.exec(
-      ["/bin/sh", "-c", script, "orbiter", ...leading, absolute, ...ws],
-      options,
-    )
-      .catch((err) => {
-        // Some exec paths (kwok) report any non-zero exit as a failed status instead of an exit
-        // code; the script's own message still tells a confinement refusal apart.
-        if (err instanceof ExecError && err.stderr.includes("outside the workspace")) {
-          throw outside(err.stderr);
-        }
-        throw err;
-      });
+    const r = await this.exec(["/bin/sh", "-c", script, "orbiter", absolute, ...ws], options);
     if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) throw outside(r.stderr);
     if (r.exitCode !== 0) {
       throw new ExecError(`${path}: ${r.stderr.trim() || `failed with exit code ${r.exitCode}`}`, {
@@ -800,8 +815,8 @@ export class KubernetesSandbox {
       // Written through exec, not put in the pod spec: MCP configs often hold API keys, and the
       // spec is readable by anyone who may `get pods`.
       const bytes = new TextEncoder().encode(JSON.stringify(value, null, 2));
-      const script = 'umask 077; mkdir -p "$(dirname "$0")" && head -c "$1" > "$0"';
-      const r = await this.#execRaw(["/bin/sh", "-c", script, path, String(bytes.length)], {
+      const script = 'umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"';
+      const r = await this.#execRaw(["/bin/sh", "-c", script, path], {
         stdin: bytes,
         signal,
       });

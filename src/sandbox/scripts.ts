@@ -63,30 +63,32 @@ export const READ_FILE = `${CONFINE}
 exec cat -- "$real"`;
 
 /**
- * `sh -c WRITE_FILE _ LENGTH PATH WORKSPACE...`: stdin into the file, parents created. With a
- * LENGTH (not `-`), exactly that many bytes are taken with `head -c`, so the command ends without
- * waiting for stdin's end-of-file, which some exec paths do not deliver; a short input is an
- * error. With `-`, stdin is copied to its end.
+ * `sh -c WRITE_FILE _ PATH WORKSPACE...`: stdin, to its end-of-file, into the file; parents
+ * created.
  */
-export const WRITE_FILE = `n=$1; shift
-${CONFINE}
+export const WRITE_FILE = `${CONFINE}
 mkdir -p -- "$(dirname -- "$real")" || exit 1
-if [ "$n" = - ]; then exec cat > "$real"; fi
-head -c "$n" > "$real" || exit 1
-got=$(wc -c < "$real")
-[ "$got" -eq "$n" ] || { echo "orbiter: wrote $got of $n bytes to $target" >&2; exit 1; }`;
+exec cat > "$real"`;
 
 /**
- * `sh -c RUN_SOURCE _ LENGTH INTERPRETER ARGS...`: reads LENGTH bytes of program source from
- * stdin into a private temporary file and runs `INTERPRETER ARGS... FILE`, so the program keeps
- * a stdin of its own and nothing waits for end-of-file.
+ * `sh -c RUN_SOURCE _ INTERPRETER ARGS...`: reads the program's source from stdin (to its
+ * end-of-file) into a private temporary file and runs `INTERPRETER ARGS... FILE` with stdin from
+ * `/dev/null`, so a program that reads input sees end-of-file, not its own source.
  */
-export const RUN_SOURCE = `n=$1; shift
-umask 077
+export const RUN_SOURCE = `umask 077
 f=$(mktemp "\${TMPDIR:-/tmp}/orbiter-code.XXXXXX") || exit 1
-head -c "$n" > "$f" || { rm -f "$f"; exit 1; }
+cat > "$f" || { rm -f "$f"; exit 1; }
 "$@" "$f" < /dev/null; s=$?
 rm -f "$f"; exit $s`;
+
+/**
+ * Prints how many processes of the container the kernel's OOM killer has ended so far: the
+ * `oom_kill` counter of the container's memory cgroup (cgroup v2 `memory.events`, or v1
+ * `memory.oom_control`). Prints nothing where neither is readable.
+ */
+export const OOM_KILLS =
+  "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control " +
+  "2>/dev/null | sed -n 's/^oom_kill //p' | head -n 1";
 
 /**
  * `sh -c LIST_FILES _ PATH WORKSPACE...`: one line per entry, `type|size|mtime|name`, where type

@@ -31,6 +31,8 @@ export interface ToolResult {
   stderr?: string;
   /** Command exit code. */
   exitCode?: number;
+  /** Why a command failed, in words: its exit code, or the memory limit that killed it. */
+  error?: string;
   /** Whether output was cut at the limit. */
   truncated?: boolean;
   /** `file_read`: the file's text. */
@@ -91,14 +93,22 @@ function str(
   return v;
 }
 
-function fromExec(r: ExecResult): Output {
-  return {
+function fromExec(r: ExecResult, sandbox: KubernetesSandbox): Output {
+  const out: Output = {
     status: r.exitCode === 0 ? "ok" : "error",
     stdout: r.stdout,
     stderr: r.stderr,
     exitCode: r.exitCode,
     truncated: r.truncated,
   };
+  if (r.oomKilled) {
+    const limit = sandbox.resources.limits?.memory;
+    out.error = `killed by the kernel's OOM killer: the sandbox's memory limit ` +
+      `${limit ? `(${limit}) ` : ""}was reached (raise resources.limits.memory)`;
+  } else if (r.exitCode !== 0) {
+    out.error = `exited with code ${r.exitCode}`;
+  }
+  return out;
 }
 
 /** Runs the built-in tool `name`; `valid` lists every name for the error on an unknown one. */
@@ -119,6 +129,7 @@ export async function runBuiltinTool(
       }
       return fromExec(
         await sandbox.exec(["/bin/sh", "-c", command], { signal, timeout: timeout as number }),
+        sandbox,
       );
     }
     case "code": {
@@ -131,21 +142,13 @@ export async function runBuiltinTool(
           `unsupported language "${language}"; one of ${Object.keys(CODE_INTERPRETERS).join(", ")}`,
         );
       }
-      const source = new TextEncoder().encode(code);
       // The source travels on stdin (no argv size limit), into a temporary file the
       // interpreter runs.
-      const r = await sandbox.exec([
-        "/bin/sh",
-        "-c",
-        RUN_SOURCE,
-        "orbiter",
-        String(source.length),
-        ...argv,
-      ], {
-        stdin: source,
+      const r = await sandbox.exec(["/bin/sh", "-c", RUN_SOURCE, "orbiter", ...argv], {
+        stdin: code,
         signal,
       });
-      return fromExec(r);
+      return fromExec(r, sandbox);
     }
     case "file_read": {
       const path = str(name, args, "path")!;

@@ -1,7 +1,8 @@
 /**
- * Tools that run inside the pod, end to end: the request goes through kube-apiserver's
- * `pods/exec`, which hands it to kwok, which runs the command on this host. So paths used here
- * live on the host (under a per-test folder in /tmp), not in a container.
+ * Tools that run inside the pod, end to end on the real node: the request goes through
+ * kube-apiserver's `pods/exec` to kubelet, containerd and runc, so every command runs in the
+ * sandbox's container (python:3.11-slim, as uid 1000, read-only root filesystem), and every path
+ * here is a path in that container.
  */
 
 import assert from "node:assert/strict";
@@ -9,7 +10,6 @@ import { KubernetesSandbox } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
 import {
   CommandTimeoutError,
-  ExecError,
   InvalidOptionError,
   SandboxError,
   UnknownToolError,
@@ -20,68 +20,68 @@ const ignore = skipUnlessCluster();
 
 /** One sandbox (as the least-privilege token user) for all steps; removed even when a step fails. */
 async function withSandbox(
-  fn: (sb: KubernetesSandbox, dir: string) => Promise<void>,
-  options: { workspace?: (dir: string) => string[]; mcpConfig?: Record<string, unknown> } = {},
+  fn: (sb: KubernetesSandbox) => Promise<void>,
+  options: { workspace?: string[] } = {},
 ) {
   const client = new KubeClient(await e2eConnection("token"));
-  const dir = `/tmp/orbiter-e2e-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.mkdir(`${dir}/ws`, { recursive: true });
   const sb = new KubernetesSandbox({
     client,
     namespace: e2eNamespace,
-    workspace: options.workspace?.(dir),
-    mcpConfig: options.mcpConfig,
+    workspace: options.workspace,
     timeout: 30,
   });
   try {
     await sb.start();
-    await fn(sb, dir);
+    await fn(sb);
   } finally {
     await sb.cleanup();
     client.close();
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
+/** The command lines of the processes running in the sandbox's container, from its /proc. */
+async function processes(sb: KubernetesSandbox): Promise<string[]> {
+  const r = await sb.exec([
+    "/bin/sh",
+    "-c",
+    'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done',
+  ]);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
 Deno.test({
-  name: "exec() runs argv inside the pod through the API server",
+  name: "exec() runs argv inside the pod's container through the API server",
   ignore,
   sanitizeResources: false,
   async fn(t) {
-    await withSandbox(async (sb, dir) => {
+    await withSandbox(async (sb) => {
       await t.step("stdout and stderr arrive apart, with the exit code", async () => {
         const r = await sb.exec(["/bin/sh", "-c", "echo out; echo err >&2"]);
-        assert.equal(r.exitCode, 0);
-        assert.equal(r.stdout, "out\n");
-        assert.equal(r.stderr, "err\n");
+        assert.deepEqual([r.exitCode, r.stdout, r.stderr], [0, "out\n", "err\n"]);
       });
 
-      await t.step(
-        "a failing command's status comes back as an error, never as success",
-        async () => {
-          // kwok answers a non-zero exit with an InternalError status ("exit status 3"), where a
-          // kubelet sends NonZeroExitCode (which exec() turns into exitCode 3 as data: covered by
-          // tests/exec_protocol_test.ts). Either way it must not pass for success.
-          const err = await sb.exec(["/bin/sh", "-c", "echo partial; exit 3"]).catch((e) => e);
-          assert.ok(err instanceof ExecError, String(err));
-          assert.match(err.message, /exit status 3/);
-        },
-      );
+      await t.step("a non-zero exit is data: the code, stdout and stderr", async () => {
+        const r = await sb.exec(["/bin/sh", "-c", "echo partial; echo oops >&2; exit 7"]);
+        assert.deepEqual([r.exitCode, r.stdout, r.stderr], [7, "partial\n", "oops\n"]);
+      });
 
-      await t.step("stdin reaches the command", async () => {
-        // `head -c` stops after the bytes it wants: kwok's local exec never closes the process's
-        // stdin (kubectl exec -i hangs there too), so end-of-file cannot be shown through it.
-        const r = await sb.exec(["head", "-c", "14"], { stdin: "line 1\nline 2\n" });
-        assert.equal(r.exitCode, 0);
-        assert.equal(r.stdout, "line 1\nline 2\n");
+      await t.step("stdin reaches the command, then end-of-file", async () => {
+        // `cat` and `wc` end only when stdin ends: this is the v5 half-close at work.
+        const r = await sb.exec(["cat"], { stdin: "line 1\nline 2\n" });
+        assert.deepEqual([r.exitCode, r.stdout], [0, "line 1\nline 2\n"]);
+        const big = new Uint8Array(256 * 1024).fill(120);
+        const wc = await sb.exec(["wc", "-c"], { stdin: big });
+        assert.equal(wc.stdout.trim(), String(big.length));
+        const empty = await sb.exec(["wc", "-c"], { stdin: "" });
+        assert.equal(empty.stdout.trim(), "0");
       });
 
       await t.step("cwd and env apply to the command", async () => {
         const r = await sb.exec(["/bin/sh", "-c", 'echo "$PWD $GREETING"'], {
-          cwd: dir,
+          cwd: "/tmp",
           env: { GREETING: "hi there" },
         });
-        assert.equal(r.stdout, `${dir} hi there\n`);
+        assert.equal(r.stdout, "/tmp hi there\n");
       });
 
       await t.step(
@@ -90,9 +90,7 @@ Deno.test({
           const seen: string[] = [];
           const r = await sb.exec(
             ["/bin/sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.05; done"],
-            {
-              onStdout: (c) => seen.push(new TextDecoder().decode(c)),
-            },
+            { onStdout: (c) => seen.push(new TextDecoder().decode(c)) },
           );
           assert.equal(seen.join(""), "1\n2\n3\n");
           assert.ok(seen.length >= 2, "more than one chunk: streamed, not buffered to the end");
@@ -116,19 +114,25 @@ Deno.test({
         for (let i = 0; i < data.length; i += 65536) {
           crypto.getRandomValues(data.subarray(i, i + 65536));
         }
-        const written = await sb.writeFile(`${dir}/blob.bin`, data);
-        assert.equal(written, data.length);
-        const back = await sb.readFile(`${dir}/blob.bin`);
+        assert.equal(await sb.writeFile("/tmp/blob.bin", data), data.length);
+        const back = await sb.readFile("/tmp/blob.bin");
         assert.equal(back.length, data.length);
         assert.ok(back.every((b, i) => b === data[i]));
       });
 
-      await t.step("the code tool runs Python with the source on stdin", async () => {
+      await t.step("the code tool runs Python 3.11 in the pod", async () => {
         const r = await sb.runTool("code", {
-          code: "import sys\nprint(sum(range(10)), file=sys.stdout)",
+          code: "import sys\nprint(sum(range(10)), sys.version_info[:2])",
         });
         assert.equal(r.status, "ok");
-        assert.equal(r.stdout, "45\n");
+        assert.equal(r.stdout, "45 (3, 11)\n");
+      });
+
+      await t.step("a failing tool is status error with the exit code, not a throw", async () => {
+        const shell = await sb.runTool("shell", { command: "echo no >&2; exit 7" });
+        assert.deepEqual([shell.status, shell.exitCode, shell.stderr], ["error", 7, "no\n"]);
+        const code = await sb.runTool("code", { code: "raise SystemExit(3)" });
+        assert.deepEqual([code.status, code.exitCode], ["error", 3]);
       });
 
       await t.step("an unknown tool lists every valid name", async () => {
@@ -151,34 +155,39 @@ Deno.test({
         );
       });
 
-      await t.step("a timeout kills the remote process and says which limit hit", async () => {
-        const marker = `${dir}/should-not-exist`;
-        const err = await sb.exec(["/bin/sh", "-c", `sleep 3; touch ${marker}`], { timeout: 1 })
-          .catch((e) => e);
-        assert.ok(err instanceof CommandTimeoutError, String(err));
-        assert.equal(err.limit, "timeout");
-        assert.equal(err.timeoutSeconds, 1);
-        await new Promise((r) => setTimeout(r, 3000));
-        assert.equal(
-          await Deno.stat(marker).then(() => true, () => false),
-          false,
-          "the process was killed",
-        );
-      });
+      await t.step(
+        "a timeout kills the command's whole process tree in the container",
+        async () => {
+          // Two grandchildren and a marker that only appears if the script outlives the kill.
+          const err = await sb.exec([
+            "/bin/sh",
+            "-c",
+            "sleep 31.5 & sleep 31.5 & (sleep 31.5; touch /tmp/should-not-exist) & wait",
+          ], { timeout: 1 }).catch((e) => e);
+          assert.ok(err instanceof CommandTimeoutError, String(err));
+          assert.equal(err.limit, "timeout");
+          assert.equal(err.timeoutSeconds, 1);
+          const left = (await processes(sb)).filter((p) => p.includes("31.5"));
+          assert.deepEqual(left, [], "no process of the tree is left in the container");
+          const marker = await sb.exec(["test", "-e", "/tmp/should-not-exist"]);
+          assert.equal(marker.exitCode, 1);
+        },
+      );
 
       await t.step("an abort kills the remote process too", async () => {
         const ac = new AbortController();
         setTimeout(() => ac.abort(), 300);
-        const err = await sb.exec(["sleep", "20"], { signal: ac.signal }).catch((e) => e);
+        const err = await sb.exec(["sleep", "20.5"], { signal: ac.signal }).catch((e) => e);
         assert.ok(err instanceof CommandTimeoutError);
         assert.equal(err.limit, "abort");
+        assert.deepEqual((await processes(sb)).filter((p) => p.includes("20.5")), []);
       });
 
-      await t.step("file tools list a directory", async () => {
-        await sb.runTool("file_write", { path: `${dir}/ws/a.txt`, content: "hello" });
-        const r = await sb.runTool("file_list", { path: `${dir}/ws` });
+      await t.step("file tools write, list and read a directory", async () => {
+        await sb.runTool("file_write", { path: "/tmp/ws/a.txt", content: "hello" });
+        const r = await sb.runTool("file_list", { path: "/tmp/ws" });
         assert.deepEqual(r.entries?.map((e) => [e.name, e.type, e.size]), [["a.txt", "file", 5]]);
-        const read = await sb.runTool("file_read", { path: `${dir}/ws/a.txt` });
+        const read = await sb.runTool("file_read", { path: "/tmp/ws/a.txt" });
         assert.equal(read.content, "hello");
       });
     });
@@ -190,8 +199,8 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    await withSandbox(async (sb, dir) => {
-      const ws = `${dir}/ws`;
+    await withSandbox(async (sb) => {
+      const ws = "/workspace";
       await sb.writeFile(`${ws}/in.txt`, "inside");
       assert.equal(await sb.readTextFile(`${ws}/in.txt`), "inside");
       assert.equal(
@@ -199,17 +208,16 @@ Deno.test({
         "inside",
         "relative paths are taken from the workspace",
       );
-      await assert.rejects(() => sb.readFile(`${ws}/../outside.txt`), InvalidOptionError);
-      await assert.rejects(() => sb.writeFile("/etc/orbiter-escape", "x"), InvalidOptionError);
+      await assert.rejects(() => sb.readFile(`${ws}/../etc/passwd`), InvalidOptionError);
+      await assert.rejects(() => sb.writeFile("/tmp/escape", "x"), InvalidOptionError);
       // A symlink inside the workspace pointing out of it is resolved on the pod side.
-      await Deno.writeTextFile(`${dir}/secret.txt`, "secret");
-      await Deno.symlink(`${dir}`, `${ws}/link`);
+      await sb.exec(["/bin/sh", "-c", "echo secret > /tmp/secret.txt; ln -s /tmp /workspace/link"]);
       const err = await sb.readFile(`${ws}/link/secret.txt`).catch((e) => e);
       assert.ok(err instanceof InvalidOptionError, String(err));
       assert.match(err.message, /outside the workspace/);
       await assert.rejects(() => sb.writeFile(`${ws}/link/new.txt`, "x"), InvalidOptionError);
-      assert.equal(await Deno.stat(`${dir}/new.txt`).then(() => true, () => false), false);
-    }, { workspace: (dir) => [`${dir}/ws`] });
+      assert.equal((await sb.exec(["test", "-e", "/tmp/new.txt"])).exitCode, 1, "not written");
+    }, { workspace: ["/workspace"] });
   },
 });
 

@@ -156,7 +156,7 @@ async function assertNothingLeft(admin: KubeClient, sandboxId: string): Promise<
 
 /**
  * Scheduling gate: the sandbox's pod selects a node label no node has, so it stays Pending until
- * the gate opens (the label is put on the fake node). That lets a test decide *when* the pod
+ * the gate opens (the label is put on the real node). That lets a test decide *when* the pod
  * becomes Ready, e.g. while the client is cut off. The label is unique to the test and removed
  * afterwards; nothing else on the shared node changes.
  */
@@ -171,10 +171,12 @@ class ReadyGate {
   }
 
   async open(): Promise<void> {
-    const nodes = await this.admin.request<ObjectList<{ metadata: { name: string } }>>(
-      "/api/v1/nodes",
-    );
-    this.#node = nodes.items[0].metadata.name;
+    const nodes = await this.admin.request<
+      ObjectList<{ metadata: { name: string; annotations?: Record<string, string> } }>
+    >("/api/v1/nodes");
+    // The real node: kwok's fake one is tainted for scale tests only.
+    this.#node = nodes.items.find((n) => !n.metadata.annotations?.["kwok.x-k8s.io/node"])!
+      .metadata.name;
     await this.#label("open");
   }
 
@@ -459,14 +461,10 @@ Deno.test({
   },
 });
 
-/** Whether a host process is alive (kwok runs exec'd commands on this host). */
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-    return !/^\d+ \(.*\) Z/.test(stat); // a zombie has exited
-  } catch {
-    return false;
-  }
+/** Whether a process of the sandbox's container is alive (a zombie has exited). */
+async function alive(sb: KubernetesSandbox, pid: number): Promise<boolean> {
+  const r = await sb.exec(["/bin/sh", "-c", 'grep -qv "^[0-9]* (.*) Z" "/proc/$0/stat"', `${pid}`]);
+  return r.exitCode === 0;
 }
 
 Deno.test({
@@ -475,62 +473,51 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn(t) {
-    const dir = await Deno.makeTempDir({ prefix: "orbiter-faults-" });
-    const pids: number[] = [];
-    try {
-      await withRig(async (rig) => {
-        const sb = rig.sandbox({ timeout: 30 });
-        await sb.start();
-
-        await t.step("dropped after the first output: ExecError with that output", async () => {
-          const pidFile = `${dir}/pid`;
-          let dropped = 0;
-          const { error, ms } = await outcome(
-            sb.exec(["/bin/sh", "-c", 'echo $$ > "$0"; echo started; exec sleep 20', pidFile], {
-              onStdout: (c) => {
-                if (!dropped && text(c).includes("started")) dropped = rig.proxy.dropAll();
-              },
-            }),
-          );
-          assert.ok(dropped >= 1, "the exec connection was dropped");
-          assert.ok(error instanceof ExecError, `expected ExecError, got ${error}`);
-          assert.ok(!(error instanceof CommandTimeoutError), "a drop is not a timeout");
-          assert.match(error.message, /exec (WebSocket failed|connection closed without)/);
-          assert.equal(error.stdout, "started\n");
-          assert.ok(ms < 5000, `failed at once (${ms} ms), not at the 30 s timeout`);
-          // A broken connection does not stop the remote command by itself (kubectl exec leaves
-          // it running); the library kills it, so a caller's retry never runs it twice.
-          const pid = Number(await Deno.readTextFile(pidFile));
-          pids.push(pid);
-          await delay(500);
-          assert.ok(!(await alive(pid)), `the command (pid ${pid}) was killed after the drop`);
-        });
-
-        await t.step(
-          "cut after 64 KiB of a 1 MiB output: ExecError, not a short success",
-          async () => {
-            rig.proxy.cutAfterBytes(64 * 1024); // new connections only: the exec's
-            const { error } = await outcome(
-              sb.exec(["head", "-c", "1048576", "/dev/zero"], { maxOutputBytes: 2 << 20 }),
-            );
-            rig.proxy.cutAfterBytes(undefined);
-            assert.ok(rig.proxy.stats.cut >= 1, "the connection was cut");
-            assert.ok(error instanceof ExecError, `expected ExecError, got ${error}`);
-            assert.ok(error.stdout.length < 1048576, "only part of the output arrived");
-          },
+    await withRig(async (rig) => {
+      const sb = rig.sandbox({ timeout: 30 });
+      await sb.start();
+      await t.step("dropped after the first output: ExecError with that output", async () => {
+        const pidFile = "/tmp/dropped.pid";
+        let dropped = 0;
+        const { error, ms } = await outcome(
+          sb.exec(["/bin/sh", "-c", 'echo $$ > "$0"; echo started; exec sleep 20', pidFile], {
+            onStdout: (c) => {
+              if (!dropped && text(c).includes("started")) dropped = rig.proxy.dropAll();
+            },
+          }),
         );
-
-        await t.step("the sandbox still works through fresh connections", async () => {
-          assert.equal((await sb.exec(["echo", "ok"])).stdout, "ok\n");
-        });
+        assert.ok(dropped >= 1, "the exec connection was dropped");
+        assert.ok(error instanceof ExecError, `expected ExecError, got ${error}`);
+        assert.ok(!(error instanceof CommandTimeoutError), "a drop is not a timeout");
+        assert.match(error.message, /exec (WebSocket failed|connection closed without)/);
+        assert.equal(error.stdout, "started\n");
+        assert.ok(ms < 5000, `failed at once (${ms} ms), not at the 30 s timeout`);
+        // A broken connection does not stop the remote command by itself (kubectl exec leaves
+        // it running); the library kills it, so a caller's retry never runs it twice.
+        const pid = Number(await sb.readTextFile(pidFile));
+        assert.ok(pid > 1, `the command wrote its pid (${pid})`);
+        await delay(500);
+        assert.ok(!(await alive(sb, pid)), `the command (pid ${pid}) was killed after the drop`);
       });
-    } finally {
-      // These processes were started by this test (kwok runs execs on this host).
-      for (const pid of pids) {
-        if (await alive(pid)) Deno.kill(pid, "SIGKILL");
-      }
-      await Deno.remove(dir, { recursive: true });
-    }
+
+      await t.step(
+        "cut after 64 KiB of a 1 MiB output: ExecError, not a short success",
+        async () => {
+          rig.proxy.cutAfterBytes(64 * 1024); // new connections only: the exec's
+          const { error } = await outcome(
+            sb.exec(["head", "-c", "1048576", "/dev/zero"], { maxOutputBytes: 2 << 20 }),
+          );
+          rig.proxy.cutAfterBytes(undefined);
+          assert.ok(rig.proxy.stats.cut >= 1, "the connection was cut");
+          assert.ok(error instanceof ExecError, `expected ExecError, got ${error}`);
+          assert.ok(error.stdout.length < 1048576, "only part of the output arrived");
+        },
+      );
+
+      await t.step("the sandbox still works through fresh connections", async () => {
+        assert.equal((await sb.exec(["echo", "ok"])).stdout, "ok\n");
+      });
+    });
   },
 });
 
@@ -539,33 +526,28 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "orbiter-faults-" });
-    try {
-      await withRig(async (rig) => {
-        rig.proxy.latency(50);
-        const sb = rig.sandbox({ timeout: 30 });
-        const t0 = performance.now();
-        await sb.start();
-        assert.equal(sb.status, "running");
-        assert.match(sb.clusterIp ?? "", /^\d+\.\d+\.\d+\.\d+$/);
-        const r = await sb.exec(["/bin/sh", "-c", "echo out; echo err >&2"]);
-        assert.deepEqual([r.exitCode, r.stdout, r.stderr], [0, "out\n", "err\n"]);
-        // A new TLS connection and a WebSocket upgrade: several round trips of >= 100 ms each.
-        assert.ok(r.durationMs > 200, `exec took ${r.durationMs} ms`);
-        const data = "x".repeat(200_000) + "\n";
-        assert.equal(await sb.writeFile(`${dir}/f.txt`, data), data.length);
-        assert.equal(await sb.readTextFile(`${dir}/f.txt`), data);
-        await sb.stop();
-        assert.equal(sb.status, "idle");
-        await sb.cleanup();
-        const ms = performance.now() - t0;
-        // Every round trip costs >= 100 ms here, so the lifecycle did go through the delay.
-        assert.ok(ms > 1000 && ms < 20_000, `lifecycle took ${ms} ms`);
-        await assertNothingLeft(rig.admin, sb.sandboxId);
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    await withRig(async (rig) => {
+      rig.proxy.latency(50);
+      const sb = rig.sandbox({ timeout: 30 });
+      const t0 = performance.now();
+      await sb.start();
+      assert.equal(sb.status, "running");
+      assert.match(sb.clusterIp ?? "", /^\d+\.\d+\.\d+\.\d+$/);
+      const r = await sb.exec(["/bin/sh", "-c", "echo out; echo err >&2"]);
+      assert.deepEqual([r.exitCode, r.stdout, r.stderr], [0, "out\n", "err\n"]);
+      // A new TLS connection and a WebSocket upgrade: several round trips of >= 100 ms each.
+      assert.ok(r.durationMs > 200, `exec took ${r.durationMs} ms`);
+      const data = "x".repeat(200_000) + "\n";
+      assert.equal(await sb.writeFile("/tmp/f.txt", data), data.length);
+      assert.equal(await sb.readTextFile("/tmp/f.txt"), data);
+      await sb.stop();
+      assert.equal(sb.status, "idle");
+      await sb.cleanup();
+      const ms = performance.now() - t0;
+      // Every round trip costs >= 100 ms here, so the lifecycle did go through the delay.
+      assert.ok(ms > 1000 && ms < 20_000, `lifecycle took ${ms} ms`);
+      await assertNothingLeft(rig.admin, sb.sandboxId);
+    });
   },
 });
 

@@ -30,6 +30,9 @@ const OPTIONAL_HERE: Record<string, string> = {
   "create pods/exec": "newer API servers also authorize the WebSocket upgrade as `create`",
 };
 
+/** A RuntimeClass whose handler the node's containerd does not have (created by the test). */
+const BROKEN_RUNTIME_CLASS = `orbiter-lp-broken-${crypto.randomUUID().slice(0, 8)}`;
+
 /** Walks the documented features in order; returns the first error (or undefined). */
 async function useEveryFeature(client: KubeClient): Promise<unknown> {
   const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, timeout: 20 });
@@ -48,6 +51,19 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
     const err = await bad.start().then(() => undefined, (e) => e);
     if (!(err instanceof PodStartError)) return err;
     if (err.diagnostics.events.length === 0) return new Error("no Events in PodStartError");
+    // A pod sandbox that cannot be created: only its Events say so, and watching them is what
+    // ends start() before its timeout.
+    const broken = new KubernetesSandbox({
+      client,
+      namespace: e2eNamespace,
+      runtimeClassName: BROKEN_RUNTIME_CLASS,
+      timeout: 25,
+    });
+    const err2 = await broken.start().then(() => undefined, (e) => e);
+    if (!(err2 instanceof PodStartError)) return err2;
+    if (err2.reason !== "FailedCreatePodSandBox") {
+      return new Error(`FailedCreatePodSandBox was not seen in the pod's Events: ${err2.reason}`);
+    }
     return undefined;
   } catch (err) {
     return err;
@@ -114,36 +130,43 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     await withClient("admin", async (admin) => {
-      await t.step("with the whole Role every feature works", async () => {
-        const err = await withAccount(admin, role.rules, useEveryFeature);
-        assert.equal(err, undefined, `a feature failed with the full Role: ${err}`);
+      const runtimeClasses = "/apis/node.k8s.io/v1/runtimeclasses";
+      await admin.request(runtimeClasses, {
+        method: "POST",
+        body: { metadata: { name: BROKEN_RUNTIME_CLASS }, handler: "no-such-handler" },
       });
-      for (const [i, rule] of role.rules.entries()) {
-        for (const verb of rule.verbs) {
-          await t.step(
-            `without ${verb} on ${rule.resources.join(",")} a feature breaks`,
-            async () => {
-              const rules = role.rules.map((r, j) =>
-                j === i ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r
-              )
-                .filter((r) => r.verbs.length > 0);
-              const err = await withAccount(admin, rules, useEveryFeature);
-              if (err === undefined && OPTIONAL_HERE[`${verb} ${rule.resources}`]) return;
-              assert.ok(
-                err !== undefined,
-                `nothing broke without ${verb} on ${rule.resources}: the verb is not needed`,
-              );
-              const isForbidden = (e: unknown): boolean =>
-                (e instanceof KubernetesApiError && e.code === 403) ||
-                /forbidden|403|Events/i.test(String(e)) ||
-                (e instanceof Error && e.cause !== undefined && isForbidden(e.cause));
-              assert.ok(isForbidden(err), `expected a permission failure, got ${err}`);
-            },
-          );
+      try {
+        await t.step("with the whole Role every feature works", async () => {
+          const err = await withAccount(admin, role.rules, useEveryFeature);
+          assert.equal(err, undefined, `a feature failed with the full Role: ${err}`);
+        });
+        for (const [i, rule] of role.rules.entries()) {
+          for (const verb of rule.verbs) {
+            await t.step(
+              `without ${verb} on ${rule.resources.join(",")} a feature breaks`,
+              async () => {
+                const rules = role.rules.map((r, j) =>
+                  j === i ? { ...r, verbs: r.verbs.filter((v) => v !== verb) } : r
+                )
+                  .filter((r) => r.verbs.length > 0);
+                const err = await withAccount(admin, rules, useEveryFeature);
+                if (err === undefined && OPTIONAL_HERE[`${verb} ${rule.resources}`]) return;
+                assert.ok(
+                  err !== undefined,
+                  `nothing broke without ${verb} on ${rule.resources}: the verb is not needed`,
+                );
+                const isForbidden = (e: unknown): boolean =>
+                  (e instanceof KubernetesApiError && e.code === 403) ||
+                  /forbidden|403|Events/i.test(String(e)) ||
+                  (e instanceof Error && e.cause !== undefined && isForbidden(e.cause));
+                assert.ok(isForbidden(err), `expected a permission failure, got ${err}`);
+              },
+            );
+          }
         }
+      } finally {
+        await deleteObject(admin, `${runtimeClasses}/${BROKEN_RUNTIME_CLASS}`);
       }
     });
-    // The admin connection is only used to check the namespace is reachable as the admin.
-    await e2eConnection("admin");
   },
 });
