@@ -14,7 +14,12 @@
 // deno-lint-ignore no-import-prefix
 import * as k8s from "npm:@kubernetes/client-node@2.0.1";
 import { Writable } from "node:stream";
-import { KubeClient, KubernetesSandbox, loadKubeConfig } from "../mod.ts";
+import {
+  KubeClient,
+  KubernetesSandbox,
+  type KubernetesSandboxOptions,
+  loadKubeConfig,
+} from "../mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
 import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/manifests.ts";
@@ -277,7 +282,7 @@ interface FanoutResult {
  * Fan-out goes to kwok's fake node (cluster/node.yaml): hundreds of real containers do not fit on
  * 2 cores, and what this measures is the client and the control plane, not the node.
  */
-const FAKE_NODE = {
+const FAKE_NODE: Pick<KubernetesSandboxOptions, "nodeSelector" | "tolerations"> = {
   nodeSelector: { type: "kwok" },
   tolerations: [{ key: "orbiter.dev/fake-node", operator: "Exists", effect: "NoSchedule" }],
 };
@@ -456,10 +461,9 @@ async function benchFiles() {
   const sb = new KubernetesSandbox({ client, namespace });
   created.add(sb);
   await sb.start();
-  // Under kwok an exec runs on this host, so the "pod's" paths are host paths.
+  // Paths in the pod are the container's; the local copies live in a temporary folder here.
   const dir = await Deno.makeTempDir({ prefix: "orbiter-bench-files-" });
   tmpDirs.push(dir);
-  await Deno.chmod(dir, 0o777);
   const data = new Uint8Array(FILE_MIB << 20);
   for (let off = 0; off < data.length; off += 65536) {
     crypto.getRandomValues(data.subarray(off, off + 65536));
@@ -471,45 +475,28 @@ async function benchFiles() {
     const check = (got: Uint8Array) => {
       if (got.length !== data.length) throw new Error(`read ${got.length} of ${data.length} B`);
     };
-    const w = await timeRuns(FILE_SAMPLES, 1, () => sb.writeFile(`${dir}/ours.bin`, data));
+    const w = await timeRuns(FILE_SAMPLES, 1, () => sb.writeFile("/tmp/ours.bin", data));
     const r = await timeRuns(
       FILE_SAMPLES,
       1,
-      async () => check(await sb.readFile(`${dir}/ours.bin`)),
+      async () => check(await sb.readFile("/tmp/ours.bin")),
     );
-    // `kubectl cp` into the pod never ends under kwok: its `tar -x` waits for an end-of-file on
-    // stdin that kwok's exec never delivers. The upload peer is kubectl's own stdin streaming,
-    // with the length given as ours does: `kubectl exec -i POD -- sh -c 'head -c N > F'`.
-    const kw = await timeRuns(FILE_SAMPLES, 1, () =>
-      run(kubectlBin, [
-        "--kubeconfig",
-        kubeconfig,
-        "-n",
-        namespace,
-        "exec",
-        "-i",
-        pod,
-        "-c",
-        CONTAINER_NAME,
-        "--",
-        "sh",
-        "-c",
-        'head -c "$1" > "$0"',
-        `${dir}/kubectl.bin`,
-        String(data.length),
-      ], { stdin: data }));
+    // kubectl cp both ways: a tar stream through exec, which needs stdin's end-of-file in the pod.
+    const kw = await timeRuns(FILE_SAMPLES, 1, async () => {
+      await kubectl("cp", "-c", CONTAINER_NAME, local, `${pod}:/tmp/kubectl.bin`);
+    });
     const kr = await timeRuns(FILE_SAMPLES, 1, async () => {
-      await kubectl("cp", "-c", CONTAINER_NAME, `${pod}:${dir}/kubectl.bin`, `${dir}/back.bin`);
+      await kubectl("cp", "-c", CONTAINER_NAME, `${pod}:/tmp/kubectl.bin`, `${dir}/back.bin`);
       check(await Deno.readFile(`${dir}/back.bin`));
     });
     const mibps = (xs: number[]) => xs.map((ms) => FILE_MIB / (ms / 1000));
     const ow = record("files", "ours: writeFile 64 MiB", w);
     const or = record("files", "ours: readFile 64 MiB", r);
-    const kcw = record("files", "kubectl exec -i POD -- sh -c 'head -c N > F' 64 MiB", kw);
+    const kcw = record("files", "kubectl cp local -> pod 64 MiB", kw);
     const kcr = record("files", "kubectl cp pod -> local 64 MiB", kr);
     record("files", "ours: writeFile", mibps(w), "MiB/s");
     record("files", "ours: readFile", mibps(r), "MiB/s");
-    record("files", "kubectl exec -i upload", mibps(kw), "MiB/s");
+    record("files", "kubectl cp to pod", mibps(kw), "MiB/s");
     record("files", "kubectl cp from pod", mibps(kr), "MiB/s");
     emitRatio("files_vs_kubectl_cp", ratio(ow.median + or.median, kcw.median + kcr.median));
   } finally {
@@ -541,9 +528,10 @@ function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number):
   L.push("# Benchmark results", "");
   L.push(
     `Run ${startedAt.toISOString()} (${elapsedS.toFixed(0)} s) with \`deno task bench\` ` +
-      `(\`bash bench/run.sh\`), against the local control plane (kube-apiserver + kwok fake node; ` +
-      `an exec runs the command on this host). One shared \`KubeClient\` over the least-privilege ` +
-      `token kubeconfig, namespace \`${namespace}\`.`,
+      `(\`bash bench/run.sh\`), against the local cluster: kube-apiserver and a real node ` +
+      `(kubelet + containerd + runc; every sandbox but the fan-out's runs a real container of ` +
+      `python:3.11-slim), plus kwok's fake node for the fan-out only. One shared \`KubeClient\` ` +
+      `over the least-privilege token kubeconfig, namespace \`${namespace}\`.`,
     "",
   );
   L.push("| | |", "|---|---|");
@@ -617,12 +605,11 @@ try {
       "--for=condition=Ready`; each command is a fresh kubectl process.",
     "seed polling (bench/seed_polling.ts): POST pod, POST service (with ownerReference), then GET " +
       "the pod, sleeping 2 s between GETs, until phase Running; same KubeClient.",
-    "files: `kubectl cp` to the pod cannot finish under kwok (its remote `tar -x` waits for an " +
-      "end-of-file on stdin that kwok's exec never delivers; it hung until killed), so the " +
-      "upload peer is `kubectl exec -i POD -- sh -c 'head -c N > F' < file`, which is kubectl's " +
-      "own stdin streaming with the length given, as ours does. The download peer is " +
-      "`kubectl cp POD:F local` (tar). The ratio is (ours write + read) / (kubectl upload + cp " +
-      "download), medians.",
+    "files: the peers are `kubectl cp local POD:/tmp/F` and `kubectl cp POD:/tmp/F local` (a " +
+      "tar stream through exec; each a fresh kubectl process), into the container's /tmp. The " +
+      "ratio is (ours write + read) / (kubectl cp up + down), medians.",
+    "fan-out: on kwok's fake node (a toleration and a nodeSelector), since hundreds of real " +
+      "containers do not fit on 2 cores; it measures the client and the control plane.",
     "@kubernetes/client-node runs in Deno (npm: specifier) from the same kubeconfig; its Exec " +
       "resolves on the status callback.",
   );

@@ -273,8 +273,10 @@ mkdir -p "$ctrd/cni" "$ctrd/certs.d/_default" "$ctrd/opt"
 cat >"$ctrd/cni/10-orbiter.conflist" <<JSON
 {"cniVersion":"0.4.0","name":"orbiter","plugins":[{"type":"bridge","bridge":"orb0","isGateway":true,"ipMasq":false,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"dataDir":"$ctrd/cni-ipam"}}]}
 JSON
-# No registry is reachable: every pull goes to a closed port on loopback and fails at once, instead
-# of resolving a registry's name off this machine.
+# No registry is reachable: every pull must fail at once on loopback, never resolve a registry's
+# name off this machine. containerd 1.6 ignores hosts.toml's _default, so the catch-all is a proxy
+# that is a closed port (HTTP(S)_PROXY, below, for any registry name); the hosts.toml files send the
+# usual registries to the same closed port for containerd versions that use them.
 printf 'server = "http://127.0.0.1:1"\n' >"$ctrd/certs.d/_default/hosts.toml"
 for reg in docker.io registry.k8s.io; do
   mkdir -p "$ctrd/certs.d/$reg" && cp "$ctrd/certs.d/_default/hosts.toml" "$ctrd/certs.d/$reg/"
@@ -304,7 +306,8 @@ state = "$ctrd/state"
     config_path = "$ctrd/certs.d"
 TOML
 log "starting containerd (socket $sock)"
-start containerd containerd --config "$ctrd/config.toml"
+HTTP_PROXY=http://127.0.0.1:1 HTTPS_PROXY=http://127.0.0.1:1 NO_PROXY= no_proxy= \
+  start containerd containerd --config "$ctrd/config.toml"
 
 readyz() { [ "$(curl -fsS --noproxy '*' --max-time 3 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz")" = ok ]; }
 wait_for kube-apiserver 90 readyz

@@ -223,3 +223,23 @@ Deno.test("registered tools run in this process with the seed's result keys; run
   assert.equal(sb.status, "closed");
   await assert.rejects(() => sb.start(), SandboxError);
 });
+
+Deno.test("resources: a default request follows a smaller limit; a request above its limit is refused", () => {
+  const low = new KubernetesSandbox({ resources: { limits: { memory: "64Mi", cpu: "50m" } } });
+  assert.deepEqual(low.resources.requests, { cpu: "50m", memory: "64Mi" });
+  assert.deepEqual(low.resources.limits, { cpu: "50m", memory: "64Mi" });
+  const dflt = new KubernetesSandbox({});
+  assert.deepEqual(dflt.resources, {
+    limits: { cpu: "1", memory: "512Mi" },
+    requests: { cpu: "100m", memory: "128Mi" },
+  });
+  const mixed = new KubernetesSandbox({ resources: { limits: { memory: "1G" } } });
+  assert.equal(mixed.resources.requests?.memory, "128Mi", "128Mi < 1G: the default stays");
+  assert.throws(
+    () =>
+      new KubernetesSandbox({
+        resources: { requests: { memory: "1Gi" }, limits: { memory: "1G" } },
+      }),
+    (e: unknown) => e instanceof InvalidOptionError && e.option === "resources.requests.memory",
+  );
+});

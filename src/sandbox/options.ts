@@ -8,6 +8,7 @@
 import type { ClusterOptions } from "./connect.ts";
 import { InvalidOptionError } from "../errors.ts";
 import {
+  quantityValue,
   validateAbsolutePath,
   validateAnnotations,
   validateDnsLabel,
@@ -111,6 +112,41 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
 export const DEFAULT_IMAGE = "python:3.11-slim";
 /** Default `timeout`, seconds. */
 export const DEFAULT_TIMEOUT_SECONDS = 60;
+/** Requests and limits of a sandbox that sets none. */
+const DEFAULT_RESOURCES = {
+  limits: { cpu: "1", memory: "512Mi" },
+  requests: { cpu: "100m", memory: "128Mi" },
+} as const;
+
+/**
+ * The user's requests and limits over the defaults. A default request is lowered to a smaller
+ * limit the user set (as Kubernetes defaults a missing request to the limit), and a request above
+ * its limit is refused here, with the option named, instead of by the API server.
+ */
+function resolveResources(given: ResourceRequirements | undefined): Required<ResourceRequirements> {
+  const limits: Record<string, string> = { ...DEFAULT_RESOURCES.limits, ...given?.limits };
+  const requests: Record<string, string> = { ...DEFAULT_RESOURCES.requests, ...given?.requests };
+  for (const [kind, values] of [["limits", limits], ["requests", requests]] as const) {
+    for (const [k, v] of Object.entries(values)) {
+      if (v === undefined) delete values[k];
+      else values[k] = validateQuantity(`resources.${kind}.${k}`, v);
+    }
+  }
+  for (const [k, request] of Object.entries(requests)) {
+    const limit = limits[k];
+    if (limit === undefined || quantityValue(request) <= quantityValue(limit)) continue;
+    if ((given?.requests as Record<string, string> | undefined)?.[k] === undefined) {
+      requests[k] = limit;
+    } else {
+      throw new InvalidOptionError(
+        `resources.requests.${k}`,
+        `${request} is more than the limit ${limit}; a request must not exceed its limit`,
+      );
+    }
+  }
+  return { limits, requests };
+}
+
 /** Default `ttlSeconds`. */
 export const DEFAULT_TTL_SECONDS = 3600;
 /** Label every object the library creates carries, so `list()`/`reap()` find them. */
@@ -188,15 +224,7 @@ export function resolveSandboxSpec(
   if (workspace.some((p) => p === "/")) {
     throw new InvalidOptionError("workspace", "the root directory cannot be a workspace");
   }
-  const resources = {
-    limits: { cpu: "1", memory: "512Mi", ...options.resources?.limits },
-    requests: { cpu: "100m", memory: "128Mi", ...options.resources?.requests },
-  };
-  for (const kind of ["limits", "requests"] as const) {
-    for (const [k, v] of Object.entries(resources[kind])) {
-      if (v !== undefined) validateQuantity(`resources.${kind}.${k}`, v);
-    }
-  }
+  const resources = resolveResources(options.resources);
   const envVars = { ...options.env };
   for (const [k, v] of Object.entries(envVars)) {
     validateEnvName(`env.${k}`, k);

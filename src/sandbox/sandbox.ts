@@ -58,6 +58,7 @@ import {
   OUTSIDE_WORKSPACE_EXIT,
   READ_FILE,
   RUN_WITH_PIDFILE,
+  RUN_WITH_PIDFILE_DRAIN,
   WRITE_FILE,
 } from "./scripts.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
@@ -529,7 +530,8 @@ export class KubernetesSandbox {
       argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
     }
     const pidFile = `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
-    argv = ["/bin/sh", "-c", RUN_WITH_PIDFILE, pidFile, ...argv];
+    const wrapper = options.stdin === undefined ? RUN_WITH_PIDFILE : RUN_WITH_PIDFILE_DRAIN;
+    argv = ["/bin/sh", "-c", wrapper, pidFile, ...argv];
 
     const local = new AbortController();
     let limit: "timeout" | "abort" | undefined;

@@ -14,6 +14,16 @@
 export const RUN_WITH_PIDFILE = 'echo $$ > "$0"; "$@"; s=$?; rm -f "$0"; exit $s';
 
 /**
+ * {@linkcode RUN_WITH_PIDFILE} for a command given stdin: once the command has exited, the rest
+ * of its input is read and dropped. containerd (1.6 to 2.x, containerd/containerd#12734) sends
+ * an exec's exit status only once it has written all of the client's stdin into the process's
+ * pipe: input that the command leaves unread past the pipe's 64 KiB would hold the status back
+ * until the connection dies (`kubectl exec -i` hangs there too).
+ */
+export const RUN_WITH_PIDFILE_DRAIN =
+  'echo $$ > "$0"; "$@"; s=$?; rm -f "$0"; cat > /dev/null; exit $s';
+
+/**
  * Kills the process tree whose root PID is in the file `$0`: TERM, a short pause, then KILL,
  * descending through `/proc/PID/task/*\/children`.
  */

@@ -99,6 +99,35 @@ export function validateQuantity(option: string, value: unknown): string {
   return text;
 }
 
+const SUFFIXES: Record<string, number> = {
+  "": 1,
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/**
+ * The value of a resource quantity that {@linkcode validateQuantity} accepted, as a number (bytes
+ * for memory, cores for cpu), precise enough to compare two quantities.
+ */
+export function quantityValue(quantity: string): number {
+  const m = /^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$/.exec(quantity);
+  const scale = m ? SUFFIXES[m[2]] : undefined;
+  return m && scale !== undefined ? Number(m[1]) * scale : NaN;
+}
+
 /** Throws unless `port` is an integer from 1 to 65535. */
 export function validatePort(option: string, port: unknown): number {
   if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {

@@ -10,7 +10,7 @@ import { KubeClient } from "../../src/client/client.ts";
 import { corePath, deleteObject } from "../../src/client/resources.ts";
 import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
 import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
-import { e2eConnection, e2eNamespace, skipUnlessCluster, withClient } from "./_cluster.ts";
+import { e2eNamespace, skipUnlessCluster, withClient } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
 

@@ -226,3 +226,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a command that exits before reading all of its stdin returns at once (50 in a row)",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    await withSandbox({}, async (sb) => {
+      const sizes = [256 << 10, 1 << 20, 4 << 20, 16 << 20];
+      const inputs = sizes.map((n) => new Uint8Array(n).fill(97));
+      for (let i = 0; i < 50; i++) {
+        const stdin = inputs[i % inputs.length];
+        const t0 = performance.now();
+        const r = await sb.exec(["head", "-c", "5"], { stdin, timeout: 20 });
+        const ms = performance.now() - t0;
+        assert.deepEqual([r.exitCode, r.stdout], [0, "aaaaa"], `run ${i}`);
+        assert.ok(ms < 5000, `run ${i} (${stdin.length} B of stdin) took ${ms.toFixed(0)} ms`);
+      }
+    });
+  },
+});
