@@ -3,7 +3,8 @@
  * plane. Prints one `ratio <name> <ours/peer>` line per comparison (lower is better) and writes
  * bench/RESULTS.md. Progress goes to stderr.
  *
- * Environment: BENCH_KUBECONFIG (default .cluster/kubeconfig-token), BENCH_NAMESPACE
+ * Environment: BENCH_KUBECONFIG (default .cluster/kubeconfig-token), BENCH_KUBECTL_KUBECONFIG
+ * (the kubectl peer's: default .cluster/kubeconfig, the admin), BENCH_NAMESPACE
  * (sandbox-e2e), BENCH_KUBECTL (.cluster/bin/kubectl), BENCH_SAMPLES (20), BENCH_FILE_SAMPLES
  * (10), BENCH_FANOUT (comma-separated sizes, default "100,500").
  *
@@ -40,6 +41,12 @@ const CLIENT_NODE_VERSION = "2.0.1";
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
 const kubeconfig = env("BENCH_KUBECONFIG", `${root}/.cluster/kubeconfig-token`);
+/**
+ * kubectl needs verbs the library's least-privilege Role does not grant (`apply` and `wait` get
+ * the objects), so the kubectl peer runs as the admin; the API server's authorization costs the
+ * same either way.
+ */
+const kubectlKubeconfig = env("BENCH_KUBECTL_KUBECONFIG", `${root}/.cluster/kubeconfig`);
 const namespace = env("BENCH_NAMESPACE", "sandbox-e2e");
 const kubectlBin = env("BENCH_KUBECTL", `${root}/.cluster/bin/kubectl`);
 const SAMPLES = Number(env("BENCH_SAMPLES", "20"));
@@ -50,7 +57,7 @@ const FILE_MIB = 64;
 const log = (msg: string) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const kubectl = (...args: string[]) =>
-  run(kubectlBin, ["--kubeconfig", kubeconfig, "-n", namespace, ...args]);
+  run(kubectlBin, ["--kubeconfig", kubectlKubeconfig, "-n", namespace, ...args]);
 const fmt = (ms: number) => ms < 10 ? ms.toFixed(2) : ms < 100 ? ms.toFixed(1) : ms.toFixed(0);
 const ratio = (a: number, b: number) => Number((a / b).toFixed(3));
 

@@ -50,10 +50,10 @@ if k8s_missing; then
   mkdir -p "$kdir"
   staging_tag="v0.${KUBERNETES_VERSION#v1.}"
   log "resolving k8s.io/kubernetes $KUBERNETES_VERSION (staging modules at $staging_tag)"
-  modfile=$(mktemp)
-  curl -fsSL "${GOPROXY_URL:-https://proxy.golang.org}/k8s.io/kubernetes/@v/${KUBERNETES_VERSION}.mod" -o "$modfile" \
-    || go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" >/dev/null
-  [ -s "$modfile" ] || cp "$(go env GOMODCACHE)/cache/download/k8s.io/kubernetes/@v/${KUBERNETES_VERSION}.mod" "$modfile"
+  # Go itself fetches the release's go.mod, through whatever GOPROXY this machine is set up with.
+  modfile=$(cd "$work" && go mod download -json "k8s.io/kubernetes@${KUBERNETES_VERSION}" |
+    sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p')
+  [ -s "$modfile" ] || { log "could not fetch k8s.io/kubernetes@${KUBERNETES_VERSION}'s go.mod"; exit 1; }
   {
     echo "module orbiter.local/k8s-build"
     echo
@@ -64,7 +64,6 @@ if k8s_missing; then
     sed -n 's#^\s*\(k8s\.io/[a-z0-9.-]*\) => \./staging/.*#\t\1 => \1 '"$staging_tag"'#p' "$modfile"
     echo ")"
   } > "$kdir/go.mod"
-  rm -f "$modfile"
   cat > "$kdir/tools.go" <<'GO'
 // Package build only anchors the wrapper module; the binaries are built by package path.
 package build

@@ -76,6 +76,12 @@ else
     skip_reason="the local Kubernetes control plane failed to build or start (see the messages above and .cluster/logs/)"
   fi
 fi
+if [ -n "$skip_reason" ] && [ "${CI:-}" = true ]; then
+  unlock
+  echo "[test] ERROR: CI=true and the integration tests cannot run: $skip_reason" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
 if [ -z "$skip_reason" ]; then
   mkdir -p "$state/leases"
   lease="$state/leases/$$"

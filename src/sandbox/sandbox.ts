@@ -361,7 +361,12 @@ export class KubernetesSandbox {
       if (!pod && (err instanceof TransportError || signal?.aborted)) {
         // The create may have reached the server with only its reply lost: find our pod by
         // this attempt's mark (a list: the Role has no get) so it is deleted below.
-        pod = await findOwnPod(client, namespace, podNameFor(spec.sandboxId), instance);
+        pod = await findOwn<Pod>(
+          client,
+          pods,
+          podNameFor(spec.sandboxId),
+          (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
+        );
       }
       if (pod && !service && serviceP) {
         // The service request may still be in flight: let it settle (bounded) so it is deleted
@@ -372,6 +377,14 @@ export class KubernetesSandbox {
           new Promise((r) => timer = setTimeout(r, 5000)),
         ]);
         clearTimeout(timer);
+        // An aborted or broken POST may still have created it: find it by its owner, our pod.
+        const uid = pod.metadata.uid;
+        service ??= await findOwn<Service>(
+          client,
+          corePath(namespace, "services"),
+          serviceNameFor(spec.sandboxId),
+          (s) => s.metadata.ownerReferences?.some((o) => o.uid === uid) ?? false,
+        );
       }
       const cleanupError = await this.#deleteResources(client, namespace, pod, service, false)
         .then(() => undefined, (e) => e);
@@ -947,22 +960,25 @@ const CREATE_ATTEMPTS = 6;
 /** Annotation naming the `start()` attempt that created a pod. */
 const INSTANCE_ANNOTATION = "orbiter.dev/instance";
 
-/** The pod `name` if this attempt (`instance`) created it; best effort, bounded. */
-async function findOwnPod(
+/**
+ * The object `name` in `collection` if `isOurs` recognises it (this attempt created it); found by
+ * a list, since the Role has no get. Best effort, bounded.
+ */
+async function findOwn<T extends Pod | Service>(
   client: KubeClient,
-  namespace: string,
+  collection: string,
   name: string,
-  instance: string,
-): Promise<Pod | undefined> {
+  isOurs: (found: T) => boolean,
+): Promise<T | undefined> {
   try {
-    const list = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+    const list = await client.request<ObjectList<T>>(collection, {
       query: { fieldSelector: `metadata.name=${name}` },
       signal: AbortSignal.timeout(CLEANUP_DEADLINE_MS),
       retry: CLEANUP_RETRY,
     });
-    return list.items.find((p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance);
+    return list.items.find(isOurs);
   } catch {
-    return undefined; // The caller's error stands; reap() finds the pod by label later.
+    return undefined; // The caller's error stands; reap() finds it by label later.
   }
 }
 
