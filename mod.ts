@@ -68,6 +68,7 @@ export {
   InvalidOptionError,
   KubeconfigError,
   KubernetesApiError,
+  MissingPermissionError,
   PodStartError,
   SandboxError,
   TransportError,

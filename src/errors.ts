@@ -166,12 +166,52 @@ function hintFor(code: number, reason: string): string {
 export class TransportError extends Error {
   /** The server URL (scheme, host and port) that was being reached. */
   readonly server: string;
+  /**
+   * Whether the request may have reached the server: `false` when the connection could not even
+   * be made (refused, unreachable), so nothing it asked for can have happened.
+   */
+  readonly requestSent: boolean;
   /** Creates a transport error. */
-  constructor(message: string, options: ErrorOptions & { server: string }) {
+  constructor(
+    message: string,
+    options: ErrorOptions & { server: string; requestSent?: boolean },
+  ) {
     super(message, options);
     this.name = "TransportError";
     this.server = options.server;
+    this.requestSent = options.requestSent ?? true;
   }
+}
+
+/**
+ * Deno refused an operation for lack of a permission flag (`NotCapable`): final, never retried.
+ * The message names the flag to add.
+ */
+export class MissingPermissionError extends Error {
+  /** The permission that is missing: `net`, `read`, `env` or `run`. */
+  readonly permission: string;
+  /** The flag that grants it, e.g. `--allow-net=10.0.0.1:6443`. */
+  readonly flag: string;
+  /** Creates a missing permission error. */
+  constructor(
+    message: string,
+    options: ErrorOptions & { permission: string; flag: string },
+  ) {
+    super(message, options);
+    this.name = "MissingPermissionError";
+    this.permission = options.permission;
+    this.flag = options.flag;
+  }
+}
+
+/** The `NotCapable` (permission) error in `cause`'s chain, if any. */
+export function notCapable(cause: unknown): Error | undefined {
+  for (let e: unknown = cause, i = 0; e && i < 6; e = (e as Error).cause, i++) {
+    if (e instanceof Deno.errors.NotCapable || (e as Error)?.name === "NotCapable") {
+      return e as Error;
+    }
+  }
+  return undefined;
 }
 
 /** A watch stream sent something that is not a watch event, or ended with an error event. */

@@ -243,3 +243,16 @@ Deno.test("resources: a default request follows a smaller limit; a request above
     (e: unknown) => e instanceof InvalidOptionError && e.option === "resources.requests.memory",
   );
 });
+
+Deno.test("before start(), namespace, describe() and toString() use the given connection's namespace", () => {
+  const connection = new ConnectionConfig({
+    server: "https://127.0.0.1:1",
+    token: "t",
+    namespace: "team-a",
+  });
+  const sb = new KubernetesSandbox({ connection });
+  assert.equal(sb.namespace, "team-a");
+  assert.equal(sb.describe().namespace, "team-a");
+  assert.match(String(sb), /team-a\//);
+  assert.equal(new KubernetesSandbox({ connection, namespace: "b" }).namespace, "b");
+});

@@ -11,6 +11,8 @@ import {
   InvalidOptionError,
   KubeconfigError,
   KubernetesApiError,
+  MissingPermissionError,
+  notCapable,
   TransportError,
 } from "../errors.ts";
 import { Authenticator, type ClientCertificate } from "./auth.ts";
@@ -237,6 +239,7 @@ export class KubeClient {
           await sleep(delay, options.signal);
           continue;
         }
+        if (notCapable(cause)) throw this.#permissionError(cause);
         const outcome = { kind: "network", notSent: failedToConnect(cause) } as const;
         const delay = retryDelay(method, outcome, attempt, policy);
         if (delay === undefined) throw this.#transportError(cause);
@@ -375,6 +378,18 @@ export class KubeClient {
     return client;
   }
 
+  /** A missing `--allow-net` for the API server: final, with the flag that grants it. */
+  #permissionError(cause: unknown): MissingPermissionError {
+    const u = new URL(this.connection.server);
+    const hostPort = `${u.hostname}:${u.port || (u.protocol === "http:" ? 80 : 443)}`;
+    const flag = `--allow-net=${hostPort}`;
+    return new MissingPermissionError(
+      `Deno may not connect to the Kubernetes API server at ${this.connection.server}: run with ` +
+        `${flag} (or a wider --allow-net)`,
+      { permission: "net", flag, cause },
+    );
+  }
+
   #transportError(cause: unknown): TransportError {
     const server = this.connection.server;
     // fetch() says only "fetch failed"; the reason (refused, TLS...) is down the cause chain.
@@ -394,7 +409,7 @@ export class KubeClient {
     } else if (/Connection refused|os error 111/i.test(text)) {
       message += " (is the cluster running, and is the kubeconfig's server address right?)";
     }
-    return new TransportError(message, { server, cause });
+    return new TransportError(message, { server, cause, requestSent: !failedToConnect(cause) });
   }
 }
 

@@ -24,3 +24,14 @@ export type {
   PodCondition,
   Service,
 } from "./resources.ts";
+export {
+  CredentialPluginError,
+  ExecError,
+  InvalidOptionError,
+  KubeconfigError,
+  KubernetesApiError,
+  MissingPermissionError,
+  TransportError,
+  WatchError,
+} from "../errors.ts";
+export type { KubernetesStatus } from "../errors.ts";

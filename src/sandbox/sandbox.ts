@@ -244,9 +244,13 @@ export class KubernetesSandbox {
   get status(): SandboxStatus {
     return this.#status;
   }
-  /** Namespace (known once the connection is resolved, i.e. after `start()` when not set). */
+  /**
+   * Namespace: the `namespace` option, else the one of the `connection` or `client` given, else
+   * (known once `start()` has loaded the kubeconfig) the context's, else `default`.
+   */
   get namespace(): string {
-    return this.#namespace ?? this.#client?.connection.namespace ?? "default";
+    return this.#namespace ?? this.#client?.connection.namespace ??
+      this.#options.connection?.namespace ?? "default";
   }
   /** Container image. */
   get image(): string {
@@ -317,6 +321,15 @@ export class KubernetesSandbox {
     let service: Service | undefined;
     let serviceP: Promise<Service> | undefined;
     const instance = crypto.randomUUID();
+    // One deadline for the whole start: the create's retries, the readiness wait, the lookups.
+    const until = performance.now() + spec.timeout * 1000;
+    const deadline = AbortSignal.timeout(spec.timeout * 1000);
+    const podCreate: CreateContext = {
+      signal,
+      deadline,
+      timeoutSeconds: spec.timeout,
+      sent: false,
+    };
     try {
       const manifest = buildPod(spec, namespace);
       // Marks this attempt's pod, so a create whose reply was lost can still be found and removed.
@@ -329,7 +342,7 @@ export class KubernetesSandbox {
         pods,
         manifest,
         (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
-        signal,
+        podCreate,
       );
       this.#pod = pod;
       const created = pod;
@@ -338,13 +351,13 @@ export class KubernetesSandbox {
         corePath(namespace, "services"),
         buildService(spec, namespace, created.metadata.uid!),
         (svc) => svc.metadata.ownerReferences?.some((o) => o.uid === created.metadata.uid) ?? false,
-        signal,
+        { ...podCreate, sent: false },
       );
       // Keep the result even if readiness fails first, so cleanup knows the service exists.
       serviceP.then((s) => (service = s), () => {});
       const [ready, svc] = await Promise.all([
         waitForPodReady(client, namespace, created, {
-          timeoutSeconds: spec.timeout,
+          timeoutSeconds: Math.max(0.001, (until - performance.now()) / 1000),
           unschedulableGraceSeconds: spec.unschedulableGraceSeconds,
           imagePullGraceSeconds: spec.imagePullGraceSeconds,
           signal,
@@ -358,7 +371,12 @@ export class KubernetesSandbox {
       this.#status = "running";
     } catch (err) {
       this.#status = "error";
-      if (!pod && (err instanceof TransportError || signal?.aborted)) {
+      // Cleanup's lookups get what is left of the start's deadline (at least a second, so that
+      // a timeout still looks once): they are part of this start. After an abort, half a second.
+      const lookup = AbortSignal.timeout(
+        signal?.aborted ? ABORT_CLEANUP_MS / 2 : Math.max(1000, until - performance.now()),
+      );
+      if (!pod && podCreate.sent) {
         // The create may have reached the server with only its reply lost: find our pod by
         // this attempt's mark (a list: the Role has no get) so it is deleted below.
         pod = await findOwn<Pod>(
@@ -366,6 +384,7 @@ export class KubernetesSandbox {
           pods,
           podNameFor(spec.sandboxId),
           (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
+          lookup,
         );
       }
       if (pod && !service && serviceP) {
@@ -384,10 +403,22 @@ export class KubernetesSandbox {
           corePath(namespace, "services"),
           serviceNameFor(spec.sandboxId),
           (s) => s.metadata.ownerReferences?.some((o) => o.uid === uid) ?? false,
+          lookup,
         );
       }
-      const cleanupError = await this.#deleteResources(client, namespace, pod, service, false)
+      const cleaning = this.#deleteResources(client, namespace, pod, service, false)
         .then(() => undefined, (e) => e);
+      if (signal?.aborted && await settlesWithin(cleaning, ABORT_CLEANUP_MS) === false) {
+        // An abort takes effect now; the cleanup goes on in the background (within its own
+        // deadline), and what it removes is forgotten then. stop() and cleanup() retry it.
+        this.#pod = pod;
+        this.#service = service;
+        cleaning.then((e) => {
+          if (e === undefined && this.#pod === pod) this.#pod = this.#service = undefined;
+        });
+        throw err;
+      }
+      const cleanupError = await cleaning;
       // What could not be deleted stays known, so a later stop() or cleanup() tries again.
       this.#pod = cleanupError === undefined ? undefined : pod;
       this.#service = cleanupError === undefined ? undefined : service;
@@ -927,13 +958,38 @@ async function createOwn<T extends Pod | Service>(
   collection: string,
   body: T,
   isOurs: (existing: T) => boolean,
-  signal: AbortSignal | undefined,
+  ctx: CreateContext,
 ): Promise<T> {
   const name = body.metadata.name;
+  const signal = ctx.signal ? AbortSignal.any([ctx.signal, ctx.deadline]) : ctx.deadline;
+  let last: unknown;
+  // Past the deadline: the last failure, saying which server and which limit.
+  const timedOut = () =>
+    new TransportError(
+      `could not create ${
+        collection.endsWith("/pods") ? "pod" : "service"
+      } ${name} within the sandbox's timeout of ` +
+        `${ctx.timeoutSeconds} s: ${
+          last instanceof Error && !(last instanceof DOMException)
+            ? last.message
+            : `no answer from the API server at ${client.connection.server}`
+        }`,
+      { server: client.connection.server, cause: last, requestSent: ctx.sent },
+    );
   for (let attempt = 1;; attempt++) {
     try {
       return await client.request<T>(collection, { method: "POST", body, signal });
     } catch (err) {
+      // An API error means the server refused it; a connection that could not be made carried
+      // nothing; anything else (a lost reply, an abort mid-request) may have created it.
+      if (
+        !(err instanceof KubernetesApiError) && !(err instanceof TransportError && !err.requestSent)
+      ) {
+        ctx.sent = true;
+      }
+      if (ctx.signal?.aborted) throw ctx.signal.reason;
+      if (!(err instanceof DOMException)) last = err;
+      if (ctx.deadline.aborted) throw timedOut();
       if (err instanceof KubernetesApiError && err.code === 409 && attempt > 1) {
         const found = await client.request<ObjectList<T>>(collection, {
           query: { fieldSelector: `metadata.name=${name}` },
@@ -943,14 +999,45 @@ async function createOwn<T extends Pod | Service>(
         if (mine) return mine;
         throw err;
       }
-      if (!(err instanceof TransportError) || attempt >= CREATE_ATTEMPTS || signal?.aborted) {
-        throw err;
+      if (!(err instanceof TransportError) || attempt >= CREATE_ATTEMPTS) throw err;
+      try {
+        await sleep(Math.min(2000, 200 * 2 ** (attempt - 1)), signal);
+        // A server that just restarted answers before its authorizer has synced (every request
+        // is then 403): repeat only once it reports itself ready.
+        await client.waitReady({ signal, timeoutSeconds: ctx.timeoutSeconds }).catch((e) => {
+          if (signal.aborted) throw e;
+        });
+      } catch {
+        if (ctx.signal?.aborted) throw ctx.signal.reason;
+        throw timedOut();
       }
-      await sleep(Math.min(2000, 200 * 2 ** (attempt - 1)), signal);
-      // A server that just restarted answers before its authorizer has synced (every request
-      // is then 403): repeat only once it reports itself ready.
-      await client.waitReady({ signal, timeoutSeconds: 30 }).catch(() => {});
     }
+  }
+}
+
+/** The limits of one object's create within a `start()`. */
+interface CreateContext {
+  /** The caller's signal. */
+  signal: AbortSignal | undefined;
+  /** The start's deadline (the sandbox's `timeout`). */
+  deadline: AbortSignal;
+  /** That deadline in seconds, for messages. */
+  timeoutSeconds: number;
+  /** Set once a POST may have reached the server (so the object may exist). */
+  sent: boolean;
+}
+
+/** How long an aborted start() waits for its cleanup before the cleanup goes on alone. */
+const ABORT_CLEANUP_MS = 1000;
+
+/** Whether `promise` settles within `ms` (it keeps running either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -969,11 +1056,12 @@ async function findOwn<T extends Pod | Service>(
   collection: string,
   name: string,
   isOurs: (found: T) => boolean,
+  signal: AbortSignal,
 ): Promise<T | undefined> {
   try {
     const list = await client.request<ObjectList<T>>(collection, {
       query: { fieldSelector: `metadata.name=${name}` },
-      signal: AbortSignal.timeout(CLEANUP_DEADLINE_MS),
+      signal,
       retry: CLEANUP_RETRY,
     });
     return list.items.find(isOurs);

@@ -87,7 +87,6 @@ Deno.test({
     const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, mcpConfig, agents });
     try {
       await sb.start();
-      // Under kwok the "pod" is this host, so the files land in /home/sandbox/.orbiter here.
       const mcp = JSON.parse(await sb.readTextFile("/home/sandbox/.orbiter/mcp.json"));
       assert.deepEqual(mcp, mcpConfig);
       assert.deepEqual(
