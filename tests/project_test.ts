@@ -24,7 +24,10 @@ for (
     ["deno fmt --check is clean", ["fmt", "--check"]],
     ["deno lint is clean", ["lint"]],
     ["the examples and benchmarks type-check", ["check", "examples/", "bench/"]],
-    ["deno doc --lint finds nothing in the public API", ["doc", "--lint", "mod.ts"]],
+    [
+      "deno doc --lint finds nothing in any published entry point",
+      ["doc", "--lint", "mod.ts", "src/kubeconfig/mod.ts", "src/client/mod.ts"],
+    ],
     ["deno publish --dry-run succeeds", ["publish", "--dry-run", "--allow-dirty"]],
   ] as const
 ) {

@@ -12,7 +12,7 @@ export type { AttemptOutcome, RetryPolicy } from "./retry.ts";
 export { parseWatchStream, watchObjects } from "./watch.ts";
 export type { KubeObject, RawWatchEvent, WatchEvent, WatchOptions } from "./watch.ts";
 export { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
-export type { ExecSessionOptions, ExecSessionResult } from "./exec.ts";
+export type { ExecQueryOptions, ExecSessionOptions, ExecSessionResult } from "./exec.ts";
 export { corePath, deleteObject, getObject, recentEvents } from "./resources.ts";
 export type {
   ContainerStatus,
