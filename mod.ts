@@ -75,4 +75,4 @@ export {
   UnknownToolError,
   WatchError,
 } from "./src/errors.ts";
-export type { KubernetesStatus, PodDiagnostics } from "./src/errors.ts";
+export type { ExecErrorReason, KubernetesStatus, PodDiagnostics } from "./src/errors.ts";

@@ -6,7 +6,8 @@
  * Environment: BENCH_KUBECONFIG (default .cluster/kubeconfig-token), BENCH_KUBECTL_KUBECONFIG
  * (the kubectl peer's: default .cluster/kubeconfig, the admin), BENCH_NAMESPACE
  * (sandbox-e2e), BENCH_KUBECTL (.cluster/bin/kubectl), BENCH_SAMPLES (20), BENCH_FILE_SAMPLES
- * (10), BENCH_FANOUT (comma-separated sizes, default "100,500").
+ * (10), BENCH_FILE_MIB (64), BENCH_FANOUT (comma-separated sizes, default "100,500"),
+ * BENCH_RESULTS (the file written, default bench/RESULTS.md).
  *
  * @module
  */
@@ -42,9 +43,9 @@ const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
 const kubeconfig = env("BENCH_KUBECONFIG", `${root}/.cluster/kubeconfig-token`);
 /**
- * kubectl needs verbs the library's least-privilege Role does not grant (`apply` and `wait` get
- * the objects), so the kubectl peer runs as the admin; the API server's authorization costs the
- * same either way.
+ * The peers need a verb the library's least-privilege Role does not grant (`get`: kubectl's
+ * `apply` and `wait`, and the seed's polling), so they run as the admin; the API server's
+ * authorization costs the same either way.
  */
 const kubectlKubeconfig = env("BENCH_KUBECTL_KUBECONFIG", `${root}/.cluster/kubeconfig`);
 const namespace = env("BENCH_NAMESPACE", "sandbox-e2e");
@@ -52,7 +53,7 @@ const kubectlBin = env("BENCH_KUBECTL", `${root}/.cluster/bin/kubectl`);
 const SAMPLES = Number(env("BENCH_SAMPLES", "20"));
 const FILE_SAMPLES = Number(env("BENCH_FILE_SAMPLES", "10"));
 const FANOUT = env("BENCH_FANOUT", "100,500").split(",").map(Number).filter((n) => n > 0);
-const FILE_MIB = 64;
+const FILE_MIB = Number(env("BENCH_FILE_MIB", "64"));
 
 const log = (msg: string) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -65,6 +66,8 @@ let requests = 0;
 const client = new KubeClient(await loadKubeConfig({ kubeconfig }), {
   onRequest: () => requests++,
 });
+/** The peers' client (the seed's polling, and cleaning up after kubectl): see kubectlKubeconfig. */
+const peerClient = new KubeClient(await loadKubeConfig({ kubeconfig: kubectlKubeconfig }));
 const apiPort = Number(new URL(client.baseUrl).port || 443);
 const base = `/api/v1/namespaces/${namespace}`;
 
@@ -88,13 +91,13 @@ function emitRatio(name: string, value: number) {
 /** Deletes a pod and service made outside KubernetesSandbox and waits until the pod is gone. */
 async function deleteAndWait(pod: string, service: string): Promise<void> {
   const del = (path: string) =>
-    client.request(path, { method: "DELETE" }).catch((e) => {
+    peerClient.request(path, { method: "DELETE" }).catch((e) => {
       if (e?.code !== 404) throw e;
     });
   await Promise.all([del(`${base}/services/${service}`), del(`${base}/pods/${pod}`)]);
   for (let i = 0; i < 1500; i++) {
     try {
-      await client.request(`${base}/pods/${pod}`);
+      await peerClient.request(`${base}/pods/${pod}`);
     } catch (e) {
       if ((e as { code?: number }).code === 404) return;
       throw e;
@@ -156,7 +159,7 @@ async function benchStart() {
       // the seed's create + poll every 2 s
       const spec2 = resolveSandboxSpec({ namespace });
       const p0 = performance.now();
-      const r = await startByPolling(client, spec2, namespace);
+      const r = await startByPolling(peerClient, spec2, namespace);
       const p1 = performance.now();
       await deleteAndWait(r.pod.metadata.name, r.service.metadata.name);
       if (i >= 0) {
@@ -497,10 +500,10 @@ async function benchFiles() {
       check(await Deno.readFile(`${dir}/back.bin`));
     });
     const mibps = (xs: number[]) => xs.map((ms) => FILE_MIB / (ms / 1000));
-    const ow = record("files", "ours: writeFile 64 MiB", w);
-    const or = record("files", "ours: readFile 64 MiB", r);
-    const kcw = record("files", "kubectl cp local -> pod 64 MiB", kw);
-    const kcr = record("files", "kubectl cp pod -> local 64 MiB", kr);
+    const ow = record("files", `ours: writeFile ${FILE_MIB} MiB`, w);
+    const or = record("files", `ours: readFile ${FILE_MIB} MiB`, r);
+    const kcw = record("files", `kubectl cp local -> pod ${FILE_MIB} MiB`, kw);
+    const kcr = record("files", `kubectl cp pod -> local ${FILE_MIB} MiB`, kr);
     record("files", "ours: writeFile", mibps(w), "MiB/s");
     record("files", "ours: readFile", mibps(r), "MiB/s");
     record("files", "kubectl cp to pod", mibps(kw), "MiB/s");
@@ -611,7 +614,7 @@ try {
       "ownerReference (the pod's uid is unknown before apply), then `kubectl wait " +
       "--for=condition=Ready`; each command is a fresh kubectl process.",
     "seed polling (bench/seed_polling.ts): POST pod, POST service (with ownerReference), then GET " +
-      "the pod, sleeping 2 s between GETs, until phase Running; same KubeClient.",
+      "the pod, sleeping 2 s between GETs, until phase Running; a KubeClient of its own, as the admin.",
     "files: the peers are `kubectl cp local POD:/tmp/F` and `kubectl cp POD:/tmp/F local` (a " +
       "tar stream through exec; each a fresh kubectl process), into the container's /tmp. The " +
       "ratio is (ours write + read) / (kubectl cp up + down), medians.",
@@ -636,4 +639,5 @@ try {
 } finally {
   await cleanupAll();
   client.close();
+  peerClient.close();
 }

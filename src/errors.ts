@@ -314,14 +314,43 @@ export class ExecError extends SandboxError {
   readonly stdout: string;
   /** Error output received before the failure. */
   readonly stderr: string;
+  /** What went wrong; branch on this, never on the message. */
+  readonly reason: ExecErrorReason;
   /** Creates an exec error. */
-  constructor(message: string, options?: ErrorOptions & { stdout?: string; stderr?: string }) {
+  constructor(
+    message: string,
+    options?: ErrorOptions & { stdout?: string; stderr?: string; reason?: ExecErrorReason },
+  ) {
     super(message, options);
     this.name = "ExecError";
     this.stdout = options?.stdout ?? "";
     this.stderr = options?.stderr ?? "";
+    this.reason = options?.reason ?? "CommandFailed";
   }
 }
+
+/**
+ * Why an {@linkcode ExecError} happened:
+ * - `ConnectionLost`: the connection broke, or closed without an exit status (the command may
+ *   still have been running; the sandbox kills it);
+ * - `Refused`: the server refused the exec session (the cause is a `KubernetesApiError`);
+ * - `Unsupported`: the server speaks no exec protocol this client can use for the request;
+ * - `Protocol`: the server sent something the exec protocol does not allow;
+ * - `Stdin`: reading the caller's stdin failed;
+ * - `Callback`: an `onStdout`/`onStderr` callback threw;
+ * - `CommandFailed`: the command could not run or a library operation in the pod failed (its
+ *   stderr says why);
+ * - `Timeout`: a {@linkcode CommandTimeoutError}.
+ */
+export type ExecErrorReason =
+  | "ConnectionLost"
+  | "Refused"
+  | "Unsupported"
+  | "Protocol"
+  | "Stdin"
+  | "Callback"
+  | "CommandFailed"
+  | "Timeout";
 
 /** A command run in the sandbox hit its `timeout` (or was aborted) and was killed. */
 export class CommandTimeoutError extends ExecError {
@@ -339,7 +368,7 @@ export class CommandTimeoutError extends ExecError {
       stderr?: string;
     },
   ) {
-    super(message, options);
+    super(message, { ...options, reason: "Timeout" });
     this.name = "CommandTimeoutError";
     this.limit = options.limit;
     this.timeoutSeconds = options.timeoutSeconds;

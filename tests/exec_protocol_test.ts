@@ -12,7 +12,7 @@ import {
   type ExecSessionResult,
   runExecSession,
 } from "../src/client/exec.ts";
-import { ExecError } from "../src/errors.ts";
+import { ExecError, type ExecErrorReason } from "../src/errors.ts";
 
 const V5 = "v5.channel.k8s.io";
 const V4 = "v4.channel.k8s.io";
@@ -112,9 +112,14 @@ function randomBytes(length: number): Uint8Array {
   return bytes;
 }
 
-function assertExecError(error: unknown, pattern: RegExp): asserts error is ExecError {
+function assertExecError(
+  error: unknown,
+  pattern: RegExp,
+  reason?: ExecErrorReason,
+): asserts error is ExecError {
   assert.ok(error instanceof ExecError, `expected ExecError, got ${error}`);
   assert.match(error.message, pattern);
+  if (reason) assert.equal(error.reason, reason);
 }
 
 Deno.test("runExecSession() returns exit code 0, stdout and stderr for a Success status", async () => {
@@ -219,7 +224,7 @@ Deno.test("runExecSession() rejects when the socket closes without any status, n
   try {
     const { error, result } = await run(server);
     assert.equal(result, undefined);
-    assertExecError(error, /closed without an exit status/);
+    assertExecError(error, /closed without an exit status/, "ConnectionLost");
     assert.equal(error.stdout, "half a line");
   } finally {
     await server.shutdown();
@@ -230,7 +235,11 @@ Deno.test("runExecSession() names the close code and reason of an abnormal close
   const server = startServer((ws) => ws.close(4001, "pod went away"));
   try {
     const { error } = await run(server);
-    assertExecError(error, /without an exit status \(close code 4001: pod went away\)/);
+    assertExecError(
+      error,
+      /without an exit status \(close code 4001: pod went away\)/,
+      "ConnectionLost",
+    );
   } finally {
     await server.shutdown();
   }
@@ -245,7 +254,7 @@ Deno.test("runExecSession() rejects with ExecError carrying the cause when the h
     const socket = new WebSocket(`ws://127.0.0.1:${server.addr.port}/exec`, [...EXEC_PROTOCOLS]);
     const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
     const error = await runExecSession(socket).then(() => undefined, (e: unknown) => e);
-    assertExecError(error, /exec WebSocket failed: .+/);
+    assertExecError(error, /exec WebSocket failed: .+/, "ConnectionLost");
     assert.ok(error.cause instanceof Error);
     await closed;
   } finally {
@@ -257,7 +266,7 @@ Deno.test("runExecSession() rejects a text frame as a protocol error", async () 
   const server = startServer((ws) => ws.send("1aGVsbG8="));
   try {
     const { error } = await run(server);
-    assertExecError(error, /unexpected text frame/);
+    assertExecError(error, /unexpected text frame/, "Protocol");
   } finally {
     await server.shutdown();
   }
@@ -531,7 +540,7 @@ Deno.test("runExecSession() rejects with ExecError when an output callback throw
         throw boom;
       },
     });
-    assertExecError(error, /handling stdout output failed/);
+    assertExecError(error, /handling stdout output failed/, "Callback");
     assert.equal(error.cause, boom);
   } finally {
     await server.shutdown();

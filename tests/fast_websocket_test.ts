@@ -679,6 +679,7 @@ Deno.test("a 403 on the exec upgrade reaches runExecSession's ExecError as a Kub
       await closed;
       assert.ok(error instanceof ExecError);
       assert.match(error.message, /exec WebSocket failed: .*403 Forbidden: nope/);
+      assert.equal(error.reason, "Refused");
       assert.ok(error.cause instanceof KubernetesApiError);
       assert.equal(error.cause.code, 403);
     },

@@ -25,7 +25,13 @@
  * @module
  */
 
-import { ExecError, InvalidOptionError, type KubernetesStatus } from "../errors.ts";
+import {
+  ExecError,
+  type ExecErrorReason,
+  InvalidOptionError,
+  KubernetesApiError,
+  type KubernetesStatus,
+} from "../errors.ts";
 import { concatBytes } from "./bytes.ts";
 
 /** The WebSocket subprotocol that adds the stdin half-close (Kubernetes 1.30+, 1.29 behind a gate). */
@@ -322,7 +328,10 @@ class ExecSession {
       return;
     }
     if (socket.readyState === WebSocket.CLOSING || socket.readyState === WebSocket.CLOSED) {
-      this.#finish({ ok: false, error: this.#error("the exec WebSocket is already closed") });
+      this.#finish({
+        ok: false,
+        error: this.#error("ConnectionLost", "the exec WebSocket is already closed"),
+      });
       return;
     }
 
@@ -343,6 +352,7 @@ class ExecSession {
       this.#finish({
         ok: false,
         error: this.#error(
+          "Unsupported",
           `the API server does not support WebSocket exec with ${EXEC_PROTOCOLS.join(" or ")} ` +
             `(offered both, it ${chose}). ${V5_ONLY_HINT}; a proxy in front of the API server ` +
             `that drops the Sec-WebSocket-Protocol header has the same effect`,
@@ -353,7 +363,7 @@ class ExecSession {
     if (this.#options.stdin !== undefined) {
       this.#stdin = new StdinSource(this.#options.stdin);
       this.#sendStdin(this.#stdin).catch((cause) => {
-        this.#finish({ ok: false, error: this.#error("sending stdin failed", { cause }) });
+        this.#finish({ ok: false, error: this.#error("Stdin", "sending stdin failed", { cause }) });
       });
     }
   };
@@ -368,6 +378,7 @@ class ExecSession {
       this.#finish({
         ok: false,
         error: this.#error(
+          "Unsupported",
           `cannot send stdin: the API server only speaks ${PROTOCOL_V4}, which cannot signal ` +
             `end of input, so the command would wait for more input forever. ${V5_ONLY_HINT}. ` +
             `Upgrade the cluster (or enable the gate), or run the command without stdin`,
@@ -419,7 +430,7 @@ class ExecSession {
       const kind = typeof data === "string" ? "text" : "non-binary";
       this.#finish({
         ok: false,
-        error: this.#error(`the exec WebSocket sent an unexpected ${kind} frame`),
+        error: this.#error("Protocol", `the exec WebSocket sent an unexpected ${kind} frame`),
       });
       return;
     }
@@ -449,7 +460,7 @@ class ExecSession {
     } catch (cause) {
       this.#finish({
         ok: false,
-        error: this.#error(`handling ${channelName(channel)} output failed`, { cause }),
+        error: this.#error("Callback", `handling ${channelName(channel)} output failed`, { cause }),
       });
     }
   };
@@ -499,7 +510,12 @@ class ExecSession {
       : new Error(message);
     this.#finish({
       ok: false,
-      error: this.#error(`the exec WebSocket failed: ${message}`, { cause }),
+      // A refused upgrade whose Status was read (the direct WebSocket) is a refusal, not a loss.
+      error: this.#error(
+        cause instanceof KubernetesApiError ? "Refused" : "ConnectionLost",
+        `the exec WebSocket failed: ${message}`,
+        { cause },
+      ),
     });
   };
 
@@ -513,6 +529,7 @@ class ExecSession {
       this.#finish({
         ok: false,
         error: this.#error(
+          "Protocol",
           `the exec status is not a JSON Status: ${
             JSON.stringify(this.#statusText().slice(0, 200))
           }`,
@@ -525,7 +542,10 @@ class ExecSession {
       : ` (close code ${event.code}${event.reason ? `: ${event.reason}` : ""})`;
     this.#finish({
       ok: false,
-      error: this.#error(`the exec connection closed without an exit status${detail}`),
+      error: this.#error(
+        "ConnectionLost",
+        `the exec connection closed without an exit status${detail}`,
+      ),
     });
   };
 
@@ -536,8 +556,8 @@ class ExecSession {
   #finishWithStatus(): void {
     const status = this.#parsedStatus!;
     const exitCode = exitCodeOf(status);
-    if (typeof exitCode === "string") {
-      this.#finish({ ok: false, error: this.#error(exitCode) });
+    if (typeof exitCode !== "number") {
+      this.#finish({ ok: false, error: this.#error(exitCode.reason, exitCode.message) });
       return;
     }
     this.#finish({
@@ -552,9 +572,10 @@ class ExecSession {
     });
   }
 
-  #error(message: string, options?: ErrorOptions): ExecError {
+  #error(reason: ExecErrorReason, message: string, options?: ErrorOptions): ExecError {
     return new ExecError(message, {
       ...options,
+      reason,
       stdout: this.#stdout.text(),
       stderr: this.#stderr.text(),
     });
@@ -582,21 +603,30 @@ class ExecSession {
   }
 }
 
-/** The exit code a status stands for, or the message of the error it stands for. */
-function exitCodeOf(status: KubernetesStatus): number | string {
+/** The exit code a status stands for, or the error it stands for. */
+function exitCodeOf(
+  status: KubernetesStatus,
+): number | { reason: ExecErrorReason; message: string } {
   if (status.status === "Success") return 0;
   const reason = status.reason ? ` (${status.reason})` : "";
   const message = status.message || "no message";
+  const protocol = (text: string) => ({ reason: "Protocol" as const, message: text });
   if (status.status !== "Failure") {
-    return `the exec status is neither Success nor Failure${reason}: ${message}`;
+    return protocol(`the exec status is neither Success nor Failure${reason}: ${message}`);
   }
-  if (status.reason !== "NonZeroExitCode") return `the command failed${reason}: ${message}`;
+  if (status.reason !== "NonZeroExitCode") {
+    return { reason: "CommandFailed", message: `the command failed${reason}: ${message}` };
+  }
   // metav1.StatusCause serialises its Type as "reason"; client-go parses the code as a uint8.
   const cause = status.details?.causes?.find((c) => c.reason === "ExitCode");
-  if (cause === undefined) return `the exec status has no ExitCode cause${reason}: ${message}`;
+  if (cause === undefined) {
+    return protocol(`the exec status has no ExitCode cause${reason}: ${message}`);
+  }
   const text = cause.message ?? "";
   const code = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
-  if (!(code <= 255)) return `the exec status has an invalid exit code ${JSON.stringify(text)}`;
+  if (!(code <= 255)) {
+    return protocol(`the exec status has an invalid exit code ${JSON.stringify(text)}`);
+  }
   return code;
 }
 

@@ -34,4 +34,4 @@ export {
   TransportError,
   WatchError,
 } from "../errors.ts";
-export type { KubernetesStatus } from "../errors.ts";
+export type { ExecErrorReason, KubernetesStatus } from "../errors.ts";

@@ -163,8 +163,6 @@ const CLEANUP_DEADLINE_MS = 30_000;
  * would leave a pod behind.
  */
 const CLEANUP_RETRY = { maxAttempts: 60, maxDelayMs: 1000 };
-/** ExecError messages that mean the connection was lost, not that the command ended. */
-const LOST_CONNECTION = /exec WebSocket failed|closed without an exit status/;
 /** Output kept for the error of a command that timed out. */
 const PARTIAL_OUTPUT_BYTES = 64 * 1024;
 
@@ -626,7 +624,7 @@ export class KubernetesSandbox {
         durationMs,
       };
     } catch (err) {
-      if (!limit && err instanceof ExecError && LOST_CONNECTION.test(err.message)) {
+      if (!limit && err instanceof ExecError && err.reason === "ConnectionLost") {
         // The connection broke, not the command: it may still be running in the pod. Stop it
         // (best effort, bounded) so a retry by the caller does not run it twice.
         await this.#execRaw(["/bin/sh", "-c", KILL_TREE, pidFile], {
@@ -698,9 +696,9 @@ export class KubernetesSandbox {
     try {
       return await runExecSession(socket, options);
     } catch (err) {
-      // Only a failure before any output can be a refused handshake.
+      // Only a connection lost before any output can be a refused handshake in disguise.
       if (
-        err instanceof ExecError && /WebSocket failed/.test(err.message) && !err.stdout &&
+        err instanceof ExecError && err.reason === "ConnectionLost" && !err.stdout &&
         !err.stderr
       ) {
         throw await explainHandshakeFailure(client, path, err);
@@ -1080,14 +1078,16 @@ async function explainHandshakeFailure(
   path: string,
   original: ExecError,
 ): Promise<ExecError> {
-  // The direct WebSocket already read the refusal's Status; only Deno's own WebSocket hides it.
-  if (original.cause instanceof KubernetesApiError) return original;
+  // Only Deno's own WebSocket hides a refusal's Status (the direct one reads it: "Refused").
   try {
     // Authorization runs before the handler looks at the query, so none is needed (or sent).
     await client.request(path, { signal: AbortSignal.timeout(5000) });
   } catch (probe) {
     if (probe instanceof KubernetesApiError && probe.code !== 400) {
-      return new ExecError(`cannot open an exec session: ${probe.message}`, { cause: probe });
+      return new ExecError(`cannot open an exec session: ${probe.message}`, {
+        cause: probe,
+        reason: "Refused",
+      });
     }
   }
   return original;
