@@ -178,6 +178,8 @@ const DRAIN_POLL_MS = 5;
  * writing the status; this only covers a proxy that keeps the connection open.
  */
 const CLOSE_AFTER_STATUS_MS = 1000;
+/** How long a connection error waits for the close event before it is the verdict. */
+const ERROR_GRACE_MS = 250;
 
 const V5_ONLY_HINT = `${PROTOCOL_V5} needs Kubernetes >= 1.30 (1.29 with the ` +
   `TranslateStreamCloseWebsocketRequests feature gate on); older API servers speak ${PROTOCOL_V4}`;
@@ -304,6 +306,9 @@ class ExecSession {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #drainWake: (() => void) | undefined;
+  /** A connection error waiting for the close (or grace) that decides between it and a status. */
+  #pendingError: ExecError | undefined;
+  #errorTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(socket: WebSocket, options: ExecSessionOptions) {
     this.#socket = socket;
@@ -508,21 +513,35 @@ class ExecSession {
     const cause = event instanceof ErrorEvent && event.error instanceof Error
       ? event.error
       : new Error(message);
-    this.#finish({
-      ok: false,
-      // A refused upgrade whose Status was read (the direct WebSocket) is a refusal, not a loss.
-      error: this.#error(
-        cause instanceof KubernetesApiError ? "Refused" : "ConnectionLost",
-        `the exec WebSocket failed: ${message}`,
-        { cause },
-      ),
-    });
+    // A refused upgrade whose Status was read (the direct WebSocket) is a refusal, not a loss.
+    const error = this.#error(
+      cause instanceof KubernetesApiError ? "Refused" : "ConnectionLost",
+      `the exec WebSocket failed: ${message}`,
+      { cause },
+    );
+    if (this.#socket.readyState === WebSocket.CONNECTING || cause instanceof KubernetesApiError) {
+      this.#finish({ ok: false, error });
+      return;
+    }
+    // A failed write (stdin into a server that already closed: "Broken pipe") can be reported
+    // before the frames the server sent first, the status among them, are delivered. The verdict
+    // waits for the close that follows, or a short grace, so a received status still wins.
+    this.#pendingError ??= error;
+    this.#errorTimer ??= setTimeout(() => {
+      this.#errorTimer = undefined;
+      if (this.#parsedStatus !== undefined) this.#finishWithStatus();
+      else this.#finish({ ok: false, error: this.#pendingError! });
+    }, ERROR_GRACE_MS);
   };
 
   #onClose = (event: CloseEvent): void => {
     if (this.#settled) return;
     if (this.#parsedStatus !== undefined) {
       this.#finishWithStatus();
+      return;
+    }
+    if (this.#pendingError !== undefined) {
+      this.#finish({ ok: false, error: this.#pendingError });
       return;
     }
     if (this.#statusBytes > 0) {
@@ -593,6 +612,7 @@ class ExecSession {
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    if (this.#errorTimer !== undefined) clearTimeout(this.#errorTimer);
     this.#drainWake?.();
     this.#stdin?.cancel("the exec session ended");
     if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) {
