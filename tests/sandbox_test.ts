@@ -214,7 +214,7 @@ Deno.test("describe(), String() and JSON never show a secret of the connection",
   assert.equal(d.podName, null);
 });
 
-Deno.test("registered tools run in this process with the seed's result keys; runTool needs a running sandbox", async () => {
+Deno.test("a registered tool is listed, and runTool needs a running sandbox (it runs: tests/integration/exec_test.ts)", async () => {
   const sb = new KubernetesSandbox({ sandboxId: "tooltest" });
   sb.registerTool("process", (args) => ({ doubled: Number(args.n) * 2 }));
   assert.ok(sb.toolNames.includes("process") && sb.toolNames.includes("shell"));

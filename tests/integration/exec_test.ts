@@ -135,6 +135,28 @@ Deno.test({
         assert.deepEqual([code.status, code.exitCode], ["error", 3]);
       });
 
+      await t.step(
+        "a registered tool runs in this process, with the seed's result keys",
+        async () => {
+          let context: unknown;
+          sb.registerTool("double", (args, ctx) => {
+            context = ctx.sandbox;
+            return { doubled: Number(args.n) * 2 };
+          });
+          const r = await sb.runTool("double", { n: 21 });
+          assert.deepEqual(r, {
+            tool: "double",
+            arguments: { n: 21 },
+            sandboxId: sb.sandboxId,
+            pod: sb.podName,
+            clusterIp: sb.clusterIp,
+            status: "ok",
+            result: { doubled: 42 },
+          });
+          assert.equal(context, sb, "the handler gets the sandbox");
+        },
+      );
+
       await t.step("an unknown tool lists every valid name", async () => {
         const err = await sb.runTool("nope", {}).catch((e) => e);
         assert.ok(err instanceof UnknownToolError);

@@ -358,8 +358,8 @@ Deno.test({
         l.startsWith("POST") && l.includes("/services")
       );
       assert.ok(
-        servicePosts.length >= 1 && servicePosts.length <= 6,
-        `bounded: ${servicePosts.length}`,
+        servicePosts.length >= 2 && servicePosts.length <= 6,
+        `repeated, and bounded: ${servicePosts.length}`,
       );
       assert.deepEqual(
         (await liveObjects(rig.admin, sb.sandboxId)).filter((o) => o.startsWith("service/")),

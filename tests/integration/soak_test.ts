@@ -13,8 +13,17 @@ import { KubeClient } from "../../src/client/client.ts";
 import { e2eConnection, e2eNamespace, managedObjects, skipUnlessCluster } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
-const LIFECYCLES = Number(Deno.env.get("ORBITER_SOAK_LIFECYCLES") ?? 100);
-const EXECS = Number(Deno.env.get("ORBITER_SOAK_EXECS") ?? 1000);
+/** A round count from the environment: a soak of no rounds would pass while proving nothing. */
+function rounds(name: string, fallback: number): number {
+  const text = Deno.env.get(name);
+  const n = text === undefined ? fallback : Number(text);
+  if (!Number.isInteger(n) || n < 10) {
+    throw new Error(`${name}=${text} is not a round count (an integer >= 10)`);
+  }
+  return n;
+}
+const LIFECYCLES = rounds("ORBITER_SOAK_LIFECYCLES", 100);
+const EXECS = rounds("ORBITER_SOAK_EXECS", 1000);
 /** Enough rounds that V8 and the allocator reach their working size before the baseline. */
 const WARMUP = 20;
 const EXEC_WARMUP = 100;
