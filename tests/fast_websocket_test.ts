@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { concatBytes } from "../src/client/bytes.ts";
 import { KubeClient } from "../src/client/client.ts";
 import { EXEC_PROTOCOLS, runExecSession } from "../src/client/exec.ts";
 import { FastWebSocket, openFastWebSocket } from "../src/client/fast_websocket.ts";
@@ -685,3 +686,187 @@ Deno.test("a 403 on the exec upgrade reaches runExecSession's ExecError as a Kub
     },
   );
 });
+
+// --- the frame decoder under arbitrary splits, random input and malformed frames ---
+
+/** A seeded generator (mulberry32), so that a failing run can be replayed from its seed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Writes `bytes` in pieces whose sizes `next` picks, each its own TLS record. */
+async function writeSplit(peer: RawPeer, bytes: Uint8Array, next: () => number): Promise<void> {
+  for (let off = 0; off < bytes.length;) {
+    const n = Math.max(1, Math.min(bytes.length - off, next()));
+    await peer.write(bytes.subarray(off, off + n));
+    off += n;
+  }
+}
+
+/** Messages as frames: some fragmented, with pings between fragments. Returns the wire bytes. */
+function framesFor(messages: Uint8Array[], random: () => number): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const m of messages) {
+    const pieces = m.length > 2 && random() < 0.4 ? 1 + Math.floor(random() * 3) : 0;
+    if (pieces === 0) {
+      parts.push(serverFrame(0x2, m));
+      continue;
+    }
+    const cuts = [0, ...Array.from({ length: pieces }, () => Math.floor(random() * m.length))]
+      .sort((a, b) => a - b);
+    cuts.push(m.length);
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const last = i + 2 === cuts.length;
+      parts.push(serverFrame(i === 0 ? 0x2 : 0x0, m.subarray(cuts[i], cuts[i + 1]), { fin: last }));
+      if (!last && random() < 0.5) parts.push(serverFrame(0x9, new Uint8Array([i])));
+    }
+  }
+  parts.push(serverFrame(0x8, new Uint8Array([0x03, 0xe8])));
+  return concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
+}
+
+async function decodeThrough(
+  wire: Uint8Array,
+  next: () => number,
+): Promise<{ messages: unknown[]; close: CloseEvent; errors: ErrorEvent[] }> {
+  let out: { messages: unknown[]; close: CloseEvent; errors: ErrorEvent[] } | undefined;
+  await withRawServer(
+    async (peer) => {
+      await peer.accept(await peer.head(), V5);
+      await writeSplit(peer, wire, next);
+      // Pongs and the close reply; then the client ends the connection.
+      while (true) {
+        const f = await peer.frame().catch(() => undefined);
+        if (!f || f.opcode === 0x8) break;
+      }
+    },
+    async (base) => {
+      const socket = open(base);
+      socket.binaryType = "arraybuffer";
+      const rec = record(socket);
+      const close = await rec.closed;
+      out = { messages: rec.messages(), close, errors: rec.errors() };
+    },
+  );
+  return out!;
+}
+
+Deno.test("the decoder takes frames fed one byte at a time", async () => {
+  const random = prng(1);
+  const messages = [0, 1, 125, 126, 127, 65535, 65536, 70_000].map((n) => {
+    const m = new Uint8Array(n);
+    for (let i = 0; i < n; i++) m[i] = Math.floor(random() * 256);
+    return m;
+  });
+  // Byte by byte for the headers and the small messages; the big payloads would take too long.
+  const wire = framesFor(messages.slice(0, 5), random);
+  const got = await decodeThrough(wire, () => 1);
+  assert.deepEqual(got.errors, []);
+  assert.equal(got.close.code, 1000);
+  assert.deepEqual(got.messages.map((d) => new Uint8Array(d as ArrayBuffer)), messages.slice(0, 5));
+  const big = await decodeThrough(
+    framesFor(messages.slice(5), random),
+    () => 1 + Math.floor(random() * 7),
+  );
+  assert.deepEqual(big.messages.map((d) => new Uint8Array(d as ArrayBuffer)), messages.slice(5));
+});
+
+for (const seed of [7, 42, 20261202]) {
+  Deno.test(`random messages, fragments and splits round-trip intact (seed ${seed})`, async () => {
+    const random = prng(seed);
+    const sizes = [0, 3, 125, 126, 65535, 65536];
+    const messages = Array.from({ length: 40 }, () => {
+      const n = random() < 0.3
+        ? sizes[Math.floor(random() * sizes.length)]
+        : Math.floor(random() * 3000);
+      const m = new Uint8Array(n);
+      for (let i = 0; i < n; i++) m[i] = Math.floor(random() * 256);
+      return m;
+    });
+    const got = await decodeThrough(
+      framesFor(messages, random),
+      () => random() < 0.5 ? 1 + Math.floor(random() * 10) : Math.floor(random() * 20_000),
+    );
+    assert.deepEqual(got.errors, [], `seed ${seed}`);
+    assert.equal(got.close.code, 1000);
+    assert.deepEqual(got.messages.map((d) => new Uint8Array(d as ArrayBuffer)), messages);
+  });
+}
+
+for (
+  const [name, frame, pattern, code] of [
+    [
+      "a reserved bit",
+      (() => {
+        const f = serverFrame(0x2, new Uint8Array([1]));
+        f[0] |= 0x40;
+        return f;
+      })(),
+      /a reserved bit is set/,
+      1002,
+    ],
+    [
+      "a control frame longer than 125 bytes",
+      serverFrame(0x9, new Uint8Array(126)),
+      /control frame is fragmented or longer than 125 bytes/,
+      1002,
+    ],
+    [
+      "a fragmented control frame",
+      serverFrame(0x9, new Uint8Array(1), { fin: false }),
+      /control frame is fragmented/,
+      1002,
+    ],
+    [
+      "a text message that is not UTF-8",
+      serverFrame(0x1, new Uint8Array([0xc3, 0x28])),
+      /a text message is not UTF-8/,
+      1007,
+    ],
+    [
+      "a 64-bit length past the bound",
+      (() => {
+        const f = new Uint8Array(10);
+        f[0] = 0x82;
+        f[1] = 127;
+        new DataView(f.buffer).setUint32(2, 0x00200000);
+        return f;
+      })(),
+      /frame length is out of range/,
+      1002,
+    ],
+    [
+      "a continuation that starts no message",
+      serverFrame(0x0, new Uint8Array([1])),
+      /continuation frame starts no message/,
+      1002,
+    ],
+  ] as const
+) {
+  Deno.test(`${name} fails the connection with close code ${code}`, async () => {
+    let closeFrame: RawFrame | undefined;
+    await withRawServer(
+      async (peer) => {
+        await peer.accept(await peer.head(), V5);
+        await peer.write(frame);
+        closeFrame = await peer.frame();
+      },
+      async (base) => {
+        const rec = record(open(base));
+        await rec.closed;
+        assert.deepEqual(rec.messages(), [], "nothing was delivered");
+        assert.equal(rec.errors().length, 1);
+        assert.match(rec.errors()[0].message, pattern);
+      },
+    );
+    assert.equal(closeFrame!.opcode, 0x8);
+    assert.equal((closeFrame!.payload[0] << 8) | closeFrame!.payload[1], code);
+  });
+}
