@@ -36,7 +36,8 @@ fi
 # command line points into this .cluster/ directory. Matched by PID only.
 ours() {
   local pid cmd exe
-  for pid in $(cat "$pids"/*.pid 2>/dev/null) $(ls /proc 2>/dev/null | grep -E '^[0-9]+$'); do
+  # pgrep -f matches whole command lines: one pass over /proc, not a command per process.
+  for pid in $(cat "$pids"/*.pid 2>/dev/null) $(pgrep -f -- "$state/" 2>/dev/null); do
     [ -r "/proc/$pid/cmdline" ] || continue
     cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
     exe=${cmd%% *}
@@ -88,8 +89,10 @@ if running kubelet && running kube-apiserver && [ -S "$sock" ]; then
     log "deleting the pods on the real node"
     kc delete pods --all-namespaces --field-selector=spec.nodeName=localhost \
       --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
-    for _ in $(seq 1 60); do
-      [ -z "$(ctr_ tasks ls -q)" ] && [ -z "$(ctr_ containers ls -q)" ] && break
+    # Until no task runs; the stopped containers kubelet leaves for its garbage collector are
+    # removed below.
+    for _ in $(seq 1 40); do
+      [ -z "$(ctr_ tasks ls -q)" ] && break
       sleep 0.25
     done
   fi
