@@ -15,8 +15,8 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
   log "missing: ${missing[*]}; install them as root: apt-get install ${missing[*]}"
   exit 3
 fi
-log "installing ${missing[*]} with apt-get"
+log "installing ${missing[*]} with apt-get (with their recommends: the set this was verified with)"
 export DEBIAN_FRONTEND=noninteractive
 # Serialise with any other apt run; a failed update still lets an install from the cached lists try.
 apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || log "apt-get update failed; trying the cached package lists"
-apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >&2
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >&2
