@@ -7,8 +7,17 @@
  */
 
 /**
- * Base class of every failure of a sandbox's lifecycle or tools (the Python original's
- * `SandboxError`). Catch this to handle anything a `KubernetesSandbox` method throws at run time.
+ * Base class of the failures of a sandbox itself, its lifecycle and its tools (the Python
+ * original's `SandboxError`): {@linkcode PodStartError}, {@linkcode ExecError},
+ * {@linkcode CommandTimeoutError}, {@linkcode UnknownToolError}, and misuse such as `runTool` on a
+ * sandbox that is not running.
+ *
+ * The library's other errors say where a failure came from, and pass through unwrapped:
+ * {@linkcode InvalidOptionError} (bad input, before any request), {@linkcode KubeconfigError} and
+ * {@linkcode CredentialPluginError} (loading the connection), {@linkcode MissingPermissionError}
+ * (a Deno permission flag), {@linkcode TransportError} (the server could not be reached) and
+ * {@linkcode KubernetesApiError} (the server said no). An aborted call rejects with its signal's
+ * reason, as `fetch` does.
  */
 export class SandboxError extends Error {
   /** Creates a sandbox error. */

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   ConnectionConfig,
+  KubeconfigError,
   KubernetesSandbox,
   MissingPermissionError,
   TransportError,
@@ -95,4 +96,11 @@ Deno.test("an abort ends start() within a second even when the server never answ
     }
     await accepting.catch(() => {});
   }
+});
+
+Deno.test("create() passes a kubeconfig failure through as KubeconfigError, unwrapped", async () => {
+  const err = await KubernetesSandbox.create({ kubeconfig: "/nonexistent/kubeconfig" })
+    .then(() => undefined, (e) => e);
+  assert.ok(err instanceof KubeconfigError, String(err));
+  assert.match(err.message, /\/nonexistent\/kubeconfig/);
 });

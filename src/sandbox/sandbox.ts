@@ -299,8 +299,14 @@ export class KubernetesSandbox {
    * Creates the pod and service and waits (by watch) until the pod is Ready. On any failure or
    * abort, deletes what it created, sets status `error`, then throws.
    *
+   * Everything it does, retries and lookups included, stays within the sandbox's `timeout`; an
+   * abort rejects with the signal's reason within about a second (cleanup then goes on).
+   *
    * @throws {PodStartError} the pod failed, could not be scheduled, or missed the deadline.
    * @throws {KubernetesApiError} the server refused a request (e.g. `AlreadyExists`, `Forbidden`).
+   * @throws {TransportError} the server could not be reached within the `timeout`.
+   * @throws {MissingPermissionError} Deno may not reach the server (the flag is named).
+   * @throws {KubeconfigError} the connection could not be loaded.
    * @throws {SandboxError} the sandbox is closed.
    */
   start(options: { signal?: AbortSignal; onReadyEvent?: () => void } = {}): Promise<void> {
