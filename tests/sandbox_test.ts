@@ -98,7 +98,9 @@ Deno.test("the pod passes the PodSecurity restricted profile and still runs a ro
 
 Deno.test("the keep-alive command exits at once on SIGTERM", async () => {
   const child = new Deno.Command("/bin/sh", { args: ["-c", KEEP_ALIVE_SCRIPT] }).spawn();
-  await new Promise((r) => setTimeout(r, 200));
+  // The trap is set once the shell has started its first `sleep`: wait for that child.
+  const children = () => Deno.readTextFile(`/proc/${child.pid}/task/${child.pid}/children`);
+  while (!(await children()).trim()) await new Promise((r) => setTimeout(r, 5));
   const t0 = performance.now();
   child.kill("SIGTERM");
   const status = await child.status;

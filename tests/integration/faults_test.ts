@@ -496,7 +496,8 @@ Deno.test({
         // it running); the library kills it, so a caller's retry never runs it twice.
         const pid = Number(await sb.readTextFile(pidFile));
         assert.ok(pid > 1, `the command wrote its pid (${pid})`);
-        await delay(500);
+        // exec() kills the command before it rejects; a zombie may take a moment to be reaped.
+        for (let i = 0; i < 50 && await alive(sb, pid); i++) await delay(100);
         assert.ok(!(await alive(sb, pid)), `the command (pid ${pid}) was killed after the drop`);
       });
 
