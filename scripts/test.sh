@@ -140,7 +140,10 @@ fi
 passed=$(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$summary")
 failed=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")
 ignored=$(grep -oE '\| [0-9]+ ignored' <<<"$summary" | grep -oE '[0-9]+' || true)
+# Ignored steps ("| 1 ignored (2 steps)") are skipped checks too: they count, never vanish.
+ignored_steps=$(grep -oE 'ignored \([0-9]+ steps?\)' <<<"$summary" | grep -oE '[0-9]+' || true)
+skipped=$((${ignored:-0} + ${ignored_steps:-0}))
 line="$passed passed, $failed failed"
-[ -n "$ignored" ] && [ "$ignored" != 0 ] && line="$line, $ignored skipped"
+[ "$skipped" != 0 ] && line="$line, $skipped skipped"
 echo "$line"
 exit "$code"

@@ -299,13 +299,22 @@ Deno.test("ExecCredentialProvider refuses interactiveMode Always, since stdin is
 
 Deno.test("ExecCredentialProvider.get() honours an AbortSignal by killing the plugin", async () => {
   await withTempDir(async (dir) => {
-    const plugin = await writePlugin(dir, `exec sleep 30`);
+    const pidFile = join(dir, "pid");
+    const plugin = await writePlugin(dir, `echo $$ > "${pidFile}"\nexec sleep 30`);
     const provider = new ExecCredentialProvider(execConfig(plugin), CLUSTER);
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(new Error("caller gave up")), 100);
     await assert.rejects(provider.get(controller.signal), { message: "caller gave up" });
     assert.ok(Date.now() - started < 5_000);
+    // The plugin's process (the shell, then `sleep` in its place) is gone, not left running.
+    const pid = Number(await Deno.readTextFile(pidFile));
+    const running = async () => {
+      const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+      return stat !== "" && !/^\d+ \(.*\) Z/.test(stat);
+    };
+    for (let i = 0; i < 50 && await running(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await running(), false, `the plugin (pid ${pid}) was killed`);
     // An already-aborted signal rejects without running anything.
     const runs = await runCount(dir);
     await assert.rejects(provider.get(AbortSignal.abort(new Error("pre"))), { message: "pre" });
