@@ -44,18 +44,22 @@ export const OUTSIDE_WORKSPACE_EXIT = 125;
 /**
  * Resolves `$1` on the pod side (symlinks included; for a path that does not exist yet, its
  * deepest existing ancestor) and exits {@linkcode OUTSIDE_WORKSPACE_EXIT} unless it lies in one of
- * the directories `$2...`. Prints the resolved path on success. With no directories, allows all.
+ * the directories `$2...`, or when it cannot be resolved (a dangling or looping symlink): it fails
+ * closed. Leaves the resolved path in `$real`. With no directories, allows every path it resolves.
  */
 const CONFINE = `
 resolve() {
   q=$1; rest=
   while [ ! -e "$q" ] && [ ! -L "$q" ]; do rest="/\${q##*/}$rest"; q=\${q%/*}; [ -n "$q" ] || q=/; done
-  r=$(readlink -f -- "$q") || r=$q
+  r=$(readlink -f -- "$q") || return 1
   [ "$r" = / ] && r=
   printf '%s%s' "$r" "$rest"
 }
 target=$1; shift
-real=$(resolve "$target")
+real=$(resolve "$target") || {
+  echo "orbiter: $target cannot be resolved (a broken or looping symbolic link)" >&2
+  exit ${OUTSIDE_WORKSPACE_EXIT}
+}
 [ -n "$real" ] || real=/
 if [ $# -gt 0 ]; then
   ok=

@@ -56,8 +56,15 @@ function sample(): Sample {
  * still be in its close handshake, for up to a second, when exec() has already resolved).
  */
 async function settledSample(): Promise<Sample> {
-  await new Promise((r) => setTimeout(r, 1500));
-  return sample();
+  // Until the counts hold still for half a second (bounded at 10 s).
+  let last = sample();
+  for (let steady = 0, i = 0; steady < 5 && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    const next = sample();
+    steady = next.fds === last.fds && next.sockets === last.sockets ? steady + 1 : 0;
+    last = next;
+  }
+  return last;
 }
 
 function assertFlat(what: string, before: Sample, after: Sample) {

@@ -1,0 +1,126 @@
+/**
+ * The workspace confinement is a security boundary, so its scripts are run here under the local
+ * `/bin/sh` (dash on Debian, as in most images) against a real directory tree: `..`, symlinks out
+ * of the workspace, dangling and looping symlinks, absolute paths, and names with spaces and
+ * newlines.
+ */
+
+import assert from "node:assert/strict";
+import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, WRITE_FILE } from "./scripts.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+async function sh(
+  script: string,
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command("/bin/sh", {
+    args: ["-c", script, "orbiter", ...args],
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(encoder.encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** A tree: ROOT/ws (the workspace, with links), ROOT/outside/secret.txt. */
+async function withTree(fn: (root: string, ws: string) => Promise<void>): Promise<void> {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "orbiter-confine-" }));
+  const ws = `${root}/ws`;
+  try {
+    await Deno.mkdir(`${ws}/sub`, { recursive: true });
+    await Deno.mkdir(`${root}/outside`);
+    await Deno.writeTextFile(`${root}/outside/secret.txt`, "secret");
+    await Deno.writeTextFile(`${ws}/in.txt`, "inside");
+    await Deno.writeTextFile(`${ws}/name with space`, "spaced");
+    await Deno.writeTextFile(`${ws}/new\nline`, "newline");
+    await Deno.symlink(`${root}/outside`, `${ws}/out-link`);
+    await Deno.symlink(`${ws}/sub`, `${ws}/in-link`);
+    await Deno.symlink(`${root}/outside/m1/m2`, `${ws}/dangling`);
+    await Deno.symlink(`${ws}/loop`, `${ws}/loop`);
+    await fn(root, ws);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("READ_FILE reads inside the workspace and refuses every way out", async () => {
+  await withTree(async (root, ws) => {
+    const read = (path: string) => sh(READ_FILE, [path, ws]);
+    assert.deepEqual(await read(`${ws}/in.txt`), { code: 0, stdout: "inside", stderr: "" });
+    assert.equal((await read(`${ws}/name with space`)).stdout, "spaced");
+    assert.equal((await read(`${ws}/new\nline`)).stdout, "newline");
+    for (
+      const path of [
+        `${ws}/../outside/secret.txt`,
+        `${ws}/out-link/secret.txt`,
+        `${root}/outside/secret.txt`,
+        "/etc/passwd",
+        `${ws}/dangling/x`,
+        `${ws}/loop/x`,
+        `${ws}-sibling/x`,
+      ]
+    ) {
+      const r = await read(path);
+      assert.equal(r.code, OUTSIDE_WORKSPACE_EXIT, `${JSON.stringify(path)}: ${r.stderr}`);
+      assert.equal(r.stdout, "", `nothing of ${path} is printed`);
+      assert.match(r.stderr, /outside the workspace|cannot be resolved/);
+    }
+    // A symlink that stays inside is followed.
+    await Deno.writeTextFile(`${ws}/sub/deep.txt`, "deep");
+    assert.equal((await read(`${ws}/in-link/deep.txt`)).stdout, "deep");
+  });
+});
+
+Deno.test("WRITE_FILE writes inside the workspace (parents made) and never outside", async () => {
+  await withTree(async (root, ws) => {
+    const write = (path: string, data: string) => sh(WRITE_FILE, [path, ws], data);
+    assert.equal((await write(`${ws}/a/b/new file`, "x\ny")).code, 0);
+    assert.equal(await Deno.readTextFile(`${ws}/a/b/new file`), "x\ny");
+    for (
+      const path of [
+        `${ws}/out-link/new.txt`,
+        `${ws}/../outside/new.txt`,
+        `${ws}/dangling/a/x`,
+        `${ws}/loop/x`,
+        "/tmp/orbiter-confine-escape",
+      ]
+    ) {
+      const r = await write(path, "escape");
+      assert.equal(r.code, OUTSIDE_WORKSPACE_EXIT, `${JSON.stringify(path)}: ${r.stderr}`);
+    }
+    const outside = [...Deno.readDirSync(`${root}/outside`)].map((e) => e.name).sort();
+    assert.deepEqual(outside, ["secret.txt"], "nothing was written outside");
+    assert.equal(
+      await Deno.stat("/tmp/orbiter-confine-escape").then(() => true, () => false),
+      false,
+    );
+  });
+});
+
+Deno.test("LIST_FILES lists names with spaces and newlines, and not outside", async () => {
+  await withTree(async (_root, ws) => {
+    const r = await sh(LIST_FILES, [ws, ws]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\|name with space\n/);
+    assert.match(r.stdout, /\|new\nline\n/);
+    const out = await sh(LIST_FILES, [`${ws}/out-link`, ws]);
+    assert.equal(out.code, OUTSIDE_WORKSPACE_EXIT);
+    assert.equal(out.stdout, "");
+  });
+});
+
+Deno.test("without a workspace every resolvable path is allowed, and a broken link still fails closed", async () => {
+  await withTree(async (root, ws) => {
+    assert.equal((await sh(READ_FILE, [`${root}/outside/secret.txt`])).stdout, "secret");
+    assert.equal((await sh(READ_FILE, [`${ws}/loop/x`])).code, OUTSIDE_WORKSPACE_EXIT);
+  });
+});
