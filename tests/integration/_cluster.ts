@@ -5,6 +5,7 @@
  */
 
 import { KubeClient } from "../../src/client/client.ts";
+import { KubernetesSandbox, type KubernetesSandboxOptions } from "../../mod.ts";
 import {
   corePath,
   getObject,
@@ -45,6 +46,25 @@ export function skipUnlessCluster(): boolean {
 /** Loads a connection for one of the e2e users. */
 export function e2eConnection(user: "admin" | "token"): Promise<ConnectionConfig> {
   return loadKubeConfig({ kubeconfig: user === "admin" ? adminKubeconfig : tokenKubeconfig });
+}
+
+/**
+ * Runs `fn` with a started sandbox of the least-privilege token user (30 s timeout, the e2e
+ * namespace, then `options`), cleaned up and its client closed afterwards, even when `fn` fails.
+ */
+export async function withSandbox(
+  options: KubernetesSandboxOptions,
+  fn: (sb: KubernetesSandbox) => Promise<void>,
+): Promise<void> {
+  const client = new KubeClient(await e2eConnection("token"));
+  const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, timeout: 30, ...options });
+  try {
+    await sb.start();
+    await fn(sb);
+  } finally {
+    await sb.cleanup();
+    client.close();
+  }
 }
 
 /** Runs `fn` with a client for `user`, closed afterwards. */

@@ -7,37 +7,15 @@
 
 import assert from "node:assert/strict";
 import { KubernetesSandbox } from "../../mod.ts";
-import { KubeClient } from "../../src/client/client.ts";
 import {
   CommandTimeoutError,
   InvalidOptionError,
   SandboxError,
   UnknownToolError,
 } from "../../src/errors.ts";
-import { e2eConnection, e2eNamespace, skipUnlessCluster } from "./_cluster.ts";
+import { e2eNamespace, skipUnlessCluster, withSandbox } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
-
-/** One sandbox (as the least-privilege token user) for all steps; removed even when a step fails. */
-async function withSandbox(
-  fn: (sb: KubernetesSandbox) => Promise<void>,
-  options: { workspace?: string[] } = {},
-) {
-  const client = new KubeClient(await e2eConnection("token"));
-  const sb = new KubernetesSandbox({
-    client,
-    namespace: e2eNamespace,
-    workspace: options.workspace,
-    timeout: 30,
-  });
-  try {
-    await sb.start();
-    await fn(sb);
-  } finally {
-    await sb.cleanup();
-    client.close();
-  }
-}
 
 /** The command lines of the processes running in the sandbox's container, from its /proc. */
 async function processes(sb: KubernetesSandbox): Promise<string[]> {
@@ -54,7 +32,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn(t) {
-    await withSandbox(async (sb) => {
+    await withSandbox({}, async (sb) => {
       await t.step("stdout and stderr arrive apart, with the exit code", async () => {
         const r = await sb.exec(["/bin/sh", "-c", "echo out; echo err >&2"]);
         assert.deepEqual([r.exitCode, r.stdout, r.stderr], [0, "out\n", "err\n"]);
@@ -221,7 +199,7 @@ Deno.test({
   ignore,
   sanitizeResources: false,
   async fn() {
-    await withSandbox(async (sb) => {
+    await withSandbox({ workspace: ["/workspace"] }, async (sb) => {
       const ws = "/workspace";
       await sb.writeFile(`${ws}/in.txt`, "inside");
       assert.equal(await sb.readTextFile(`${ws}/in.txt`), "inside");
@@ -239,7 +217,7 @@ Deno.test({
       assert.match(err.message, /outside the workspace/);
       await assert.rejects(() => sb.writeFile(`${ws}/link/new.txt`, "x"), InvalidOptionError);
       assert.equal((await sb.exec(["test", "-e", "/tmp/new.txt"])).exitCode, 1, "not written");
-    }, { workspace: ["/workspace"] });
+    });
   },
 });
 

@@ -16,24 +16,10 @@ import {
   managedObjects,
   skipUnlessCluster,
   withClient,
+  withSandbox,
 } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
-
-async function withSandbox(
-  options: ConstructorParameters<typeof KubernetesSandbox>[0],
-  fn: (sb: KubernetesSandbox) => Promise<void>,
-) {
-  const client = new KubeClient(await e2eConnection("token"));
-  const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, timeout: 30, ...options });
-  try {
-    await sb.start();
-    await fn(sb);
-  } finally {
-    await sb.cleanup();
-    client.close();
-  }
-}
 
 /** start() of a sandbox that must fail: its error, how long it took, and that nothing is left. */
 async function failedStart(
