@@ -213,9 +213,19 @@ export class MissingPermissionError extends Error {
   }
 }
 
+/** `error`, then its `cause`, and so on (at most `depth` links, so a cycle cannot hang it). */
+export function* causeChain(error: unknown, depth = 6): Generator<unknown> {
+  for (let e: unknown = error, i = 0; e && i < depth; e = (e as Error).cause, i++) yield e;
+}
+
+/** The messages of `error`'s cause chain, joined with ": " (what a wrapped failure says). */
+export function causeMessages(error: unknown): string {
+  return [...causeChain(error)].map((e) => String((e as Error)?.message ?? e)).join(": ");
+}
+
 /** The `NotCapable` (permission) error in `cause`'s chain, if any. */
 export function notCapable(cause: unknown): Error | undefined {
-  for (let e: unknown = cause, i = 0; e && i < 6; e = (e as Error).cause, i++) {
+  for (const e of causeChain(cause)) {
     if (e instanceof Deno.errors.NotCapable || (e as Error)?.name === "NotCapable") {
       return e as Error;
     }

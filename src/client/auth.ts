@@ -7,6 +7,7 @@
  */
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
+import { encodeBase64 } from "./bytes.ts";
 import { ExecCredentialProvider } from "./exec_credential.ts";
 
 /** Client-certificate material for TLS. */
@@ -89,9 +90,7 @@ export class Authenticator {
     }
     if (conn.token !== undefined) return { authorization: `Bearer ${conn.token}`, certificate };
     if (conn.username !== undefined) {
-      const basic = btoa(
-        String.fromCharCode(...new TextEncoder().encode(`${conn.username}:${conn.password ?? ""}`)),
-      );
+      const basic = encodeBase64(`${conn.username}:${conn.password ?? ""}`);
       return { authorization: `Basic ${basic}`, certificate };
     }
     return { certificate };

@@ -1,5 +1,5 @@
 /**
- * Byte helpers shared by the exec protocol, the direct WebSocket and the sandbox.
+ * Byte helpers shared by the exec protocol, the direct WebSocket, the credentials and the sandbox.
  *
  * @module
  */
@@ -14,4 +14,15 @@ export function concatBytes(chunks: readonly Uint8Array[], total: number): Uint8
     offset += chunk.length;
   }
   return out;
+}
+
+/** Standard base64 of `data` (a string is taken as its UTF-8 bytes). */
+export function encodeBase64(data: string | Uint8Array): string {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  let binary = "";
+  // In slices: spreading a large array into one call would overflow the stack.
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
 }

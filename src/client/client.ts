@@ -8,6 +8,8 @@
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
 import {
+  causeChain,
+  causeMessages,
   InvalidOptionError,
   KubeconfigError,
   KubernetesApiError,
@@ -393,11 +395,7 @@ export class KubeClient {
   #transportError(cause: unknown): TransportError {
     const server = this.connection.server;
     // fetch() says only "fetch failed"; the reason (refused, TLS...) is down the cause chain.
-    const texts: string[] = [];
-    for (let e: unknown = cause, i = 0; e && i < 4; e = (e as Error).cause, i++) {
-      texts.push(String((e as Error)?.message ?? e));
-    }
-    const text = texts.join(": ");
+    const text = causeMessages(cause);
     let message = `cannot reach the Kubernetes API server at ${server}: ${scrub(text)}`;
     if (/UnsupportedCertVersion/i.test(text)) {
       message = `the client certificate is an X.509 version 1 certificate, which Deno's TLS ` +
@@ -420,10 +418,9 @@ export class KubeClient {
  * not one: the request may have reached the server.
  */
 function failedToConnect(cause: unknown): boolean {
-  for (let e: unknown = cause, i = 0; e && i < 4; e = (e as Error).cause, i++) {
-    if (/client error \(Connect\)/.test(String((e as Error)?.message ?? e))) return true;
-  }
-  return false;
+  return [...causeChain(cause)].some((e) =>
+    /client error \(Connect\)/.test(String((e as Error)?.message ?? e))
+  );
 }
 
 /** Strips anything that looks like a credential from an underlying error's text. */

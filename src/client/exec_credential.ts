@@ -7,6 +7,7 @@
 
 import { CredentialPluginError } from "../errors.ts";
 import type { ExecPluginConfig } from "../kubeconfig/connection.ts";
+import { encodeBase64 } from "./bytes.ts";
 
 /** A credential given by an exec plugin. */
 export interface ExecCredential {
@@ -232,7 +233,7 @@ export class ExecCredentialProvider {
       const cluster: Record<string, unknown> = { server: c.server };
       if (c.tlsServerName) cluster["tls-server-name"] = c.tlsServerName;
       if (c.insecureSkipTlsVerify) cluster["insecure-skip-tls-verify"] = true;
-      if (c.caData) cluster["certificate-authority-data"] = base64(c.caData);
+      if (c.caData) cluster["certificate-authority-data"] = encodeBase64(c.caData);
       if (c.proxyUrl) cluster["proxy-url"] = c.proxyUrl;
       if (this.#exec.clusterConfig !== undefined) cluster.config = this.#exec.clusterConfig;
       spec.cluster = cluster;
@@ -300,13 +301,6 @@ export class ExecCredentialProvider {
     }
     return credential;
   }
-}
-
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
 }
 
 async function runWithDeno(

@@ -34,9 +34,9 @@
  * @module
  */
 
-import { type KubernetesApiError, TransportError } from "../errors.ts";
+import { causeMessages, type KubernetesApiError, TransportError } from "../errors.ts";
 import { apiErrorFromReply } from "./status.ts";
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, encodeBase64 } from "./bytes.ts";
 
 /** Options of {@linkcode openFastWebSocket}. */
 export interface FastWebSocketOptions {
@@ -377,7 +377,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
       await this.#readLoop(conn);
     } catch (cause) {
       if (this.#ending) return;
-      this.#end({ code: 1006, error: this.#transportError(describe(cause), cause) });
+      this.#end({ code: 1006, error: this.#transportError(causeMessages(cause), cause) });
     }
   }
 
@@ -448,7 +448,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
         if (this.#ending) return;
         this.#end({
           code: 1006,
-          error: this.#transportError(`the connection broke: ${describe(cause)}`, cause),
+          error: this.#transportError(`the connection broke: ${causeMessages(cause)}`, cause),
         });
         return;
       }
@@ -609,7 +609,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
         this.#end({
           code: 1006,
           error: this.#transportError(
-            `writing to the connection failed: ${describe(cause)}`,
+            `writing to the connection failed: ${causeMessages(cause)}`,
             cause,
           ),
         });
@@ -856,22 +856,10 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 function randomKey(): string {
-  return toBase64(crypto.getRandomValues(new Uint8Array(16)));
+  return encodeBase64(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 async function expectedAccept(key: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", encoder.encode(key + ACCEPT_GUID));
-  return toBase64(new Uint8Array(digest));
-}
-
-function toBase64(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes));
-}
-
-function describe(cause: unknown): string {
-  const texts: string[] = [];
-  for (let e: unknown = cause, i = 0; e && i < 4; e = (e as Error).cause, i++) {
-    texts.push(String((e as Error)?.message ?? e));
-  }
-  return texts.join(": ");
+  return encodeBase64(new Uint8Array(digest));
 }
