@@ -61,10 +61,23 @@ export function retryDelay(
     if (!refused && !(transient && idempotent)) return undefined;
     if (retryAfterSeconds !== undefined) retryAfterMs = retryAfterSeconds * 1000;
   }
-  const backoff = policy.baseDelayMs * 2 ** (attempt - 1);
-  // Full jitter spreads many clients retrying at once (a fan-out of sandboxes hitting a 429 storm).
-  const jittered = backoff / 2 + random() * (backoff / 2);
+  const jittered = backoff(attempt, policy.baseDelayMs, Infinity, random);
   return Math.min(policy.maxDelayMs, Math.max(retryAfterMs ?? 0, jittered));
+}
+
+/**
+ * The wait before attempt `attempt + 1` (`attempt` counts from 1): `baseMs` doubled per attempt,
+ * capped at `maxMs`, with jitter (between half and all of it) so that many clients retrying at once
+ * (a fan-out of sandboxes in a 429 storm, watches after a server restart) spread out.
+ */
+export function backoff(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
+  const full = Math.min(maxMs, baseMs * 2 ** (attempt - 1));
+  return full / 2 + random() * (full / 2);
 }
 
 /** Parses a `Retry-After` header given in seconds (the only form the API server sends). */

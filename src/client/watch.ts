@@ -13,7 +13,7 @@ import {
   WatchError,
 } from "../errors.ts";
 import type { KubeClient } from "./client.ts";
-import { sleep } from "./retry.ts";
+import { backoff, sleep } from "./retry.ts";
 
 /** The least every Kubernetes object has. */
 export interface KubeObject {
@@ -151,7 +151,7 @@ export async function* watchObjects<T extends KubeObject>(
         const transient = err instanceof TransportError ||
           (err instanceof KubernetesApiError && err.code >= 500);
         if (!transient || ++failures > maxReconnects) throw err;
-        await sleep(Math.min(2000, 100 * 2 ** (failures - 1)), signal);
+        await sleep(backoff(failures, 100, 2000), signal);
         continue;
       }
       resourceVersion = list.metadata.resourceVersion;
@@ -250,7 +250,7 @@ export async function* watchObjects<T extends KubeObject>(
           },
         );
       }
-      await sleep(Math.min(2000, 100 * 2 ** (failures - 1)), signal);
+      await sleep(backoff(failures, 100, 2000), signal);
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);

@@ -17,7 +17,7 @@ import {
   type Service,
 } from "../client/resources.ts";
 import { podWatchHub } from "./pod_watch.ts";
-import { sleep } from "../client/retry.ts";
+import { backoff, sleep } from "../client/retry.ts";
 import {
   CommandTimeoutError,
   ExecError,
@@ -1005,7 +1005,7 @@ async function createOwn<T extends Pod | Service>(
       }
       if (!(err instanceof TransportError) || attempt >= CREATE_ATTEMPTS) throw err;
       try {
-        await sleep(Math.min(2000, 200 * 2 ** (attempt - 1)), signal);
+        await sleep(backoff(attempt, 200, 2000), signal);
         // A server that just restarted answers before its authorizer has synced (every request
         // is then 403): repeat only once it reports itself ready.
         await client.waitReady({ signal, timeoutSeconds: ctx.timeoutSeconds }).catch((e) => {
