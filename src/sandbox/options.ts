@@ -7,6 +7,7 @@
 
 import type { ClusterOptions } from "./connect.ts";
 import { InvalidOptionError } from "../errors.ts";
+import { denoEnv } from "../kubeconfig/in_cluster.ts";
 import {
   quantityValue,
   validateAbsolutePath,
@@ -183,11 +184,8 @@ export interface SandboxSpec {
 
 /** Reads an environment variable, tolerating a missing `--allow-env` (then it is unset). */
 export function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
+  // The kubeconfig loader's reader: a variable that --allow-env does not grant reads as unset.
+  return denoEnv().get(name) || undefined;
 }
 
 /** A fresh 12-hex-digit id. */
