@@ -18,7 +18,7 @@ import {
   TransportError,
 } from "../errors.ts";
 import { Authenticator, type ClientCertificate } from "./auth.ts";
-import { apiErrorFromReply } from "./status.ts";
+import { apiErrorFromReply, transportHint } from "./status.ts";
 import { openFastWebSocket } from "./fast_websocket.ts";
 import {
   DEFAULT_RETRY_POLICY,
@@ -401,11 +401,8 @@ export class KubeClient {
       message = `the client certificate is an X.509 version 1 certificate, which Deno's TLS ` +
         `(rustls) refuses. Issue a version 3 certificate for this user (e.g. with ` +
         `\`openssl x509 -req -extfile <(printf "basicConstraints=CA:FALSE")\`), or use a token`;
-    } else if (/UnknownIssuer|invalid peer certificate|certificate/i.test(text)) {
-      message += ` (TLS verification failed: check certificate-authority(-data) and ` +
-        `tls-server-name in the kubeconfig)`;
-    } else if (/Connection refused|os error 111/i.test(text)) {
-      message += " (is the cluster running, and is the kubeconfig's server address right?)";
+    } else {
+      message += transportHint(text);
     }
     return new TransportError(message, { server, cause, requestSent: !failedToConnect(cause) });
   }

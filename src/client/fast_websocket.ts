@@ -35,7 +35,7 @@
  */
 
 import { causeMessages, type KubernetesApiError, TransportError } from "../errors.ts";
-import { apiErrorFromReply } from "./status.ts";
+import { apiErrorFromReply, transportHint } from "./status.ts";
 import { concatBytes, encodeBase64 } from "./bytes.ts";
 
 /** Options of {@linkcode openFastWebSocket}. */
@@ -693,13 +693,10 @@ export class FastWebSocket extends EventTarget implements WebSocket {
 
   #transportError(message: string, cause?: unknown): TransportError {
     const server = this.#target.origin;
-    let text = `WebSocket to ${server}: ${message}`;
-    if (/UnknownIssuer|invalid peer certificate|certificate/i.test(message)) {
-      text += " (TLS verification failed: check certificate-authority(-data) in the kubeconfig)";
-    } else if (/Connection refused|os error 111/i.test(message)) {
-      text += " (is the cluster running, and is the kubeconfig's server address right?)";
-    }
-    return new TransportError(text, { server, cause });
+    return new TransportError(`WebSocket to ${server}: ${message}${transportHint(message)}`, {
+      server,
+      cause,
+    });
   }
 }
 

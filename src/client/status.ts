@@ -1,7 +1,7 @@
 /**
  * Turning an API server's failure reply into a {@linkcode KubernetesApiError}: its `Status` when it
  * sent one, else the HTTP status and the start of the body. Shared by plain requests and by the
- * direct WebSocket's refused upgrades.
+ * direct WebSocket's refused upgrades; and the hint a failure to reach the server comes with.
  *
  * @module
  */
@@ -53,4 +53,19 @@ export function apiErrorFromReply(
     method,
     path,
   });
+}
+
+/**
+ * What to check, for a failure to reach the server whose underlying message is `text` (a TLS
+ * verification failure, a refused connection), as text to append; empty when nothing applies.
+ */
+export function transportHint(text: string): string {
+  if (/UnknownIssuer|invalid peer certificate|certificate/i.test(text)) {
+    return " (TLS verification failed: check certificate-authority(-data) and tls-server-name " +
+      "in the kubeconfig)";
+  }
+  if (/Connection refused|os error 111/i.test(text)) {
+    return " (is the cluster running, and is the kubeconfig's server address right?)";
+  }
+  return "";
 }
