@@ -14,7 +14,7 @@ import {
   type Service,
 } from "../client/resources.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { type ClusterOptions, resolveClient } from "./connect.ts";
+import { acquireClient, type ClusterOptions } from "./connect.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, readEnv, SANDBOX_ID_LABEL } from "./options.ts";
 import { validateNamespace } from "./validate.ts";
 
@@ -58,17 +58,31 @@ export interface ReapSandboxesOptions extends ListSandboxesOptions {
   dryRun?: boolean;
 }
 
-async function target(
+/** Runs `fn` with the client and namespace `options` name; the client is released after. */
+async function withTarget<T>(
   options: ListSandboxesOptions,
-): Promise<{ client: KubeClient; namespace: string }> {
-  const client = await resolveClient(options, options.signal);
-  const ns = options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ?? client.connection.namespace;
-  return { client, namespace: validateNamespace(ns) };
+  fn: (client: KubeClient, namespace: string) => Promise<T>,
+): Promise<T> {
+  const lease = await acquireClient(options, options.signal);
+  try {
+    const ns = options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ??
+      lease.client.connection.namespace;
+    return await fn(lease.client, validateNamespace(ns));
+  } finally {
+    lease.release();
+  }
 }
 
 /** Lists the sandboxes (pods and services carrying the library's label) in a namespace. */
-export async function listSandboxes(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
-  const { client, namespace } = await target(options);
+export function listSandboxes(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
+  return withTarget(options, (client, namespace) => list(client, namespace, options));
+}
+
+async function list(
+  client: KubeClient,
+  namespace: string,
+  options: ListSandboxesOptions,
+): Promise<SandboxInfo[]> {
   const labelSelector = [`${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, options.labelSelector]
     .filter(Boolean).join(",");
   const query = { labelSelector };
@@ -128,17 +142,18 @@ export async function reapSandboxes(options: ReapSandboxesOptions = {}): Promise
   if (typeof olderThan !== "number" || !(olderThan >= 0)) {
     throw new InvalidOptionError("olderThan", "must be a number of seconds, 0 or more");
   }
-  const { client, namespace } = await target(options);
-  const found = await listSandboxes({ ...options, client, namespace });
-  const doomed = found.filter((s) => s.ageSeconds >= olderThan);
-  if (options.dryRun) return doomed;
-  await Promise.all(doomed.flatMap((s) => [
-    s.serviceName &&
-    deleteObject(client, corePath(namespace, "services", s.serviceName), {
-      signal: options.signal,
-    }),
-    s.podName &&
-    deleteObject(client, corePath(namespace, "pods", s.podName), { signal: options.signal }),
-  ]));
-  return doomed;
+  return await withTarget(options, async (client, namespace) => {
+    const found = await list(client, namespace, options);
+    const doomed = found.filter((s) => s.ageSeconds >= olderThan);
+    if (options.dryRun) return doomed;
+    await Promise.all(doomed.flatMap((s) => [
+      s.serviceName &&
+      deleteObject(client, corePath(namespace, "services", s.serviceName), {
+        signal: options.signal,
+      }),
+      s.podName &&
+      deleteObject(client, corePath(namespace, "pods", s.podName), { signal: options.signal }),
+    ]));
+    return doomed;
+  });
 }

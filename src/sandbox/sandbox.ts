@@ -27,7 +27,7 @@ import {
   SandboxError,
   TransportError,
 } from "../errors.ts";
-import { resolveClient } from "./connect.ts";
+import { acquireClient, type ClientLease } from "./connect.ts";
 import {
   listSandboxes,
   type ListSandboxesOptions,
@@ -192,6 +192,8 @@ export class KubernetesSandbox {
   #busy: Promise<unknown> = Promise.resolve();
   /** The container's OOM-kill count as last read, to tell a new OOM kill from an old one. */
   #oomKills = 0;
+  /** This sandbox's hold on a client the library made (released by `cleanup()`). */
+  #lease: ClientLease | undefined;
 
   /**
    * Validates the options; nothing is sent until {@linkcode KubernetesSandbox.start}.
@@ -462,7 +464,9 @@ export class KubernetesSandbox {
 
   /**
    * Releases everything for good: idempotent and safe in every state. Status becomes `closed`.
-   * A client the sandbox shares (given, or loaded from the kubeconfig) stays open.
+   * A client given as an option stays open; one the library made from the kubeconfig or a
+   * `connection` is shared by the sandboxes that name the same cluster, and closed by the last
+   * of them to clean up.
    */
   cleanup(options: { signal?: AbortSignal } = {}): Promise<void> {
     return this.#serial(async () => {
@@ -475,6 +479,8 @@ export class KubernetesSandbox {
         throw err;
       }
       this.#status = "closed";
+      this.#lease?.release();
+      this.#lease = undefined;
     });
   }
 
@@ -854,7 +860,11 @@ export class KubernetesSandbox {
   }
 
   async #resolveClient(signal?: AbortSignal): Promise<KubeClient> {
-    return this.#client ??= await resolveClient(this.#options, signal);
+    if (!this.#client) {
+      this.#lease = await acquireClient(this.#options, signal);
+      this.#client = this.#lease.client;
+    }
+    return this.#client;
   }
 
   async #writeConfig(signal?: AbortSignal): Promise<void> {
