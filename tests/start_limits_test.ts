@@ -12,6 +12,7 @@ import {
   MissingPermissionError,
   TransportError,
 } from "../mod.ts";
+import { acquireClient } from "../src/sandbox/connect.ts";
 
 /** A port on 127.0.0.1 that nothing listens on. */
 function closedPort(): number {
@@ -103,4 +104,17 @@ Deno.test("create() passes a kubeconfig failure through as KubeconfigError, unwr
     .then(() => undefined, (e) => e);
   assert.ok(err instanceof KubeconfigError, String(err));
   assert.match(err.message, /\/nonexistent\/kubeconfig/);
+});
+
+Deno.test("a create() that fails gives back the client it shared", async () => {
+  const connection = new ConnectionConfig({
+    server: `https://127.0.0.1:${closedPort()}`,
+    token: "t",
+    namespace: "ns",
+  });
+  const held = await acquireClient({ connection });
+  await assert.rejects(() => KubernetesSandbox.create({ connection, timeout: 1 }), TransportError);
+  held.release(); // the last holder, if the failed create() let go of its own hold
+  const err = await held.client.request("/version").then(() => undefined, (e) => e);
+  assert.match(String(err?.message), /the client is closed/);
 });

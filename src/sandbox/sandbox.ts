@@ -215,7 +215,19 @@ export class KubernetesSandbox {
     signal?: AbortSignal,
   ): Promise<KubernetesSandbox> {
     const sb = new KubernetesSandbox(options);
-    await sb.start({ signal });
+    try {
+      await sb.start({ signal });
+    } catch (err) {
+      // The caller never gets this sandbox, so nobody could clean it up: when start() left
+      // nothing behind, it is closed here and gives its client back. (What it left, if anything,
+      // is named in the error, and its cleanup still needs the client.)
+      if (!sb.#pod && !sb.#service) {
+        sb.#status = "closed";
+        sb.#lease?.release();
+        sb.#lease = undefined;
+      }
+      throw err;
+    }
     return sb;
   }
 
