@@ -329,7 +329,7 @@ start kube-controller-manager "$bin/kube-controller-manager" \
 start kube-scheduler "$bin/kube-scheduler" \
   --kubeconfig="$state/config/scheduler.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false
-# kwok: runs local execs in its working directory, so it is started inside .cluster/exec.
+# kwok is started inside .cluster/exec, so nothing it does lands in the working tree.
 # KWOK_WORKDIR keeps it from reading a developer's ~/.kwok/kwok.yaml.
 (cd "$state/exec" && KWOK_WORKDIR="$state/kwok" start kwok "$bin/kwok" \
   --kubeconfig="$state/kubeconfig" --config="$here/kwok.yaml" \
