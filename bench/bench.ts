@@ -24,7 +24,7 @@ import {
 } from "../mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
-import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/manifests.ts";
+import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/_manifests.ts";
 import { resolveSandboxSpec } from "../src/sandbox/options.ts";
 import {
   controlPlanePids,

@@ -9,7 +9,7 @@
 
 import type { KubeClient } from "../src/client/client.ts";
 import type { Pod, Service } from "../src/client/resources.ts";
-import { buildPod, buildService } from "../src/sandbox/manifests.ts";
+import { buildPod, buildService } from "../src/sandbox/_manifests.ts";
 import type { SandboxSpec } from "../src/sandbox/options.ts";
 
 /** The seed's poll interval, seconds. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ExecCredentialProvider, type RunCommand } from "../src/client/exec_credential.ts";
+import { ExecCredentialProvider, type RunCommand } from "../src/client/_exec_credential.ts";
 import { CredentialPluginError } from "../src/errors.ts";
 import type { ExecPluginConfig } from "../src/kubeconfig/connection.ts";
 

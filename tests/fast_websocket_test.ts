@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { concatBytes } from "../src/client/bytes.ts";
+import { concatBytes } from "../src/client/_bytes.ts";
 import { KubeClient } from "../src/client/client.ts";
 import { EXEC_PROTOCOLS, runExecSession } from "../src/client/exec.ts";
-import { FastWebSocket, openFastWebSocket } from "../src/client/fast_websocket.ts";
+import { FastWebSocket, openFastWebSocket } from "../src/client/_fast_websocket.ts";
 import { ConnectionConfig } from "../src/kubeconfig/connection.ts";
 import { ExecError, KubernetesApiError, TransportError } from "../src/errors.ts";
 import { serveTls, tls } from "./_tls.ts";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { ConnectionConfig, InvalidOptionError, KubernetesSandbox, SandboxError } from "../mod.ts";
-import { buildPod, buildService, KEEP_ALIVE_SCRIPT } from "../src/sandbox/manifests.ts";
+import { buildPod, buildService, KEEP_ALIVE_SCRIPT } from "../src/sandbox/_manifests.ts";
 import { resolveSandboxSpec } from "../src/sandbox/options.ts";
-import { assessPod } from "../src/sandbox/readiness.ts";
+import { assessPod } from "../src/sandbox/_readiness.ts";
 import type { Pod } from "../src/client/resources.ts";
 
 const noEnv = () => undefined;

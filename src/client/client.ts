@@ -17,9 +17,9 @@ import {
   notCapable,
   TransportError,
 } from "../errors.ts";
-import { Authenticator, type ClientCertificate } from "./auth.ts";
-import { apiErrorFromReply, transportHint } from "./status.ts";
-import { openFastWebSocket } from "./fast_websocket.ts";
+import { Authenticator, type ClientCertificate } from "./_auth.ts";
+import { apiErrorFromReply, transportHint } from "./_status.ts";
+import { openFastWebSocket } from "./_fast_websocket.ts";
 import {
   DEFAULT_RETRY_POLICY,
   parseRetryAfter,

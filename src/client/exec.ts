@@ -32,7 +32,7 @@ import {
   KubernetesApiError,
   type KubernetesStatus,
 } from "../errors.ts";
-import { concatBytes } from "./bytes.ts";
+import { concatBytes } from "./_bytes.ts";
 
 /** The WebSocket subprotocol that adds the stdin half-close (Kubernetes 1.30+, 1.29 behind a gate). */
 const PROTOCOL_V5 = "v5.channel.k8s.io";

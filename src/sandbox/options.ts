@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ClusterOptions } from "./connect.ts";
+import type { ClusterOptions } from "./_connect.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { denoEnv } from "../kubeconfig/in_cluster.ts";
 import {
@@ -20,7 +20,7 @@ import {
   validateQuantity,
   validateSandboxId,
   validateSeconds,
-} from "./validate.ts";
+} from "./_validate.ts";
 
 /** CPU and memory for the sandbox's container, as Kubernetes quantities. */
 export interface ResourceRequirements {

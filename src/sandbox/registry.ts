@@ -14,9 +14,9 @@ import {
   type Service,
 } from "../client/resources.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { acquireClient, type ClusterOptions } from "./connect.ts";
+import { acquireClient, type ClusterOptions } from "./_connect.ts";
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, readEnv, SANDBOX_ID_LABEL } from "./options.ts";
-import { validateNamespace } from "./validate.ts";
+import { validateNamespace } from "./_validate.ts";
 
 /** One sandbox found on the cluster. */
 export interface SandboxInfo {

@@ -7,7 +7,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { concatBytes } from "../client/bytes.ts";
+import { concatBytes } from "../client/_bytes.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../client/exec.ts";
 import {
   corePath,
@@ -16,7 +16,7 @@ import {
   type Pod,
   type Service,
 } from "../client/resources.ts";
-import { podWatchHub } from "./pod_watch.ts";
+import { podWatchHub } from "./_pod_watch.ts";
 import { backoff, sleep } from "../client/retry.ts";
 import {
   CommandTimeoutError,
@@ -27,7 +27,7 @@ import {
   SandboxError,
   TransportError,
 } from "../errors.ts";
-import { acquireClient, type ClientLease } from "./connect.ts";
+import { acquireClient, type ClientLease } from "./_connect.ts";
 import {
   listSandboxes,
   type ListSandboxesOptions,
@@ -42,7 +42,7 @@ import {
   CONTAINER_NAME,
   podNameFor,
   serviceNameFor,
-} from "./manifests.ts";
+} from "./_manifests.ts";
 import {
   type KubernetesSandboxOptions,
   normalizePosix,
@@ -50,7 +50,7 @@ import {
   type ResourceRequirements,
   type SandboxSpec,
 } from "./options.ts";
-import { waitForPodReady } from "./readiness.ts";
+import { waitForPodReady } from "./_readiness.ts";
 import {
   KILL_TREE,
   LIST_FILES,
@@ -60,7 +60,7 @@ import {
   RUN_WITH_PIDFILE,
   RUN_WITH_PIDFILE_DRAIN,
   WRITE_FILE,
-} from "./scripts.ts";
+} from "./_scripts.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
 
 /** A sandbox's lifecycle state, as the Python original's. */

@@ -7,7 +7,7 @@
 
 import { InvalidOptionError, UnknownToolError } from "../errors.ts";
 import type { ExecResult, FileEntry, KubernetesSandbox } from "./sandbox.ts";
-import { RUN_SOURCE } from "./scripts.ts";
+import { RUN_SOURCE } from "./_scripts.ts";
 
 /** What `runTool` returns: the seed's keys plus the tool's output. */
 export interface ToolResult {

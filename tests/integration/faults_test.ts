@@ -29,7 +29,7 @@ import {
   KubernetesApiError,
   PodStartError,
 } from "../../src/errors.ts";
-import { buildPod } from "../../src/sandbox/manifests.ts";
+import { buildPod } from "../src/sandbox/_manifests.ts";
 import {
   type KubernetesSandboxOptions,
   resolveSandboxSpec,

@@ -7,8 +7,8 @@
  */
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { encodeBase64 } from "./bytes.ts";
-import { ExecCredentialProvider } from "./exec_credential.ts";
+import { encodeBase64 } from "./_bytes.ts";
+import { ExecCredentialProvider } from "./_exec_credential.ts";
 
 /** Client-certificate material for TLS. */
 export interface ClientCertificate {

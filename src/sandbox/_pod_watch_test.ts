@@ -10,7 +10,7 @@ import { KubeClient } from "../client/client.ts";
 import type { Pod } from "../client/resources.ts";
 import { ConnectionConfig } from "../kubeconfig/connection.ts";
 import { serveTls, tls } from "../../tests/_tls.ts";
-import { type PodUpdate, podWatchHub } from "./pod_watch.ts";
+import { type PodUpdate, podWatchHub } from "./_pod_watch.ts";
 
 const encoder = new TextEncoder();
 

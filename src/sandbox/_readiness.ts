@@ -8,9 +8,9 @@
 import type { KubeClient } from "../client/client.ts";
 import { corePath, type KubeEvent, type Pod, recentEvents } from "../client/resources.ts";
 import { watchObjects } from "../client/watch.ts";
-import { podWatchHub } from "./pod_watch.ts";
+import { podWatchHub } from "./_pod_watch.ts";
 import { type PodDiagnostics, PodStartError } from "../errors.ts";
-import { CONTAINER_NAME } from "./manifests.ts";
+import { CONTAINER_NAME } from "./_manifests.ts";
 
 /** Container reasons that never recover by waiting. */
 const FATAL_REASONS = new Set([

@@ -18,7 +18,7 @@
  *
  * @example
  * ```ts ignore
- * import { openFastWebSocket } from "./fast_websocket.ts";
+ * import { openFastWebSocket } from "./_fast_websocket.ts";
  * import { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
  *
  * const url = new URL("https://127.0.0.1:6443/api/v1/namespaces/default/pods/box/exec");
@@ -35,8 +35,8 @@
  */
 
 import { causeMessages, type KubernetesApiError, TransportError } from "../errors.ts";
-import { apiErrorFromReply, transportHint } from "./status.ts";
-import { concatBytes, encodeBase64 } from "./bytes.ts";
+import { apiErrorFromReply, transportHint } from "./_status.ts";
+import { concatBytes, encodeBase64 } from "./_bytes.ts";
 
 /** Options of {@linkcode openFastWebSocket}. */
 export interface FastWebSocketOptions {
@@ -103,7 +103,7 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts ignore
- * import { openFastWebSocket } from "./fast_websocket.ts";
+ * import { openFastWebSocket } from "./_fast_websocket.ts";
  *
  * const socket = openFastWebSocket(new URL("https://127.0.0.1:6443/path"), {
  *   protocols: ["v5.channel.k8s.io"],

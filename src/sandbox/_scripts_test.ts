@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, WRITE_FILE } from "./scripts.ts";
+import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, WRITE_FILE } from "./_scripts.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { KubeClient } from "../client/client.ts";
 import { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { acquireClient } from "./connect.ts";
+import { acquireClient } from "./_connect.ts";
 
 const connection = () =>
   new ConnectionConfig({ server: "https://127.0.0.1:1", token: "t", namespace: "ns" });
