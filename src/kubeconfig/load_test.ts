@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { InvalidOptionError, KubeconfigError } from "../src/errors.ts";
+import { InvalidOptionError, KubeconfigError } from "../errors.ts";
 import {
   type ConnectionConfig,
   type EnvReader,
@@ -10,9 +10,9 @@ import {
   loadKubeConfig,
   parseKubeConfig,
   validateKubeConfig,
-} from "../src/kubeconfig/mod.ts";
+} from "./mod.ts";
 
-const FIXTURES = fileURLToPath(new URL("./testdata/kubeconfig/", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../tests/testdata/kubeconfig/", import.meta.url));
 const fixture = (name: string): string => join(FIXTURES, name);
 const CA = Deno.readTextFileSync(fixture("certs/ca.crt"));
 const CLIENT_CERT = Deno.readTextFileSync(fixture("certs/client.crt"));
@@ -864,13 +864,13 @@ Deno.test("loadInClusterConfig() fails clearly outside a pod or without a token"
 
 Deno.test("loadKubeConfig() needs only read access to the file and env access to KUBECONFIG and HOME", async () => {
   const path = fixture("openshift.kubeconfig");
-  const root = fileURLToPath(new URL("..", import.meta.url));
+  const root = fileURLToPath(new URL("../..", import.meta.url));
   await withTempDir(async (dir) => {
     const script = join(dir, "load.ts");
     await Deno.writeTextFile(
       script,
       `import { loadKubeConfig } from ${
-        JSON.stringify(new URL("../src/kubeconfig/mod.ts", import.meta.url).href)
+        JSON.stringify(new URL("./mod.ts", import.meta.url).href)
       };
 const conn = await loadKubeConfig();
 Deno.stdout.writeSync(new TextEncoder().encode(conn.server));`,

@@ -6,13 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { concatBytes } from "../src/client/_bytes.ts";
-import { KubeClient } from "../src/client/client.ts";
-import { EXEC_PROTOCOLS, runExecSession } from "../src/client/exec.ts";
-import { FastWebSocket, openFastWebSocket } from "../src/client/_fast_websocket.ts";
-import { ConnectionConfig } from "../src/kubeconfig/connection.ts";
-import { ExecError, KubernetesApiError, TransportError } from "../src/errors.ts";
-import { serveTls, tls } from "./_tls.ts";
+import { concatBytes } from "./_bytes.ts";
+import { KubeClient } from "./client.ts";
+import { EXEC_PROTOCOLS, runExecSession } from "./exec.ts";
+import { FastWebSocket, openFastWebSocket } from "./_fast_websocket.ts";
+import { ConnectionConfig } from "../kubeconfig/connection.ts";
+import { ExecError, KubernetesApiError, TransportError } from "../errors.ts";
+import { serveTls, tls } from "../../tests/_tls.ts";
 
 const CA = tls("ca.crt");
 const TOKEN = "s3cr3t-token-value";

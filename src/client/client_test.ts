@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { KubeClient } from "../src/client/client.ts";
-import { retryDelay } from "../src/client/retry.ts";
-import { parseWatchStream, watchObjects } from "../src/client/watch.ts";
-import { ConnectionConfig, type ConnectionConfigInit } from "../src/kubeconfig/connection.ts";
-import { KubeconfigError, KubernetesApiError, TransportError, WatchError } from "../src/errors.ts";
-import { serveTls, tls, TLS_DIR } from "./_tls.ts";
+import { KubeClient } from "./client.ts";
+import { retryDelay } from "./retry.ts";
+import { parseWatchStream, watchObjects } from "./watch.ts";
+import { ConnectionConfig, type ConnectionConfigInit } from "../kubeconfig/connection.ts";
+import { KubeconfigError, KubernetesApiError, TransportError, WatchError } from "../errors.ts";
+import { serveTls, tls, TLS_DIR } from "../../tests/_tls.ts";
 
 const CA = tls("ca.crt");
 const TOKEN = "s3cr3t-token-value";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ExecCredentialProvider, type RunCommand } from "../src/client/_exec_credential.ts";
-import { CredentialPluginError } from "../src/errors.ts";
-import type { ExecPluginConfig } from "../src/kubeconfig/connection.ts";
+import { ExecCredentialProvider, type RunCommand } from "./_exec_credential.ts";
+import { CredentialPluginError } from "../errors.ts";
+import type { ExecPluginConfig } from "../kubeconfig/connection.ts";
 
 const V1 = "client.authentication.k8s.io/v1";
 const V1BETA1 = "client.authentication.k8s.io/v1beta1";

@@ -11,8 +11,8 @@ import {
   type ExecSessionOptions,
   type ExecSessionResult,
   runExecSession,
-} from "../src/client/exec.ts";
-import { ExecError, type ExecErrorReason } from "../src/errors.ts";
+} from "./exec.ts";
+import { ExecError, type ExecErrorReason } from "../errors.ts";
 
 const V5 = "v5.channel.k8s.io";
 const V4 = "v4.channel.k8s.io";
