@@ -17,15 +17,11 @@
  */
 
 export { KubernetesSandbox } from "./src/sandbox/sandbox.ts";
+export type { SandboxDescription, SandboxStatus, ToolHandler } from "./src/sandbox/sandbox.ts";
+export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
+export type { FileEntry, SandboxFiles } from "./src/sandbox/files.ts";
 export type {
-  ExecOptions,
-  ExecResult,
-  FileEntry,
-  SandboxDescription,
-  SandboxStatus,
-  ToolHandler,
-} from "./src/sandbox/sandbox.ts";
-export type {
+  ClusterOptions,
   KubernetesSandboxOptions,
   ResourceRequirements,
   SandboxPort,
@@ -36,31 +32,25 @@ export {
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_TTL_SECONDS,
 } from "./src/sandbox/options.ts";
+export { builtinToolNames } from "./src/sandbox/tools.ts";
 export type { ToolResult } from "./src/sandbox/tools.ts";
 export type {
   ListSandboxesOptions,
   ReapSandboxesOptions,
   SandboxInfo,
 } from "./src/sandbox/registry.ts";
-export type { ClusterOptions } from "./src/sandbox/connect.ts";
-export { builtinToolNames } from "./src/sandbox/tools.ts";
-export {
-  ConnectionConfig,
-  loadInClusterConfig,
-  loadKubeConfig,
-  parseKubeConfig,
-} from "./src/kubeconfig/mod.ts";
-export type {
-  ConnectionConfigInit,
-  EnvReader,
-  ExecPluginConfig,
-  InClusterConfigOptions,
-  LoadKubeConfigOptions,
-} from "./src/kubeconfig/mod.ts";
-export { KubeClient } from "./src/client/client.ts";
-export type { KubeClientOptions, RequestOptions, WebSocketOptions } from "./src/client/client.ts";
-export type { RetryPolicy } from "./src/client/retry.ts";
+export { ConnectionConfig, loadKubeConfig } from "./src/kubeconfig/mod.ts";
+export type { ConnectionConfigInit, LoadKubeConfigOptions } from "./src/kubeconfig/mod.ts";
+// The types that the names above refer to, so that their documentation is complete. The client
+// itself (`KubeClient`, requests, watches, exec sessions) is `@orbiter/sandbox-k8s/client`.
+export type { EnvReader, ExecPluginConfig } from "./src/kubeconfig/mod.ts";
 export type * from "./src/kubeconfig/types.ts";
+export type {
+  KubeClient,
+  RequestOptions,
+  RetryPolicy,
+  WebSocketOptions,
+} from "./src/client/mod.ts";
 export {
   CommandTimeoutError,
   CredentialPluginError,

@@ -16,16 +16,12 @@
 // deno-lint-ignore no-import-prefix
 import * as k8s from "npm:@kubernetes/client-node@2.0.1";
 import { Writable } from "node:stream";
-import {
-  KubeClient,
-  KubernetesSandbox,
-  type KubernetesSandboxOptions,
-  loadKubeConfig,
-} from "../mod.ts";
+import { KubernetesSandbox, type KubernetesSandboxOptions, loadKubeConfig } from "../mod.ts";
+import { KubeClient } from "../src/client/mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
 import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/_manifests.ts";
-import { resolveSandboxSpec } from "../src/sandbox/options.ts";
+import { resolveSandboxSpec } from "../src/sandbox/_spec.ts";
 import {
   controlPlanePids,
   cpuSeconds,

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { KubeClient, loadKubeConfig } from "../mod.ts";
+import { loadKubeConfig } from "../mod.ts";
+import { KubeClient } from "../src/client/mod.ts";
 
 const client = new KubeClient(await loadKubeConfig({ kubeconfig: Deno.args[0] }));
 const version = await client.request<{ gitVersion: string }>("/version");

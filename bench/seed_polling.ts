@@ -10,7 +10,7 @@
 import type { KubeClient } from "../src/client/client.ts";
 import type { Pod, Service } from "../src/client/resources.ts";
 import { buildPod, buildService } from "../src/sandbox/_manifests.ts";
-import type { SandboxSpec } from "../src/sandbox/options.ts";
+import type { SandboxSpec } from "../src/sandbox/_spec.ts";
 
 /** The seed's poll interval, seconds. */
 export const SEED_POLL_INTERVAL_SECONDS = 2;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ConnectionConfig, InvalidOptionError, KubernetesSandbox, SandboxError } from "../mod.ts";
 import { buildPod, buildService, KEEP_ALIVE_SCRIPT } from "../src/sandbox/_manifests.ts";
-import { resolveSandboxSpec } from "../src/sandbox/options.ts";
+import { resolveSandboxSpec } from "../src/sandbox/_spec.ts";
 import { assessPod } from "../src/sandbox/_readiness.ts";
 import type { Pod } from "../src/client/resources.ts";
 

@@ -9,18 +9,7 @@
 import { KubeClient } from "../client/client.ts";
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
 import { loadKubeConfig } from "../kubeconfig/load.ts";
-
-/** The ways to say which cluster to use. */
-export interface ClusterOptions {
-  /** Kubeconfig path(s) (`:`-separated). Default: `KUBECONFIG`, `~/.kube/config`, in-cluster. */
-  kubeconfig?: string;
-  /** Kubeconfig context. Default: the file's `current-context`. */
-  context?: string;
-  /** A resolved connection (e.g. built from explicit fields on Deno Deploy). */
-  connection?: ConnectionConfig;
-  /** A client to share with other sandboxes; the library never closes it. */
-  client?: KubeClient;
-}
+import type { ClusterOptions } from "./options.ts";
 
 /** A client that sandboxes share, and how many of them hold it. */
 interface Shared {

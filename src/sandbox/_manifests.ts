@@ -10,10 +10,12 @@ import type { Pod, Service } from "../client/resources.ts";
 import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  podNameFor,
   SANDBOX_HOME,
   SANDBOX_ID_LABEL,
-  type SandboxSpec,
-} from "./options.ts";
+  serviceNameFor,
+} from "./_labels.ts";
+import type { SandboxSpec } from "./_spec.ts";
 
 /** Name of the sandbox's container. */
 export const CONTAINER_NAME = "sandbox";
@@ -25,16 +27,6 @@ export const CONFIG_DIR = `${SANDBOX_HOME}/.orbiter`;
  * handlers, so the trap is what makes SIGTERM end it at once instead of after the grace period.
  */
 export const KEEP_ALIVE_SCRIPT = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
-
-/** The pod's name for a sandbox id. */
-export function podNameFor(sandboxId: string): string {
-  return `orbiter-${sandboxId}`;
-}
-
-/** The service's name for a sandbox id. */
-export function serviceNameFor(sandboxId: string): string {
-  return `orbiter-svc-${sandboxId}`;
-}
 
 function baseLabels(spec: SandboxSpec): Record<string, string> {
   return {

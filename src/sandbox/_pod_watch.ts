@@ -10,7 +10,7 @@
 import type { KubeClient } from "../client/client.ts";
 import { corePath, type Pod } from "../client/resources.ts";
 import { watchObjects } from "../client/watch.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "./options.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "./_labels.ts";
 
 /** What a subscriber hears about its pod. */
 export type PodUpdate =

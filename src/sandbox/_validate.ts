@@ -172,3 +172,14 @@ export function validateEnvName(option: string, name: string): void {
     );
   }
 }
+
+/** Resolves `.`, `..` and repeated slashes of an absolute POSIX path, lexically. */
+export function normalizePosix(path: string): string {
+  const out: string[] = [];
+  for (const part of path.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") out.pop();
+    else out.push(part);
+  }
+  return "/" + out.join("/");
+}

@@ -14,8 +14,10 @@ import {
   type Service,
 } from "../client/resources.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { acquireClient, type ClusterOptions } from "./_connect.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, readEnv, SANDBOX_ID_LABEL } from "./options.ts";
+import { acquireClient } from "./_connect.ts";
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SANDBOX_ID_LABEL } from "./_labels.ts";
+import type { ClusterOptions } from "./options.ts";
+import { readEnv } from "./_spec.ts";
 import { validateNamespace } from "./_validate.ts";
 
 /** One sandbox found on the cluster. */

@@ -6,10 +6,12 @@
  */
 
 import { InvalidOptionError, UnknownToolError } from "../errors.ts";
-import type { ExecResult, FileEntry, KubernetesSandbox } from "./sandbox.ts";
+import type { ExecResult, SandboxCommands } from "./commands.ts";
+import type { FileEntry, SandboxFiles } from "./files.ts";
+import type { ResourceRequirements } from "./options.ts";
 import { RUN_SOURCE } from "./_scripts.ts";
 
-/** What `runTool` returns: the seed's keys plus the tool's output. */
+/** What `runTool` returns: which tool ran where, and its output. */
 export interface ToolResult {
   /** The tool's name. */
   tool: string;
@@ -43,6 +45,18 @@ export interface ToolResult {
   entries?: FileEntry[];
   /** `file_read`/`file_write`/`file_list`: the path. */
   path?: string;
+}
+
+/** What the built-in tools use of a sandbox. */
+export interface ToolTarget {
+  /** Where `shell` and `code` run. */
+  readonly commands: SandboxCommands;
+  /** What `file_read`, `file_write` and `file_list` use. */
+  readonly files: SandboxFiles;
+  /** `file_list`'s default directory is the first one. */
+  readonly workspace: readonly string[];
+  /** Named in the error of a command the memory limit killed. */
+  readonly resources: ResourceRequirements;
 }
 
 /** Names of the built-in tools. */
@@ -93,7 +107,7 @@ function str(
   return v;
 }
 
-function fromExec(r: ExecResult, sandbox: KubernetesSandbox): Output {
+function fromExec(r: ExecResult, sandbox: ToolTarget): Output {
   const out: Output = {
     status: r.exitCode === 0 ? "ok" : "error",
     stdout: r.stdout,
@@ -113,7 +127,7 @@ function fromExec(r: ExecResult, sandbox: KubernetesSandbox): Output {
 
 /** Runs the built-in tool `name`; `valid` lists every name for the error on an unknown one. */
 export async function runBuiltinTool(
-  sandbox: KubernetesSandbox,
+  sandbox: ToolTarget,
   name: string,
   args: Record<string, unknown>,
   valid: readonly string[],
@@ -128,7 +142,10 @@ export async function runBuiltinTool(
         throw new InvalidOptionError(`${name}.timeout`, "must be a positive number of seconds");
       }
       return fromExec(
-        await sandbox.exec(["/bin/sh", "-c", command], { signal, timeout: timeout as number }),
+        await sandbox.commands.run(["/bin/sh", "-c", command], {
+          signal,
+          timeout: timeout as number,
+        }),
         sandbox,
       );
     }
@@ -144,7 +161,7 @@ export async function runBuiltinTool(
       }
       // The source travels on stdin (no argv size limit), into a temporary file the
       // interpreter runs.
-      const r = await sandbox.exec(["/bin/sh", "-c", RUN_SOURCE, "orbiter", ...argv], {
+      const r = await sandbox.commands.run(["/bin/sh", "-c", RUN_SOURCE, "orbiter", ...argv], {
         stdin: code,
         signal,
       });
@@ -152,18 +169,18 @@ export async function runBuiltinTool(
     }
     case "file_read": {
       const path = str(name, args, "path")!;
-      const content = await sandbox.readTextFile(path, { signal });
+      const content = await sandbox.files.readText(path, { signal });
       return { status: "ok", path, content };
     }
     case "file_write": {
       const path = str(name, args, "path")!;
       const content = str(name, args, "content")!;
-      const bytesWritten = await sandbox.writeFile(path, content, { signal });
+      const bytesWritten = await sandbox.files.write(path, content, { signal });
       return { status: "ok", path, bytesWritten };
     }
     case "file_list": {
       const path = str(name, args, "path", false) ?? sandbox.workspace[0] ?? ".";
-      const entries = await sandbox.listFiles(path, { signal });
+      const entries = await sandbox.files.list(path, { signal });
       return { status: "ok", path, entries };
     }
     default:

@@ -15,7 +15,7 @@ import {
 } from "../../src/client/resources.ts";
 import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
 import type { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
-import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/sandbox/options.ts";
+import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/sandbox/_labels.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
 

@@ -1,0 +1,305 @@
+/**
+ * Commands in a sandbox: each one an exec session into its container, wrapped so that a timeout
+ * or an abort kills the command's whole process tree, not only the connection.
+ *
+ * @module
+ */
+
+import type { KubeClient } from "../client/client.ts";
+import { concatBytes } from "../client/_bytes.ts";
+import {
+  EXEC_PROTOCOLS,
+  execQuery,
+  type ExecSessionOptions,
+  type ExecSessionResult,
+  runExecSession,
+} from "../client/exec.ts";
+import { corePath } from "../client/resources.ts";
+import {
+  CommandTimeoutError,
+  ExecError,
+  InvalidOptionError,
+  KubernetesApiError,
+} from "../errors.ts";
+import { CONTAINER_NAME } from "./_manifests.ts";
+import { KILL_TREE, OOM_KILLS, RUN_WITH_PIDFILE, RUN_WITH_PIDFILE_DRAIN } from "./_scripts.ts";
+
+/** Options of {@linkcode SandboxCommands.run} (and `KubernetesSandbox.exec`). */
+export interface ExecOptions {
+  /** Input for the command; it sees end-of-file after it. */
+  stdin?: string | Uint8Array | ReadableStream<Uint8Array>;
+  /** Working directory (must exist). */
+  cwd?: string;
+  /** Extra environment variables for this command. */
+  env?: Record<string, string>;
+  /** Seconds before the command is killed; default the sandbox's `timeout`. */
+  timeout?: number;
+  /** Aborting kills the command too. */
+  signal?: AbortSignal;
+  /** Called with each stdout chunk as it arrives. */
+  onStdout?: (chunk: Uint8Array) => void;
+  /** Called with each stderr chunk as it arrives. */
+  onStderr?: (chunk: Uint8Array) => void;
+  /** Bytes of stdout and of stderr kept in the result; default 16 MiB each. */
+  maxOutputBytes?: number;
+}
+
+/** What a command run in the sandbox produced. A non-zero exit is data, not an exception. */
+export interface ExecResult {
+  /** stdout decoded as UTF-8. */
+  stdout: string;
+  /** stderr decoded as UTF-8. */
+  stderr: string;
+  /** stdout's raw bytes. */
+  stdoutBytes: Uint8Array;
+  /** The exit code. */
+  exitCode: number;
+  /** Whether output went over `maxOutputBytes`. */
+  truncated: boolean;
+  /**
+   * Whether the kernel's OOM killer ended the command because the sandbox went over its memory
+   * limit (`resources.limits.memory`); the exit code is then 137 (SIGKILL).
+   */
+  oomKilled: boolean;
+  /** Wall time in milliseconds. */
+  durationMs: number;
+}
+
+/** The commands of a sandbox: `sb.commands`. */
+export interface SandboxCommands {
+  /**
+   * Runs `command` (argv, passed as is: no shell is added) in the sandbox's container.
+   *
+   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed).
+   * @throws {ExecError} the exec connection failed or ended without an exit status.
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  run(command: string[], options?: ExecOptions): Promise<ExecResult>;
+}
+
+/** The container a command runs in. */
+export interface ExecTarget {
+  /** The client to the pod's cluster. */
+  client: KubeClient;
+  /** The pod's namespace. */
+  namespace: string;
+  /** The pod's name. */
+  podName: string;
+}
+
+const decoder = new TextDecoder();
+/** Output kept for the error of a command that timed out. */
+const PARTIAL_OUTPUT_BYTES = 64 * 1024;
+/** Bound of the requests that clean up after a command (kill its tree, read the OOM count). */
+const FOLLOW_UP_MS = 10_000;
+
+/**
+ * One exec session into the target's container: `argv` as given, no wrapper.
+ *
+ * @throws {ExecError} the session failed; a refused handshake says why (`reason: "Refused"`).
+ */
+export async function execInPod(
+  target: ExecTarget,
+  argv: string[],
+  options: ExecSessionOptions & { stdin?: ExecOptions["stdin"] } = {},
+): Promise<ExecSessionResult> {
+  const path = corePath(target.namespace, "pods", target.podName) + "/exec";
+  const query = execQuery(argv, { container: CONTAINER_NAME, stdin: options.stdin !== undefined });
+  const socket = await target.client.openWebSocket(path, {
+    protocols: EXEC_PROTOCOLS,
+    query,
+    signal: options.signal,
+  });
+  try {
+    return await runExecSession(socket, options);
+  } catch (err) {
+    // Only a connection lost before any output can be a refused handshake in disguise.
+    if (
+      err instanceof ExecError && err.reason === "ConnectionLost" && !err.stdout && !err.stderr
+    ) {
+      throw await explainHandshakeFailure(target.client, path, err);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs commands in one sandbox's container. `target` gives the container, or throws when the
+ * sandbox is not running; `defaultTimeout` is the sandbox's `timeout`.
+ */
+export class CommandRunner implements SandboxCommands {
+  readonly #target: () => ExecTarget;
+  readonly #defaultTimeout: number;
+  /** The container's OOM-kill count as last read, to tell a new OOM kill from an old one. */
+  #oomKills = 0;
+
+  constructor(target: () => ExecTarget, defaultTimeout: number) {
+    this.#target = target;
+    this.#defaultTimeout = defaultTimeout;
+  }
+
+  async run(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const target = this.#target();
+    if (
+      !Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")
+    ) {
+      throw new InvalidOptionError("command", "must be a non-empty array of strings");
+    }
+    if (command.some((a) => a.includes("\0"))) {
+      throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
+    }
+    const timeoutSeconds = options.timeout ?? this.#defaultTimeout;
+    if (!(timeoutSeconds > 0)) {
+      throw new InvalidOptionError("timeout", "must be a positive number of seconds");
+    }
+    let argv = command;
+    if (options.env && Object.keys(options.env).length) {
+      argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
+    }
+    if (options.cwd !== undefined) {
+      argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
+    }
+    const pidFile = `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
+    const wrapper = options.stdin === undefined ? RUN_WITH_PIDFILE : RUN_WITH_PIDFILE_DRAIN;
+    argv = ["/bin/sh", "-c", wrapper, pidFile, ...argv];
+    // The command's process tree, killed (best effort, bounded) when the connection is gone.
+    const killTree = () =>
+      execInPod(target, ["/bin/sh", "-c", KILL_TREE, pidFile], {
+        signal: AbortSignal.timeout(FOLLOW_UP_MS),
+      }).catch(() => {});
+
+    const local = new AbortController();
+    let limit: "timeout" | "abort" | undefined;
+    const timer = setTimeout(() => {
+      limit = "timeout";
+      local.abort(new Error("timeout"));
+    }, timeoutSeconds * 1000);
+    const onAbort = () => {
+      limit ??= "abort";
+      local.abort(options.signal!.reason);
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    const started = performance.now();
+    // Kept only for a timeout's error (the session's own result is lost then), and capped.
+    const partialOut = new Tail(PARTIAL_OUTPUT_BYTES);
+    const partialErr = new Tail(PARTIAL_OUTPUT_BYTES);
+    try {
+      const result = await execInPod(target, argv, {
+        stdin: options.stdin,
+        signal: local.signal,
+        maxOutputBytes: options.maxOutputBytes,
+        onStdout: (c) => {
+          partialOut.push(c);
+          options.onStdout?.(c);
+        },
+        onStderr: (c) => {
+          partialErr.push(c);
+          options.onStderr?.(c);
+        },
+      });
+      const durationMs = performance.now() - started;
+      const oomKilled = result.exitCode === 137 && await this.#newOomKill(target);
+      // Decoded on first read: reading a large binary file never pays for UTF-8 decoding.
+      let stdout: string | undefined;
+      let stderr: string | undefined;
+      return {
+        get stdout() {
+          return stdout ??= decoder.decode(result.stdout);
+        },
+        get stderr() {
+          return stderr ??= decoder.decode(result.stderr);
+        },
+        stdoutBytes: result.stdout,
+        exitCode: result.exitCode,
+        truncated: result.truncated,
+        oomKilled,
+        durationMs,
+      };
+    } catch (err) {
+      // A broken connection leaves the command running in the pod: stop it, so that a retry by
+      // the caller does not run it twice. Closing the socket on a limit leaves it running too.
+      if (limit || (err instanceof ExecError && err.reason === "ConnectionLost")) await killTree();
+      if (limit) {
+        const name = JSON.stringify(command[0]);
+        throw new CommandTimeoutError(
+          limit === "timeout"
+            ? `command ${name} ran past its ${timeoutSeconds} s timeout and was killed`
+            : `command ${name} was aborted and killed`,
+          {
+            limit,
+            timeoutSeconds: limit === "timeout" ? timeoutSeconds : undefined,
+            stdout: partialOut.text(),
+            stderr: partialErr.text(),
+            cause: err,
+          },
+        );
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
+   * Whether the container's memory cgroup counted an OOM kill since the last look: what tells
+   * a command killed for the memory limit from one that got SIGKILL otherwise. Best effort.
+   */
+  async #newOomKill(target: ExecTarget): Promise<boolean> {
+    try {
+      const r = await execInPod(target, ["/bin/sh", "-c", OOM_KILLS], {
+        signal: AbortSignal.timeout(FOLLOW_UP_MS),
+      });
+      const count = Number(decoder.decode(r.stdout).trim());
+      if (!Number.isInteger(count) || count <= this.#oomKills) return false;
+      this.#oomKills = count;
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * A refused WebSocket handshake reaches us without its HTTP status. Ask again as a plain GET:
+ * a server that would allow the upgrade answers 400 "Upgrade request required"; otherwise its
+ * `Status` (403 Forbidden, 404 NotFound...) says what is wrong.
+ */
+async function explainHandshakeFailure(
+  client: KubeClient,
+  path: string,
+  original: ExecError,
+): Promise<ExecError> {
+  // Only Deno's own WebSocket hides a refusal's Status (the direct one reads it: "Refused").
+  try {
+    // Authorization runs before the handler looks at the query, so none is needed (or sent).
+    await client.request(path, { signal: AbortSignal.timeout(5000) });
+  } catch (probe) {
+    if (probe instanceof KubernetesApiError && probe.code !== 400) {
+      return new ExecError(`cannot open an exec session: ${probe.message}`, {
+        cause: probe,
+        reason: "Refused",
+      });
+    }
+  }
+  return original;
+}
+
+/** The last `limit` bytes of a stream (enough for an error message). */
+class Tail {
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+  constructor(readonly limit: number) {}
+  push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
+    while (this.#size - this.#chunks[0].length >= this.limit) {
+      this.#size -= this.#chunks.shift()!.length;
+    }
+  }
+  text(): string {
+    const out = concatBytes(this.#chunks, this.#size);
+    return decoder.decode(out.subarray(Math.max(0, out.length - this.limit)));
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Files in a sandbox, moved through exec sessions (binary-safe, streamed over stdin), and kept
+ * inside the sandbox's workspace when it has one. The workspace is checked twice: here, on the
+ * path as written, and in the container, on the path with every symlink resolved.
+ *
+ * @module
+ */
+
+import { ExecError, InvalidOptionError } from "../errors.ts";
+import type { ExecOptions, ExecResult, SandboxCommands } from "./commands.ts";
+import { SANDBOX_HOME } from "./_labels.ts";
+import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, WRITE_FILE } from "./_scripts.ts";
+import { normalizePosix } from "./_validate.ts";
+
+/** One entry of a directory listing. */
+export interface FileEntry {
+  /** File name (not the path). */
+  name: string;
+  /** `file`, `directory`, `symlink` or `other`. */
+  type: "file" | "directory" | "symlink" | "other";
+  /** Size in bytes. */
+  size: number;
+  /** Last modification, seconds since the epoch. */
+  mtime: number;
+}
+
+/**
+ * The files of a sandbox: `sb.files`. A relative path is taken from the first workspace
+ * directory (else the home directory); with a workspace, only paths inside it are allowed.
+ */
+export interface SandboxFiles {
+  /**
+   * Reads a file (binary-safe).
+   *
+   * @throws {InvalidOptionError} the path is outside the workspace.
+   * @throws {ExecError} the file cannot be read (the message is the container's).
+   */
+  read(path: string, options?: { signal?: AbortSignal; maxBytes?: number }): Promise<Uint8Array>;
+  /** Reads a file as UTF-8 text. */
+  readText(path: string, options?: { signal?: AbortSignal }): Promise<string>;
+  /**
+   * Writes a file (parents created), streamed over stdin so its size is not bound by argv.
+   * Returns the bytes written.
+   */
+  write(
+    path: string,
+    data: string | Uint8Array | ReadableStream<Uint8Array>,
+    options?: { signal?: AbortSignal },
+  ): Promise<number>;
+  /** Lists a directory. */
+  list(path: string, options?: { signal?: AbortSignal }): Promise<FileEntry[]>;
+}
+
+/** Largest file `read()` returns unless told otherwise. */
+const DEFAULT_MAX_READ_BYTES = 256 << 20;
+
+/** File access in one sandbox, through its commands, confined to `workspace` when given. */
+export class FileAccess implements SandboxFiles {
+  readonly #commands: SandboxCommands;
+  readonly #workspace: readonly string[];
+
+  constructor(commands: SandboxCommands, workspace: readonly string[]) {
+    this.#commands = commands;
+    this.#workspace = workspace;
+  }
+
+  async read(
+    path: string,
+    options: { signal?: AbortSignal; maxBytes?: number } = {},
+  ): Promise<Uint8Array> {
+    const r = await this.#op(READ_FILE, path, {
+      signal: options.signal,
+      maxOutputBytes: options.maxBytes ?? DEFAULT_MAX_READ_BYTES,
+    });
+    return r.stdoutBytes;
+  }
+
+  async readText(path: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    return new TextDecoder().decode(await this.read(path, options));
+  }
+
+  async write(
+    path: string,
+    data: string | Uint8Array | ReadableStream<Uint8Array>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    let counted = 0;
+    let stdin: ExecOptions["stdin"] = data;
+    if (typeof data === "string") stdin = new TextEncoder().encode(data);
+    if (stdin instanceof Uint8Array) {
+      counted = stdin.length;
+    } else if (stdin instanceof ReadableStream) {
+      stdin = stdin.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, ctl) {
+            counted += chunk.length;
+            ctl.enqueue(chunk);
+          },
+        }),
+      );
+    } else throw new InvalidOptionError("data", "must be a string, Uint8Array or ReadableStream");
+    await this.#op(WRITE_FILE, path, { signal: options.signal, stdin });
+    return counted;
+  }
+
+  async list(path: string, options: { signal?: AbortSignal } = {}): Promise<FileEntry[]> {
+    const r = await this.#op(LIST_FILES, path, { signal: options.signal });
+    return r.stdout.split("\n").filter(Boolean).map(parseEntry);
+  }
+
+  /** Runs a file script on `path`, made absolute and checked against the workspace. */
+  async #op(script: string, path: string, options: ExecOptions): Promise<ExecResult> {
+    const absolute = resolveInWorkspace(path, this.#workspace);
+    const ws = this.#workspace;
+    const r = await this.#commands.run(
+      ["/bin/sh", "-c", script, "orbiter", absolute, ...ws],
+      options,
+    );
+    if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) {
+      throw new InvalidOptionError("path", r.stderr.trim().replace(/^orbiter: /, ""));
+    }
+    if (r.exitCode !== 0) {
+      throw new ExecError(`${path}: ${r.stderr.trim() || `failed with exit code ${r.exitCode}`}`, {
+        stdout: r.stdout,
+        stderr: r.stderr,
+      });
+    }
+    return r;
+  }
+}
+
+/**
+ * `path` made absolute (from the first workspace directory, else the home directory) and
+ * normalized, refused unless it lies inside a workspace directory when there is one.
+ *
+ * @throws {InvalidOptionError} an empty path, a NUL byte, or a path outside the workspace.
+ */
+export function resolveInWorkspace(path: string, workspace: readonly string[]): string {
+  if (typeof path !== "string" || !path || path.includes("\0")) {
+    throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
+  }
+  const absolute = normalizePosix(
+    path.startsWith("/") ? path : `${workspace[0] ?? SANDBOX_HOME}/${path}`,
+  );
+  if (
+    workspace.length && !workspace.some((w) => absolute === w || absolute.startsWith(w + "/"))
+  ) {
+    throw new InvalidOptionError(
+      "path",
+      `${path} is outside the workspace (${workspace.join(", ")})`,
+    );
+  }
+  return absolute;
+}
+
+/** One line of the listing script: `kind|size|mtime|name` (the name may hold `|`). */
+function parseEntry(line: string): FileEntry {
+  const [kind, size, mtime, ...rest] = line.split("|");
+  const type: FileEntry["type"] = kind.startsWith("regular")
+    ? "file"
+    : kind === "directory"
+    ? "directory"
+    : kind === "symbolic link"
+    ? "symlink"
+    : "other";
+  return { name: rest.join("|"), type, size: Number(size), mtime: Number(mtime) };
+}
