@@ -105,13 +105,14 @@ export const OOM_KILLS =
   "2>/dev/null | sed -n 's/^oom_kill //p' | head -n 1";
 
 /**
- * `sh -c LIST_FILES _ PATH WORKSPACE...`: one line per entry, `type|size|mtime|name`, where type
- * is stat's `%F` (regular file, directory, symbolic link, ...).
+ * `sh -c LIST_FILES _ PATH WORKSPACE...`: one record per entry, `type|size|mtime|name` ended by a
+ * NUL byte (the one byte a name cannot hold), where type is stat's `%F` (regular file, directory,
+ * symbolic link, ...).
  */
 export const LIST_FILES = `${CONFINE}
 cd -- "$real" || exit 2
 for f in .* *; do
   case "$f" in .|..) continue ;; esac
   [ -e "$f" ] || [ -L "$f" ] || continue
-  stat -c '%F|%s|%Y|%n' -- "$f"
+  printf '%s|%s\\0' "$(stat -c '%F|%s|%Y' -- "$f")" "$f"
 done`;

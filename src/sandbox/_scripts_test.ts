@@ -110,8 +110,8 @@ Deno.test("LIST_FILES lists names with spaces and newlines, and not outside", as
   await withTree(async (_root, ws) => {
     const r = await sh(LIST_FILES, [ws, ws]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /\|name with space\n/);
-    assert.match(r.stdout, /\|new\nline\n/);
+    assert.match(r.stdout, /\|name with space\0/);
+    assert.match(r.stdout, /\|new\nline\0/);
     const out = await sh(LIST_FILES, [`${ws}/out-link`, ws]);
     assert.equal(out.code, OUTSIDE_WORKSPACE_EXIT);
     assert.equal(out.stdout, "");

@@ -105,7 +105,7 @@ export class FileAccess implements SandboxFiles {
 
   async list(path: string, options: { signal?: AbortSignal } = {}): Promise<FileEntry[]> {
     const r = await this.#op(LIST_FILES, path, { signal: options.signal });
-    return r.stdout.split("\n").filter(Boolean).map(parseEntry);
+    return parseFileList(r.stdout);
   }
 
   /** Runs a file script on `path`, made absolute and checked against the workspace. */
@@ -153,9 +153,16 @@ export function resolveInWorkspace(path: string, workspace: readonly string[]): 
   return absolute;
 }
 
-/** One line of the listing script: `kind|size|mtime|name` (the name may hold `|`). */
-function parseEntry(line: string): FileEntry {
-  const [kind, size, mtime, ...rest] = line.split("|");
+/**
+ * The listing script's output: NUL-ended records `kind|size|mtime|name`, where the name may hold
+ * `|` and newlines.
+ */
+export function parseFileList(output: string): FileEntry[] {
+  return output.split("\0").filter(Boolean).map(parseEntry);
+}
+
+function parseEntry(record: string): FileEntry {
+  const [kind, size, mtime, ...rest] = record.split("|");
   const type: FileEntry["type"] = kind.startsWith("regular")
     ? "file"
     : kind === "directory"
