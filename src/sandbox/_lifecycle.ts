@@ -6,20 +6,8 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import {
-  corePath,
-  deleteObject,
-  type ObjectList,
-  type Pod,
-  type Service,
-} from "../client/resources.ts";
-import {
-  ExecError,
-  KubernetesApiError,
-  PodStartError,
-  SandboxError,
-  TransportError,
-} from "../errors.ts";
+import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
+import { ExecError, PodStartError, SandboxError } from "../errors.ts";
 import { execInPod } from "./commands.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
 import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "./_labels.ts";

@@ -1,0 +1,70 @@
+import assert from "node:assert/strict";
+import { ConnectionConfig } from "../kubeconfig/connection.ts";
+import { SandboxError } from "../errors.ts";
+import { KubernetesSandbox } from "./sandbox.ts";
+
+Deno.test("describe(), String() and JSON never show a secret of the connection", () => {
+  const conn = new ConnectionConfig({
+    server: "https://127.0.0.1:6443",
+    token: "TOKEN-abc",
+    password: "PASSWORD-xyz",
+    username: "u",
+    keyData: "-----BEGIN PRIVATE KEY-----KEYDATA",
+  });
+  const sb = new KubernetesSandbox({
+    connection: conn,
+    mcpConfig: { mcpServers: { github: { env: { GITHUB_TOKEN: "ghp_SECRET" } } } },
+  });
+  const shown = [
+    JSON.stringify(sb.describe()),
+    String(sb),
+    JSON.stringify(sb),
+    Deno.inspect(sb),
+    String(conn),
+    JSON.stringify(conn),
+    Deno.inspect(conn),
+  ].join("\n");
+  for (const secret of ["TOKEN-abc", "PASSWORD-xyz", "KEYDATA", "ghp_SECRET"]) {
+    assert.ok(!shown.includes(secret), `${secret} leaked`);
+  }
+  assert.deepEqual(sb.describe().mcpServers, ["github"]);
+  const d = sb.describe();
+  for (
+    const key of [
+      "sandboxId",
+      "status",
+      "workspace",
+      "timeout",
+      "namespace",
+      "image",
+      "podName",
+      "serviceName",
+      "clusterIp",
+    ]
+  ) {
+    assert.ok(key in d, key);
+  }
+  assert.equal(d.status, "init");
+  assert.equal(d.podName, null);
+});
+Deno.test("a registered tool is listed, and runTool needs a running sandbox (it runs: tests/integration/exec_test.ts)", async () => {
+  const sb = new KubernetesSandbox({ sandboxId: "tooltest" });
+  sb.registerTool("process", (args) => ({ doubled: Number(args.n) * 2 }));
+  assert.ok(sb.toolNames.includes("process") && sb.toolNames.includes("shell"));
+  await assert.rejects(() => sb.runTool("process", { n: 2 }), SandboxError);
+  await sb.cleanup();
+  assert.equal(sb.status, "closed");
+  await assert.rejects(() => sb.start(), SandboxError);
+});
+Deno.test("before start(), namespace, describe() and toString() use the given connection's namespace", () => {
+  const connection = new ConnectionConfig({
+    server: "https://127.0.0.1:1",
+    token: "t",
+    namespace: "team-a",
+  });
+  const sb = new KubernetesSandbox({ connection });
+  assert.equal(sb.namespace, "team-a");
+  assert.equal(sb.describe().namespace, "team-a");
+  assert.match(String(sb), /team-a\//);
+  assert.equal(new KubernetesSandbox({ connection, namespace: "b" }).namespace, "b");
+});
