@@ -40,7 +40,7 @@ const env = (name: string, fallback: string) => Deno.env.get(name) || fallback;
 const kubeconfig = env("BENCH_KUBECONFIG", `${root}/.cluster/kubeconfig-token`);
 /**
  * The peers need a verb the library's least-privilege Role does not grant (`get`: kubectl's
- * `apply` and `wait`, and the seed's polling), so they run as the admin; the API server's
+ * `apply` and `wait`, and the Python original's polling), so they run as the admin; the API server's
  * authorization costs the same either way.
  */
 const kubectlKubeconfig = env("BENCH_KUBECTL_KUBECONFIG", `${root}/.cluster/kubeconfig`);
@@ -62,7 +62,7 @@ let requests = 0;
 const client = new KubeClient(await loadKubeConfig({ kubeconfig }), {
   onRequest: () => requests++,
 });
-/** The peers' client (the seed's polling, and cleaning up after kubectl): see kubectlKubeconfig. */
+/** The peers' client (the Python original's polling, and cleaning up after kubectl): see kubectlKubeconfig. */
 const peerClient = new KubeClient(await loadKubeConfig({ kubeconfig: kubectlKubeconfig }));
 const apiPort = Number(new URL(client.baseUrl).port || 443);
 const base = `/api/v1/namespaces/${namespace}`;
@@ -152,7 +152,7 @@ async function benchStart() {
       await deleteAndWait(pod.metadata.name, svc.metadata.name);
       if (i >= 0) viaKubectl.push(k1 - k0);
 
-      // the seed's create + poll every 2 s
+      // the Python original's create + poll every 2 s
       const spec2 = resolveSandboxSpec({ namespace });
       const p0 = performance.now();
       const r = await startByPolling(peerClient, spec2, namespace);

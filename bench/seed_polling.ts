@@ -12,7 +12,7 @@ import type { Pod, Service } from "../src/client/resources.ts";
 import { buildPod, buildService } from "../src/sandbox/_manifests.ts";
 import type { SandboxSpec } from "../src/sandbox/_spec.ts";
 
-/** The seed's poll interval, seconds. */
+/** The Python original's poll interval, seconds. */
 export const SEED_POLL_INTERVAL_SECONDS = 2;
 
 /** What {@linkcode startByPolling} created. */

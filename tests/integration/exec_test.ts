@@ -114,7 +114,7 @@ Deno.test({
       });
 
       await t.step(
-        "a registered tool runs in this process, with the seed's result keys",
+        "a registered tool runs in this process, with the documented result keys",
         async () => {
           let context: unknown;
           sb.registerTool("double", (args, ctx) => {
