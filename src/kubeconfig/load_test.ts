@@ -869,9 +869,7 @@ Deno.test("loadKubeConfig() needs only read access to the file and env access to
     const script = join(dir, "load.ts");
     await Deno.writeTextFile(
       script,
-      `import { loadKubeConfig } from ${
-        JSON.stringify(new URL("./mod.ts", import.meta.url).href)
-      };
+      `import { loadKubeConfig } from ${JSON.stringify(new URL("./mod.ts", import.meta.url).href)};
 const conn = await loadKubeConfig();
 Deno.stdout.writeSync(new TextEncoder().encode(conn.server));`,
     );

@@ -1,0 +1,367 @@
+/**
+ * The opening of the direct WebSocket (./_fast_websocket.ts): the TCP connection with
+ * `TCP_NODELAY`, TLS, and the HTTP/1.1 upgrade of RFC 6455 section 4.1 ({@linkcode upgrade}).
+ * The request, the reading of the reply and its checks are plain functions over bytes, so each
+ * can be tested without a connection.
+ *
+ * @example Build a request and check the server's answer
+ * ```ts
+ * import { acceptFor, checkUpgrade, upgradeRequest } from "./_ws_handshake.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const key = "dGhlIHNhbXBsZSBub25jZQ=="; // RFC 6455's example key
+ * const url = new URL("https://127.0.0.1:6443/exec");
+ * const request = upgradeRequest(url, key, ["v5.channel.k8s.io"], { Authorization: "Bearer t" });
+ * assert.match(new TextDecoder().decode(request), /^GET \/exec HTTP\/1\.1\r\n/);
+ *
+ * const accept = await acceptFor(key);
+ * assert.equal(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * const reply = new Headers({
+ *   Upgrade: "websocket",
+ *   Connection: "Upgrade",
+ *   "Sec-WebSocket-Accept": accept,
+ *   "Sec-WebSocket-Protocol": "v5.channel.k8s.io",
+ * });
+ * assert.equal(checkUpgrade(reply, accept, ["v5.channel.k8s.io"]), undefined);
+ * ```
+ *
+ * @module
+ */
+
+import type { KubernetesApiError } from "../errors.ts";
+import { apiErrorFromReply } from "./_status.ts";
+import { type ByteBuffer, concatBytes, encodeBase64, writeAll } from "./_bytes.ts";
+
+/** What {@linkcode upgrade} got: the connection, now the caller's, and the server's answer. */
+export type UpgradeResult =
+  | { conn: Deno.Conn; protocol: string }
+  | { conn: Deno.Conn; refused: KubernetesApiError }
+  | { conn: Deno.Conn; problem: string };
+
+/** Options of {@linkcode upgrade}. */
+export interface UpgradeOptions {
+  /** The subprotocols offered, which the server's choice must be one of. */
+  protocols: readonly string[];
+  /** PEM certificates trusted in addition to the system's. */
+  caCerts?: string[];
+  /** Receives the reply; the bytes after its head (the first frames) stay in it. */
+  input: ByteBuffer;
+  /** Aborted when the caller gives up: the connection is closed, and `undefined` returned. */
+  signal: AbortSignal;
+}
+
+/** The status line and headers of the server's reply to the upgrade. */
+export interface ResponseHead {
+  /** The HTTP status: 101 when the server switched to WebSocket. */
+  status: number;
+  /** The status line's reason phrase. */
+  statusText: string;
+  /** The reply's headers. */
+  headers: Headers;
+}
+
+/** RFC 6455 section 1.3: appended to the key before hashing it into `Sec-WebSocket-Accept`. */
+const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+/** The whole response head (status line and headers) of the upgrade must fit in this. */
+const MAX_HEAD_BYTES = 64 * 1024;
+/** Bytes of a refused upgrade's body kept for the error (a `Status` is far smaller). */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** How long to wait for the body of a refused upgrade. */
+const ERROR_BODY_TIMEOUT_MS = 5000;
+/** RFC 9110's `token`: what a header name and a subprotocol must be. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Headers the handshake sets itself; taking them from the caller would break it. */
+const RESERVED_HEADERS = new Set([
+  "host",
+  "upgrade",
+  "connection",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-protocol",
+  "sec-websocket-extensions",
+  "content-length",
+  "transfer-encoding",
+]);
+
+/**
+ * The http(s) URL the upgrade requests for a ws(s) (or http(s)) `url`, and the ws(s) URL the
+ * socket shows.
+ *
+ * @throws {TypeError} Another scheme, or a URL with a fragment.
+ */
+export function upgradeTarget(url: URL): { target: URL; shown: URL } {
+  const target = new URL(url.href);
+  if (target.protocol === "wss:") target.protocol = "https:";
+  else if (target.protocol === "ws:") target.protocol = "http:";
+  if (target.protocol !== "https:" && target.protocol !== "http:") {
+    throw new TypeError(`a WebSocket URL must be http(s) or ws(s), got ${url.protocol}`);
+  }
+  if (target.hash) throw new TypeError("a WebSocket URL cannot have a fragment");
+  const shown = new URL(target.href);
+  shown.protocol = target.protocol === "https:" ? "wss:" : "ws:";
+  return { target, shown };
+}
+
+/**
+ * Connects to `target` (TLS for https), writes the upgrade `request` made with `key`, and reads
+ * and checks the reply. A refused upgrade's body is read too, for the error.
+ *
+ * @throws {Error} The connection, TLS, or the reply failed; the connection is closed.
+ */
+export async function upgrade(
+  target: URL,
+  key: string,
+  request: Uint8Array,
+  options: UpgradeOptions,
+): Promise<UpgradeResult | undefined> {
+  const accept = acceptFor(key);
+  // Whatever happens, the unhandled-rejection tracker must not see this promise.
+  accept.catch(() => {});
+  const { input, signal } = options;
+  const secure = target.protocol === "https:";
+  const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = Number(target.port) || (secure ? 443 : 80);
+  const tcp = await Deno.connect({ hostname, port });
+  if (signal.aborted) {
+    tcp.close();
+    return undefined;
+  }
+  // The point of the direct WebSocket: without it, the request after the TLS handshake waits for
+  // the server's delayed ACK.
+  tcp.setNoDelay(true);
+  let conn: Deno.Conn = tcp;
+  if (secure) {
+    conn = await Deno.startTls(tcp, {
+      hostname,
+      caCerts: options.caCerts,
+      alpnProtocols: ["http/1.1"],
+    });
+    if (signal.aborted) {
+      conn.close();
+      return undefined;
+    }
+  }
+  const close = () => {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  };
+  signal.addEventListener("abort", close, { once: true });
+  try {
+    await writeAll(conn, request);
+    const fill = () => input.readFrom(conn);
+    const head = await readResponseHead(input, fill);
+    if (head.status !== 101) {
+      const body = await readRefusalBody(input, fill, head.headers, close);
+      return { conn, refused: refusal(head, body, target.pathname) };
+    }
+    const problem = checkUpgrade(head.headers, await accept, options.protocols);
+    return problem
+      ? { conn, problem }
+      : { conn, protocol: head.headers.get("sec-websocket-protocol") ?? "" };
+  } catch (error) {
+    close();
+    throw error;
+  } finally {
+    signal.removeEventListener("abort", close);
+  }
+}
+
+/** A fresh `Sec-WebSocket-Key`: 16 random bytes, base64. */
+export function newWebSocketKey(): string {
+  return encodeBase64(crypto.getRandomValues(new Uint8Array(16)));
+}
+
+/** The `Sec-WebSocket-Accept` a server must answer `key` with. */
+export async function acceptFor(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(key + ACCEPT_GUID));
+  return encodeBase64(new Uint8Array(digest));
+}
+
+/**
+ * The upgrade request for `target` (an http(s) URL without a fragment), offering `protocols` in
+ * order, with the caller's extra `headers`.
+ *
+ * @throws {DOMException} (`SyntaxError`) A subprotocol that is not an HTTP token, or a repeated one.
+ * @throws {TypeError} A header the handshake sets itself (`Host`, `Upgrade`, `Sec-WebSocket-*`...),
+ * a header name that is not a token, or a value with a line break.
+ */
+export function upgradeRequest(
+  target: URL,
+  key: string,
+  protocols: readonly string[],
+  headers: Record<string, string>,
+): Uint8Array {
+  const seen = new Set<string>();
+  for (const p of protocols) {
+    if (!TOKEN.test(p) || seen.has(p)) {
+      throw new DOMException(`invalid or repeated subprotocol ${JSON.stringify(p)}`, "SyntaxError");
+    }
+    seen.add(p);
+  }
+  const lines = [
+    `GET ${target.pathname}${target.search} HTTP/1.1`,
+    `Host: ${target.host}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    `Sec-WebSocket-Key: ${key}`,
+    "Sec-WebSocket-Version: 13",
+  ];
+  if (protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${protocols.join(", ")}`);
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) {
+      throw new TypeError(`invalid header ${JSON.stringify(name)}`);
+    }
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new TypeError(`the header ${name} is set by the WebSocket handshake`);
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  return new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
+}
+
+/**
+ * Reads up to the blank line ending the reply's head, calling `fill` (one read into `input`;
+ * false at end of stream) for more, and leaves any bytes after it in `input`.
+ *
+ * @throws {Error} A head that is not HTTP/1.x, is malformed or too large, or never ends.
+ */
+export async function readResponseHead(
+  input: ByteBuffer,
+  fill: () => Promise<boolean>,
+): Promise<ResponseHead> {
+  let searched = 0;
+  while (true) {
+    const data = input.view();
+    const end = indexOfHeadEnd(data, Math.max(0, searched - 3));
+    if (end >= 0) {
+      const head = parseResponseHead(new TextDecoder().decode(data.subarray(0, end)));
+      input.consume(end + 4);
+      return head;
+    }
+    searched = data.length;
+    if (data.length > MAX_HEAD_BYTES) {
+      throw new Error(`the upgrade response head is larger than ${MAX_HEAD_BYTES} bytes`);
+    }
+    if (!await fill()) {
+      throw new Error("the server closed the connection before answering the upgrade");
+    }
+  }
+}
+
+/**
+ * The body of a refused upgrade, bounded in size and time; what arrived if it breaks off. After
+ * a few seconds `abandon` is called, which must make the pending `fill` fail (by closing the
+ * connection).
+ */
+export async function readRefusalBody(
+  input: ByteBuffer,
+  fill: () => Promise<boolean>,
+  headers: Headers,
+  abandon: () => void,
+): Promise<Uint8Array> {
+  const timer = setTimeout(abandon, ERROR_BODY_TIMEOUT_MS);
+  const chunked = /\bchunked\b/i.test(headers.get("transfer-encoding") ?? "");
+  const length = chunked ? undefined : Number(headers.get("content-length") ?? NaN);
+  try {
+    while (true) {
+      const data = input.view();
+      if (chunked) {
+        const body = decodeChunked(data);
+        if (body) return body;
+      } else if (length !== undefined && Number.isFinite(length) && data.length >= length) {
+        return data.slice(0, length);
+      }
+      if (data.length >= MAX_ERROR_BODY_BYTES) return data.slice(0, MAX_ERROR_BODY_BYTES);
+      if (!await fill()) return data.slice();
+    }
+  } catch {
+    // The body broke off (or took too long): the status line still tells what happened.
+    return chunked ? new Uint8Array() : input.view().slice(0, MAX_ERROR_BODY_BYTES);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A problem with a `101` reply that makes it unusable, or `undefined` when it is good. */
+export function checkUpgrade(
+  headers: Headers,
+  accept: string,
+  offered: readonly string[],
+): string | undefined {
+  if (headers.get("upgrade")?.toLowerCase() !== "websocket") return "no `Upgrade: websocket`";
+  const connection = (headers.get("connection") ?? "").toLowerCase().split(/\s*,\s*/);
+  if (!connection.includes("upgrade")) return "no `Connection: Upgrade`";
+  if (headers.get("sec-websocket-accept") !== accept) return "a wrong Sec-WebSocket-Accept";
+  const extensions = headers.get("sec-websocket-extensions");
+  if (extensions) return `the server chose extensions that were not offered (${extensions})`;
+  const protocol = headers.get("sec-websocket-protocol");
+  if (protocol !== null && !offered.includes(protocol)) {
+    return `the server chose the subprotocol "${protocol}", which was not offered ` +
+      `(offered: ${offered.join(", ") || "none"})`;
+  }
+  return undefined;
+}
+
+/** The error for a non-101 reply: its `Status` when it sent one, else its status line and body. */
+export function refusal(head: ResponseHead, body: Uint8Array, path: string): KubernetesApiError {
+  const text = new TextDecoder().decode(body);
+  return apiErrorFromReply({ code: head.status, statusText: head.statusText, text }, "GET", path);
+}
+
+/**
+ * The status line and headers of a reply head (without the blank line that ends it).
+ *
+ * @throws {Error} A status line that is not HTTP/1.x, or a header line without a name.
+ */
+export function parseResponseHead(text: string): ResponseHead {
+  const [statusLine, ...lines] = text.split("\r\n");
+  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
+  if (!match) throw new Error(`the upgrade response is not HTTP/1.1: ${statusLine.slice(0, 100)}`);
+  const headers = new Headers();
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new Error(`a malformed response header: ${line.slice(0, 100)}`);
+    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+  }
+  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
+}
+
+/**
+ * A complete chunked body decoded, or `undefined` when more bytes are needed.
+ *
+ * @throws {Error} A chunk size that is not hexadecimal.
+ */
+export function decodeChunked(data: Uint8Array): Uint8Array | undefined {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let at = 0;
+  while (true) {
+    let lineEnd = -1;
+    for (let i = at; i + 1 < data.length; i++) {
+      if (data[i] === 13 && data[i + 1] === 10) {
+        lineEnd = i;
+        break;
+      }
+    }
+    if (lineEnd < 0) return undefined;
+    const length = parseInt(new TextDecoder().decode(data.subarray(at, lineEnd)), 16);
+    if (!Number.isFinite(length)) throw new Error("a malformed chunk size");
+    at = lineEnd + 2;
+    if (length === 0) return concatBytes(parts, size);
+    if (data.length < at + length + 2) return undefined;
+    parts.push(data.subarray(at, at + length));
+    size += length;
+    at += length + 2;
+  }
+}
+
+function indexOfHeadEnd(data: Uint8Array, from: number): number {
+  for (let i = from; i + 3 < data.length; i++) {
+    if (data[i] === 13 && data[i + 1] === 10 && data[i + 2] === 13 && data[i + 3] === 10) return i;
+  }
+  return -1;
+}
