@@ -1,25 +1,20 @@
 /**
- * The client side of Kubernetes' `pods/exec` streaming protocol over a WebSocket
- * (`v5.channel.k8s.io`, falling back to `v4.channel.k8s.io`), as client-go's
- * `tools/remotecommand/websocket.go` speaks it. Opening the socket (URL, credentials, TLS) is the
- * caller's job; this module builds the query and runs the session on the socket it is given.
+ * Running one `pods/exec` session on a WebSocket: sending stdin (and its end), collecting stdout
+ * and stderr, and settling on the command's exit status. Opening the socket (URL, credentials,
+ * TLS) is the caller's job; the wire format and the query are in ./exec_protocol.ts, whose names
+ * this module re-exports. Over 400 lines, it stays one file: the session is one state machine
+ * over the socket's events, its timers and the stdin pump.
  *
- * Wire format, both directions: every message is a binary frame `[channel][payload]`, with channel
- * 0 stdin, 1 stdout, 2 stderr, 3 error/status (a JSON `metav1.Status`) and 4 resize. `v5` adds the
- * frame `[255, channel]`, the client's half-close of one channel, which is the only way to give a
- * command end-of-file on stdin.
- *
- * @example Run a command on a socket opened elsewhere
- * ```ts ignore
+ * @example Run a command on a socket opened elsewhere (a function: running it needs a cluster)
+ * ```ts
  * import { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
  *
- * const query = execQuery(["sh", "-c", "wc -c"], { container: "main", stdin: true });
- * const socket = new WebSocket(
- *   `wss://127.0.0.1:6443/api/v1/namespaces/default/pods/box/exec?${query}`,
- *   [...EXEC_PROTOCOLS],
- * );
- * const result = await runExecSession(socket, { stdin: "hello" });
- * console.log(result.exitCode, new TextDecoder().decode(result.stdout));
+ * async function countBytes(podUrl: string): Promise<string> {
+ *   const query = execQuery(["sh", "-c", "wc -c"], { container: "main", stdin: true });
+ *   const socket = new WebSocket(`${podUrl}/exec?${query}`, [...EXEC_PROTOCOLS]);
+ *   const result = await runExecSession(socket, { stdin: "hello" });
+ *   return new TextDecoder().decode(result.stdout); // "5"
+ * }
  * ```
  *
  * @module
@@ -30,103 +25,20 @@ import {
   type ExecErrorReason,
   InvalidOptionError,
   KubernetesApiError,
-  type KubernetesStatus,
 } from "../errors.ts";
-import { concatBytes } from "./_bytes.ts";
+import { OutputBuffer, StdinSource } from "./_exec_streams.ts";
+import {
+  EXEC_CHANNELS,
+  EXEC_PROTOCOLS,
+  exitCodeOf,
+  PROTOCOL_V4,
+  PROTOCOL_V5,
+  StatusChannel,
+  V5_ONLY_HINT,
+} from "./exec_protocol.ts";
 
-/** The WebSocket subprotocol that adds the stdin half-close (Kubernetes 1.30+, 1.29 behind a gate). */
-const PROTOCOL_V5 = "v5.channel.k8s.io";
-/** The WebSocket subprotocol older API servers speak: the same channels, no half-close. */
-const PROTOCOL_V4 = "v4.channel.k8s.io";
-
-/**
- * The subprotocols to offer when opening an exec WebSocket, most preferred first. Pass them as the
- * WebSocket's `protocols`.
- *
- * @example
- * ```ts
- * import { EXEC_PROTOCOLS } from "./exec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.deepEqual(EXEC_PROTOCOLS, ["v5.channel.k8s.io", "v4.channel.k8s.io"]);
- * ```
- */
-export const EXEC_PROTOCOLS: readonly string[] = Object.freeze([PROTOCOL_V5, PROTOCOL_V4]);
-
-/**
- * The channel numbers of the exec protocol: the first byte of every binary frame. `close` (v5 only)
- * is followed by one byte naming the channel being half-closed.
- *
- * @example
- * ```ts
- * import { EXEC_CHANNELS } from "./exec.ts";
- * import assert from "node:assert/strict";
- *
- * // The frame a v5 client sends to give the command end-of-file on stdin.
- * const eof = new Uint8Array([EXEC_CHANNELS.close, EXEC_CHANNELS.stdin]);
- * assert.deepEqual([...eof], [255, 0]);
- * ```
- */
-export const EXEC_CHANNELS: {
-  readonly stdin: 0;
-  readonly stdout: 1;
-  readonly stderr: 2;
-  readonly status: 3;
-  readonly resize: 4;
-  readonly close: 255;
-} = Object.freeze({ stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, close: 255 });
-
-/** Options of {@linkcode execQuery}. */
-export interface ExecQueryOptions {
-  /** The container to run in; the pod's only (or default) container when omitted. */
-  container?: string;
-  /** Whether the command gets a stdin stream. Set it only when input will be sent. */
-  stdin: boolean;
-  /** Whether to receive the command's stdout. Default `true`. */
-  stdout?: boolean;
-  /** Whether to receive the command's stderr. Default `true`. */
-  stderr?: boolean;
-}
-
-/**
- * Builds the query string of a `pods/{name}/exec` request. Each argv element becomes its own
- * `command` parameter, passed to the container runtime as is: nothing is run through a shell, so
- * `;`, `$(...)`, quotes and spaces stay literal.
- *
- * @example
- * ```ts
- * import { execQuery } from "./exec.ts";
- * import assert from "node:assert/strict";
- *
- * const query = execQuery(["echo", "a b", "$(id)"], { container: "main", stdin: false });
- * assert.deepEqual(query.getAll("command"), ["echo", "a b", "$(id)"]);
- * assert.equal(query.get("stdin"), "false");
- * assert.equal(query.get("stdout"), "true");
- * ```
- *
- * @throws {InvalidOptionError} When `command` is empty or no stream at all is requested (the API
- * server rejects both).
- */
-export function execQuery(
-  command: readonly string[],
-  options: ExecQueryOptions,
-): URLSearchParams {
-  if (command.length === 0) {
-    throw new InvalidOptionError("command", "must hold at least the program to run");
-  }
-  const stdout = options.stdout ?? true;
-  const stderr = options.stderr ?? true;
-  if (!options.stdin && !stdout && !stderr) {
-    throw new InvalidOptionError("stdin", "at least one of stdin, stdout or stderr must be true");
-  }
-  const query = new URLSearchParams();
-  for (const arg of command) query.append("command", arg);
-  if (options.container !== undefined) query.set("container", options.container);
-  query.set("stdin", String(options.stdin));
-  query.set("stdout", String(stdout));
-  query.set("stderr", String(stderr));
-  return query;
-}
+export { EXEC_CHANNELS, EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
+export type { ExecQueryOptions } from "./exec_protocol.ts";
 
 /** Options of {@linkcode runExecSession}. */
 export interface ExecSessionOptions {
@@ -181,9 +93,6 @@ const CLOSE_AFTER_STATUS_MS = 1000;
 /** How long a connection error waits for the close event before it is the verdict. */
 const ERROR_GRACE_MS = 250;
 
-const V5_ONLY_HINT = `${PROTOCOL_V5} needs Kubernetes >= 1.30 (1.29 with the ` +
-  `TranslateStreamCloseWebsocketRequests feature gate on); older API servers speak ${PROTOCOL_V4}`;
-
 /**
  * Runs one exec session on a WebSocket opened against `pods/{name}/exec` with
  * {@linkcode EXEC_PROTOCOLS} (it may still be connecting), and settles once the command's status
@@ -191,15 +100,18 @@ const V5_ONLY_HINT = `${PROTOCOL_V5} needs Kubernetes >= 1.30 (1.29 with the ` +
  * always closes it. Call it before yielding to the event loop after creating (or awaiting the
  * opening of) the socket, so no frame is missed.
  *
- * @example
- * ```ts ignore
- * import { runExecSession } from "./exec.ts";
+ * @example Stream stderr while the command runs (a function: running it needs a cluster)
+ * ```ts
+ * import { EXEC_PROTOCOLS, runExecSession } from "./exec.ts";
  *
- * const socket = new WebSocket(url, [...EXEC_PROTOCOLS]);
- * const { exitCode, stdout } = await runExecSession(socket, {
- *   stdin: "hello\n",
- *   onStderr: (chunk) => Deno.stderr.writeSync(chunk),
- * });
+ * async function run(execUrl: string): Promise<number> {
+ *   const socket = new WebSocket(execUrl, [...EXEC_PROTOCOLS]);
+ *   const { exitCode } = await runExecSession(socket, {
+ *     stdin: "hello\n",
+ *     onStderr: (chunk) => Deno.stderr.writeSync(chunk),
+ *   });
+ *   return exitCode;
+ * }
  * ```
  *
  * @throws {ExecError} When the server chose neither v5 nor v4, stdin was given to a v4-only
@@ -216,74 +128,6 @@ export function runExecSession(
   return new ExecSession(socket, options).promise;
 }
 
-/** One stream's kept output: chunks, joined once at the end. */
-class OutputBuffer {
-  readonly #limit: number;
-  readonly #chunks: Uint8Array[] = [];
-  #kept = 0;
-  truncated = false;
-
-  constructor(limit: number) {
-    this.#limit = limit;
-  }
-
-  add(chunk: Uint8Array): void {
-    const room = this.#limit - this.#kept;
-    if (chunk.length > room) {
-      this.truncated = true;
-      if (room > 0) {
-        this.#chunks.push(chunk.subarray(0, room));
-        this.#kept += room;
-      }
-      return;
-    }
-    this.#chunks.push(chunk);
-    this.#kept += chunk.length;
-  }
-
-  bytes(): Uint8Array {
-    return concatBytes(this.#chunks, this.#kept);
-  }
-
-  text(): string {
-    return new TextDecoder().decode(this.bytes());
-  }
-}
-
-/** Pulls stdin chunks from whichever form the caller gave, and can be cancelled mid-read. */
-class StdinSource {
-  #bytes: Uint8Array | undefined;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-
-  constructor(stdin: string | Uint8Array | ReadableStream<Uint8Array>) {
-    if (stdin instanceof ReadableStream) this.#reader = stdin.getReader();
-    else this.#bytes = typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin;
-  }
-
-  /** The next non-empty chunk, or `undefined` at the end. */
-  async next(): Promise<Uint8Array | undefined> {
-    if (!this.#reader) {
-      const bytes = this.#bytes;
-      this.#bytes = undefined;
-      return bytes?.length ? bytes : undefined;
-    }
-    while (true) {
-      const { done, value } = await this.#reader.read();
-      if (done) return undefined;
-      if (!(value instanceof Uint8Array)) {
-        throw new TypeError("stdin stream yielded a chunk that is not a Uint8Array");
-      }
-      if (value.length > 0) return value;
-    }
-  }
-
-  cancel(reason: unknown): void {
-    this.#bytes = undefined;
-    // A stream that fails to cancel has nothing left for us to do with it.
-    this.#reader?.cancel(reason).catch(() => {});
-  }
-}
-
 type Outcome =
   | { ok: true; result: ExecSessionResult }
   | { ok: false; error: unknown };
@@ -294,10 +138,7 @@ class ExecSession {
   readonly #options: ExecSessionOptions;
   readonly #stdout: OutputBuffer;
   readonly #stderr: OutputBuffer;
-  readonly #status: Uint8Array[] = [];
-  #statusBytes = 0;
-  /** Set once channel 3 holds a complete JSON document. */
-  #parsedStatus: KubernetesStatus | undefined;
+  readonly #status = new StatusChannel();
   #protocol = "";
   #stdin: StdinSource | undefined;
   #settled = false;
@@ -410,7 +251,7 @@ class ExecSession {
 
   /** Once the command has exited or the session ended, remaining input is dropped, not an error. */
   #canSend(): boolean {
-    return !this.#settled && this.#parsedStatus === undefined &&
+    return !this.#settled && this.#status.status === undefined &&
       this.#socket.readyState === WebSocket.OPEN;
   }
 
@@ -471,14 +312,9 @@ class ExecSession {
   };
 
   #addStatus(payload: Uint8Array): void {
-    this.#status.push(payload);
-    this.#statusBytes += payload.length;
-    if (this.#parsedStatus !== undefined) return;
-    // The status can span frames; it is complete once it parses (a prefix of a JSON object never
-    // does). The server closes right after; the timer only covers one that does not.
-    const status = this.#tryParseStatus();
-    if (status === undefined) return;
-    this.#parsedStatus = status;
+    if (this.#status.add(payload) === undefined) return;
+    // The command has exited. The server closes right after; the timer only covers one that does
+    // not.
     this.#stdin?.cancel("the command has exited");
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
@@ -487,23 +323,10 @@ class ExecSession {
     }, CLOSE_AFTER_STATUS_MS);
   }
 
-  #tryParseStatus(): KubernetesStatus | undefined {
-    try {
-      const value: unknown = JSON.parse(this.#statusText());
-      return isRecord(value) ? value as KubernetesStatus : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  #statusText(): string {
-    return new TextDecoder().decode(concatBytes(this.#status, this.#statusBytes));
-  }
-
   #onError = (event: Event): void => {
     if (this.#settled) return;
     // A connection that breaks after the status was read has still told us how the command ended.
-    if (this.#parsedStatus !== undefined) {
+    if (this.#status.status !== undefined) {
       this.#finishWithStatus();
       return;
     }
@@ -529,14 +352,14 @@ class ExecSession {
     this.#pendingError ??= error;
     this.#errorTimer ??= setTimeout(() => {
       this.#errorTimer = undefined;
-      if (this.#parsedStatus !== undefined) this.#finishWithStatus();
+      if (this.#status.status !== undefined) this.#finishWithStatus();
       else this.#finish({ ok: false, error: this.#pendingError! });
     }, ERROR_GRACE_MS);
   };
 
   #onClose = (event: CloseEvent): void => {
     if (this.#settled) return;
-    if (this.#parsedStatus !== undefined) {
+    if (this.#status.status !== undefined) {
       this.#finishWithStatus();
       return;
     }
@@ -544,13 +367,13 @@ class ExecSession {
       this.#finish({ ok: false, error: this.#pendingError });
       return;
     }
-    if (this.#statusBytes > 0) {
+    if (this.#status.received) {
       this.#finish({
         ok: false,
         error: this.#error(
           "Protocol",
           `the exec status is not a JSON Status: ${
-            JSON.stringify(this.#statusText().slice(0, 200))
+            JSON.stringify(this.#status.text().slice(0, 200))
           }`,
         ),
       });
@@ -573,7 +396,7 @@ class ExecSession {
   };
 
   #finishWithStatus(): void {
-    const status = this.#parsedStatus!;
+    const status = this.#status.status!;
     const exitCode = exitCodeOf(status);
     if (typeof exitCode !== "number") {
       this.#finish({ ok: false, error: this.#error(exitCode.reason, exitCode.message) });
@@ -621,37 +444,6 @@ class ExecSession {
     if (outcome.ok) this.#resolve(outcome.result);
     else this.#reject(outcome.error);
   }
-}
-
-/** The exit code a status stands for, or the error it stands for. */
-function exitCodeOf(
-  status: KubernetesStatus,
-): number | { reason: ExecErrorReason; message: string } {
-  if (status.status === "Success") return 0;
-  const reason = status.reason ? ` (${status.reason})` : "";
-  const message = status.message || "no message";
-  const protocol = (text: string) => ({ reason: "Protocol" as const, message: text });
-  if (status.status !== "Failure") {
-    return protocol(`the exec status is neither Success nor Failure${reason}: ${message}`);
-  }
-  if (status.reason !== "NonZeroExitCode") {
-    return { reason: "CommandFailed", message: `the command failed${reason}: ${message}` };
-  }
-  // metav1.StatusCause serialises its Type as "reason"; client-go parses the code as a uint8.
-  const cause = status.details?.causes?.find((c) => c.reason === "ExitCode");
-  if (cause === undefined) {
-    return protocol(`the exec status has no ExitCode cause${reason}: ${message}`);
-  }
-  const text = cause.message ?? "";
-  const code = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
-  if (!(code <= 255)) {
-    return protocol(`the exec status has an invalid exit code ${JSON.stringify(text)}`);
-  }
-  return code;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function channelName(channel: number): string {

@@ -11,8 +11,10 @@ export { DEFAULT_RETRY_POLICY, retryDelay } from "./retry.ts";
 export type { AttemptOutcome, RetryPolicy } from "./retry.ts";
 export { parseWatchStream, watchObjects } from "./watch.ts";
 export type { KubeObject, RawWatchEvent, WatchEvent, WatchOptions } from "./watch.ts";
-export { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
-export type { ExecQueryOptions, ExecSessionOptions, ExecSessionResult } from "./exec.ts";
+export { EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
+export type { ExecQueryOptions } from "./exec_protocol.ts";
+export { runExecSession } from "./exec.ts";
+export type { ExecSessionOptions, ExecSessionResult } from "./exec.ts";
 export { corePath, deleteObject, getObject, recentEvents } from "./resources.ts";
 export type {
   ContainerStatus,

@@ -1,0 +1,196 @@
+/**
+ * The wire format of Kubernetes' `pods/exec` streaming protocol over a WebSocket
+ * (`v5.channel.k8s.io`, falling back to `v4.channel.k8s.io`), as client-go's
+ * `tools/remotecommand/websocket.go` speaks it: the subprotocols to offer, the channels, the
+ * request's query, and what the status on the error channel says about the command's exit. The
+ * session that runs on a socket is ./exec.ts.
+ *
+ * Wire format, both directions: every message is a binary frame `[channel][payload]`, with channel
+ * 0 stdin, 1 stdout, 2 stderr, 3 error/status (a JSON `metav1.Status`) and 4 resize. `v5` adds the
+ * frame `[255, channel]`, the client's half-close of one channel, which is the only way to give a
+ * command end-of-file on stdin.
+ *
+ * @example Build the query of an exec request
+ * ```ts
+ * import { EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const query = execQuery(["sh", "-c", "wc -c"], { container: "main", stdin: true });
+ * const url = `wss://127.0.0.1:6443/api/v1/namespaces/default/pods/box/exec?${query}`;
+ * assert.match(url, /command=sh&command=-c&command=wc\+-c&container=main&stdin=true/);
+ * assert.deepEqual(EXEC_PROTOCOLS, ["v5.channel.k8s.io", "v4.channel.k8s.io"]);
+ * ```
+ *
+ * @module
+ */
+
+import { type ExecErrorReason, InvalidOptionError, type KubernetesStatus } from "../errors.ts";
+import { concatBytes } from "./_bytes.ts";
+
+/** The WebSocket subprotocol that adds the stdin half-close (Kubernetes 1.30+, 1.29 behind a gate). */
+export const PROTOCOL_V5 = "v5.channel.k8s.io";
+/** The WebSocket subprotocol older API servers speak: the same channels, no half-close. */
+export const PROTOCOL_V4 = "v4.channel.k8s.io";
+
+/** Which Kubernetes versions speak which protocol, for the errors that depend on it. */
+export const V5_ONLY_HINT: string = `${PROTOCOL_V5} needs Kubernetes >= 1.30 (1.29 with the ` +
+  `TranslateStreamCloseWebsocketRequests feature gate on); older API servers speak ${PROTOCOL_V4}`;
+
+/**
+ * The subprotocols to offer when opening an exec WebSocket, most preferred first. Pass them as the
+ * WebSocket's `protocols`.
+ *
+ * @example
+ * ```ts
+ * import { EXEC_PROTOCOLS } from "./exec_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(EXEC_PROTOCOLS, ["v5.channel.k8s.io", "v4.channel.k8s.io"]);
+ * ```
+ */
+export const EXEC_PROTOCOLS: readonly string[] = Object.freeze([PROTOCOL_V5, PROTOCOL_V4]);
+
+/**
+ * The channel numbers of the exec protocol: the first byte of every binary frame. `close` (v5 only)
+ * is followed by one byte naming the channel being half-closed.
+ *
+ * @example
+ * ```ts
+ * import { EXEC_CHANNELS } from "./exec_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * // The frame a v5 client sends to give the command end-of-file on stdin.
+ * const eof = new Uint8Array([EXEC_CHANNELS.close, EXEC_CHANNELS.stdin]);
+ * assert.deepEqual([...eof], [255, 0]);
+ * ```
+ */
+export const EXEC_CHANNELS: {
+  readonly stdin: 0;
+  readonly stdout: 1;
+  readonly stderr: 2;
+  readonly status: 3;
+  readonly resize: 4;
+  readonly close: 255;
+} = Object.freeze({ stdin: 0, stdout: 1, stderr: 2, status: 3, resize: 4, close: 255 });
+
+/** Options of {@linkcode execQuery}. */
+export interface ExecQueryOptions {
+  /** The container to run in; the pod's only (or default) container when omitted. */
+  container?: string;
+  /** Whether the command gets a stdin stream. Set it only when input will be sent. */
+  stdin: boolean;
+  /** Whether to receive the command's stdout. Default `true`. */
+  stdout?: boolean;
+  /** Whether to receive the command's stderr. Default `true`. */
+  stderr?: boolean;
+}
+
+/**
+ * Builds the query string of a `pods/{name}/exec` request. Each argv element becomes its own
+ * `command` parameter, passed to the container runtime as is: nothing is run through a shell, so
+ * `;`, `$(...)`, quotes and spaces stay literal.
+ *
+ * @example
+ * ```ts
+ * import { execQuery } from "./exec_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const query = execQuery(["echo", "a b", "$(id)"], { container: "main", stdin: false });
+ * assert.deepEqual(query.getAll("command"), ["echo", "a b", "$(id)"]);
+ * assert.equal(query.get("stdin"), "false");
+ * assert.equal(query.get("stdout"), "true");
+ * ```
+ *
+ * @throws {InvalidOptionError} When `command` is empty or no stream at all is requested (the API
+ * server rejects both).
+ */
+export function execQuery(
+  command: readonly string[],
+  options: ExecQueryOptions,
+): URLSearchParams {
+  if (command.length === 0) {
+    throw new InvalidOptionError("command", "must hold at least the program to run");
+  }
+  const stdout = options.stdout ?? true;
+  const stderr = options.stderr ?? true;
+  if (!options.stdin && !stdout && !stderr) {
+    throw new InvalidOptionError("stdin", "at least one of stdin, stdout or stderr must be true");
+  }
+  const query = new URLSearchParams();
+  for (const arg of command) query.append("command", arg);
+  if (options.container !== undefined) query.set("container", options.container);
+  query.set("stdin", String(options.stdin));
+  query.set("stdout", String(stdout));
+  query.set("stderr", String(stderr));
+  return query;
+}
+
+/**
+ * The error channel's content: the status can span frames, and is complete once it parses (a
+ * prefix of a JSON object never does).
+ */
+export class StatusChannel {
+  readonly #chunks: Uint8Array[] = [];
+  #bytes = 0;
+  #parsed: KubernetesStatus | undefined;
+
+  /** The status, once complete. */
+  get status(): KubernetesStatus | undefined {
+    return this.#parsed;
+  }
+
+  /** Whether anything arrived on the channel. */
+  get received(): boolean {
+    return this.#bytes > 0;
+  }
+
+  /** Takes one frame's payload; returns the status when this frame completed it. */
+  add(payload: Uint8Array): KubernetesStatus | undefined {
+    this.#chunks.push(payload);
+    this.#bytes += payload.length;
+    if (this.#parsed !== undefined) return undefined;
+    try {
+      const value: unknown = JSON.parse(this.text());
+      if (isRecord(value)) this.#parsed = value as KubernetesStatus;
+    } catch {
+      // Not complete yet, or never: the close that follows decides.
+    }
+    return this.#parsed;
+  }
+
+  /** Everything received, as text. */
+  text(): string {
+    return new TextDecoder().decode(concatBytes(this.#chunks, this.#bytes));
+  }
+}
+
+/** The exit code a status stands for, or the error it stands for. */
+export function exitCodeOf(
+  status: KubernetesStatus,
+): number | { reason: ExecErrorReason; message: string } {
+  if (status.status === "Success") return 0;
+  const reason = status.reason ? ` (${status.reason})` : "";
+  const message = status.message || "no message";
+  const protocol = (text: string) => ({ reason: "Protocol" as const, message: text });
+  if (status.status !== "Failure") {
+    return protocol(`the exec status is neither Success nor Failure${reason}: ${message}`);
+  }
+  if (status.reason !== "NonZeroExitCode") {
+    return { reason: "CommandFailed", message: `the command failed${reason}: ${message}` };
+  }
+  // metav1.StatusCause serialises its Type as "reason"; client-go parses the code as a uint8.
+  const cause = status.details?.causes?.find((c) => c.reason === "ExitCode");
+  if (cause === undefined) {
+    return protocol(`the exec status has no ExitCode cause${reason}: ${message}`);
+  }
+  const text = cause.message ?? "";
+  const code = /^\d{1,3}$/.test(text) ? Number(text) : NaN;
+  if (!(code <= 255)) {
+    return protocol(`the exec status has an invalid exit code ${JSON.stringify(text)}`);
+  }
+  return code;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
