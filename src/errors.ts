@@ -359,7 +359,9 @@ export class ExecError extends SandboxError {
  * - `Callback`: an `onStdout`/`onStderr` callback threw;
  * - `CommandFailed`: the command could not run or a library operation in the pod failed (its
  *   stderr says why);
- * - `Timeout`: a {@linkcode CommandTimeoutError}.
+ * - `Timeout`: a {@linkcode CommandTimeoutError};
+ * - `OutcomeUnknown`: the command channel broke while the command was in flight: it may or may not
+ *   have run, and it is not run again.
  */
 export type ExecErrorReason =
   | "ConnectionLost"
@@ -369,7 +371,8 @@ export type ExecErrorReason =
   | "Stdin"
   | "Callback"
   | "CommandFailed"
-  | "Timeout";
+  | "Timeout"
+  | "OutcomeUnknown";
 
 /** A command run in the sandbox hit its `timeout` (or was aborted) and was killed. */
 export class CommandTimeoutError extends ExecError {

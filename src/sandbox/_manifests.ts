@@ -15,6 +15,7 @@ import {
   SANDBOX_ID_LABEL,
   serviceNameFor,
 } from "./_labels.ts";
+import { PRIVATE_DIR } from "./_scripts.ts";
 import type { SandboxSpec } from "./_spec.ts";
 
 /** Name of the sandbox's container. */
@@ -42,10 +43,13 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
   const volumes: Record<string, unknown>[] = [
     { name: "tmp", emptyDir: {} },
     { name: "home", emptyDir: {} },
+    // Late-bound env and files (secrets among them): memory only, never the node's disk.
+    { name: "private", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
   ];
   const mounts: Record<string, unknown>[] = [
     { name: "tmp", mountPath: "/tmp" },
     { name: "home", mountPath: SANDBOX_HOME },
+    { name: "private", mountPath: PRIVATE_DIR },
   ];
   spec.workspace.forEach((path, i) => {
     volumes.push({ name: `workspace-${i}`, emptyDir: {} });

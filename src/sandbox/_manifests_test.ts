@@ -25,7 +25,7 @@ Deno.test("the pod passes the PodSecurity restricted profile and still runs a ro
   assert.ok(pod.spec.terminationGracePeriodSeconds <= 5);
   assert.deepEqual(c.command, ["/bin/sh", "-c", KEEP_ALIVE_SCRIPT]);
   const mounts = c.volumeMounts.map((m: { mountPath: string }) => m.mountPath);
-  assert.deepEqual(mounts, ["/tmp", "/home/sandbox", "/data", "/srv"]);
+  assert.deepEqual(mounts, ["/tmp", "/home/sandbox", "/run/orbiter", "/data", "/srv"]);
   assert.ok(pod.spec.volumes.every((v: Record<string, unknown>) => "emptyDir" in v));
   assert.equal(c.env.find((e: { name: string }) => e.name === "HOME").value, "/home/sandbox");
   assert.equal(pod.metadata.name, "orbiter-abc123");

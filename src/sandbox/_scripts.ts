@@ -6,12 +6,19 @@
  * @module
  */
 
+/** Directory of the sandbox's memory-backed volume: late-bound env and files, never on disk. */
+export const PRIVATE_DIR = "/run/orbiter";
+/** File of late-bound environment variables (`export K='V'` lines), read before each command. */
+export const ENV_FILE = `${PRIVATE_DIR}/env`;
+/** Reads the late-bound environment, when there is one, into the shell that runs a command. */
+const READ_ENV = `[ -r ${ENV_FILE} ] && . ${ENV_FILE};`;
+
 /**
  * Runs `"$@"` as a child of a shell whose PID is written to the file `$0`, so that the library
  * can kill the command and its descendants when a timeout or abort hits (closing the exec socket
  * does not stop the remote process).
  */
-export const RUN_WITH_PIDFILE = 'echo $$ > "$0"; "$@"; s=$?; rm -f "$0"; exit $s';
+export const RUN_WITH_PIDFILE = `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "$0"; exit $s`;
 
 /**
  * {@linkcode RUN_WITH_PIDFILE} for a command given stdin: once the command has exited, the rest
@@ -21,7 +28,7 @@ export const RUN_WITH_PIDFILE = 'echo $$ > "$0"; "$@"; s=$?; rm -f "$0"; exit $s
  * until the connection dies (`kubectl exec -i` hangs there too).
  */
 export const RUN_WITH_PIDFILE_DRAIN =
-  'echo $$ > "$0"; "$@"; s=$?; rm -f "$0"; cat > /dev/null; exit $s';
+  `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "$0"; cat > /dev/null; exit $s`;
 
 /**
  * Kills the process tree whose root PID is in the file `$0`: TERM, a short pause, then KILL,
@@ -116,3 +123,59 @@ for f in .* *; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   printf '%s|%s\\0' "$(stat -c '%F|%s|%Y' -- "$f")" "$f"
 done`;
+
+/**
+ * `sh -c CHANNEL _ DIR`: the command channel's program, one per sandbox, fed through one exec
+ * session. It prints `orbiter-channel 1 PID\n`, then reads requests on stdin:
+ *
+ * - `ID run SCRIPT_LEN STDIN_LEN MAX\n` and then exactly SCRIPT_LEN bytes of a script and
+ *   STDIN_LEN bytes of input: runs `sh SCRIPT PIDFILE` in the background with that input, and its
+ *   stdout and stderr in files under DIR;
+ * - `ID kill 0 0 0\n`: kills command ID's process tree.
+ *
+ * Each finished command is answered on stdout by one frame, `ID CODE OUT_LEN ERR_LEN TRUNCATED\n`
+ * and then exactly OUT_LEN bytes of stdout and ERR_LEN bytes of stderr (each cut to MAX bytes).
+ * The payloads are read by length, never scanned, so no output can pass for a frame. Lengths are
+ * read with `head -c`, which never reads past them.
+ *
+ * Commands run at once. The requests are read by a background subshell; the program itself
+ * (the session's process, whose PID the greeting gives) is the only writer of stdout, so frames
+ * stay whole, and its end ends the session. When stdin ends (the session is gone), every running
+ * command's tree is killed and DIR removed.
+ */
+export const CHANNEL = `
+d=$1
+kill_tree() { sh -c '${KILL_TREE.replaceAll("'", "'\\''")}' "$1" >/dev/null 2>&1; }
+mkdir -p "$d" && mkfifo "$d/done" || exit 1
+exec 3<>"$d/done" 4<&0 0</dev/null
+(
+  while read -r id kind slen ilen max; do
+    case $kind in
+    run)
+      head -c "$slen" > "$d/$id.sh"
+      if [ "$ilen" -gt 0 ]; then head -c "$ilen" > "$d/$id.in"; else : > "$d/$id.in"; fi
+      (
+        sh "$d/$id.sh" "$d/$id.pid" < "$d/$id.in" > "$d/$id.out" 2> "$d/$id.err"
+        echo "$id $? $max" >&3
+      ) &
+      ;;
+    kill) kill_tree "$d/$id.pid" ;;
+    esac
+  done
+  for p in "$d"/*.pid; do [ -e "$p" ] && kill_tree "$p"; done
+  echo "0 exit 0" >&3
+) <&4 >/dev/null 2>&1 &
+exec 4<&-
+printf 'orbiter-channel 1 %s\\n' "$$"
+while read -r id code max <&3; do
+  [ "$code" = exit ] && break
+  set -- $(stat -c %s "$d/$id.out" "$d/$id.err")
+  o=$1 e=$2 t=0
+  [ "$o" -gt "$max" ] && o=$max t=1
+  [ "$e" -gt "$max" ] && e=$max t=1
+  printf '%s %s %s %s %s\\n' "$id" "$code" "$o" "$e" "$t"
+  if [ $t = 0 ]; then cat "$d/$id.out" "$d/$id.err"
+  else head -c "$o" "$d/$id.out"; head -c "$e" "$d/$id.err"; fi
+  rm -f "$d/$id.sh" "$d/$id.in" "$d/$id.out" "$d/$id.err" "$d/$id.pid"
+done
+rm -rf "$d"`;

@@ -22,7 +22,19 @@ import {
   KubernetesApiError,
 } from "../errors.ts";
 import { CONTAINER_NAME } from "./_manifests.ts";
-import { KILL_TREE, OOM_KILLS, RUN_WITH_PIDFILE, RUN_WITH_PIDFILE_DRAIN } from "./_scripts.ts";
+import {
+  type ChannelResult,
+  CommandChannel,
+  commandScript,
+  type SessionStarter,
+} from "./_channel.ts";
+import {
+  ENV_FILE,
+  KILL_TREE,
+  OOM_KILLS,
+  RUN_WITH_PIDFILE,
+  RUN_WITH_PIDFILE_DRAIN,
+} from "./_scripts.ts";
 
 /** Options of {@linkcode SandboxCommands.run} (and `KubernetesSandbox.exec`). */
 export interface ExecOptions {
@@ -123,19 +135,42 @@ export async function execInPod(
   }
 }
 
+/** Largest stdin a command sends through the channel; larger or streamed input uses an exec. */
+const CHANNEL_STDIN_MAX = 8 << 20;
+const DEFAULT_MAX_OUTPUT_BYTES = 16 << 20;
+
 /**
  * Runs commands in one sandbox's container. `target` gives the container, or throws when the
- * sandbox is not running; `defaultTimeout` is the sandbox's `timeout`.
+ * sandbox is not running; `defaultTimeout` is the sandbox's `timeout`. With `channel` set,
+ * commands go through the sandbox's command channel (opened on first use, or by
+ * {@linkcode CommandRunner.openChannel}) when they can: their output is not streamed to callbacks
+ * and their stdin is not a stream. Anything else, and any command when the channel cannot be
+ * opened, takes an exec session of its own.
  */
 export class CommandRunner implements SandboxCommands {
   readonly #target: () => ExecTarget;
   readonly #defaultTimeout: number;
   /** The container's OOM-kill count as last read, to tell a new OOM kill from an old one. */
   #oomKills = 0;
+  #channelEnabled: boolean;
+  #channel: Promise<CommandChannel | undefined> | undefined;
 
-  constructor(target: () => ExecTarget, defaultTimeout: number) {
+  constructor(target: () => ExecTarget, defaultTimeout: number, channel = true) {
     this.#target = target;
     this.#defaultTimeout = defaultTimeout;
+    this.#channelEnabled = channel;
+  }
+
+  /** Opens the command channel now (in the background) so the first command finds it ready. */
+  openChannel(): void {
+    if (this.#channelEnabled) this.#channelFor(this.#target()).catch(() => {});
+  }
+
+  /** Closes the command channel, if open; the next command opens a new one. */
+  closeChannel(): void {
+    const ch = this.#channel;
+    this.#channel = undefined;
+    ch?.then((c) => c?.close(), () => {});
   }
 
   async run(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -152,21 +187,13 @@ export class CommandRunner implements SandboxCommands {
     if (!(timeoutSeconds > 0)) {
       throw new InvalidOptionError("timeout", "must be a positive number of seconds");
     }
-    let argv = command;
-    if (options.env && Object.keys(options.env).length) {
-      argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
-    }
-    if (options.cwd !== undefined) {
-      argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
-    }
-    const pidFile = `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
-    const wrapper = options.stdin === undefined ? RUN_WITH_PIDFILE : RUN_WITH_PIDFILE_DRAIN;
-    argv = ["/bin/sh", "-c", wrapper, pidFile, ...argv];
-    // The command's process tree, killed (best effort, bounded) when the connection is gone.
-    const killTree = () =>
-      execInPod(target, ["/bin/sh", "-c", KILL_TREE, pidFile], {
-        signal: AbortSignal.timeout(FOLLOW_UP_MS),
-      }).catch(() => {});
+    const stdin = typeof options.stdin === "string"
+      ? new TextEncoder().encode(options.stdin)
+      : options.stdin;
+    const channel = this.#channelEnabled && !options.onStdout && !options.onStderr &&
+        !(stdin instanceof ReadableStream) && (stdin?.length ?? 0) <= CHANNEL_STDIN_MAX
+      ? await this.#channelFor(target)
+      : undefined;
 
     const local = new AbortController();
     let limit: "timeout" | "abort" | undefined;
@@ -181,23 +208,29 @@ export class CommandRunner implements SandboxCommands {
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted) onAbort();
     const started = performance.now();
-    // Kept only for a timeout's error (the session's own result is lost then), and capped.
-    const partialOut = new Tail(PARTIAL_OUTPUT_BYTES);
-    const partialErr = new Tail(PARTIAL_OUTPUT_BYTES);
+    const timedOut = (err: unknown, stdout: string, stderr: string) => {
+      const name = JSON.stringify(command[0]);
+      return new CommandTimeoutError(
+        limit === "timeout"
+          ? `command ${name} ran past its ${timeoutSeconds} s timeout and was killed`
+          : `command ${name} was aborted and killed`,
+        {
+          limit: limit ?? "timeout",
+          timeoutSeconds: limit === "timeout" ? timeoutSeconds : undefined,
+          stdout,
+          stderr,
+          cause: err,
+        },
+      );
+    };
     try {
-      const result = await execInPod(target, argv, {
-        stdin: options.stdin,
-        signal: local.signal,
-        maxOutputBytes: options.maxOutputBytes,
-        onStdout: (c) => {
-          partialOut.push(c);
-          options.onStdout?.(c);
-        },
-        onStderr: (c) => {
-          partialErr.push(c);
-          options.onStderr?.(c);
-        },
-      });
+      const result = channel
+        ? await this.#viaChannel(channel, command, stdin as Uint8Array | undefined, options, local)
+        : await this.#viaExec(target, command, { ...options, stdin }, local.signal, () => limit);
+      if (limit && channel) {
+        const tail = (b: Uint8Array) => decoder.decode(b.subarray(-PARTIAL_OUTPUT_BYTES));
+        throw timedOut(undefined, tail(result.stdout), tail(result.stderr));
+      }
       const durationMs = performance.now() - started;
       const oomKilled = result.exitCode === 137 && await this.#newOomKill(target);
       // Decoded on first read: reading a large binary file never pays for UTF-8 decoding.
@@ -217,29 +250,137 @@ export class CommandRunner implements SandboxCommands {
         durationMs,
       };
     } catch (err) {
-      // A broken connection leaves the command running in the pod: stop it, so that a retry by
-      // the caller does not run it twice. Closing the socket on a limit leaves it running too.
-      if (limit || (err instanceof ExecError && err.reason === "ConnectionLost")) await killTree();
-      if (limit) {
-        const name = JSON.stringify(command[0]);
-        throw new CommandTimeoutError(
-          limit === "timeout"
-            ? `command ${name} ran past its ${timeoutSeconds} s timeout and was killed`
-            : `command ${name} was aborted and killed`,
-          {
-            limit,
-            timeoutSeconds: limit === "timeout" ? timeoutSeconds : undefined,
-            stdout: partialOut.text(),
-            stderr: partialErr.text(),
-            cause: err,
-          },
-        );
-      }
+      if (limit && err instanceof PartialOutput) throw timedOut(err.cause, err.stdout, err.stderr);
       throw err;
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener("abort", onAbort);
     }
+  }
+
+  /** The command through the channel; a limit kills it there, and its frame still comes. */
+  async #viaChannel(
+    channel: CommandChannel,
+    command: string[],
+    stdin: Uint8Array | undefined,
+    options: ExecOptions,
+    local: AbortController,
+  ): Promise<ChannelResult> {
+    const script = commandScript(command, {
+      cwd: options.cwd,
+      env: options.env,
+      envFile: ENV_FILE,
+    });
+    const cmd = channel.run(
+      script,
+      stdin ?? new Uint8Array(),
+      options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+    );
+    const onLimit = () => cmd.kill();
+    local.signal.addEventListener("abort", onLimit, { once: true });
+    if (local.signal.aborted) onLimit();
+    try {
+      const killed = Promise.withResolvers<never>();
+      // A killed command answers at once; a channel that cannot answer fails within the bound.
+      const bound = () =>
+        setTimeout(
+          () => killed.reject(new PartialOutput(new Error("no answer after the kill"), "", "")),
+          FOLLOW_UP_MS,
+        );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      local.signal.addEventListener("abort", () => timer = bound(), { once: true });
+      try {
+        return await Promise.race([cmd.result, killed.promise]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      local.signal.removeEventListener("abort", onLimit);
+    }
+  }
+
+  /** The command in an exec session of its own, wrapped so that a limit can kill its tree. */
+  async #viaExec(
+    target: ExecTarget,
+    command: string[],
+    options: ExecOptions,
+    signal: AbortSignal,
+    limit: () => "timeout" | "abort" | undefined,
+  ): Promise<ExecSessionResult> {
+    let argv = command;
+    if (options.env && Object.keys(options.env).length) {
+      argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
+    }
+    if (options.cwd !== undefined) {
+      argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
+    }
+    const pidFile = `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
+    const wrapper = options.stdin === undefined ? RUN_WITH_PIDFILE : RUN_WITH_PIDFILE_DRAIN;
+    argv = ["/bin/sh", "-c", wrapper, pidFile, ...argv];
+    // Kept only for a timeout's error (the session's own result is lost then), and capped.
+    const partialOut = new Tail(PARTIAL_OUTPUT_BYTES);
+    const partialErr = new Tail(PARTIAL_OUTPUT_BYTES);
+    try {
+      return await execInPod(target, argv, {
+        stdin: options.stdin,
+        signal,
+        maxOutputBytes: options.maxOutputBytes,
+        onStdout: (c) => {
+          partialOut.push(c);
+          options.onStdout?.(c);
+        },
+        onStderr: (c) => {
+          partialErr.push(c);
+          options.onStderr?.(c);
+        },
+      });
+    } catch (err) {
+      // A broken connection leaves the command running in the pod: stop it, so that a retry by
+      // the caller does not run it twice. Closing the socket on a limit leaves it running too.
+      if (limit() || (err instanceof ExecError && err.reason === "ConnectionLost")) {
+        await execInPod(target, ["/bin/sh", "-c", KILL_TREE, pidFile], {
+          signal: AbortSignal.timeout(FOLLOW_UP_MS),
+        }).catch(() => {});
+      }
+      if (limit()) throw new PartialOutput(err, partialOut.text(), partialErr.text());
+      throw err;
+    }
+  }
+
+  /**
+   * The open channel, opening one when there is none or the last one broke; `undefined` when it
+   * cannot be opened (the command then takes an exec session of its own).
+   */
+  #channelFor(target: ExecTarget): Promise<CommandChannel | undefined> {
+    const current = this.#channel;
+    if (current) {
+      return current.then((ch) => {
+        if (!ch || ch.usable) return ch;
+        if (this.#channel === current) this.#channel = undefined;
+        return this.#channelFor(target);
+      });
+    }
+    const start: SessionStarter = (argv, o) =>
+      execInPod(target, argv, { ...o, maxOutputBytes: 0, onStderr: undefined });
+    const dir = `/tmp/.orbiter-channel-${crypto.randomUUID()}`;
+    const opening = CommandChannel.open(
+      start,
+      dir,
+      AbortSignal.timeout(this.#defaultTimeout * 1000),
+    )
+      .catch((err) => {
+        // An image the program cannot run in (no mkfifo, say) or a server that refuses: plain
+        // execs from now on. Anything else: try again with the next command.
+        if (
+          err instanceof ExecError && (err.reason === "OutcomeUnknown" || err.reason === "Refused")
+        ) {
+          this.#channelEnabled = false;
+        }
+        if (this.#channel === opening) this.#channel = undefined;
+        return undefined;
+      });
+    this.#channel = opening;
+    return opening;
   }
 
   /**
@@ -258,6 +399,13 @@ export class CommandRunner implements SandboxCommands {
     } catch {
       return false;
     }
+  }
+}
+
+/** A command stopped by its limit, and the output it had written by then. */
+class PartialOutput extends Error {
+  constructor(cause: unknown, readonly stdout: string, readonly stderr: string) {
+    super("stopped by its limit", { cause });
   }
 }
 

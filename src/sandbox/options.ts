@@ -105,6 +105,13 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
   unschedulableGraceSeconds?: number;
   /** Seconds to wait in `start()` before an image pull back-off is a failure. Default 10. */
   imagePullGraceSeconds?: number;
+  /**
+   * Run commands through one long-lived exec session (the command channel): a command then costs
+   * a fork in the container, not a new exec through the API server and kubelet. Commands that
+   * stream output to callbacks or take a stream as stdin still get an exec each. Default `true`;
+   * `false` gives every command its own exec session.
+   */
+  commandChannel?: boolean;
 }
 
 /** Default image. */

@@ -96,6 +96,7 @@ export class KubernetesSandbox {
   #busy: Promise<unknown> = Promise.resolve();
   /** This sandbox's hold on a client the library made (released by `cleanup()`). */
   #lease: ClientLease | undefined;
+  readonly #runner: CommandRunner;
 
   /**
    * Commands run in the sandbox's container; `sb.exec(...)` is `sb.commands.run(...)`.
@@ -133,7 +134,11 @@ export class KubernetesSandbox {
     this.#spec = resolveSandboxSpec(options);
     this.#options = options;
     if (options.client) this.#client = options.client;
-    this.commands = new CommandRunner(() => this.#execTarget(), this.#spec.timeout);
+    this.commands = this.#runner = new CommandRunner(
+      () => this.#execTarget(),
+      this.#spec.timeout,
+      options.commandChannel ?? true,
+    );
     this.files = new FileAccess(this.commands, this.#spec.workspace);
   }
 
@@ -267,6 +272,7 @@ export class KubernetesSandbox {
           config: { mcp: this.#options.mcpConfig, agents: this.#options.agents },
         });
         this.#status = "running";
+        this.#runner.openChannel();
       } catch (err) {
         this.#status = "error";
         throw err;
@@ -466,6 +472,7 @@ export class KubernetesSandbox {
 
   /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
   async #deleteHeld(signal?: AbortSignal): Promise<void> {
+    this.#runner.closeChannel();
     if (this.#client && (this.#held.pod || this.#held.service)) {
       await deleteResources(this.#client, this.namespace, this.#held, true, signal);
     }
