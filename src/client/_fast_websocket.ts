@@ -13,9 +13,9 @@
  *
  * What would retire it: https://github.com/denoland/deno/pull/35581 (open at the time of writing)
  * adds a `noDelay` option to `Deno.createHttpClient`. Once a Deno release has it, pass
- * `noDelay: true` where `KubeClient` creates the `HttpClient` it gives Deno's `WebSocket`, and
- * measure an exec's latency with bench/: if Deno's `WebSocket` is as fast, delete this module,
- * ./_ws_handshake.ts, ./_ws_frames.ts and their tests.
+ * `noDelay: true` where ./_transport.ts creates the `HttpClient` that `KubeClient.openWebSocket`
+ * gives Deno's `WebSocket`, and measure an exec's latency with bench/: if Deno's `WebSocket` is
+ * as fast, delete this module, ./_ws_handshake.ts, ./_ws_frames.ts and their tests.
  *
  * What it does not do: client certificates (`Deno.startTls` cannot present one), proxies, HTTP/2
  * (RFC 8441) and extensions (no `permessage-deflate`). `KubeClient.openWebSocket` uses Deno's

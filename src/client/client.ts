@@ -7,19 +7,11 @@
  */
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import {
-  causeChain,
-  causeMessages,
-  InvalidOptionError,
-  KubeconfigError,
-  KubernetesApiError,
-  MissingPermissionError,
-  notCapable,
-  TransportError,
-} from "../errors.ts";
-import { Authenticator, type ClientCertificate } from "./_auth.ts";
-import { apiErrorFromReply, transportHint } from "./_status.ts";
+import { KubernetesApiError, notCapable, TransportError } from "../errors.ts";
+import { Authenticator } from "./_auth.ts";
+import { apiErrorFrom, failedToConnect, permissionError, unreachableError } from "./_status.ts";
 import { openFastWebSocket } from "./_fast_websocket.ts";
+import { Transport } from "./_transport.ts";
 import {
   DEFAULT_RETRY_POLICY,
   parseRetryAfter,
@@ -105,11 +97,7 @@ export class KubeClient {
   readonly #userAgent: string;
   readonly #onRequest: KubeClientOptions["onRequest"];
   readonly #fastWebSocket: boolean;
-  /** Base URL of every request: the server URL without a trailing slash. */
-  readonly #base: URL;
-  readonly #proxy: Deno.Proxy | undefined;
-  #http: { client: Deno.HttpClient; certificate: ClientCertificate | undefined } | undefined;
-  #closed = false;
+  readonly #transport: Transport;
 
   /**
    * Creates a client. Fails at once, before any request, on a connection Deno cannot honour.
@@ -125,46 +113,13 @@ export class KubeClient {
     this.#userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
     this.#onRequest = options.onRequest;
     this.#fastWebSocket = options.fastWebSocket ?? true;
-    let server: URL;
-    try {
-      server = new URL(connection.server);
-    } catch (cause) {
-      throw new InvalidOptionError("server", `not a URL: ${connection.server}`, { cause });
-    }
-    if (server.protocol !== "https:" && server.protocol !== "http:") {
-      throw new InvalidOptionError("server", `must be an https:// URL, got ${server.protocol}`);
-    }
-    if (connection.insecureSkipTlsVerify && !options.acceptInsecureSkipTlsVerify) {
-      throw new KubeconfigError(
-        `insecure-skip-tls-verify is set, but Deno cannot skip TLS verification for one client. ` +
-          `Either give the cluster's CA (certificate-authority-data), or run Deno with ` +
-          `--unsafely-ignore-certificate-errors=${server.hostname} and pass ` +
-          `acceptInsecureSkipTlsVerify: true`,
-        { file: connection.source, field: "cluster.insecure-skip-tls-verify" },
-      );
-    }
-    this.#base = new URL(server.href.replace(/\/+$/, ""));
-    if (connection.tlsServerName && connection.tlsServerName !== server.hostname) {
-      // Deno's HttpClient cannot verify against a name other than the URL's host: its `tcp`
-      // transport would keep the name apart from the address, but (Deno 2.9) it sends plain
-      // HTTP over that socket, with no TLS. Refuse rather than verify against the wrong name.
-      throw new KubeconfigError(
-        `tls-server-name "${connection.tlsServerName}" differs from the server's host ` +
-          `"${server.hostname}", and Deno cannot verify TLS against another name. Use a server URL ` +
-          `whose host is that name (e.g. map it in /etc/hosts), or have the server's certificate ` +
-          `cover "${server.hostname}" and drop tls-server-name`,
-        { file: connection.source, field: "cluster.tls-server-name" },
-      );
-    }
-    if (connection.proxyUrl) {
-      this.#proxy = parseProxy(connection.proxyUrl, connection.source);
-    }
+    this.#transport = new Transport(connection, options.acceptInsecureSkipTlsVerify ?? false);
     this.#auth = new Authenticator(connection);
   }
 
   /** The server's base URL as requests address it. */
   get baseUrl(): string {
-    return this.#base.href.replace(/\/+$/, "");
+    return this.#transport.base.href.replace(/\/+$/, "");
   }
 
   /**
@@ -225,7 +180,7 @@ export class KubeClient {
           headers,
           body,
           signal,
-          client: this.#httpClient(creds.certificate),
+          client: this.#transport.client(creds.certificate),
         });
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
@@ -241,10 +196,10 @@ export class KubeClient {
           await sleep(delay, options.signal);
           continue;
         }
-        if (notCapable(cause)) throw this.#permissionError(cause);
+        if (notCapable(cause)) throw permissionError(this.connection.server, cause);
         const outcome = { kind: "network", notSent: failedToConnect(cause) } as const;
         const delay = retryDelay(method, outcome, attempt, policy);
-        if (delay === undefined) throw this.#transportError(cause);
+        if (delay === undefined) throw unreachableError(this.connection.server, cause);
         await sleep(delay, options.signal);
         continue;
       }
@@ -312,8 +267,8 @@ export class KubeClient {
     const headers: Record<string, string> = { "User-Agent": this.#userAgent };
     if (creds.authorization) headers.Authorization = creds.authorization;
     this.#onRequest?.({ method: "GET", path, attempt: 1 });
-    if (this.#fastWebSocket && !this.#proxy && !creds.certificate) {
-      if (this.#closed) {
+    if (this.#fastWebSocket && !this.#transport.proxy && !creds.certificate) {
+      if (this.#transport.closed) {
         throw new TransportError("the client is closed", { server: this.connection.server });
       }
       return openFastWebSocket(url, {
@@ -326,7 +281,7 @@ export class KubeClient {
     return new WebSocket(url, {
       protocols: [...options.protocols],
       headers,
-      client: this.#httpClient(creds.certificate),
+      client: this.#transport.client(creds.certificate),
     });
   }
 
@@ -341,9 +296,7 @@ export class KubeClient {
 
   /** Closes the pooled connections. Requests after this fail. */
   close(): void {
-    this.#closed = true;
-    this.#http?.client.close();
-    this.#http = undefined;
+    this.#transport.close();
   }
 
   /** Same as {@linkcode KubeClient.close}. */
@@ -355,122 +308,4 @@ export class KubeClient {
   toString(): string {
     return `KubeClient(${this.connection})`;
   }
-
-  #httpClient(certificate: ClientCertificate | undefined): Deno.HttpClient {
-    if (this.#closed) {
-      throw new TransportError("the client is closed", { server: this.connection.server });
-    }
-    const current = this.#http;
-    if (
-      current &&
-      current.certificate?.certData === certificate?.certData &&
-      current.certificate?.keyData === certificate?.keyData
-    ) {
-      return current.client;
-    }
-    // An exec plugin may hand out a new client certificate; requests in flight keep the old
-    // client, which is closed once replaced (Deno keeps it alive while requests use it).
-    current?.client.close();
-    const client = Deno.createHttpClient({
-      caCerts: this.connection.caData ? [this.connection.caData] : undefined,
-      ...(certificate ? { cert: certificate.certData, key: certificate.keyData } : {}),
-      proxy: this.#proxy,
-    });
-    this.#http = { client, certificate };
-    return client;
-  }
-
-  /** A missing `--allow-net` for the API server: final, with the flag that grants it. */
-  #permissionError(cause: unknown): MissingPermissionError {
-    const u = new URL(this.connection.server);
-    const hostPort = `${u.hostname}:${u.port || (u.protocol === "http:" ? 80 : 443)}`;
-    const flag = `--allow-net=${hostPort}`;
-    return new MissingPermissionError(
-      `Deno may not connect to the Kubernetes API server at ${this.connection.server}: run with ` +
-        `${flag} (or a wider --allow-net)`,
-      { permission: "net", flag, cause },
-    );
-  }
-
-  #transportError(cause: unknown): TransportError {
-    const server = this.connection.server;
-    // fetch() says only "fetch failed"; the reason (refused, TLS...) is down the cause chain.
-    const text = causeMessages(cause);
-    let message = `cannot reach the Kubernetes API server at ${server}: ${scrub(text)}`;
-    if (/UnsupportedCertVersion/i.test(text)) {
-      message = `the client certificate is an X.509 version 1 certificate, which Deno's TLS ` +
-        `(rustls) refuses. Issue a version 3 certificate for this user (e.g. with ` +
-        `\`openssl x509 -req -extfile <(printf "basicConstraints=CA:FALSE")\`), or use a token`;
-    } else {
-      message += transportHint(text);
-    }
-    return new TransportError(message, { server, cause, requestSent: !failedToConnect(cause) });
-  }
-}
-
-/**
- * Whether a fetch failed while connecting (TCP connect or TLS handshake), before any byte of the
- * request was written. Deno's fetch (hyper-util) says so as "client error (Connect)" down the
- * cause chain. A failure on a pooled connection that had died ("peer closed connection...") is
- * not one: the request may have reached the server.
- */
-function failedToConnect(cause: unknown): boolean {
-  return [...causeChain(cause)].some((e) =>
-    /client error \(Connect\)/.test(String((e as Error)?.message ?? e))
-  );
-}
-
-/** Strips anything that looks like a credential from an underlying error's text. */
-function scrub(text: string): string {
-  return text.replace(/(Bearer|Basic)\s+[^\s"']+/gi, "$1 [redacted]").slice(0, 500);
-}
-
-function parseProxy(proxyUrl: string, source: string | undefined): Deno.Proxy {
-  let u: URL;
-  try {
-    u = new URL(proxyUrl);
-  } catch (cause) {
-    throw new KubeconfigError(`proxy-url is not a URL`, {
-      file: source,
-      field: "cluster.proxy-url",
-      cause,
-    });
-  }
-  const transport = u.protocol === "socks5:" || u.protocol === "socks5h:"
-    ? "socks5"
-    : u.protocol === "https:"
-    ? "https"
-    : u.protocol === "http:"
-    ? "http"
-    : undefined;
-  if (!transport) {
-    throw new KubeconfigError(
-      `proxy-url scheme ${u.protocol} is not supported (http, https, socks5)`,
-      {
-        file: source,
-        field: "cluster.proxy-url",
-      },
-    );
-  }
-  const basicAuth = u.username
-    ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) }
-    : undefined;
-  u.username = "";
-  u.password = "";
-  return { transport, url: u.href, basicAuth };
-}
-
-/** Builds the typed error for a failed response, reading (and so consuming) its body. */
-export async function apiErrorFrom(
-  res: Response,
-  method: string,
-  path: string,
-): Promise<KubernetesApiError> {
-  let text = "";
-  try {
-    text = await res.text();
-  } catch {
-    // The body broke off; the status code still tells what happened.
-  }
-  return apiErrorFromReply({ code: res.status, statusText: res.statusText, text }, method, path);
 }
