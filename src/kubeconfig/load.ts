@@ -10,12 +10,8 @@ import { InvalidOptionError, KubeconfigError } from "../errors.ts";
 import type { ConnectionConfig } from "./connection.ts";
 import { denoEnv, type EnvReader, loadInClusterConfig } from "./in_cluster.ts";
 import { parseKubeConfig, validateKubeConfig } from "./parse.ts";
-import {
-  fileErrorReason,
-  type KubeConfigSource,
-  mergeKubeConfigs,
-  resolveKubeConfig,
-} from "./resolve.ts";
+import { type KubeConfigSource, mergeKubeConfigs } from "./merge.ts";
+import { fileErrorReason, resolveKubeConfig } from "./resolve.ts";
 import type { KubeConfigFile } from "./types.ts";
 
 /** Options of {@linkcode loadKubeConfig}. */

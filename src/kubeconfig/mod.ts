@@ -21,13 +21,10 @@ export type { ConnectionConfigInit, ExecPluginConfig } from "./connection.ts";
 export { loadKubeConfig } from "./load.ts";
 export type { LoadKubeConfigOptions } from "./load.ts";
 export { parseKubeConfig, validateKubeConfig } from "./parse.ts";
-export { mergeKubeConfigs, resolveKubeConfig } from "./resolve.ts";
-export type {
-  KubeConfigSource,
-  MergedEntry,
-  MergedKubeConfig,
-  ResolveKubeConfigOptions,
-} from "./resolve.ts";
+export { mergeKubeConfigs } from "./merge.ts";
+export type { KubeConfigSource, MergedEntry, MergedKubeConfig } from "./merge.ts";
+export { resolveKubeConfig } from "./resolve.ts";
+export type { ResolveKubeConfigOptions } from "./resolve.ts";
 export { loadInClusterConfig, SERVICE_ACCOUNT_DIR } from "./in_cluster.ts";
 export type { EnvReader, InClusterConfigOptions } from "./in_cluster.ts";
 export type {

@@ -1,7 +1,7 @@
 /**
- * Parsed kubeconfig files + a context name → {@linkcode ConnectionConfig}. Merges files with
- * kubectl's rules and reads certificate and token files through an injected reader, so this
- * module never touches `Deno.*` itself.
+ * A merged kubeconfig (./merge.ts, whose names this module re-exports) + a context name →
+ * {@linkcode ConnectionConfig}. Reads certificate and token files through an injected reader, so
+ * this module does no I/O of its own.
  *
  * @module
  */
@@ -9,88 +9,11 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { KubeconfigError } from "../errors.ts";
 import { ConnectionConfig, type ExecPluginConfig } from "./connection.ts";
-import type {
-  KubeConfigCluster,
-  KubeConfigContext,
-  KubeConfigFile,
-  KubeConfigUser,
-} from "./types.ts";
+import type { MergedEntry, MergedKubeConfig } from "./merge.ts";
+import type { KubeConfigCluster, KubeConfigUser } from "./types.ts";
 
-/** One parsed kubeconfig and where it came from. */
-export interface KubeConfigSource {
-  /** The file's path, or `undefined` for content given inline. */
-  file: string | undefined;
-  /** The parsed file. */
-  config: KubeConfigFile;
-}
-
-/** An entry of a merged kubeconfig, with the file and field it came from (for messages). */
-export interface MergedEntry<T> {
-  /** The entry's value. */
-  value: T;
-  /** The file that set it, `undefined` for inline content. */
-  file: string | undefined;
-  /** Its field path in that file, e.g. `clusters[1].cluster`. */
-  field: string;
-}
-
-/** Several kubeconfig files merged with kubectl's rules. */
-export interface MergedKubeConfig {
-  /** `current-context`, from the first file that sets it. */
-  currentContext: MergedEntry<string> | undefined;
-  /** Clusters by name; the first file to define a name wins. */
-  clusters: Map<string, MergedEntry<KubeConfigCluster>>;
-  /** Users by name; the first file to define a name wins. */
-  users: Map<string, MergedEntry<KubeConfigUser>>;
-  /** Contexts by name; the first file to define a name wins. */
-  contexts: Map<string, MergedEntry<KubeConfigContext>>;
-}
-
-/**
- * Merges kubeconfig files as kubectl merges the paths of `KUBECONFIG`: the first file to define a
- * cluster, user or context name wins, whole entry (fields are not merged), and `current-context`
- * comes from the first file that sets one.
- *
- * @example
- * ```ts
- * import { mergeKubeConfigs } from "@orbiter/sandbox-k8s/kubeconfig";
- * const merged = mergeKubeConfigs([
- *   { file: "a", config: { "current-context": "a", contexts: [] } },
- *   { file: "b", config: { "current-context": "b" } },
- * ]);
- * console.assert(merged.currentContext?.value === "a");
- * ```
- */
-export function mergeKubeConfigs(sources: readonly KubeConfigSource[]): MergedKubeConfig {
-  const merged: MergedKubeConfig = {
-    currentContext: undefined,
-    clusters: new Map(),
-    users: new Map(),
-    contexts: new Map(),
-  };
-  for (const { file, config } of sources) {
-    const current = config["current-context"];
-    if (merged.currentContext === undefined && current) {
-      merged.currentContext = { value: current, file, field: "current-context" };
-    }
-    (config.clusters ?? []).forEach((c, i) => {
-      if (!merged.clusters.has(c.name)) {
-        merged.clusters.set(c.name, { value: c.cluster, file, field: `clusters[${i}].cluster` });
-      }
-    });
-    (config.users ?? []).forEach((u, i) => {
-      if (!merged.users.has(u.name)) {
-        merged.users.set(u.name, { value: u.user, file, field: `users[${i}].user` });
-      }
-    });
-    (config.contexts ?? []).forEach((c, i) => {
-      if (!merged.contexts.has(c.name)) {
-        merged.contexts.set(c.name, { value: c.context, file, field: `contexts[${i}].context` });
-      }
-    });
-  }
-  return merged;
-}
+export { mergeKubeConfigs } from "./merge.ts";
+export type { KubeConfigSource, MergedEntry, MergedKubeConfig } from "./merge.ts";
 
 /** Options of {@linkcode resolveKubeConfig}. */
 export interface ResolveKubeConfigOptions {
