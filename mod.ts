@@ -20,8 +20,11 @@ export { KubernetesSandbox } from "./src/sandbox/sandbox.ts";
 export type { SandboxDescription, SandboxStatus, ToolHandler } from "./src/sandbox/sandbox.ts";
 export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
 export type { FileEntry, SandboxFiles } from "./src/sandbox/files.ts";
+export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool.ts";
+export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool.ts";
 export type {
   ClusterOptions,
+  ConnectOptions,
   KubernetesSandboxOptions,
   ResourceRequirements,
   SandboxPort,
@@ -61,6 +64,7 @@ export {
   MissingPermissionError,
   PodStartError,
   SandboxError,
+  SandboxNotFoundError,
   TransportError,
   UnknownToolError,
   WatchError,

@@ -325,6 +325,27 @@ export class UnknownToolError extends SandboxError {
 }
 
 /**
+ * `KubernetesSandbox.connect()` found no running sandbox with that id: none at all, one that has
+ * finished or is being deleted, one not Ready, or an idle one that belongs to a pool.
+ */
+export class SandboxNotFoundError extends SandboxError {
+  /** The id that was asked for. */
+  readonly sandboxId: string;
+  /** Where it was looked for. */
+  readonly namespace: string;
+  /** What was found: `Missing`, `Terminating`, the pod's phase, `NotReady`, or `Idle`. */
+  readonly state: string;
+  /** Creates a not-found error. */
+  constructor(sandboxId: string, namespace: string, state: string, message: string) {
+    super(message);
+    this.name = "SandboxNotFoundError";
+    this.sandboxId = sandboxId;
+    this.namespace = namespace;
+    this.state = state;
+  }
+}
+
+/**
  * A command run in the sandbox could not complete: the exec connection broke, closed without a
  * status, or the server reported a failure that is not an exit code.
  */

@@ -15,17 +15,7 @@ import { buildPod, buildService, CONFIG_DIR } from "./_manifests.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 import { waitForPodReady } from "./_readiness.ts";
 import type { SandboxSpec } from "./_spec.ts";
-
-/**
- * What a sandbox holds on the cluster. `createResources` fills it in as objects are created, and
- * leaves in it what it could not delete, so that a later cleanup tries again.
- */
-export interface HeldResources {
-  /** The pod, once created. */
-  pod?: Pod;
-  /** The service, once created. */
-  service?: Service;
-}
+import type { HeldResources } from "./_held.ts";
 
 /** Deadline of a cleanup (which must not hang on a dead server). */
 const CLEANUP_DEADLINE_MS = 30_000;

@@ -10,6 +10,7 @@ import type { Pod, Service } from "../client/resources.ts";
 import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  OPTIONS_ANNOTATION,
   podNameFor,
   SANDBOX_HOME,
   SANDBOX_ID_LABEL,
@@ -17,6 +18,14 @@ import {
 } from "./_labels.ts";
 import { PRIVATE_DIR } from "./_scripts.ts";
 import type { SandboxSpec } from "./_spec.ts";
+
+/** The options a pod records for `connect()` in its {@linkcode OPTIONS_ANNOTATION}. */
+export interface RecoveredOptions {
+  /** The workspace directories. */
+  workspace: string[];
+  /** The sandbox's `timeout`, seconds. */
+  timeout: number;
+}
 
 /** Name of the sandbox's container. */
 export const CONTAINER_NAME = "sandbox";
@@ -74,9 +83,13 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
       labels: baseLabels(spec),
       annotations: {
         ...spec.annotations,
-        ...(spec.workspace.length
-          ? { "orbiter.dev/workspace": JSON.stringify(spec.workspace) }
-          : {}),
+        // What connect() recovers beyond the pod spec (never a secret).
+        [OPTIONS_ANNOTATION]: JSON.stringify(
+          {
+            workspace: spec.workspace,
+            timeout: spec.timeout,
+          } satisfies RecoveredOptions,
+        ),
       },
     },
     spec: {

@@ -114,6 +114,16 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
   commandChannel?: boolean;
 }
 
+/** Options of `KubernetesSandbox.connect()`: which cluster, where, and how. */
+export interface ConnectOptions extends ClusterOptions {
+  /** Namespace. Default: `ORBITER_K8S_NAMESPACE`, then the connection's. */
+  namespace?: string;
+  /** As in {@linkcode KubernetesSandboxOptions.commandChannel}. Default `true`. */
+  commandChannel?: boolean;
+  /** Aborts the lookup. */
+  signal?: AbortSignal;
+}
+
 /** Default image. */
 export const DEFAULT_IMAGE = "python:3.11-slim";
 /** Default `timeout`, seconds. */

@@ -15,7 +15,13 @@ import {
 } from "../client/resources.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { acquireClient } from "./_connect.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, SANDBOX_ID_LABEL } from "./_labels.ts";
+import {
+  CLAIM_LABEL,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  POOL_LABEL,
+  SANDBOX_ID_LABEL,
+} from "./_labels.ts";
 import type { ClusterOptions } from "./options.ts";
 import { readEnv } from "./_spec.ts";
 import { validateNamespace } from "./_validate.ts";
@@ -40,6 +46,10 @@ export interface SandboxInfo {
   status: string;
   /** Whether the pod is Ready. */
   ready: boolean;
+  /** The pool it was started for, or `null`. */
+  pool: string | null;
+  /** Whether it waits, unclaimed, in its pool (`false` once claimed, and outside pools). */
+  idle: boolean;
 }
 
 /** Options of {@linkcode listSandboxes}. */
@@ -131,6 +141,8 @@ async function list(
         : pod.status?.phase ?? "Unknown",
       ready: pod?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ??
         false,
+      pool: pod?.metadata.labels?.[POOL_LABEL] ?? null,
+      idle: !!pod?.metadata.labels?.[POOL_LABEL] && !pod.metadata.labels[CLAIM_LABEL],
     };
   }).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
 }

@@ -20,7 +20,7 @@ import {
   type SandboxCommands,
 } from "./commands.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files.ts";
-import type { KubernetesSandboxOptions, ResourceRequirements } from "./options.ts";
+import type { ConnectOptions, KubernetesSandboxOptions, ResourceRequirements } from "./options.ts";
 import {
   listSandboxes,
   type ListSandboxesOptions,
@@ -30,9 +30,12 @@ import {
 } from "./registry.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
 import { acquireClient, type ClientLease } from "./_connect.ts";
-import { podNameFor, serviceNameFor } from "./_labels.ts";
-import { createResources, deleteResources, type HeldResources } from "./_lifecycle.ts";
-import { resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
+import { findSandbox, type FoundSandbox } from "./_find.ts";
+import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "./_labels.ts";
+import { heldBy, type HeldResources } from "./_held.ts";
+import { createResources, deleteResources } from "./_lifecycle.ts";
+import { readEnv, resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
+import { validateNamespace, validateSandboxId } from "./_validate.ts";
 
 /** A sandbox's lifecycle state. */
 export type SandboxStatus = "init" | "running" | "idle" | "error" | "closed";
@@ -140,6 +143,7 @@ export class KubernetesSandbox {
       options.commandChannel ?? true,
     );
     this.files = new FileAccess(this.commands, this.#spec.workspace);
+    heldBy.set(this, this.#held);
   }
 
   /** Constructs a sandbox and starts it. */
@@ -161,6 +165,71 @@ export class KubernetesSandbox {
       }
       throw err;
     }
+    return sb;
+  }
+
+  /**
+   * A running sandbox that another process (or an earlier request) started, found by its id:
+   * it must be one of ours, and Ready. Its image, workspace, timeout and resources are read from
+   * the pod; `cleanup()` then removes it, and `disconnect()` leaves it running.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * const [first] = await KubernetesSandbox.list({ namespace: "agents" });
+   * const sb = await KubernetesSandbox.connect(first.sandboxId, { namespace: "agents" });
+   * console.log((await sb.exec(["hostname"])).stdout);
+   * sb.disconnect(); // it keeps running
+   * ```
+   *
+   * @throws {SandboxNotFoundError} no such sandbox, or it has ended, is not Ready, or is idle in
+   * a pool (its `state` says which).
+   * @throws {InvalidOptionError} an invalid id or namespace.
+   */
+  static async connect(
+    sandboxId: string,
+    options: ConnectOptions = {},
+  ): Promise<KubernetesSandbox> {
+    validateSandboxId(sandboxId);
+    if (options.namespace !== undefined) validateNamespace(options.namespace);
+    const lease = await acquireClient(options, options.signal);
+    try {
+      const namespace = validateNamespace(
+        options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ?? lease.client.connection.namespace,
+      );
+      const found = await findSandbox(lease.client, namespace, sandboxId, options);
+      return KubernetesSandbox.#attached(found, namespace, lease, options);
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+  }
+
+  /** A sandbox object for a running sandbox found on the cluster; it takes over `lease`. */
+  static #attached(
+    found: FoundSandbox,
+    namespace: string,
+    lease: ClientLease,
+    options: ConnectOptions,
+  ): KubernetesSandbox {
+    const sandboxId = found.pod.metadata.labels![SANDBOX_ID_LABEL];
+    const sb = new KubernetesSandbox({
+      sandboxId,
+      namespace,
+      image: found.image || undefined,
+      workspace: found.recovered.workspace,
+      timeout: found.recovered.timeout,
+      resources: found.resources,
+      commandChannel: options.commandChannel,
+      connection: lease.client.connection,
+    });
+    sb.#client = lease.client;
+    sb.#lease = lease;
+    sb.#held.pod = found.pod;
+    sb.#held.service = found.service;
+    sb.#status = "running";
+    sb.#runner.openChannel();
     return sb;
   }
 
@@ -312,6 +381,20 @@ export class KubernetesSandbox {
       this.#lease?.release();
       this.#lease = undefined;
     });
+  }
+
+  /**
+   * Lets go of the sandbox without removing it: closes the command channel and gives the client
+   * back. The pod keeps running (until its `ttlSeconds`), and
+   * {@linkcode KubernetesSandbox.connect} reaches it again. Status becomes `closed`.
+   */
+  disconnect(): void {
+    if (this.#status === "closed") return;
+    this.#runner.closeChannel();
+    this.#held.pod = this.#held.service = undefined;
+    this.#status = "closed";
+    this.#lease?.release();
+    this.#lease = undefined;
   }
 
   /** `await using sb = ...` calls {@linkcode KubernetesSandbox.cleanup}. */

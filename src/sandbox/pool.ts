@@ -1,0 +1,442 @@
+/**
+ * `SandboxPool`: sandboxes started ahead of time, so that an agent gets a Ready one in the time
+ * of one request. Pools with the same name in one namespace share their idle sandboxes, across
+ * processes: a claim is a label patch that carries the pod's `resourceVersion`, so two claims of
+ * one pod cannot both succeed. Env and files given to `acquire()` are delivered after the claim,
+ * through exec stdin, into memory-backed storage: never in the pod spec, an annotation or a log.
+ *
+ * @module
+ */
+
+import type { KubeClient } from "../client/client.ts";
+import { corePath, type ObjectList, type Pod } from "../client/resources.ts";
+import { ExecError, InvalidOptionError, KubernetesApiError } from "../errors.ts";
+import { shellQuote } from "./_channel.ts";
+import { acquireClient, type ClientLease } from "./_connect.ts";
+import { isReady } from "./_find.ts";
+import { heldBy, type HeldResources } from "./_held.ts";
+import {
+  CLAIM_LABEL,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  POOL_LABEL,
+  SANDBOX_ID_LABEL,
+} from "./_labels.ts";
+import { ENV_FILE, PRIVATE_DIR } from "./_scripts.ts";
+import { readEnv } from "./_spec.ts";
+import { normalizePosix, validateDnsLabel, validateEnvName, validateLabels } from "./_validate.ts";
+import type { KubernetesSandboxOptions } from "./options.ts";
+import { KubernetesSandbox } from "./sandbox.ts";
+
+/** Options of `new SandboxPool(...)`: the pool's name and size, and its sandboxes' options. */
+export interface SandboxPoolOptions extends Omit<KubernetesSandboxOptions, "sandboxId"> {
+  /** The pool's name (a DNS label). Pools with the same name in a namespace share idle sandboxes. */
+  name: string;
+  /** How many idle sandboxes the pool keeps ready. */
+  size: number;
+  /** Sandboxes started at once while filling. Default 4. */
+  concurrency?: number;
+}
+
+/** Options of {@linkcode SandboxPool.acquire}. */
+export interface AcquireOptions {
+  /**
+   * Environment variables every command of the sandbox sees, delivered after the claim (secrets
+   * are welcome: they go through exec stdin into memory-backed storage, mode 600).
+   */
+  env?: Record<string, string>;
+  /**
+   * Files written after the claim with mode 600: a relative path goes to the sandbox's
+   * memory-backed directory (`/run/orbiter/files/`), an absolute one where it says.
+   */
+  files?: Record<string, string | Uint8Array>;
+  /** Labels added to the sandbox's pod when it is claimed. */
+  labels?: Record<string, string>;
+  /** Aborts the acquire (a sandbox already claimed is then removed). */
+  signal?: AbortSignal;
+}
+
+/** How the pool has served so far. */
+export interface PoolStats {
+  /** Sandboxes handed out from idle ones (warm). */
+  warm: number;
+  /** Sandboxes started on demand because no idle one was left (cold). */
+  cold: number;
+  /** Idle sandboxes this pool started. */
+  started: number;
+  /** Idle sandboxes this pool holds now. */
+  idle: number;
+}
+
+/** The event a pool dispatches when `acquire()` found no idle sandbox and started one. */
+export class ColdStartEvent extends Event {
+  /** The sandbox started on demand. */
+  readonly sandboxId: string;
+  /** Creates the event. */
+  constructor(sandboxId: string) {
+    super("coldstart");
+    this.sandboxId = sandboxId;
+  }
+}
+
+/** Bound of the claim's own requests. */
+const CLAIM_TIMEOUT_MS = 10_000;
+
+/**
+ * A warm pool of sandboxes. `acquire()` claims an idle one (the pool's own first, whose command
+ * channel is already open; then one another process's pool of the same name started), and falls
+ * back to a cold start, counted in {@linkcode SandboxPool.stats} and announced by a `coldstart`
+ * event, when none is left. The pool refills in the background.
+ *
+ * @example
+ * ```ts ignore
+ * import { SandboxPool } from "@orbiter/sandbox-k8s";
+ *
+ * await using pool = new SandboxPool({ name: "agents", size: 4, namespace: "agents" });
+ * await pool.start();
+ * await using sb = await pool.acquire({ env: { OPENAI_API_KEY: "sk-..." } });
+ * console.log((await sb.exec(["sh", "-c", "echo $OPENAI_API_KEY | wc -c"])).stdout);
+ * ```
+ */
+export class SandboxPool extends EventTarget {
+  readonly #name: string;
+  readonly #size: number;
+  readonly #concurrency: number;
+  readonly #options: KubernetesSandboxOptions;
+  /** This process's claims carry this id. */
+  readonly #claimer = crypto.randomUUID();
+  /** Idle sandboxes this pool started, ready to hand out. */
+  readonly #idle = new Map<string, KubernetesSandbox>();
+  readonly #stats = { warm: 0, cold: 0, started: 0 };
+  #lease: ClientLease | undefined;
+  #refilling: Promise<void> | undefined;
+  #refillAgain = false;
+  #closed = false;
+  /** The last refill's failure, kept so that `start()` can report it. */
+  #refillError: unknown;
+
+  /**
+   * Validates the options; nothing is sent until {@linkcode SandboxPool.start} or
+   * {@linkcode SandboxPool.acquire}.
+   *
+   * @throws {InvalidOptionError} an invalid name, size or sandbox option.
+   */
+  constructor(options: SandboxPoolOptions) {
+    super();
+    if (options === null || typeof options !== "object") {
+      throw new InvalidOptionError("options", "must be an object");
+    }
+    const { name, size, concurrency, ...sandbox } = options;
+    this.#name = validateDnsLabel("name", name);
+    if (!Number.isInteger(size) || size < 0) {
+      throw new InvalidOptionError("size", "must be a whole number >= 0");
+    }
+    this.#size = size;
+    this.#concurrency = concurrency ?? 4;
+    if (!Number.isInteger(this.#concurrency) || this.#concurrency < 1) {
+      throw new InvalidOptionError("concurrency", "must be a whole number >= 1");
+    }
+    for (const reserved of [POOL_LABEL, CLAIM_LABEL]) {
+      if (sandbox.labels && reserved in sandbox.labels) {
+        throw new InvalidOptionError(`labels.${reserved}`, "is set by the pool");
+      }
+    }
+    this.#options = { ...sandbox, labels: { ...sandbox.labels, [POOL_LABEL]: this.#name } };
+    // Every option is checked now, as a sandbox's would be.
+    new KubernetesSandbox(this.#options);
+  }
+
+  /** The pool's name. */
+  get name(): string {
+    return this.#name;
+  }
+  /** How many idle sandboxes the pool keeps. */
+  get size(): number {
+    return this.#size;
+  }
+  /** How the pool has served so far. */
+  get stats(): PoolStats {
+    return { ...this.#stats, idle: this.#idle.size };
+  }
+
+  /**
+   * Fills the pool: starts sandboxes until the pool's name has `size` idle ones in the namespace
+   * (those of other processes count). Resolves once they are Ready.
+   *
+   * @throws {PodStartError} and the other errors of `KubernetesSandbox.start()`, when a sandbox
+   * could not be started.
+   */
+  async start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.#requireOpen();
+    this.#refillError = undefined;
+    await this.#refill(options.signal);
+    if (this.#refillError !== undefined) throw this.#refillError;
+  }
+
+  /**
+   * A Ready sandbox, already started: an idle one claimed for this caller, or, when none is left,
+   * one started now. `env` and `files` are delivered before it is returned. The pool refills in
+   * the background. The caller owns the sandbox: `cleanup()` (or `await using`) removes it.
+   *
+   * @throws {InvalidOptionError} bad `env`, `files` or `labels` (before anything is sent).
+   */
+  async acquire(options: AcquireOptions = {}): Promise<KubernetesSandbox> {
+    this.#requireOpen();
+    const env = options.env ?? {};
+    for (const [k, v] of Object.entries(env)) {
+      validateEnvName(`env.${k}`, k);
+      if (typeof v !== "string") throw new InvalidOptionError(`env.${k}`, "must be a string");
+    }
+    const files = Object.entries(options.files ?? {}).map(([path, data]) => {
+      if (!path || path.includes("\0")) {
+        throw new InvalidOptionError("files", "a path must be non-empty, without NUL bytes");
+      }
+      if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+        throw new InvalidOptionError(`files.${path}`, "must be a string or a Uint8Array");
+      }
+      const absolute = normalizePosix(path.startsWith("/") ? path : `${PRIVATE_DIR}/files/${path}`);
+      return [absolute, data] as const;
+    });
+    const labels = { ...options.labels };
+    validateLabels("labels", labels);
+    for (const reserved of [POOL_LABEL, CLAIM_LABEL, MANAGED_BY_LABEL]) {
+      if (reserved in labels) throw new InvalidOptionError(`labels.${reserved}`, "is reserved");
+    }
+    options.signal?.throwIfAborted();
+
+    let sb = await this.#claimOwn(labels, options.signal) ??
+      await this.#claimShared(labels, options.signal);
+    if (sb) {
+      this.#stats.warm++;
+    } else {
+      sb = await KubernetesSandbox.create({
+        ...this.#options,
+        labels: { ...this.#options.labels, ...labels, [CLAIM_LABEL]: this.#claimer },
+      }, options.signal);
+      this.#stats.cold++;
+      this.dispatchEvent(new ColdStartEvent(sb.sandboxId));
+    }
+    this.#scheduleRefill();
+    try {
+      await deliver(sb, env, files, options.signal);
+    } catch (err) {
+      await sb.cleanup().catch(() => {});
+      throw err;
+    }
+    return sb;
+  }
+
+  /**
+   * Deletes the idle sandboxes this pool started (claimed ones belong to their callers) and stops
+   * refilling. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#refilling?.catch(() => {});
+    const idle = [...this.#idle.values()];
+    this.#idle.clear();
+    await Promise.all(idle.map(async (sb) => {
+      // Claimed first, so that no other process takes it while it is being deleted.
+      if (await this.#claim(sb.client!, sb.namespace, held(sb), {}, undefined)) {
+        await sb.cleanup().catch(() => {});
+      } else {
+        sb.disconnect();
+      }
+    }));
+    this.#lease?.release();
+    this.#lease = undefined;
+  }
+
+  /** `await using pool = ...` calls {@linkcode SandboxPool.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  /** Claims one of this pool's own idle sandboxes, if one is still free. */
+  async #claimOwn(
+    labels: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<KubernetesSandbox | undefined> {
+    for (const [id, sb] of this.#idle) {
+      this.#idle.delete(id);
+      if (await this.#claim(sb.client!, sb.namespace, held(sb), labels, signal)) return sb;
+      sb.disconnect(); // Another process claimed it, or it is gone.
+    }
+    return undefined;
+  }
+
+  /** Claims an idle sandbox another pool of the same name started, if there is one. */
+  async #claimShared(
+    labels: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<KubernetesSandbox | undefined> {
+    const lease = await this.#client(signal);
+    const namespace = this.#namespace(lease.client);
+    const candidates = (await this.#listIdle(lease.client, namespace, signal))
+      .sort(() => Math.random() - 0.5);
+    for (const pod of candidates) {
+      const claimed = await this.#claim(lease.client, namespace, { pod }, labels, signal);
+      if (!claimed) continue;
+      const id = claimed.metadata.labels![SANDBOX_ID_LABEL];
+      return await KubernetesSandbox.connect(id, {
+        ...this.#clusterOptions(),
+        namespace,
+        commandChannel: this.#options.commandChannel,
+        signal,
+      });
+    }
+    return undefined;
+  }
+
+  /**
+   * Claims `held.pod`: a merge patch that adds the claim label and carries the pod's
+   * `resourceVersion`, so it fails with 409 Conflict when anyone changed the pod since it was
+   * read. A conflict is looked into: a pod someone else claimed (or deleted) is not ours; one that
+   * only changed otherwise (a status update) is claimed again at its new version. Returns the
+   * claimed pod (also kept in `held`), or `undefined` when it was taken.
+   */
+  async #claim(
+    client: KubeClient,
+    namespace: string,
+    held: HeldResources,
+    labels: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<Pod | undefined> {
+    const deadline = AbortSignal.timeout(CLAIM_TIMEOUT_MS);
+    const sig = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    let pod = held.pod;
+    for (let attempt = 0; pod && attempt < 3; attempt++) {
+      if (pod.metadata.deletionTimestamp || pod.metadata.labels?.[CLAIM_LABEL]) return undefined;
+      try {
+        held.pod = await client.request<Pod>(corePath(namespace, "pods", pod.metadata.name), {
+          method: "PATCH",
+          contentType: "application/merge-patch+json",
+          body: {
+            metadata: {
+              resourceVersion: pod.metadata.resourceVersion,
+              labels: { ...labels, [CLAIM_LABEL]: this.#claimer },
+            },
+          },
+          signal: sig,
+        });
+        return held.pod;
+      } catch (err) {
+        if (err instanceof KubernetesApiError && err.code === 404) return undefined;
+        if (!(err instanceof KubernetesApiError && err.code === 409)) throw err;
+      }
+      const now = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+        query: { fieldSelector: `metadata.name=${pod.metadata.name}` },
+        signal: sig,
+      });
+      pod = now.items.find((p) => p.metadata.uid === pod!.metadata.uid);
+    }
+    return undefined;
+  }
+
+  /** Idle sandboxes of this pool's name in the namespace, Ready and not being deleted. */
+  async #listIdle(client: KubeClient, namespace: string, signal?: AbortSignal): Promise<Pod[]> {
+    const list = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+      query: {
+        labelSelector:
+          `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${POOL_LABEL}=${this.#name},!${CLAIM_LABEL}`,
+      },
+      signal,
+    });
+    return list.items.filter((p) => !p.metadata.deletionTimestamp && isReady(p));
+  }
+
+  #scheduleRefill(): void {
+    if (this.#refilling) {
+      this.#refillAgain = true;
+      return;
+    }
+    this.#refill().catch(() => {});
+  }
+
+  /** Starts sandboxes until the pool's name has `size` idle ones; one refill at a time. */
+  #refill(signal?: AbortSignal): Promise<void> {
+    if (this.#refilling) return this.#refilling;
+    const run = async () => {
+      do {
+        this.#refillAgain = false;
+        if (this.#closed) return;
+        const lease = await this.#client(signal);
+        const namespace = this.#namespace(lease.client);
+        const idle = await this.#listIdle(lease.client, namespace, signal);
+        let missing = this.#size - idle.length;
+        const workers = Array.from({ length: Math.min(this.#concurrency, missing) }, async () => {
+          while (missing > 0 && !this.#closed) {
+            missing--;
+            try {
+              const sb = await KubernetesSandbox.create(this.#options, signal);
+              this.#stats.started++;
+              if (this.#closed) await sb.cleanup();
+              else this.#idle.set(sb.sandboxId, sb);
+            } catch (err) {
+              this.#refillError ??= err;
+              return;
+            }
+          }
+        });
+        await Promise.all(workers);
+      } while (this.#refillAgain && this.#refillError === undefined);
+    };
+    const refilling = run().finally(() => {
+      if (this.#refilling === refilling) this.#refilling = undefined;
+    });
+    this.#refilling = refilling;
+    return refilling;
+  }
+
+  async #client(signal?: AbortSignal): Promise<ClientLease> {
+    return this.#lease ??= await acquireClient(this.#options, signal);
+  }
+
+  #namespace(client: KubeClient): string {
+    return this.#options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ??
+      client.connection.namespace;
+  }
+
+  #clusterOptions() {
+    const { kubeconfig, context, connection, client } = this.#options;
+    return { kubeconfig, context, connection, client };
+  }
+
+  #requireOpen(): void {
+    if (this.#closed) throw new InvalidOptionError("pool", `pool ${this.#name} is closed`);
+  }
+}
+
+/** What a sandbox of this pool holds (its pod as last seen, updated by each claim). */
+function held(sb: KubernetesSandbox): HeldResources {
+  return heldBy.get(sb)!;
+}
+
+/**
+ * Writes `env` (as `export` lines the command wrapper reads) and `files` into the sandbox with
+ * mode 600, through stdin: nothing of them is in an argument, the pod spec or a log.
+ */
+async function deliver(
+  sb: KubernetesSandbox,
+  env: Record<string, string>,
+  files: readonly (readonly [string, string | Uint8Array])[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const write = async (path: string, data: string | Uint8Array) => {
+    const r = await sb.exec(
+      ["/bin/sh", "-c", 'umask 077; mkdir -p -- "$(dirname -- "$0")" && cat > "$0"', path],
+      { stdin: data, signal },
+    );
+    if (r.exitCode !== 0) {
+      throw new ExecError(`could not write ${path} in the sandbox: ${r.stderr.trim()}`, {
+        stderr: r.stderr,
+      });
+    }
+  };
+  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
+  await Promise.all([
+    lines.length ? write(ENV_FILE, lines.join("")) : undefined,
+    ...files.map(([path, data]) => write(path, data)),
+  ]);
+}
