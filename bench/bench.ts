@@ -16,7 +16,12 @@
 // deno-lint-ignore no-import-prefix
 import * as k8s from "npm:@kubernetes/client-node@2.0.1";
 import { Writable } from "node:stream";
-import { KubernetesSandbox, type KubernetesSandboxOptions, loadKubeConfig } from "../mod.ts";
+import {
+  KubernetesSandbox,
+  type KubernetesSandboxOptions,
+  loadKubeConfig,
+  SandboxPool,
+} from "../mod.ts";
 import { KubeClient } from "../src/client/mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
@@ -195,17 +200,29 @@ async function benchExec() {
         }).catch(reject);
       });
     const ours = await timeRuns(SAMPLES, 3, () => sb.exec(["true"]));
+    // The same pod, every command in an exec of its own (no command channel).
+    const plainSb = await KubernetesSandbox.connect(sb.sandboxId, {
+      client,
+      namespace,
+      commandChannel: false,
+    });
+    const plain = await timeRuns(SAMPLES, 3, () => plainSb.exec(["true"]));
+    plainSb.disconnect();
     const viaKubectl = await timeRuns(
       SAMPLES,
       3,
       () => kubectl("exec", pod, "-c", CONTAINER_NAME, "--", "true"),
     );
     const cn = await timeRuns(SAMPLES, 3, clientNode);
-    const o = record("exec", 'ours: sandbox.exec(["true"])', ours);
+    const o = record("exec", 'ours: sandbox.exec(["true"]) on the command channel', ours);
+    const op = record("exec", "ours: the same, an exec session per command (no channel)", plain);
     const k = record("exec", "kubectl exec POD -- true", viaKubectl);
     const c = record("exec", `@kubernetes/client-node ${CLIENT_NODE_VERSION} Exec (in Deno)`, cn);
+    kubectlExecMedian = k.median;
     emitRatio("exec_vs_kubectl", ratio(o.median, k.median));
     emitRatio("exec_vs_client_node", ratio(o.median, c.median));
+    emitRatio("exec_channel_vs_plain", ratio(o.median, op.median));
+    emitRatio("exec_plain_vs_kubectl", ratio(op.median, k.median));
 
     // Diagnostics: where ours spends its time.
     const path = `${base}/pods/${pod}/exec`;
@@ -236,6 +253,55 @@ async function benchExec() {
     await sb.cleanup();
     created.delete(sb);
   }
+}
+
+/** `kubectl exec POD -- true`, median ms, once the exec benchmark has measured it. */
+let kubectlExecMedian: number | undefined;
+
+// --- 2b. warm pool: create to first command ----------------------------------------------------
+async function benchWarm() {
+  log(
+    `warm: ${SAMPLES} samples each (+1 warm-up): cold create + first command, pool acquire + first command`,
+  );
+  let last: KubernetesSandbox | undefined;
+  const cold = await timeRuns(SAMPLES, 1, async () => {
+    last = await KubernetesSandbox.create({ client, namespace });
+    created.add(last);
+    await last.exec(["true"]);
+  }, async () => {
+    // Cleanup is not part of the figure.
+    await last?.cleanup();
+    if (last) created.delete(last);
+  });
+  const pool = new SandboxPool({ client, namespace, name: "bench", size: 2 });
+  const warm: number[] = [];
+  try {
+    for (let i = -1; i < SAMPLES; i++) {
+      await pool.start(); // refilled, and the idle sandboxes' channels opened
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      const sb = await pool.acquire();
+      await sb.exec(["true"]);
+      const t1 = performance.now();
+      if (i >= 0) warm.push(t1 - t0);
+      await sb.cleanup();
+    }
+  } finally {
+    await pool.close();
+  }
+  const c = record("warm", "ours: KubernetesSandbox.create() + first exec", cold);
+  const w = record("warm", "ours: SandboxPool.acquire() + first exec (an idle sandbox)", warm);
+  raw["warm/pool stats"] = pool.stats;
+  emitRatio("ttfc_pool_vs_cold", ratio(w.median, c.median));
+  if (kubectlExecMedian === undefined) {
+    const sb = await KubernetesSandbox.create({ client, namespace });
+    created.add(sb);
+    const k = await timeRuns(SAMPLES, 2, () => kubectl("exec", sb.podName!, "--", "true"));
+    kubectlExecMedian = record("warm", "kubectl exec POD -- true", k).median;
+    await sb.cleanup();
+    created.delete(sb);
+  }
+  emitRatio("ttfc_pool_vs_kubectl_exec", ratio(w.median, kubectlExecMedian));
 }
 
 /**
@@ -598,7 +664,7 @@ function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number):
 
 const startedAt = new Date();
 const t0 = performance.now();
-const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,fanout,cold,files").split(",");
+const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,warm,fanout,cold,files").split(",");
 try {
   const v = await versions();
   notes.push(
@@ -621,6 +687,7 @@ try {
   );
   if (only.includes("start")) await benchStart();
   if (only.includes("exec")) await benchExec();
+  if (only.includes("warm")) await benchWarm();
   if (only.includes("fanout")) await benchFanout();
   if (only.includes("cold")) await benchCold();
   if (only.includes("files")) await benchFiles();

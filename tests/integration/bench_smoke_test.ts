@@ -39,6 +39,9 @@ Deno.test({
           "start_vs_seed_polling",
           "exec_vs_kubectl",
           "exec_vs_client_node",
+          "exec_channel_vs_plain",
+          "ttfc_pool_vs_cold",
+          "ttfc_pool_vs_kubectl_exec",
           "import_vs_client_node",
           "files_vs_kubectl_cp",
         ]

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import yaml from "js-yaml";
-import { KubernetesSandbox } from "../../mod.ts";
+import { KubernetesSandbox, SandboxPool } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
 import { corePath, deleteObject } from "../../src/client/resources.ts";
 import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
@@ -50,6 +50,30 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
     await sb.start();
     await sb.exec(["true"]);
     await KubernetesSandbox.list({ client, namespace: e2eNamespace });
+    // A warm pool: a claim is a patch; the claimed sandbox can be reattached by id.
+    const pool = new SandboxPool({
+      client,
+      namespace: e2eNamespace,
+      name: `lp-${crypto.randomUUID().slice(0, 8)}`,
+      size: 1,
+      timeout: 20,
+    });
+    try {
+      await pool.start();
+      const claimed = await pool.acquire({ env: { LP: "1" } });
+      try {
+        if (pool.stats.warm !== 1) return new Degraded("a warm claim from the pool");
+        const again = await KubernetesSandbox.connect(claimed.sandboxId, {
+          client,
+          namespace: e2eNamespace,
+        });
+        again.disconnect();
+      } finally {
+        await claimed.cleanup();
+      }
+    } finally {
+      await pool.close();
+    }
     await sb.stop();
     // A pod that cannot start: its error carries Events (reading them is the optional verb).
     const bad = new KubernetesSandbox({

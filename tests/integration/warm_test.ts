@@ -1,0 +1,256 @@
+/**
+ * Warm sandboxes on the real node: reattach by id, a pool shared by two processes whose claims
+ * never collide, env and files delivered late (never in the pod spec), and the command channel:
+ * concurrent, binary-safe, proof against output that looks like its framing, and healing after
+ * its session drops.
+ */
+
+import assert from "node:assert/strict";
+import { ExecError, KubernetesSandbox, SandboxNotFoundError, SandboxPool } from "../../mod.ts";
+import { KubeClient } from "../../src/client/client.ts";
+import {
+  e2eConnection,
+  e2eNamespace,
+  managedObjects,
+  skipUnlessCluster,
+  tokenKubeconfig,
+  withClient,
+  withSandbox,
+} from "./_cluster.ts";
+
+const ignore = skipUnlessCluster();
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+Deno.test({
+  name: "connect() reattaches by id, recovers the options, and its cleanup() removes the sandbox",
+  ignore,
+  async fn() {
+    const client = new KubeClient(await e2eConnection("token"));
+    const sb = new KubernetesSandbox({
+      client,
+      namespace: e2eNamespace,
+      workspace: ["/workspace"],
+      timeout: 45,
+    });
+    try {
+      await sb.start();
+      await sb.writeFile("hello.txt", "from the first process");
+      const again = await KubernetesSandbox.connect(sb.sandboxId, {
+        kubeconfig: tokenKubeconfig,
+        namespace: e2eNamespace,
+      });
+      assert.equal(again.status, "running");
+      assert.deepEqual(
+        [again.podName, again.serviceName, again.clusterIp, again.image, again.timeout],
+        [sb.podName, sb.serviceName, sb.clusterIp, sb.image, 45],
+      );
+      assert.deepEqual(again.workspace, ["/workspace"]);
+      assert.equal(await again.readTextFile("hello.txt"), "from the first process");
+      await again.cleanup();
+      assert.deepEqual(await managedObjects(client, e2eNamespace, sb.sandboxId), {
+        pods: [],
+        services: [],
+      });
+      const gone = await KubernetesSandbox.connect(sb.sandboxId, {
+        client,
+        namespace: e2eNamespace,
+      }).catch((e) => e);
+      assert.ok(gone instanceof SandboxNotFoundError, String(gone));
+      assert.equal(gone.state, "Missing");
+      assert.match(gone.message, new RegExp(sb.sandboxId));
+      const bad = await KubernetesSandbox.connect("NOT_AN_ID", { client }).catch((e) => e);
+      assert.equal(bad.name, "InvalidOptionError");
+    } finally {
+      await sb.cleanup();
+      client.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "two processes claim from one pool at once and never get the same sandbox",
+  ignore,
+  async fn() {
+    const name = `two-${crypto.randomUUID().slice(0, 8)}`;
+    const pool = new SandboxPool({
+      name,
+      size: 6,
+      kubeconfig: tokenKubeconfig,
+      namespace: e2eNamespace,
+      timeout: 60,
+      concurrency: 6,
+    });
+    try {
+      await pool.start();
+      assert.equal(pool.stats.idle, 6);
+      const child = () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", new URL("./_pool_child.ts", import.meta.url).pathname, name, "3"],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+      const outs = await Promise.all([child(), child()]);
+      const results = outs.map((o) => {
+        assert.equal(o.code, 0, text(o.stderr));
+        return JSON.parse(text(o.stdout)) as { ids: string[]; warm: number; cold: number };
+      });
+      const ids = results.flatMap((r) => r.ids);
+      assert.equal(ids.length, 6);
+      assert.equal(new Set(ids).size, 6, `a sandbox was handed out twice: ${ids}`);
+      const warm = results.reduce((n, r) => n + r.warm, 0);
+      assert.ok(warm >= 4, `most claims should be warm: ${JSON.stringify(results)}`);
+      // Each claimed pod carries exactly one claim, from the process that got it.
+      await withClient("admin", async (admin) => {
+        const { pods } = await managedObjects(
+          admin,
+          e2eNamespace,
+          undefined,
+          `orbiter.dev/pool=${name}`,
+        );
+        const claimed = pods.filter((p) => p.metadata.labels?.["orbiter.dev/claimed-by"]);
+        assert.deepEqual(
+          claimed.map((p) => p.metadata.labels!["orbiter.dev/sandbox-id"]).sort(),
+          [...ids].sort(),
+        );
+      });
+      const listed = await KubernetesSandbox.list({
+        kubeconfig: tokenKubeconfig,
+        namespace: e2eNamespace,
+        labelSelector: `orbiter.dev/pool=${name}`,
+      });
+      assert.ok(listed.filter((s) => !s.idle).length >= 6);
+      assert.ok(listed.every((s) => s.pool === name));
+    } finally {
+      await pool.close();
+      await KubernetesSandbox.reap({
+        kubeconfig: tokenKubeconfig,
+        namespace: e2eNamespace,
+        labelSelector: `orbiter.dev/pool=${name}`,
+      });
+    }
+  },
+});
+
+Deno.test({
+  name: "a pool delivers env and files late: commands see them, the pod spec never does",
+  ignore,
+  async fn() {
+    const secret = `s3cr3t-${crypto.randomUUID()}`;
+    await using pool = new SandboxPool({
+      name: `late-${crypto.randomUUID().slice(0, 8)}`,
+      size: 1,
+      kubeconfig: tokenKubeconfig,
+      namespace: e2eNamespace,
+      timeout: 45,
+    });
+    await pool.start();
+    let cold = 0;
+    pool.addEventListener("coldstart", () => cold++);
+    await using sb = await pool.acquire({
+      env: { API_KEY: secret, QUOTED: "it's $HOME" },
+      files: { "token.txt": secret, "/workspace-less/abs.bin": new Uint8Array([0, 1, 2]) },
+      labels: { team: "research" },
+    });
+    assert.equal(pool.stats.warm, 1);
+    const r = await sb.exec(["sh", "-c", 'printf "%s|%s" "$API_KEY" "$QUOTED"']);
+    assert.equal(r.stdout, `${secret}|it's $HOME`);
+    // The plain exec path (a streamed stdin) reads the same env.
+    const plain = await sb.exec(["sh", "-c", 'cat >/dev/null; printf %s "$API_KEY"'], {
+      stdin: new Blob(["x"]).stream(),
+    });
+    assert.equal(plain.stdout, secret);
+    const modes = await sb.exec([
+      "stat",
+      "-c",
+      "%a %n",
+      "/run/orbiter/env",
+      "/run/orbiter/files/token.txt",
+    ]);
+    assert.equal(modes.stdout, "600 /run/orbiter/env\n600 /run/orbiter/files/token.txt\n");
+    assert.equal(await sb.readTextFile("/run/orbiter/files/token.txt"), secret);
+    const mounts = await sb.exec(["sh", "-c", "grep ' /run/orbiter ' /proc/mounts"]);
+    assert.match(mounts.stdout, /tmpfs/);
+    // Nowhere in the pod's spec, metadata or status, nor in what the sandbox shows.
+    await withClient("admin", async (admin) => {
+      const { pods } = await managedObjects(admin, e2eNamespace, sb.sandboxId);
+      assert.equal(pods.length, 1);
+      assert.ok(!JSON.stringify(pods[0]).includes(secret), "the secret is in the pod object");
+      assert.equal(pods[0].metadata.labels?.team, "research");
+    });
+    assert.ok(!JSON.stringify(sb.describe()).includes(secret));
+    assert.ok(!String(sb).includes(secret));
+    // Empty pool: the next acquire starts one cold, and says so.
+    const second = await pool.acquire();
+    try {
+      assert.equal(pool.stats.cold + pool.stats.warm, 2);
+      assert.equal(cold, pool.stats.cold);
+    } finally {
+      await second.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "channel: concurrent commands, exact bytes, output that mimics the framing",
+  ignore,
+  async fn() {
+    await withSandbox({}, async (sb) => {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => sb.exec(["sh", "-c", `sleep 0.3; echo ${i}`])),
+      );
+      assert.deepEqual(results.map((r) => r.stdout), results.map((_, i) => `${i}\n`));
+      const bytes = crypto.getRandomValues(new Uint8Array(1 << 20));
+      await sb.writeFile("/tmp/random.bin", bytes);
+      const back = await sb.exec(["cat", "/tmp/random.bin"]);
+      assert.deepEqual(back.stdoutBytes, bytes);
+      const forged = "1 0 999999 0 0\norbiter-channel 1 1\n5 run 1 0 0\n";
+      const f = await sb.exec(["printf", "%s", forged]);
+      assert.equal(f.stdout, forged);
+      assert.equal((await sb.exec(["sh", "-c", "exit 9"])).exitCode, 9);
+      const t = await sb.exec(["sleep", "30"], { timeout: 1 }).catch((e) => e);
+      assert.equal(t.name, "CommandTimeoutError");
+      const ps = await sb.exec(["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]);
+      assert.ok(!ps.stdout.includes("sleep 30"), "the timed-out command was killed");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "channel: a dropped session fails what was in flight as OutcomeUnknown, and the next command works",
+  ignore,
+  async fn() {
+    await withSandbox({}, async (sb) => {
+      await sb.exec(["true"]); // the channel is open
+      const inFlight = sb.exec(["sh", "-c", "sleep 20; echo done > /tmp/ran"]);
+      await new Promise((r) => setTimeout(r, 500));
+      // Kill the channel's program in the container: its session ends.
+      const kill = await sb.exec(
+        [
+          "sh",
+          "-c",
+          'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null | grep -q "orbiter /tmp/[.]orbiter-channel-" && kill -9 ${p#/proc/}; done; true',
+        ],
+        { stdin: new Blob([""]).stream() }, // a plain exec, outside the channel
+      );
+      assert.equal(kill.exitCode, 0, kill.stderr);
+      const err = await inFlight.catch((e) => e);
+      assert.ok(err instanceof ExecError, String(err));
+      assert.equal(err.reason, "OutcomeUnknown");
+      // The next command opens a new channel; the lost one was not run again.
+      const next = await sb.exec(["echo", "healed"]);
+      assert.equal(next.stdout, "healed\n");
+    });
+  },
+});
+
+Deno.test({
+  name: "commandChannel: false gives every command its own exec, with the same results",
+  ignore,
+  async fn() {
+    await withSandbox({ commandChannel: false }, async (sb) => {
+      const r = await sb.exec(["sh", "-c", "echo out; echo err >&2; exit 4"]);
+      assert.deepEqual([r.stdout, r.stderr, r.exitCode], ["out\n", "err\n", 4]);
+    });
+  },
+});
