@@ -78,9 +78,12 @@ const MAX_STDERR_CHARS = 2_000;
  * Gets credentials from an exec plugin, running it only when there is no unexpired credential.
  * Concurrent {@linkcode ExecCredentialProvider.get} calls share one run of the plugin.
  *
- * @example
- * ```ts ignore
- * import { ExecCredentialProvider } from "@orbiter/sandbox-k8s/client";
+ * @example One run of the plugin serves until the credential expires (here `runCommand` stands in for it)
+ * ```ts
+ * import { ExecCredentialProvider } from "./_exec_credential.ts";
+ * import assert from "node:assert/strict";
+ *
+ * let runs = 0;
  * const provider = new ExecCredentialProvider({
  *   apiVersion: "client.authentication.k8s.io/v1beta1",
  *   command: "gke-gcloud-auth-plugin",
@@ -88,8 +91,20 @@ const MAX_STDERR_CHARS = 2_000;
  *   env: [],
  *   provideClusterInfo: true,
  *   interactiveMode: "IfAvailable",
- * }, { server: "https://34.1.2.3", insecureSkipTlsVerify: false });
- * const { token } = await provider.get();
+ * }, { server: "https://34.1.2.3", insecureSkipTlsVerify: false }, {
+ *   runCommand: () => {
+ *     runs++;
+ *     const stdout = JSON.stringify({
+ *       apiVersion: "client.authentication.k8s.io/v1beta1",
+ *       kind: "ExecCredential",
+ *       status: { token: "t0ken" },
+ *     });
+ *     return Promise.resolve({ code: 0, stdout, stderr: "" });
+ *   },
+ * });
+ * assert.equal((await provider.get()).token, "t0ken");
+ * assert.equal((await provider.get()).token, "t0ken");
+ * assert.equal(runs, 1);
  * ```
  */
 export class ExecCredentialProvider {

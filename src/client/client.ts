@@ -80,12 +80,32 @@ const DEFAULT_USER_AGENT = "orbiter-sandbox-k8s/0.1 (deno)";
  * A client for one API server as one user. Create one per connection and share it: every sandbox
  * on it reuses the same pooled connections (one HTTP/2 connection when the server offers it).
  *
- * @example
- * ```ts ignore
- * import { KubeClient, loadKubeConfig } from "@orbiter/sandbox-k8s";
- * using client = new KubeClient(await loadKubeConfig());
- * const version = await client.request<{ gitVersion: string }>("/version");
- * console.log(version.gitVersion);
+ * @example Ask the API server for its version (a function: running it needs a cluster)
+ * ```ts
+ * import { KubeClient } from "@orbiter/sandbox-k8s/client";
+ * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ *
+ * async function serverVersion(): Promise<string> {
+ *   using client = new KubeClient(await loadKubeConfig());
+ *   const version = await client.request<{ gitVersion: string }>("/version");
+ *   return version.gitVersion;
+ * }
+ * ```
+ *
+ * @example A client from explicit options; nothing is sent until a request
+ * ```ts
+ * import { KubeClient } from "@orbiter/sandbox-k8s/client";
+ * import { ConnectionConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
+ * using client = new KubeClient(
+ *   new ConnectionConfig({ server: "https://127.0.0.1:6443", token: "t0ken" }),
+ * );
+ * assert.equal(
+ *   client.url("/api/v1/namespaces/default/pods", { limit: 10 }),
+ *   "https://127.0.0.1:6443/api/v1/namespaces/default/pods?limit=10",
+ * );
+ * assert.ok(!String(client).includes("t0ken"));
  * ```
  */
 export class KubeClient {

@@ -67,9 +67,16 @@ const REDACTED = "[redacted]";
  *
  * @example Explicit options, e.g. on Deno Deploy where there is no kubeconfig file
  * ```ts
- * import { ConnectionConfig } from "@orbiter/sandbox-k8s";
+ * import { ConnectionConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
  * const conn = new ConnectionConfig({ server: "https://10.0.0.1:6443", token: "secret" });
- * console.log(String(conn)); // token shown as [redacted]
+ * assert.equal(conn.token, "secret");
+ * assert.equal(
+ *   String(conn),
+ *   "ConnectionConfig(server=https://10.0.0.1:6443, context=(none), namespace=default, auth=token)",
+ * );
+ * assert.equal(JSON.parse(JSON.stringify(conn)).token, "[redacted]");
  * ```
  */
 export class ConnectionConfig {

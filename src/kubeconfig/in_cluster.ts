@@ -36,12 +36,24 @@ export interface InClusterConfigOptions {
  *
  * @throws {KubeconfigError} The environment variables are unset, or the token cannot be read.
  *
- * @example
- * ```ts ignore
+ * @example Inside a pod, `await loadInClusterConfig()`; elsewhere, given what a pod would have
+ * ```ts
  * import { loadInClusterConfig } from "@orbiter/sandbox-k8s/kubeconfig";
- * // Inside a pod:
- * const conn = await loadInClusterConfig();
- * console.log(String(conn)); // ConnectionConfig(server=https://10.96.0.1:443, context=in-cluster, ...)
+ * import assert from "node:assert/strict";
+ *
+ * const files = new Map([["/sa/token", "t0ken\n"], ["/sa/namespace", "agents\n"]]);
+ * const conn = await loadInClusterConfig({
+ *   env: new Map([["KUBERNETES_SERVICE_HOST", "10.96.0.1"], ["KUBERNETES_SERVICE_PORT", "443"]]),
+ *   serviceAccountDir: "/sa",
+ *   readTextFile: (path) => {
+ *     const text = files.get(path);
+ *     if (text === undefined) return Promise.reject(new Deno.errors.NotFound(path));
+ *     return Promise.resolve(text);
+ *   },
+ * });
+ * assert.equal(conn.server, "https://10.96.0.1:443");
+ * assert.equal(conn.namespace, "agents");
+ * assert.equal(conn.tokenFile, "/sa/token");
  * ```
  */
 export async function loadInClusterConfig(

@@ -56,16 +56,21 @@ export interface LoadKubeConfigOptions {
  * kubeconfig is unusable (`file` and `field` say where).
  * @throws {InvalidOptionError} Both `content` and `config` were given.
  *
- * @example Load the current context of `KUBECONFIG` or `~/.kube/config`
- * ```ts ignore
+ * @example The current context of `KUBECONFIG` or `~/.kube/config` (a function: it needs one)
+ * ```ts
  * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
- * const conn = await loadKubeConfig();
- * console.log(String(conn)); // secrets are redacted
+ *
+ * async function currentConnection(): Promise<string> {
+ *   const conn = await loadKubeConfig();
+ *   return String(conn); // secrets are redacted
+ * }
  * ```
  *
  * @example Inline content, e.g. from a secret on Deno Deploy
  * ```ts
  * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
  * const conn = await loadKubeConfig({
  *   content: `
  * current-context: dev
@@ -74,7 +79,8 @@ export interface LoadKubeConfigOptions {
  * contexts: [{name: dev, context: {cluster: dev, user: dev, namespace: sandboxes}}]
  * `,
  * });
- * console.assert(conn.namespace === "sandboxes" && conn.source === "inline");
+ * assert.equal(conn.namespace, "sandboxes");
+ * assert.equal(conn.source, "inline");
  * ```
  */
 export async function loadKubeConfig(

@@ -4,13 +4,18 @@
  *
  * ```ts
  * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
  * const conn = await loadKubeConfig({
  *   content: `{"current-context": "dev",
  *     "clusters": [{"name": "dev", "cluster": {"server": "https://127.0.0.1:6443"}}],
  *     "users": [{"name": "dev", "user": {"token": "t0ken"}}],
  *     "contexts": [{"name": "dev", "context": {"cluster": "dev", "user": "dev"}}]}`,
  * });
- * console.log(String(conn)); // ConnectionConfig(server=https://127.0.0.1:6443, ..., auth=token)
+ * assert.equal(
+ *   String(conn),
+ *   "ConnectionConfig(server=https://127.0.0.1:6443, context=dev, namespace=default, auth=token)",
+ * );
  * ```
  *
  * @module

@@ -30,13 +30,15 @@ import type {
  * @example
  * ```ts
  * import { parseKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
  * const config = parseKubeConfig(`
  * current-context: dev
  * clusters: [{name: dev, cluster: {server: "https://127.0.0.1:6443"}}]
  * users: [{name: dev, user: {token: t0ken}}]
  * contexts: [{name: dev, context: {cluster: dev, user: dev}}]
  * `);
- * console.assert(config.clusters?.[0].cluster.server === "https://127.0.0.1:6443");
+ * assert.equal(config.clusters?.[0].cluster.server, "https://127.0.0.1:6443");
  * ```
  */
 export function parseKubeConfig(text: string, file?: string): KubeConfigFile {
@@ -58,8 +60,10 @@ export function parseKubeConfig(text: string, file?: string): KubeConfigFile {
  * @example
  * ```ts
  * import { validateKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
  * const config = validateKubeConfig({ clusters: [{ name: "a", cluster: { server: "https://a" } }] });
- * console.assert(config.users?.length === 0);
+ * assert.deepEqual(config.users, []);
  * ```
  */
 export function validateKubeConfig(value: unknown, file?: string): KubeConfigFile {

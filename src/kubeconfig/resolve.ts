@@ -57,6 +57,8 @@ const AUTH_PROVIDER_REPLACEMENTS: Record<string, string> = {
  * @example
  * ```ts
  * import { mergeKubeConfigs, resolveKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
  * const merged = mergeKubeConfigs([{
  *   file: undefined,
  *   config: {
@@ -67,7 +69,8 @@ const AUTH_PROVIDER_REPLACEMENTS: Record<string, string> = {
  *   },
  * }]);
  * const conn = await resolveKubeConfig(merged, { readTextFile: Deno.readTextFile });
- * console.assert(conn.namespace === "default");
+ * assert.equal(conn.server, "https://127.0.0.1:6443");
+ * assert.equal(conn.namespace, "default");
  * ```
  */
 export async function resolveKubeConfig(
