@@ -51,8 +51,8 @@ export function retryDelay(
   const idempotent = IDEMPOTENT.has(method.toUpperCase());
   let retryAfterMs: number | undefined;
   if (outcome.kind === "network") {
-    // A refused connection during an API server restart used to fail a pod create at once
-    // (tests/integration/faults_test.ts); nothing was sent, so repeating it is safe.
+    // A connection refused while the API server restarts (tests/integration/faults_test.ts)
+    // sent nothing, so even a POST is safe to repeat.
     if (!idempotent && !outcome.notSent) return undefined;
   } else {
     const { code, retryAfterSeconds } = outcome;
