@@ -12,12 +12,15 @@ export class OutputBuffer {
   readonly #limit: number;
   readonly #chunks: Uint8Array[] = [];
   #kept = 0;
+  /** Whether bytes past the limit were dropped. */
   truncated = false;
 
+  /** Keeps at most `limit` bytes. */
   constructor(limit: number) {
     this.#limit = limit;
   }
 
+  /** Keeps `chunk`, or the part of it that fits. */
   add(chunk: Uint8Array): void {
     const room = this.#limit - this.#kept;
     if (chunk.length > room) {
@@ -32,10 +35,12 @@ export class OutputBuffer {
     this.#kept += chunk.length;
   }
 
+  /** Everything kept, as one array. */
   bytes(): Uint8Array {
     return concatBytes(this.#chunks, this.#kept);
   }
 
+  /** Everything kept, as UTF-8 text. */
   text(): string {
     return new TextDecoder().decode(this.bytes());
   }
@@ -46,6 +51,7 @@ export class StdinSource {
   #bytes: Uint8Array | undefined;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 
+  /** Reads `stdin`: a string as its UTF-8 bytes, bytes as they are, a stream chunk by chunk. */
   constructor(stdin: string | Uint8Array | ReadableStream<Uint8Array>) {
     if (stdin instanceof ReadableStream) this.#reader = stdin.getReader();
     else this.#bytes = typeof stdin === "string" ? new TextEncoder().encode(stdin) : stdin;
@@ -68,6 +74,7 @@ export class StdinSource {
     }
   }
 
+  /** Stops reading; a stream is cancelled with `reason`. */
   cancel(reason: unknown): void {
     this.#bytes = undefined;
     // A stream that fails to cancel has nothing left for us to do with it.
