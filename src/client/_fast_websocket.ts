@@ -2,8 +2,8 @@
  * A minimal RFC 6455 WebSocket *client* over `Deno.connect` and `Deno.startTls`, shaped like the
  * browser `WebSocket` so `runExecSession` (./exec.ts) runs on it unchanged. This module is the
  * glue: the `WebSocket` state, events, the read loop, writes and teardown. The connection and the
- * upgrade are in ./_ws_handshake.ts, the frame codec in ./_ws_frames.ts. What is left here, over
- * 400 lines, is one state machine; cut further, its state would be shared across files.
+ * upgrade are in ./_ws_handshake.ts, the frame codec in ./_ws_frames.ts. It stays over 400 lines
+ * because what is left is one state machine; cut further, its state would spread across files.
  *
  * Why it exists: Deno's `WebSocket` (with an `HttpClient`) leaves Nagle's algorithm on and writes
  * the TLS `Finished` message and the HTTP upgrade request separately, so the request waits for the
@@ -71,22 +71,19 @@ const READ_CHUNK_BYTES = 64 * 1024;
  * it at once in the `CONNECTING` state, like `new WebSocket(...)`; the connection is made in the
  * background and reported by the `open`, or `error` then `close`, events.
  *
- * @example Run an exec on it (a function: running it needs a cluster)
- * ```ts
+ * @example Run an exec on it (needs a cluster: type-checked by tests/project_test.ts, not run)
+ * ```ts ignore
  * import { openFastWebSocket } from "./_fast_websocket.ts";
  * import { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
  *
- * async function exitCodeOfTrue(token: string, caPem: string): Promise<number> {
- *   const url = new URL("https://127.0.0.1:6443/api/v1/namespaces/default/pods/box/exec");
- *   url.search = execQuery(["true"], { stdin: false }).toString();
- *   const socket = openFastWebSocket(url, {
- *     protocols: EXEC_PROTOCOLS,
- *     headers: { Authorization: `Bearer ${token}` },
- *     caCerts: [caPem],
- *   });
- *   const { exitCode } = await runExecSession(socket);
- *   return exitCode;
- * }
+ * const url = new URL("https://127.0.0.1:6443/api/v1/namespaces/default/pods/box/exec");
+ * url.search = execQuery(["true"], { stdin: false }).toString();
+ * const socket = openFastWebSocket(url, {
+ *   protocols: EXEC_PROTOCOLS,
+ *   headers: { Authorization: `Bearer ${Deno.env.get("TOKEN")}` },
+ *   caCerts: [await Deno.readTextFile("ca.crt")],
+ * });
+ * const { exitCode } = await runExecSession(socket);
  * ```
  *
  * @throws {TypeError} A URL scheme other than http(s)/ws(s), a URL with a fragment, a header the

@@ -80,16 +80,14 @@ const DEFAULT_USER_AGENT = "orbiter-sandbox-k8s/0.1 (deno)";
  * A client for one API server as one user. Create one per connection and share it: every sandbox
  * on it reuses the same pooled connections (one HTTP/2 connection when the server offers it).
  *
- * @example Ask the API server for its version (a function: running it needs a cluster)
- * ```ts
+ * @example Ask the API server for its version (needs a cluster: type-checked, not run)
+ * ```ts ignore
  * import { KubeClient } from "@orbiter/sandbox-k8s/client";
  * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
  *
- * async function serverVersion(): Promise<string> {
- *   using client = new KubeClient(await loadKubeConfig());
- *   const version = await client.request<{ gitVersion: string }>("/version");
- *   return version.gitVersion;
- * }
+ * using client = new KubeClient(await loadKubeConfig());
+ * const version = await client.request<{ gitVersion: string }>("/version");
+ * console.log(version.gitVersion);
  * ```
  *
  * @example A client from explicit options; nothing is sent until a request

@@ -5,16 +5,17 @@
  * this module re-exports. Over 400 lines, it stays one file: the session is one state machine
  * over the socket's events, its timers and the stdin pump.
  *
- * @example Run a command on a socket opened elsewhere (a function: running it needs a cluster)
- * ```ts
+ * @example Run a command on a socket opened elsewhere (needs a cluster: type-checked, not run)
+ * ```ts ignore
  * import { EXEC_PROTOCOLS, execQuery, runExecSession } from "./exec.ts";
  *
- * async function countBytes(podUrl: string): Promise<string> {
- *   const query = execQuery(["sh", "-c", "wc -c"], { container: "main", stdin: true });
- *   const socket = new WebSocket(`${podUrl}/exec?${query}`, [...EXEC_PROTOCOLS]);
- *   const result = await runExecSession(socket, { stdin: "hello" });
- *   return new TextDecoder().decode(result.stdout); // "5"
- * }
+ * const query = execQuery(["sh", "-c", "wc -c"], { container: "main", stdin: true });
+ * const socket = new WebSocket(
+ *   `wss://127.0.0.1:6443/api/v1/namespaces/default/pods/box/exec?${query}`,
+ *   [...EXEC_PROTOCOLS],
+ * );
+ * const result = await runExecSession(socket, { stdin: "hello" });
+ * console.log(result.exitCode, new TextDecoder().decode(result.stdout)); // 0 5
  * ```
  *
  * @module
@@ -100,18 +101,15 @@ const ERROR_GRACE_MS = 250;
  * always closes it. Call it before yielding to the event loop after creating (or awaiting the
  * opening of) the socket, so no frame is missed.
  *
- * @example Stream stderr while the command runs (a function: running it needs a cluster)
- * ```ts
+ * @example Stream stderr while the command runs (needs a cluster: type-checked, not run)
+ * ```ts ignore
  * import { EXEC_PROTOCOLS, runExecSession } from "./exec.ts";
  *
- * async function run(execUrl: string): Promise<number> {
- *   const socket = new WebSocket(execUrl, [...EXEC_PROTOCOLS]);
- *   const { exitCode } = await runExecSession(socket, {
- *     stdin: "hello\n",
- *     onStderr: (chunk) => Deno.stderr.writeSync(chunk),
- *   });
- *   return exitCode;
- * }
+ * const socket = new WebSocket(Deno.args[0], [...EXEC_PROTOCOLS]);
+ * const { exitCode } = await runExecSession(socket, {
+ *   stdin: "hello\n",
+ *   onStderr: (chunk) => Deno.stderr.writeSync(chunk),
+ * });
  * ```
  *
  * @throws {ExecError} When the server chose neither v5 nor v4, stdin was given to a v4-only

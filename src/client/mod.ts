@@ -2,20 +2,18 @@
  * The transport layer on its own: a fetch/WebSocket Kubernetes client with typed errors,
  * retries, list-then-watch and the `pods/exec` protocol.
  *
- * ```ts
+ * ```ts ignore
  * import { EXEC_PROTOCOLS, execQuery, KubeClient, runExecSession } from "@orbiter/sandbox-k8s/client";
  * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
  *
- * // `uname -a` in a pod of the current namespace (a function: running it needs a cluster).
- * async function uname(pod: string): Promise<string> {
- *   using client = new KubeClient(await loadKubeConfig());
- *   const socket = await client.openWebSocket(
- *     `/api/v1/namespaces/${client.connection.namespace}/pods/${pod}/exec`,
- *     { protocols: EXEC_PROTOCOLS, query: execQuery(["uname", "-a"], { stdin: false }) },
- *   );
- *   const { stdout } = await runExecSession(socket);
- *   return new TextDecoder().decode(stdout);
- * }
+ * // `uname -a` in the pod "box" of the kubeconfig's namespace.
+ * using client = new KubeClient(await loadKubeConfig());
+ * const socket = await client.openWebSocket(
+ *   `/api/v1/namespaces/${client.connection.namespace}/pods/box/exec`,
+ *   { protocols: EXEC_PROTOCOLS, query: execQuery(["uname", "-a"], { stdin: false }) },
+ * );
+ * const { stdout } = await runExecSession(socket);
+ * console.log(new TextDecoder().decode(stdout));
  * ```
  *
  * @module

@@ -56,14 +56,12 @@ export interface LoadKubeConfigOptions {
  * kubeconfig is unusable (`file` and `field` say where).
  * @throws {InvalidOptionError} Both `content` and `config` were given.
  *
- * @example The current context of `KUBECONFIG` or `~/.kube/config` (a function: it needs one)
- * ```ts
+ * @example The current context of `KUBECONFIG` or `~/.kube/config` (type-checked, not run)
+ * ```ts ignore
  * import { loadKubeConfig } from "@orbiter/sandbox-k8s/kubeconfig";
  *
- * async function currentConnection(): Promise<string> {
- *   const conn = await loadKubeConfig();
- *   return String(conn); // secrets are redacted
- * }
+ * const conn = await loadKubeConfig();
+ * console.log(String(conn)); // secrets are redacted
  * ```
  *
  * @example Inline content, e.g. from a secret on Deno Deploy
