@@ -207,7 +207,7 @@ async function benchExec() {
       commandChannel: false,
     });
     const plain = await timeRuns(SAMPLES, 3, () => plainSb.exec(["true"]));
-    plainSb.disconnect();
+    await plainSb.disconnect();
     const viaKubectl = await timeRuns(
       SAMPLES,
       3,

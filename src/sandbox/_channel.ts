@@ -85,7 +85,10 @@ export class CommandChannel {
     reject: (e: unknown) => void;
   }>();
   readonly #input: ReadableStreamDefaultController<Uint8Array>;
-  readonly #closer = new AbortController();
+  /** Aborting closes the session's connection. */
+  readonly #closer: AbortController;
+  /** Settles when the session has ended. */
+  readonly #ended: Promise<unknown>;
   #nextId = 1;
   #broken: ExecError | undefined;
   /** The channel program's PID in the container. */
@@ -93,17 +96,22 @@ export class CommandChannel {
 
   private constructor(
     input: ReadableStreamDefaultController<Uint8Array>,
+    closer: AbortController,
+    ended: Promise<unknown>,
     pid: number,
   ) {
     this.#input = input;
+    this.#closer = closer;
+    this.#ended = ended;
     this.pid = pid;
   }
 
   /**
    * Starts the channel program in the target's container over one exec session and resolves once
-   * it has said hello. `signal` bounds the opening only.
+   * it has said hello. `signal` bounds (and aborts) the opening only.
    *
-   * @throws {ExecError} the session could not be opened, or the program did not start.
+   * @throws {ExecError} the session could not be opened (its cause says why), or the program
+   * could not start in this image (`CommandFailed`, with its stderr).
    */
   static open(
     start: SessionStarter,
@@ -118,36 +126,52 @@ export class CommandChannel {
     let channel: CommandChannel | undefined;
     const onAbort = () => closer.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
-    parser.onHello = (pid) => {
-      signal?.removeEventListener("abort", onAbort);
-      channel = new CommandChannel(input, pid);
-      channel.#closer.signal.addEventListener("abort", () => closer.abort(), { once: true });
-      opening.resolve(channel);
-    };
-    parser.onFrame = (id, result) => channel && channel.#settle(id, result);
     const session = start(["/bin/sh", "-c", CHANNEL, "orbiter", dir], {
       stdin,
       signal: closer.signal,
       onStdout: (chunk) => parser.push(chunk),
     });
+    parser.onHello = (pid) => {
+      signal?.removeEventListener("abort", onAbort);
+      channel = new CommandChannel(input, closer, session.catch(() => {}), pid);
+      opening.resolve(channel);
+    };
+    parser.onFrame = (id, result) => channel && channel.#settle(id, result);
     session.then(
       (r) => {
-        const why = new ExecError(
-          `the command channel ended (exit code ${r.exitCode}): ${
-            new TextDecoder().decode(r.stderr).trim() || "no message"
-          }`,
-          { reason: "OutcomeUnknown" },
-        );
-        opening.reject(why);
-        if (channel) channel.#fail(why);
+        const stderr = new TextDecoder().decode(r.stderr).trim() || "no message";
+        if (channel) {
+          channel.#fail(
+            new ExecError(`the command channel ended (exit code ${r.exitCode}): ${stderr}`, {
+              reason: "OutcomeUnknown",
+            }),
+          );
+        } else {
+          opening.reject(
+            new ExecError(`the command channel could not start in this image: ${stderr}`, {
+              reason: "CommandFailed",
+            }),
+          );
+        }
       },
       (err) => {
-        const why = new ExecError(`the command channel broke: ${messageOf(err)}`, {
-          cause: err,
-          reason: "OutcomeUnknown",
-        });
-        opening.reject(parser.error ?? why);
-        if (channel) channel.#fail(why);
+        signal?.removeEventListener("abort", onAbort);
+        if (channel) {
+          channel.#fail(
+            new ExecError(`the command channel broke: ${messageOf(err)}`, {
+              cause: err,
+              reason: "OutcomeUnknown",
+            }),
+          );
+        } else {
+          opening.reject(
+            parser.error ??
+              new ExecError(`the command channel could not be opened: ${messageOf(err)}`, {
+                cause: err,
+                reason: err instanceof ExecError ? err.reason : "ConnectionLost",
+              }),
+          );
+        }
       },
     );
     parser.onError = (err) => {
@@ -191,18 +215,25 @@ export class CommandChannel {
     };
   }
 
-  /** Ends the session: the program kills what still runs and removes its files. */
-  close(): void {
-    if (!this.#broken) {
-      this.#fail(new ExecError("the command channel was closed", { reason: "OutcomeUnknown" }));
-    }
+  /**
+   * Ends the session: the program gets end-of-file, kills what still runs and removes its files.
+   * Resolves once the session has ended (its connection is closed after a second at the most).
+   */
+  async close(): Promise<void> {
+    this.#broken ??= new ExecError("the command channel was closed", {
+      reason: "OutcomeUnknown",
+    });
+    this.#fail(this.#broken, false);
     try {
       this.#input.close();
     } catch {
       // already closed
     }
-    // Give the program its end-of-file; the socket closes when it exits, or after a second.
-    setTimeout(() => this.#closer.abort(), 1000);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.#ended, new Promise((r) => timer = setTimeout(r, 1000))]);
+    clearTimeout(timer);
+    this.#closer.abort();
+    await this.#ended;
   }
 
   #send(bytes: Uint8Array): void {
@@ -225,7 +256,7 @@ export class CommandChannel {
     p.resolve(result);
   }
 
-  #fail(err: ExecError): void {
+  #fail(err: ExecError, closeSession = true): void {
     this.#broken ??= err;
     for (const [id, p] of this.#pending) {
       this.#pending.delete(id);
@@ -237,7 +268,7 @@ export class CommandChannel {
         ),
       );
     }
-    this.#closer.abort();
+    if (closeSession) this.#closer.abort();
   }
 }
 

@@ -154,6 +154,8 @@ export class CommandRunner implements SandboxCommands {
   #oomKills = 0;
   #channelEnabled: boolean;
   #channel: Promise<CommandChannel | undefined> | undefined;
+  /** Aborts the channel's opening while it is in flight. */
+  #opening: AbortController | undefined;
 
   constructor(target: () => ExecTarget, defaultTimeout: number, channel = true) {
     this.#target = target;
@@ -166,11 +168,15 @@ export class CommandRunner implements SandboxCommands {
     if (this.#channelEnabled) this.#channelFor(this.#target()).catch(() => {});
   }
 
-  /** Closes the command channel, if open; the next command opens a new one. */
-  closeChannel(): void {
+  /**
+   * Closes the command channel, if open (an opening in flight is aborted), and resolves once its
+   * session has ended; the next command opens a new one.
+   */
+  async closeChannel(): Promise<void> {
     const ch = this.#channel;
     this.#channel = undefined;
-    ch?.then((c) => c?.close(), () => {});
+    this.#opening?.abort();
+    await (await ch)?.close();
   }
 
   async run(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -363,21 +369,25 @@ export class CommandRunner implements SandboxCommands {
     const start: SessionStarter = (argv, o) =>
       execInPod(target, argv, { ...o, maxOutputBytes: 0, onStderr: undefined });
     const dir = `/tmp/.orbiter-channel-${crypto.randomUUID()}`;
-    const opening = CommandChannel.open(
-      start,
-      dir,
+    const abort = this.#opening = new AbortController();
+    const signal = AbortSignal.any([
+      abort.signal,
       AbortSignal.timeout(this.#defaultTimeout * 1000),
-    )
+    ]);
+    const opening = CommandChannel.open(start, dir, signal)
       .catch((err) => {
         // An image the program cannot run in (no mkfifo, say) or a server that refuses: plain
         // execs from now on. Anything else: try again with the next command.
         if (
-          err instanceof ExecError && (err.reason === "OutcomeUnknown" || err.reason === "Refused")
+          err instanceof ExecError && (err.reason === "CommandFailed" || err.reason === "Refused")
         ) {
           this.#channelEnabled = false;
         }
         if (this.#channel === opening) this.#channel = undefined;
         return undefined;
+      })
+      .finally(() => {
+        if (this.#opening === abort) this.#opening = undefined;
       });
     this.#channel = opening;
     return opening;

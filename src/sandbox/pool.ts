@@ -241,7 +241,7 @@ export class SandboxPool extends EventTarget {
       if (await this.#claim(sb.client!, sb.namespace, held(sb), {}, undefined)) {
         await sb.cleanup().catch(() => {});
       } else {
-        sb.disconnect();
+        await sb.disconnect();
       }
     }));
     this.#lease?.release();
@@ -261,7 +261,7 @@ export class SandboxPool extends EventTarget {
     for (const [id, sb] of this.#idle) {
       this.#idle.delete(id);
       if (await this.#claim(sb.client!, sb.namespace, held(sb), labels, signal)) return sb;
-      sb.disconnect(); // Another process claimed it, or it is gone.
+      await sb.disconnect(); // Another process claimed it, or it is gone.
     }
     return undefined;
   }

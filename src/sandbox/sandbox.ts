@@ -180,7 +180,7 @@ export class KubernetesSandbox {
    * const [first] = await KubernetesSandbox.list({ namespace: "agents" });
    * const sb = await KubernetesSandbox.connect(first.sandboxId, { namespace: "agents" });
    * console.log((await sb.exec(["hostname"])).stdout);
-   * sb.disconnect(); // it keeps running
+   * await sb.disconnect(); // it keeps running
    * ```
    *
    * @throws {SandboxNotFoundError} no such sandbox, or it has ended, is not Ready, or is idle in
@@ -388,13 +388,15 @@ export class KubernetesSandbox {
    * back. The pod keeps running (until its `ttlSeconds`), and
    * {@linkcode KubernetesSandbox.connect} reaches it again. Status becomes `closed`.
    */
-  disconnect(): void {
-    if (this.#status === "closed") return;
-    this.#runner.closeChannel();
-    this.#held.pod = this.#held.service = undefined;
-    this.#status = "closed";
-    this.#lease?.release();
-    this.#lease = undefined;
+  disconnect(): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#status === "closed") return;
+      this.#status = "closed";
+      await this.#runner.closeChannel();
+      this.#held.pod = this.#held.service = undefined;
+      this.#lease?.release();
+      this.#lease = undefined;
+    });
   }
 
   /** `await using sb = ...` calls {@linkcode KubernetesSandbox.cleanup}. */
@@ -555,7 +557,7 @@ export class KubernetesSandbox {
 
   /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
   async #deleteHeld(signal?: AbortSignal): Promise<void> {
-    this.#runner.closeChannel();
+    await this.#runner.closeChannel();
     if (this.#client && (this.#held.pod || this.#held.service)) {
       await deleteResources(this.#client, this.namespace, this.#held, true, signal);
     }

@@ -15,6 +15,6 @@ const pool = new SandboxPool({
 });
 const got = await Promise.all(Array.from({ length: count }, () => pool.acquire()));
 const ids = got.map((sb) => sb.sandboxId);
-for (const sb of got) sb.disconnect();
+await Promise.all(got.map((sb) => sb.disconnect()));
 await pool.close();
 console.log(JSON.stringify({ ids, ...pool.stats }));

@@ -87,7 +87,14 @@ async function withRig(
       },
     }),
     sandbox(opts = {}) {
-      const sb = new KubernetesSandbox({ ...opts, client: rig.client, namespace: e2eNamespace });
+      // The faults here hit each command's own exec connection; the command channel's (one
+      // session for many commands) are in warm_test.ts.
+      const sb = new KubernetesSandbox({
+        commandChannel: false,
+        ...opts,
+        client: rig.client,
+        namespace: e2eNamespace,
+      });
       sandboxes.push(sb);
       return sb;
     },

@@ -67,7 +67,7 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
           client,
           namespace: e2eNamespace,
         });
-        again.disconnect();
+        await again.disconnect();
       } finally {
         await claimed.cleanup();
       }
