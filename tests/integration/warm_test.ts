@@ -148,7 +148,7 @@ Deno.test({
     pool.addEventListener("coldstart", () => cold++);
     await using sb = await pool.acquire({
       env: { API_KEY: secret, QUOTED: "it's $HOME" },
-      files: { "token.txt": secret, "/workspace-less/abs.bin": new Uint8Array([0, 1, 2]) },
+      files: { "token.txt": secret, "/tmp/abs.bin": new Uint8Array([0, 1, 2]) },
       labels: { team: "research" },
     });
     assert.equal(pool.stats.warm, 1);
@@ -168,6 +168,7 @@ Deno.test({
     ]);
     assert.equal(modes.stdout, "600 /run/orbiter/env\n600 /run/orbiter/files/token.txt\n");
     assert.equal(await sb.readTextFile("/run/orbiter/files/token.txt"), secret);
+    assert.deepEqual(await sb.readFile("/tmp/abs.bin"), new Uint8Array([0, 1, 2]));
     const mounts = await sb.exec(["sh", "-c", "grep ' /run/orbiter ' /proc/mounts"]);
     assert.match(mounts.stdout, /tmpfs/);
     // Nowhere in the pod's spec, metadata or status, nor in what the sandbox shows.
@@ -199,7 +200,10 @@ Deno.test({
         Array.from({ length: 20 }, (_, i) => sb.exec(["sh", "-c", `sleep 0.3; echo ${i}`])),
       );
       assert.deepEqual(results.map((r) => r.stdout), results.map((_, i) => `${i}\n`));
-      const bytes = crypto.getRandomValues(new Uint8Array(1 << 20));
+      const bytes = new Uint8Array(1 << 20);
+      for (let i = 0; i < bytes.length; i += 65536) {
+        crypto.getRandomValues(bytes.subarray(i, i + 65536));
+      }
       await sb.writeFile("/tmp/random.bin", bytes);
       const back = await sb.exec(["cat", "/tmp/random.bin"]);
       assert.deepEqual(back.stdoutBytes, bytes);
@@ -222,7 +226,7 @@ Deno.test({
   async fn() {
     await withSandbox({}, async (sb) => {
       await sb.exec(["true"]); // the channel is open
-      const inFlight = sb.exec(["sh", "-c", "sleep 20; echo done > /tmp/ran"]);
+      const inFlight = sb.exec(["sh", "-c", "sleep 20; echo done > /tmp/ran"]).catch((e) => e);
       await new Promise((r) => setTimeout(r, 500));
       // Kill the channel's program in the container: its session ends.
       const kill = await sb.exec(
@@ -234,7 +238,7 @@ Deno.test({
         { stdin: new Blob([""]).stream() }, // a plain exec, outside the channel
       );
       assert.equal(kill.exitCode, 0, kill.stderr);
-      const err = await inFlight.catch((e) => e);
+      const err = await inFlight;
       assert.ok(err instanceof ExecError, String(err));
       assert.equal(err.reason, "OutcomeUnknown");
       // The next command opens a new channel; the lost one was not run again.
