@@ -3,12 +3,15 @@
  * on message text. No error carries a token, password or private key: messages are built only from
  * names, paths, HTTP codes and Kubernetes `Status` fields.
  *
+ * This module is over 400 lines because it is a catalogue: one documented class per failure, kept
+ * together so that the whole error contract reads in one place.
+ *
  * @module
  */
 
 /**
- * Base class of the failures of a sandbox itself, its lifecycle and its tools (the Python
- * original's `SandboxError`): {@linkcode PodStartError}, {@linkcode ExecError},
+ * Base class of the failures of a sandbox itself, its lifecycle and its tools:
+ * {@linkcode PodStartError}, {@linkcode ExecError},
  * {@linkcode CommandTimeoutError}, {@linkcode UnknownToolError}, and misuse such as `runTool` on a
  * sandbox that is not running.
  *

@@ -8,7 +8,7 @@
 import type { KubeClient } from "../client/client.ts";
 import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
 import { ExecError, PodStartError, SandboxError } from "../errors.ts";
-import { execInPod } from "./commands.ts";
+import { execInPod } from "./_exec_in_pod.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
 import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "./_labels.ts";
 import { buildPod, buildService, CONFIG_DIR } from "./_manifests.ts";

@@ -9,20 +9,12 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { corePath, type ObjectList, type Pod } from "../client/resources.ts";
-import { ExecError, InvalidOptionError, KubernetesApiError } from "../errors.ts";
-import { shellQuote } from "./_channel.ts";
+import { InvalidOptionError } from "../errors.ts";
+import { claimPod, deliver, listIdle } from "./_claim.ts";
 import { acquireClient, type ClientLease } from "./_connect.ts";
-import { isReady } from "./_find.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
-import {
-  CLAIM_LABEL,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  POOL_LABEL,
-  SANDBOX_ID_LABEL,
-} from "./_labels.ts";
-import { ENV_FILE, PRIVATE_DIR } from "./_scripts.ts";
+import { CLAIM_LABEL, MANAGED_BY_LABEL, POOL_LABEL, SANDBOX_ID_LABEL } from "./_labels.ts";
+import { PRIVATE_DIR } from "./_scripts.ts";
 import { readEnv } from "./_spec.ts";
 import { normalizePosix, validateDnsLabel, validateEnvName, validateLabels } from "./_validate.ts";
 import type { KubernetesSandboxOptions } from "./options.ts";
@@ -78,9 +70,6 @@ export class ColdStartEvent extends Event {
     this.sandboxId = sandboxId;
   }
 }
-
-/** Bound of the claim's own requests. */
-const CLAIM_TIMEOUT_MS = 10_000;
 
 /**
  * A warm pool of sandboxes. `acquire()` claims an idle one (the pool's own first, whose command
@@ -238,7 +227,7 @@ export class SandboxPool extends EventTarget {
     this.#idle.clear();
     await Promise.all(idle.map(async (sb) => {
       // Claimed first, so that no other process takes it while it is being deleted.
-      if (await this.#claim(sb.client!, sb.namespace, held(sb), {}, undefined)) {
+      if (await claimPod(sb.client!, sb.namespace, held(sb), {}, this.#claimer)) {
         await sb.cleanup().catch(() => {});
       } else {
         await sb.disconnect();
@@ -260,7 +249,9 @@ export class SandboxPool extends EventTarget {
   ): Promise<KubernetesSandbox | undefined> {
     for (const [id, sb] of this.#idle) {
       this.#idle.delete(id);
-      if (await this.#claim(sb.client!, sb.namespace, held(sb), labels, signal)) return sb;
+      if (await claimPod(sb.client!, sb.namespace, held(sb), labels, this.#claimer, signal)) {
+        return sb;
+      }
       await sb.disconnect(); // Another process claimed it, or it is gone.
     }
     return undefined;
@@ -273,10 +264,17 @@ export class SandboxPool extends EventTarget {
   ): Promise<KubernetesSandbox | undefined> {
     const lease = await this.#client(signal);
     const namespace = this.#namespace(lease.client);
-    const candidates = (await this.#listIdle(lease.client, namespace, signal))
+    const candidates = (await listIdle(lease.client, namespace, this.#name, signal))
       .sort(() => Math.random() - 0.5);
     for (const pod of candidates) {
-      const claimed = await this.#claim(lease.client, namespace, { pod }, labels, signal);
+      const claimed = await claimPod(
+        lease.client,
+        namespace,
+        { pod },
+        labels,
+        this.#claimer,
+        signal,
+      );
       if (!claimed) continue;
       const id = claimed.metadata.labels![SANDBOX_ID_LABEL];
       return await KubernetesSandbox.connect(id, {
@@ -287,63 +285,6 @@ export class SandboxPool extends EventTarget {
       });
     }
     return undefined;
-  }
-
-  /**
-   * Claims `held.pod`: a merge patch that adds the claim label and carries the pod's
-   * `resourceVersion`, so it fails with 409 Conflict when anyone changed the pod since it was
-   * read. A conflict is looked into: a pod someone else claimed (or deleted) is not ours; one that
-   * only changed otherwise (a status update) is claimed again at its new version. Returns the
-   * claimed pod (also kept in `held`), or `undefined` when it was taken.
-   */
-  async #claim(
-    client: KubeClient,
-    namespace: string,
-    held: HeldResources,
-    labels: Record<string, string>,
-    signal: AbortSignal | undefined,
-  ): Promise<Pod | undefined> {
-    const deadline = AbortSignal.timeout(CLAIM_TIMEOUT_MS);
-    const sig = signal ? AbortSignal.any([signal, deadline]) : deadline;
-    let pod = held.pod;
-    for (let attempt = 0; pod && attempt < 3; attempt++) {
-      if (pod.metadata.deletionTimestamp || pod.metadata.labels?.[CLAIM_LABEL]) return undefined;
-      try {
-        held.pod = await client.request<Pod>(corePath(namespace, "pods", pod.metadata.name), {
-          method: "PATCH",
-          contentType: "application/merge-patch+json",
-          body: {
-            metadata: {
-              resourceVersion: pod.metadata.resourceVersion,
-              labels: { ...labels, [CLAIM_LABEL]: this.#claimer },
-            },
-          },
-          signal: sig,
-        });
-        return held.pod;
-      } catch (err) {
-        if (err instanceof KubernetesApiError && err.code === 404) return undefined;
-        if (!(err instanceof KubernetesApiError && err.code === 409)) throw err;
-      }
-      const now = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
-        query: { fieldSelector: `metadata.name=${pod.metadata.name}` },
-        signal: sig,
-      });
-      pod = now.items.find((p) => p.metadata.uid === pod!.metadata.uid);
-    }
-    return undefined;
-  }
-
-  /** Idle sandboxes of this pool's name in the namespace, Ready and not being deleted. */
-  async #listIdle(client: KubeClient, namespace: string, signal?: AbortSignal): Promise<Pod[]> {
-    const list = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
-      query: {
-        labelSelector:
-          `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${POOL_LABEL}=${this.#name},!${CLAIM_LABEL}`,
-      },
-      signal,
-    });
-    return list.items.filter((p) => !p.metadata.deletionTimestamp && isReady(p));
   }
 
   #scheduleRefill(): void {
@@ -363,7 +304,7 @@ export class SandboxPool extends EventTarget {
         if (this.#closed) return;
         const lease = await this.#client(signal);
         const namespace = this.#namespace(lease.client);
-        const idle = await this.#listIdle(lease.client, namespace, signal);
+        const idle = await listIdle(lease.client, namespace, this.#name, signal);
         let missing = this.#size - idle.length;
         const workers = Array.from({ length: Math.min(this.#concurrency, missing) }, async () => {
           while (missing > 0 && !this.#closed) {
@@ -411,32 +352,4 @@ export class SandboxPool extends EventTarget {
 /** What a sandbox of this pool holds (its pod as last seen, updated by each claim). */
 function held(sb: KubernetesSandbox): HeldResources {
   return heldBy.get(sb)!;
-}
-
-/**
- * Writes `env` (as `export` lines the command wrapper reads) and `files` into the sandbox with
- * mode 600, through stdin: nothing of them is in an argument, the pod spec or a log.
- */
-async function deliver(
-  sb: KubernetesSandbox,
-  env: Record<string, string>,
-  files: readonly (readonly [string, string | Uint8Array])[],
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  const write = async (path: string, data: string | Uint8Array) => {
-    const r = await sb.exec(
-      ["/bin/sh", "-c", 'umask 077; mkdir -p -- "$(dirname -- "$0")" && cat > "$0"', path],
-      { stdin: data, signal },
-    );
-    if (r.exitCode !== 0) {
-      throw new ExecError(`could not write ${path} in the sandbox: ${r.stderr.trim()}`, {
-        stderr: r.stderr,
-      });
-    }
-  };
-  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
-  await Promise.all([
-    lines.length ? write(ENV_FILE, lines.join("")) : undefined,
-    ...files.map(([path, data]) => write(path, data)),
-  ]);
 }

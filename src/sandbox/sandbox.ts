@@ -16,9 +16,9 @@ import {
   CommandRunner,
   type ExecOptions,
   type ExecResult,
-  type ExecTarget,
   type SandboxCommands,
 } from "./commands.ts";
+import type { ExecTarget } from "./_exec_in_pod.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files.ts";
 import type { ConnectOptions, KubernetesSandboxOptions, ResourceRequirements } from "./options.ts";
 import {
