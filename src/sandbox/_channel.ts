@@ -50,7 +50,7 @@ export interface ChannelCommand {
 }
 
 const encoder = new TextEncoder();
-const HELLO = "orbiter-channel 1 ";
+const HELLO = "orbiter-channel 2 ";
 /** Longest header line the parser accepts, so a broken stream cannot grow a line forever. */
 const MAX_HEADER_BYTES = 256;
 
@@ -60,22 +60,27 @@ export function shellQuote(s: string): string {
 }
 
 /**
- * The script a channel runs for one command: records its PID in `$1` (for the kill), reads the
- * late-bound environment, changes directory, and replaces itself with `argv`.
+ * `s` quoted for the channel's one-line scripts: as {@linkcode shellQuote}, with each newline
+ * spliced in from the program's `$nl`, so that the script stays on one line.
+ */
+function lineQuote(s: string): string {
+  return shellQuote(s).replaceAll("\n", `'"$nl"'`);
+}
+
+/**
+ * The one-line script a channel runs for one command: reads the late-bound environment, changes
+ * directory, and replaces itself with `argv`.
  */
 export function commandScript(
   argv: readonly string[],
   options: { cwd?: string; env?: Record<string, string>; envFile: string },
 ): string {
-  const lines = [
-    'echo $$ > "$1"',
-    `[ -r ${shellQuote(options.envFile)} ] && . ${shellQuote(options.envFile)}`,
-  ];
-  if (options.cwd !== undefined) lines.push(`cd -- ${shellQuote(options.cwd)} || exit`);
-  const env = Object.entries(options.env ?? {}).map(([k, v]) => shellQuote(`${k}=${v}`));
-  const words = [...(env.length ? ["env", ...env] : []), ...argv.map(shellQuote)];
-  lines.push(`exec ${words.join(" ")}`);
-  return lines.join("\n") + "\n";
+  const parts = [`[ -r ${lineQuote(options.envFile)} ] && . ${lineQuote(options.envFile)}`];
+  if (options.cwd !== undefined) parts.push(`cd -- ${lineQuote(options.cwd)} || exit`);
+  const env = Object.entries(options.env ?? {}).map(([k, v]) => lineQuote(`${k}=${v}`));
+  const words = [...(env.length ? ["env", ...env] : []), ...argv.map(lineQuote)];
+  parts.push(`exec ${words.join(" ")}`);
+  return parts.join("; ");
 }
 
 /** A live channel into one sandbox's container. */
@@ -191,9 +196,9 @@ export class CommandChannel {
   }
 
   /**
-   * Sends one command. `script` gets the PID file as `$1` (see {@linkcode commandScript}).
+   * Sends one command: `script` is one line (see {@linkcode commandScript}).
    *
-   * @throws {ExecError} synchronously in the result when the channel is broken.
+   * @throws {ExecError} in the result when the channel is broken.
    */
   run(script: string, stdin: Uint8Array, maxOutputBytes: number): ChannelCommand {
     const id = this.#nextId++;
@@ -202,16 +207,14 @@ export class CommandChannel {
       done.reject(this.#broken);
       return { result: done.promise, kill: () => {} };
     }
+    if (script.includes("\n")) throw new TypeError("a channel script is one line");
     this.#pending.set(id, done);
-    const body = encoder.encode(script);
     const max = Math.min(Math.floor(maxOutputBytes), Number.MAX_SAFE_INTEGER);
-    const header = encoder.encode(`${id} run ${body.length} ${stdin.length} ${max}\n`);
-    this.#send(
-      concatBytes([header, body, stdin], header.length + body.length + stdin.length),
-    );
+    const header = encoder.encode(`${id} run ${stdin.length} ${max} ${script}\n`);
+    this.#send(stdin.length ? concatBytes([header, stdin], header.length + stdin.length) : header);
     return {
       result: done.promise,
-      kill: () => this.#pending.has(id) && this.#send(encoder.encode(`${id} kill 0 0 0\n`)),
+      kill: () => this.#pending.has(id) && this.#send(encoder.encode(`${id} kill 0 0\n`)),
     };
   }
 

@@ -126,47 +126,54 @@ done`;
 
 /**
  * `sh -c CHANNEL _ DIR`: the command channel's program, one per sandbox, fed through one exec
- * session. It prints `orbiter-channel 1 PID\n`, then reads requests on stdin:
+ * session. It prints `orbiter-channel 2 PID\n`, then reads requests on stdin, one line each:
  *
- * - `ID run SCRIPT_LEN STDIN_LEN MAX\n` and then exactly SCRIPT_LEN bytes of a script and
- *   STDIN_LEN bytes of input: runs `sh SCRIPT PIDFILE` in the background with that input, and its
- *   stdout and stderr in files under DIR;
- * - `ID kill 0 0 0\n`: kills command ID's process tree.
+ * - `ID run STDIN_LEN MAX SCRIPT\n`, then exactly STDIN_LEN bytes of input (read with `head -c`,
+ *   which never reads past them): evaluates SCRIPT (one line: see `commandScript`) in a background
+ *   subshell with that input, its stdout and stderr going to files under DIR;
+ * - `ID kill 0 0\n`: kills command ID's process tree.
  *
  * Each finished command is answered on stdout by one frame, `ID CODE OUT_LEN ERR_LEN TRUNCATED\n`
  * and then exactly OUT_LEN bytes of stdout and ERR_LEN bytes of stderr (each cut to MAX bytes).
- * The payloads are read by length, never scanned, so no output can pass for a frame. Lengths are
- * read with `head -c`, which never reads past them.
+ * The payloads are read by length, never scanned, so no output can pass for a frame.
  *
  * Commands run at once. The requests are read by a background subshell; the program itself
  * (the session's process, whose PID the greeting gives) is the only writer of stdout, so frames
- * stay whole, and its end ends the session. When stdin ends (the session is gone), every running
- * command's tree is killed and DIR removed.
+ * stay whole, and its end ends the session. A command costs two forks and its own exec; the
+ * files of answered commands are removed 32 at a time. When stdin ends (the session is gone),
+ * every running command's tree is killed and DIR removed.
  */
 export const CHANNEL = `
 d=$1
+nl='
+'
 kill_tree() { sh -c '${KILL_TREE.replaceAll("'", "'\\''")}' "$1" >/dev/null 2>&1; }
 mkdir -p "$d" && mkfifo "$d/done" || exit 1
 exec 3<>"$d/done" 4<&0 0</dev/null
 (
-  while read -r id kind slen ilen max; do
+  while read -r id kind ilen max script; do
     case $kind in
     run)
-      head -c "$slen" > "$d/$id.sh"
-      if [ "$ilen" -gt 0 ]; then head -c "$ilen" > "$d/$id.in"; else : > "$d/$id.in"; fi
-      (
-        sh "$d/$id.sh" "$d/$id.pid" < "$d/$id.in" > "$d/$id.out" 2> "$d/$id.err"
-        echo "$id $? $max" >&3
-      ) &
+      i=/dev/null
+      if [ "$ilen" -gt 0 ]; then i="$d/$id.in"; head -c "$ilen" > "$i"; fi
+      {
+        ( eval "$script" ) < "$i" > "$d/$id.out" 2> "$d/$id.err" &
+        echo $! > "$d/$id.pid"
+        wait $!
+        s=$?
+        : > "$d/$id.pid"
+        echo "$id $s $max" >&3
+      } &
       ;;
     kill) kill_tree "$d/$id.pid" ;;
     esac
   done
-  for p in "$d"/*.pid; do [ -e "$p" ] && kill_tree "$p"; done
+  for p in "$d"/*.pid; do [ -s "$p" ] && kill_tree "$p"; done
   echo "0 exit 0" >&3
 ) <&4 >/dev/null 2>&1 &
 exec 4<&-
-printf 'orbiter-channel 1 %s\\n' "$$"
+printf 'orbiter-channel 2 %s\\n' "$$"
+old= n=0
 while read -r id code max <&3; do
   [ "$code" = exit ] && break
   set -- $(stat -c %s "$d/$id.out" "$d/$id.err")
@@ -176,6 +183,7 @@ while read -r id code max <&3; do
   printf '%s %s %s %s %s\\n' "$id" "$code" "$o" "$e" "$t"
   if [ $t = 0 ]; then cat "$d/$id.out" "$d/$id.err"
   else head -c "$o" "$d/$id.out"; head -c "$e" "$d/$id.err"; fi
-  rm -f "$d/$id.sh" "$d/$id.in" "$d/$id.out" "$d/$id.err" "$d/$id.pid"
+  old="$old $d/$id.in $d/$id.out $d/$id.err $d/$id.pid" n=$((n + 1))
+  if [ $n -ge 32 ]; then rm -f $old; old= n=0; fi
 done
 rm -rf "$d"`;

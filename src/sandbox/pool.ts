@@ -226,12 +226,12 @@ export class SandboxPool extends EventTarget {
     const idle = [...this.#idle.values()];
     this.#idle.clear();
     await Promise.all(idle.map(async (sb) => {
-      // Claimed first, so that no other process takes it while it is being deleted.
-      if (await claimPod(sb.client!, sb.namespace, held(sb), {}, this.#claimer)) {
-        await sb.cleanup().catch(() => {});
-      } else {
-        await sb.disconnect();
-      }
+      // Claimed first, so that no other process takes it while it is being deleted. One that
+      // cannot be claimed is left to its new owner, or to reap() and its ttlSeconds.
+      const mine = await claimPod(sb.client!, sb.namespace, held(sb), {}, this.#claimer)
+        .catch(() => undefined);
+      if (mine) await sb.cleanup().catch(() => {});
+      else await sb.disconnect();
     }));
     this.#lease?.release();
     this.#lease = undefined;
@@ -249,9 +249,14 @@ export class SandboxPool extends EventTarget {
   ): Promise<KubernetesSandbox | undefined> {
     for (const [id, sb] of this.#idle) {
       this.#idle.delete(id);
-      if (await claimPod(sb.client!, sb.namespace, held(sb), labels, this.#claimer, signal)) {
-        return sb;
+      let claimed;
+      try {
+        claimed = await claimPod(sb.client!, sb.namespace, held(sb), labels, this.#claimer, signal);
+      } catch (err) {
+        this.#idle.set(id, sb); // Still idle as far as anyone knows.
+        throw err;
       }
+      if (claimed) return sb;
       await sb.disconnect(); // Another process claimed it, or it is gone.
     }
     return undefined;
