@@ -17,9 +17,14 @@
  */
 
 export { KubernetesSandbox } from "./src/sandbox/sandbox.ts";
-export type { SandboxDescription, SandboxStatus, ToolHandler } from "./src/sandbox/sandbox.ts";
+export type {
+  RunOptions,
+  SandboxDescription,
+  SandboxStatus,
+  ToolHandler,
+} from "./src/sandbox/sandbox.ts";
 export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
-export type { FileEntry, SandboxFiles } from "./src/sandbox/files.ts";
+export type { FileEntry, FileInfo, SandboxFiles } from "./src/sandbox/files.ts";
 export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool.ts";
 export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool.ts";
 export type {

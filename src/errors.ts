@@ -385,7 +385,8 @@ export class ExecError extends SandboxError {
  *   stderr says why);
  * - `Timeout`: a {@linkcode CommandTimeoutError};
  * - `OutcomeUnknown`: the command channel broke while the command was in flight: it may or may not
- *   have run, and it is not run again.
+ *   have run, and it is not run again;
+ * - `NotFound`: a file operation found no such file.
  */
 export type ExecErrorReason =
   | "ConnectionLost"
@@ -396,7 +397,8 @@ export type ExecErrorReason =
   | "Callback"
   | "CommandFailed"
   | "Timeout"
-  | "OutcomeUnknown";
+  | "OutcomeUnknown"
+  | "NotFound";
 
 /** A command run in the sandbox hit its `timeout` (or was aborted) and was killed. */
 export class CommandTimeoutError extends ExecError {

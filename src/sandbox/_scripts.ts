@@ -187,3 +187,40 @@ while read -r id code max <&3; do
   if [ $n -ge 32 ]; then rm -f $old; old= n=0; fi
 done
 rm -rf "$d"`;
+
+/** Exit code of the file scripts for a path that does not exist. */
+export const MISSING_EXIT = 44;
+
+/**
+ * `sh -c STAT_FILE _ PATH WORKSPACE...`: `type|size|mtime|mode` of the file (symlinks followed),
+ * or exit {@linkcode MISSING_EXIT} when there is none.
+ */
+export const STAT_FILE = `${CONFINE}
+[ -e "$real" ] || { echo "orbiter: $target: no such file or directory" >&2; exit ${MISSING_EXIT}; }
+stat -c '%F|%s|%Y|%a' -- "$real"`;
+
+/** `sh -c MAKE_DIR _ PATH WORKSPACE...`: the directory and its parents. */
+export const MAKE_DIR = `${CONFINE}
+mkdir -p -- "$real"`;
+
+/**
+ * `sh -c REMOVE NAME DIR WORKSPACE...`: removes `DIR/NAME` (a symlink itself, not its target),
+ * recursively when the environment's `ORBITER_RECURSIVE` is 1. DIR is confined like any path; a
+ * workspace directory itself is never removed.
+ */
+export const REMOVE = `${CONFINE}
+name=$0; path="$real/$name"
+for w in "$@"; do
+  case "$w/" in "$path"/*) echo "orbiter: $path holds the workspace $w and is not removed" >&2; exit ${OUTSIDE_WORKSPACE_EXIT} ;; esac
+done
+[ -e "$path" ] || [ -L "$path" ] || { echo "orbiter: $path: no such file or directory" >&2; exit ${MISSING_EXIT}; }
+if [ "$ORBITER_RECURSIVE" = 1 ]; then rm -rf -- "$path"; else rm -f -- "$path" 2>/dev/null || rmdir -- "$path"; fi`;
+
+/**
+ * `sh -c READ_RANGE OFFSET:LENGTH PATH WORKSPACE...`: at most LENGTH bytes of the file from byte
+ * OFFSET (GNU tail seeks in a regular file, so a range costs what it reads).
+ */
+export const READ_RANGE = `${CONFINE}
+[ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
+off=\${0%%:*} n=\${0##*:}
+tail -c +$((off + 1)) -- "$real" | head -c "$n"`;

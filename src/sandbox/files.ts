@@ -9,7 +9,17 @@
 import { ExecError, InvalidOptionError } from "../errors.ts";
 import type { ExecOptions, ExecResult, SandboxCommands } from "./commands.ts";
 import { SANDBOX_HOME } from "./_labels.ts";
-import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, WRITE_FILE } from "./_scripts.ts";
+import {
+  LIST_FILES,
+  MAKE_DIR,
+  MISSING_EXIT,
+  OUTSIDE_WORKSPACE_EXIT,
+  READ_FILE,
+  READ_RANGE,
+  REMOVE,
+  STAT_FILE,
+  WRITE_FILE,
+} from "./_scripts.ts";
 import { normalizePosix } from "./_validate.ts";
 
 /** One entry of a directory listing. */
@@ -49,6 +59,44 @@ export interface SandboxFiles {
   ): Promise<number>;
   /** Lists a directory. */
   list(path: string, options?: { signal?: AbortSignal }): Promise<FileEntry[]>;
+  /**
+   * A file's type, size, modification time and mode (symlinks followed).
+   *
+   * @throws {ExecError} with reason `NotFound` when there is no such file.
+   */
+  stat(path: string, options?: { signal?: AbortSignal }): Promise<FileInfo>;
+  /** Whether the path exists (a symlink counts when its target does). */
+  exists(path: string, options?: { signal?: AbortSignal }): Promise<boolean>;
+  /** Creates a directory and its parents (nothing happens when it exists). */
+  mkdir(path: string, options?: { signal?: AbortSignal }): Promise<void>;
+  /**
+   * Removes a file, a symlink (not its target) or an empty directory; with `recursive`, a whole
+   * tree. A workspace directory itself is never removed.
+   *
+   * @throws {ExecError} with reason `NotFound` when there is no such file.
+   */
+  remove(path: string, options?: { recursive?: boolean; signal?: AbortSignal }): Promise<void>;
+  /**
+   * A file's bytes as a stream read in ranges of `chunkBytes` (default 1 MiB), each asked for
+   * only when the reader wants more: a slow reader holds only one range in memory, whatever the
+   * file's size.
+   */
+  readStream(
+    path: string,
+    options?: { chunkBytes?: number; signal?: AbortSignal },
+  ): ReadableStream<Uint8Array>;
+}
+
+/** What {@linkcode SandboxFiles.stat} says of a file. */
+export interface FileInfo {
+  /** `file`, `directory`, `symlink` or `other`. */
+  type: FileEntry["type"];
+  /** Size in bytes. */
+  size: number;
+  /** Last modification, seconds since the epoch. */
+  mtime: number;
+  /** Permission bits, e.g. `0o644`. */
+  mode: number;
 }
 
 /** Largest file `read()` returns unless told otherwise. */
@@ -108,16 +156,86 @@ export class FileAccess implements SandboxFiles {
     return parseFileList(r.stdout);
   }
 
+  async stat(path: string, options: { signal?: AbortSignal } = {}): Promise<FileInfo> {
+    const r = await this.#op(STAT_FILE, path, { signal: options.signal });
+    const [kind, size, mtime, mode] = r.stdout.trim().split("|");
+    return {
+      type: entryType(kind),
+      size: Number(size),
+      mtime: Number(mtime),
+      mode: parseInt(mode, 8),
+    };
+  }
+
+  async exists(path: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    try {
+      await this.#op(STAT_FILE, path, { signal: options.signal });
+      return true;
+    } catch (err) {
+      if (err instanceof ExecError && err.reason === "NotFound") return false;
+      throw err;
+    }
+  }
+
+  async mkdir(path: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.#op(MAKE_DIR, path, { signal: options.signal });
+  }
+
+  async remove(
+    path: string,
+    options: { recursive?: boolean; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const absolute = resolveInWorkspace(path, this.#workspace);
+    const slash = absolute.lastIndexOf("/");
+    const name = absolute.slice(slash + 1);
+    if (!name) throw new InvalidOptionError("path", "the root directory cannot be removed");
+    await this.#op(REMOVE, absolute.slice(0, slash) || "/", {
+      signal: options.signal,
+      env: options.recursive ? { ORBITER_RECURSIVE: "1" } : undefined,
+    }, name);
+  }
+
+  readStream(
+    path: string,
+    options: { chunkBytes?: number; signal?: AbortSignal } = {},
+  ): ReadableStream<Uint8Array> {
+    const chunk = options.chunkBytes ?? 1 << 20;
+    if (!Number.isInteger(chunk) || chunk < 1) {
+      throw new InvalidOptionError("chunkBytes", "must be a whole number >= 1");
+    }
+    resolveInWorkspace(path, this.#workspace);
+    let offset = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        const r = await this.#op(READ_RANGE, path, {
+          signal: options.signal,
+          maxOutputBytes: chunk,
+        }, `${offset}:${chunk}`);
+        offset += r.stdoutBytes.length;
+        if (r.stdoutBytes.length) controller.enqueue(r.stdoutBytes);
+        if (r.stdoutBytes.length < chunk) controller.close();
+      },
+    }, { highWaterMark: 0 });
+  }
+
   /** Runs a file script on `path`, made absolute and checked against the workspace. */
-  async #op(script: string, path: string, options: ExecOptions): Promise<ExecResult> {
+  async #op(
+    script: string,
+    path: string,
+    options: ExecOptions,
+    arg0 = "orbiter",
+  ): Promise<ExecResult> {
     const absolute = resolveInWorkspace(path, this.#workspace);
     const ws = this.#workspace;
-    const r = await this.#commands.run(
-      ["/bin/sh", "-c", script, "orbiter", absolute, ...ws],
-      options,
-    );
+    const r = await this.#commands.run(["/bin/sh", "-c", script, arg0, absolute, ...ws], options);
     if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) {
       throw new InvalidOptionError("path", r.stderr.trim().replace(/^orbiter: /, ""));
+    }
+    if (r.exitCode === MISSING_EXIT) {
+      throw new ExecError(r.stderr.trim().replace(/^orbiter: /, ""), {
+        stderr: r.stderr,
+        reason: "NotFound",
+      });
     }
     if (r.exitCode !== 0) {
       throw new ExecError(`${path}: ${r.stderr.trim() || `failed with exit code ${r.exitCode}`}`, {
@@ -163,12 +281,16 @@ export function parseFileList(output: string): FileEntry[] {
 
 function parseEntry(record: string): FileEntry {
   const [kind, size, mtime, ...rest] = record.split("|");
-  const type: FileEntry["type"] = kind.startsWith("regular")
+  return { name: rest.join("|"), type: entryType(kind), size: Number(size), mtime: Number(mtime) };
+}
+
+/** stat's `%F` as a {@linkcode FileEntry} type. */
+function entryType(kind: string): FileEntry["type"] {
+  return kind.startsWith("regular")
     ? "file"
     : kind === "directory"
     ? "directory"
     : kind === "symbolic link"
     ? "symlink"
     : "other";
-  return { name: rest.join("|"), type, size: Number(size), mtime: Number(mtime) };
 }

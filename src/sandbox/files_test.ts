@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { InvalidOptionError } from "../errors.ts";
 import { parseFileList, resolveInWorkspace } from "./files.ts";
-import { LIST_FILES } from "./_scripts.ts";
+import {
+  LIST_FILES,
+  MAKE_DIR,
+  MISSING_EXIT,
+  OUTSIDE_WORKSPACE_EXIT,
+  READ_RANGE,
+  REMOVE,
+  STAT_FILE,
+} from "./_scripts.ts";
 
 Deno.test("resolveInWorkspace: relative paths start in the first workspace, .. cannot leave it", () => {
   const ws = ["/workspace", "/data"];
@@ -41,5 +49,65 @@ Deno.test("the listing keeps names with |, spaces and newlines whole", async () 
     assert.ok(entries.every((e) => Number.isInteger(e.mtime) && e.mtime > 1_600_000_000));
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("file scripts: stat, mkdir, remove (a symlink itself, never a workspace) and ranges", async () => {
+  const root = await Deno.makeTempDir();
+  const ws = `${root}/ws`;
+  const sh = async (script: string, arg0: string, args: string[], env?: Record<string, string>) => {
+    const out = await new Deno.Command("/bin/sh", {
+      args: ["-c", script, arg0, ...args],
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  try {
+    await Deno.mkdir(`${ws}/sub`, { recursive: true });
+    await Deno.mkdir(`${root}/outside`);
+    await Deno.writeTextFile(`${root}/outside/keep.txt`, "keep");
+    await Deno.writeTextFile(`${ws}/f.txt`, "0123456789");
+    await Deno.chmod(`${ws}/f.txt`, 0o640);
+    await Deno.symlink(`${root}/outside`, `${ws}/sub/link-out`);
+    await Deno.symlink(ws, `${ws}/sub/link-ws`);
+
+    const st = await sh(STAT_FILE, "orbiter", [`${ws}/f.txt`, ws]);
+    const [kind, size, , mode] = new TextDecoder().decode(st.stdout).trim().split("|");
+    assert.deepEqual([kind, size, mode], ["regular file", "10", "640"]);
+    assert.equal((await sh(STAT_FILE, "orbiter", [`${ws}/none`, ws])).code, MISSING_EXIT);
+
+    assert.equal((await sh(MAKE_DIR, "orbiter", [`${ws}/a/b/c`, ws])).code, 0);
+    assert.ok(Deno.statSync(`${ws}/a/b/c`).isDirectory);
+    assert.equal(
+      (await sh(MAKE_DIR, "orbiter", [`${ws}/../escape`, ws])).code,
+      OUTSIDE_WORKSPACE_EXIT,
+    );
+
+    const range = await sh(READ_RANGE, "3:4", [`${ws}/f.txt`, ws]);
+    assert.equal(new TextDecoder().decode(range.stdout), "3456");
+    const tail = await sh(READ_RANGE, "8:100", [`${ws}/f.txt`, ws]);
+    assert.equal(new TextDecoder().decode(tail.stdout), "89");
+
+    // A symlink is removed itself; what it points to stays.
+    assert.equal((await sh(REMOVE, "link-out", [`${ws}/sub`, ws])).code, 0);
+    assert.equal(Deno.readTextFileSync(`${root}/outside/keep.txt`), "keep");
+    // A link to the workspace, removed recursively, removes the link, not the workspace.
+    assert.equal(
+      (await sh(REMOVE, "link-ws", [`${ws}/sub`, ws], { ORBITER_RECURSIVE: "1" })).code,
+      0,
+    );
+    assert.ok(Deno.statSync(`${ws}/f.txt`).isFile);
+    // The workspace itself, or what holds it, is never removed.
+    const self = await sh(REMOVE, "ws", [root, ws], { ORBITER_RECURSIVE: "1" });
+    assert.equal(self.code, OUTSIDE_WORKSPACE_EXIT, self.stderr);
+    assert.ok(Deno.statSync(`${ws}/f.txt`).isFile);
+    // A non-empty directory needs recursive.
+    assert.notEqual((await sh(REMOVE, "a", [ws, ws])).code, 0);
+    assert.equal((await sh(REMOVE, "a", [ws, ws], { ORBITER_RECURSIVE: "1" })).code, 0);
+    assert.equal((await sh(REMOVE, "a", [ws, ws])).code, MISSING_EXIT);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });

@@ -37,6 +37,14 @@ import { createResources, deleteResources } from "./_lifecycle.ts";
 import { readEnv, resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
 import { validateNamespace, validateSandboxId } from "./_validate.ts";
 
+/** Options of {@linkcode KubernetesSandbox.run}: those of `exec`, with output as text. */
+export interface RunOptions extends Omit<ExecOptions, "onStdout" | "onStderr"> {
+  /** Called with stdout, decoded as UTF-8, as it arrives. */
+  onStdout?: (text: string) => void;
+  /** Called with stderr, decoded as UTF-8, as it arrives. */
+  onStderr?: (text: string) => void;
+}
+
 /** A sandbox's lifecycle state. */
 export type SandboxStatus = "init" | "running" | "idle" | "error" | "closed";
 
@@ -465,6 +473,39 @@ export class KubernetesSandbox {
    */
   exec(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
     return this.commands.run(command, options);
+  }
+
+  /**
+   * Runs a shell command line (`/bin/sh -c command`), for those used to E2B's `commands.run`:
+   * `onStdout` and `onStderr` get the output as text as it arrives.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * const r = await sb.run("pip list | head -5", { onStdout: (text) => console.log(text) });
+   * console.log(r.exitCode);
+   * ```
+   *
+   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed).
+   * @throws {ExecError} the exec connection failed or ended without an exit status.
+   */
+  run(command: string, options: RunOptions = {}): Promise<ExecResult> {
+    if (typeof command !== "string" || !command) {
+      throw new InvalidOptionError("command", "must be a non-empty string");
+    }
+    const { onStdout, onStderr, ...rest } = options;
+    const text = (fn: ((t: string) => void) | undefined) => {
+      if (!fn) return undefined;
+      const decoder = new TextDecoder();
+      return (chunk: Uint8Array) => fn(decoder.decode(chunk, { stream: true }));
+    };
+    return this.commands.run(["/bin/sh", "-c", command], {
+      ...rest,
+      onStdout: text(onStdout),
+      onStderr: text(onStderr),
+    });
   }
 
   /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */

@@ -258,3 +258,49 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name:
+    "files: stat, exists, mkdir, remove and a stream read in ranges; run() takes a command line",
+  ignore,
+  async fn() {
+    await withSandbox({ workspace: ["/workspace"] }, async (sb) => {
+      await sb.files.mkdir("a/b");
+      await sb.files.write("a/b/f.txt", "0123456789");
+      const st = await sb.files.stat("a/b/f.txt");
+      assert.deepEqual([st.type, st.size], ["file", 10]);
+      assert.equal((await sb.files.stat("a")).type, "directory");
+      assert.equal(await sb.files.exists("a/b/f.txt"), true);
+      assert.equal(await sb.files.exists("a/none"), false);
+      const missing = await sb.files.stat("a/none").catch((e) => e);
+      assert.ok(missing instanceof ExecError && missing.reason === "NotFound", String(missing));
+      const outside = await sb.files.exists("/etc/passwd").catch((e) => e);
+      assert.equal(outside.name, "InvalidOptionError");
+      // 3 MiB read back through 1 MiB ranges, in order.
+      const big = new Uint8Array(3 * (1 << 20) + 5).map((_, i) => (i * 7) % 251);
+      await sb.files.write("big.bin", big);
+      const parts: Uint8Array[] = [];
+      for await (const part of sb.files.readStream("big.bin")) parts.push(part);
+      assert.deepEqual(parts.map((p) => p.length), [1 << 20, 1 << 20, 1 << 20, 5]);
+      const joined = new Uint8Array(big.length);
+      let at = 0;
+      for (const p of parts) joined.set(p, (at += p.length) - p.length);
+      assert.deepEqual(joined, big);
+      await assert.rejects(sb.files.remove("a"), ExecError); // not empty
+      await sb.files.remove("a", { recursive: true });
+      assert.equal(await sb.files.exists("a"), false);
+      const ws = await sb.files.remove("/workspace", { recursive: true }).catch((e) => e);
+      assert.equal(ws.name, "InvalidOptionError");
+      const seen: string[] = [];
+      const r = await sb.run("echo one; echo two >&2; exit 3", {
+        onStdout: (t) => seen.push(t),
+      });
+      assert.deepEqual([r.stdout, r.stderr, r.exitCode, seen.join("")], [
+        "one\n",
+        "two\n",
+        3,
+        "one\n",
+      ]);
+    });
+  },
+});
