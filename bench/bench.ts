@@ -352,11 +352,17 @@ interface FanoutResult {
 
 /**
  * Fan-out goes to kwok's fake node (cluster/node.yaml): hundreds of real containers do not fit on
- * 2 cores, and what this measures is the client and the control plane, not the node.
+ * 2 cores, and what this measures is the client and the control plane, not the node. A fake pod
+ * runs nothing, so no command channel is opened to it (nor any exec: the API server would look
+ * the fake node's name up in DNS).
  */
-const FAKE_NODE: Pick<KubernetesSandboxOptions, "nodeSelector" | "tolerations"> = {
+const FAKE_NODE: Pick<
+  KubernetesSandboxOptions,
+  "nodeSelector" | "tolerations" | "commandChannel"
+> = {
   nodeSelector: { type: "kwok" },
   tolerations: [{ key: "orbiter.dev/fake-node", operator: "Exists", effect: "NoSchedule" }],
+  commandChannel: false,
 };
 
 async function fanout(n: number): Promise<FanoutResult> {

@@ -131,6 +131,7 @@ export class CommandChannel {
     let channel: CommandChannel | undefined;
     const onAbort = () => closer.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
     const session = start(["/bin/sh", "-c", CHANNEL, "orbiter", dir], {
       stdin,
       signal: closer.signal,

@@ -238,7 +238,8 @@ export class CommandRunner implements SandboxCommands {
           FOLLOW_UP_MS,
         );
       let timer: ReturnType<typeof setTimeout> | undefined;
-      local.signal.addEventListener("abort", () => timer = bound(), { once: true });
+      if (local.signal.aborted) timer = bound();
+      else local.signal.addEventListener("abort", () => timer = bound(), { once: true });
       try {
         return await Promise.race([cmd.result, killed.promise]);
       } finally {

@@ -10,7 +10,7 @@ import { KubeClient } from "../../src/client/client.ts";
 import { corePath, deleteObject } from "../../src/client/resources.ts";
 import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
 import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
-import { e2eNamespace, skipUnlessCluster, withClient } from "./_cluster.ts";
+import { e2eNamespace, managedObjects, skipUnlessCluster, withClient } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
 
@@ -152,6 +152,8 @@ async function withAccount<T>(
       client.close();
     }
   } finally {
+    // What a reduced Role could not delete (its sandboxes, a pool's idle ones), the admin does.
+    await KubernetesSandbox.reap({ client: admin, namespace: e2eNamespace });
     await deleteObject(admin, `${rbac}/rolebindings/${name}`);
     await deleteObject(admin, `${rbac}/roles/${name}`);
     await deleteObject(admin, corePath(e2eNamespace, "serviceaccounts", name));
@@ -170,8 +172,14 @@ Deno.test({
         body: { metadata: { name: BROKEN_RUNTIME_CLASS }, handler: "no-such-handler" },
       });
       try {
-        await t.step("with the whole Role every feature works", async () => {
-          const err = await withAccount(admin, role.rules, useEveryFeature);
+        await t.step("with the whole Role every feature works, and leaves nothing", async () => {
+          const err = await withAccount(admin, role.rules, async (client) => {
+            const failure = await useEveryFeature(client);
+            const left = await managedObjects(admin, e2eNamespace);
+            const live = left.pods.filter((p) => !p.metadata.deletionTimestamp);
+            assert.deepEqual(live.map((p) => p.metadata.name), [], "sandboxes were left behind");
+            return failure;
+          });
           assert.equal(err, undefined, `a feature failed with the full Role: ${err}`);
         });
         for (const [i, rule] of role.rules.entries()) {
