@@ -25,6 +25,7 @@ export type {
 } from "./src/sandbox/sandbox.ts";
 export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
 export type { FileEntry, FileInfo, SandboxFiles } from "./src/sandbox/files.ts";
+export type { DetachedProcess, ProcessInfo, SpawnOptions } from "./src/sandbox/processes.ts";
 export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool.ts";
 export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool.ts";
 export type {

@@ -224,3 +224,65 @@ export const READ_RANGE = `${CONFINE}
 [ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
 off=\${0%%:*} n=\${0##*:}
 tail -c +$((off + 1)) -- "$real" | head -c "$n"`;
+
+/**
+ * Where detached processes keep their records and logs (memory-backed); the scripts take
+ * `ORBITER_PROCS` instead when it is set (the unit tests do).
+ */
+export const PROCS_DIR = `${PRIVATE_DIR}/procs`;
+
+/**
+ * `sh -c START_DETACHED ID ARGV_JSON CWD ARGV...`: starts ARGV in a new session (`setsid` where
+ * the image has it), detached from the exec session: stdin from `/dev/null`, stdout and stderr to
+ * the log `PROCS_DIR/ID/log`. A monitor shell records the PID, the start time, and the exit code
+ * when it ends. Prints the PID.
+ */
+export const START_DETACHED = `
+d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0; json=$1; cwd=$2; shift 2
+mkdir -p "$d" || exit 1
+printf '%s' "$json" > "$d/argv"
+date +%s > "$d/started"
+if [ -n "$cwd" ]; then cd -- "$cwd" || exit 2; fi
+s=; command -v setsid >/dev/null 2>&1 && s=setsid
+$s sh -c '${READ_ENV} "$@" < /dev/null > "$0/log" 2>&1 & echo $! > "$0/pid.new"; mv "$0/pid.new" "$0/pid"; wait $!; echo $? > "$0/exit"' "$d" "$@" < /dev/null > /dev/null 2>&1 &
+while [ ! -s "$d/pid" ]; do sleep 0.01 2>/dev/null || sleep 1; done
+cat "$d/pid"`;
+
+/**
+ * `sh -c LIST_DETACHED`: one NUL-ended record per detached process,
+ * `ID|PID|STARTED|EXIT|ARGV_JSON`, where EXIT is empty while it runs and `lost` when it is gone
+ * without one (its monitor was killed).
+ */
+export const LIST_DETACHED = `
+cd \${ORBITER_PROCS:-${PROCS_DIR}} 2>/dev/null || exit 0
+for id in *; do
+  [ -s "$id/pid" ] || continue
+  pid=$(cat "$id/pid"); e=
+  if [ -e "$id/exit" ]; then e=$(cat "$id/exit"); elif ! kill -0 "$pid" 2>/dev/null; then e=lost; fi
+  printf '%s|%s|%s|%s|%s\\0' "$id" "$pid" "$(cat "$id/started")" "$e" "$(cat "$id/argv")"
+done`;
+
+/**
+ * `sh -c FOLLOW_DETACHED ID OFFSET`: the process's log from byte OFFSET, followed until the process
+ * ends (GNU `tail --pid`); exits {@linkcode MISSING_EXIT} when there is no such process.
+ */
+export const FOLLOW_DETACHED = `
+d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0
+[ -s "$d/pid" ] || { echo "orbiter: no detached process $0" >&2; exit ${MISSING_EXIT}; }
+exec tail -c +$(($1 + 1)) --pid="$(cat "$d/pid")" -s 0.1 -f "$d/log"`;
+
+/**
+ * `sh -c WAIT_DETACHED ID`: waits until the process has ended and prints its exit code (`lost`
+ * when it ended without one).
+ */
+export const WAIT_DETACHED = `
+d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0
+[ -s "$d/pid" ] || { echo "orbiter: no detached process $0" >&2; exit ${MISSING_EXIT}; }
+while [ ! -e "$d/exit" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; do sleep 0.1; done
+sleep 0.1; [ -e "$d/exit" ] && cat "$d/exit" || echo lost`;
+
+/** `sh -c KILL_DETACHED ID`: kills the detached process's tree; its record stays. */
+export const KILL_DETACHED = `
+d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0
+[ -s "$d/pid" ] || { echo "orbiter: no detached process $0" >&2; exit ${MISSING_EXIT}; }
+cp "$d/pid" "$d/pid.kill" && exec sh -c '${KILL_TREE.replaceAll("'", "'\\''")}' "$d/pid.kill"`;

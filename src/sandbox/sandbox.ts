@@ -20,6 +20,12 @@ import {
 } from "./commands.ts";
 import type { ExecTarget } from "./_exec_in_pod.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files.ts";
+import {
+  type DetachedProcess,
+  DetachedProcesses,
+  type ProcessInfo,
+  type SpawnOptions,
+} from "./processes.ts";
 import type { ConnectOptions, KubernetesSandboxOptions, ResourceRequirements } from "./options.ts";
 import {
   listSandboxes,
@@ -108,6 +114,7 @@ export class KubernetesSandbox {
   /** This sandbox's hold on a client the library made (released by `cleanup()`). */
   #lease: ClientLease | undefined;
   readonly #runner: CommandRunner;
+  readonly #procs: DetachedProcesses;
 
   /**
    * Commands run in the sandbox's container; `sb.exec(...)` is `sb.commands.run(...)`.
@@ -151,6 +158,7 @@ export class KubernetesSandbox {
       options.commandChannel ?? true,
     );
     this.files = new FileAccess(this.commands, this.#spec.workspace);
+    this.#procs = new DetachedProcesses(this.commands);
     heldBy.set(this, this.#held);
   }
 
@@ -506,6 +514,47 @@ export class KubernetesSandbox {
       onStdout: text(onStdout),
       onStderr: text(onStderr),
     });
+  }
+
+  /**
+   * Starts `argv` as a detached process: in a new session, it outlives the connection and this
+   * client, and its output (stdout and stderr together) goes to a log in the sandbox's
+   * memory-backed storage. Any client that reaches the sandbox can then list it
+   * ({@linkcode KubernetesSandbox.processes}), follow its output
+   * ({@linkcode KubernetesSandbox.attach}), wait for it and kill its tree.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * const server = await sb.spawn(["python3", "-m", "http.server", "8080"], { detached: true });
+   * for await (const text of server.output().pipeThrough(new TextDecoderStream())) {
+   *   if (text.includes("Serving HTTP")) break;
+   * }
+   * await server.kill();
+   * ```
+   *
+   * @throws {InvalidOptionError} `detached` is not `true`, or `argv` is not an array of strings.
+   */
+  spawn(argv: string[], options: SpawnOptions): Promise<DetachedProcess> {
+    return this.#procs.spawn(argv, options);
+  }
+
+  /** The detached processes started in this sandbox (by any client), oldest first. */
+  processes(options: { signal?: AbortSignal } = {}): Promise<ProcessInfo[]> {
+    return this.#procs.list(options);
+  }
+
+  /**
+   * The output of detached process `id` from byte `offset` (default 0), followed until it ends:
+   * from this client or another one, after `connect()`.
+   */
+  attach(
+    id: string,
+    options: { offset?: number; signal?: AbortSignal } = {},
+  ): ReadableStream<Uint8Array> {
+    return this.#procs.attach(id, options);
   }
 
   /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */

@@ -304,3 +304,54 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "a detached process outlives its client's SIGKILL and is followed from another client",
+  ignore,
+  async fn() {
+    await withSandbox({}, async (sb) => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("./_detached_child.ts", import.meta.url).pathname,
+          sb.sandboxId,
+        ],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const { value } = await reader.read();
+      const id = value!.trim();
+      child.kill("SIGKILL");
+      await child.status;
+      reader.releaseLock();
+      // This client, which never started it, finds it running and follows it to its end.
+      const [info] = (await sb.processes()).filter((p) => p.id === id);
+      assert.ok(info, `process ${id} is listed`);
+      assert.equal(info.running, true);
+      assert.deepEqual(info.argv.slice(0, 2), ["sh", "-c"]);
+      let text = "";
+      for await (const t of sb.attach(id).pipeThrough(new TextDecoderStream())) text += t;
+      assert.equal(text, [1, 2, 3, 4, 5, 6].map((i) => `line ${i}\n`).join(""));
+      const after = (await sb.processes()).find((p) => p.id === id)!;
+      assert.deepEqual([after.running, after.exitCode], [false, 7]);
+      // From an offset, after the end: the rest, at once.
+      let rest = "";
+      for await (const t of sb.attach(id, { offset: 35 }).pipeThrough(new TextDecoderStream())) {
+        rest += t;
+      }
+      assert.equal(rest, "line 6\n");
+      // kill() ends a whole tree; wait() reports how it ended.
+      const sleeper = await sb.spawn(["sh", "-c", "sleep 300 & sleep 300"], { detached: true });
+      await sleeper.kill();
+      const code = await sleeper.wait();
+      assert.ok(code === 143 || code === 137, `exit ${code}`);
+      const ps = await sb.exec(["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]);
+      assert.ok(!ps.stdout.includes("sleep 300"), "no process of the tree is left");
+      const err = await new Response(sb.attach("no-such-id")).text().catch((e) => e);
+      assert.equal(err.reason, "NotFound");
+      await assert.rejects(sb.spawn(["true"], {} as never), /detached/);
+    });
+  },
+});
