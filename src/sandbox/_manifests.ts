@@ -52,8 +52,9 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
   const volumes: Record<string, unknown>[] = [
     { name: "tmp", emptyDir: {} },
     { name: "home", emptyDir: {} },
-    // Late-bound env and files (secrets among them): memory only, never the node's disk.
-    { name: "private", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+    // Late-bound env and files (secrets among them) and detached processes' logs: memory only,
+    // never the node's disk; counted in the container's memory, and bounded.
+    { name: "private", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
   ];
   const mounts: Record<string, unknown>[] = [
     { name: "tmp", mountPath: "/tmp" },
