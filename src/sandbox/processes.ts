@@ -31,12 +31,8 @@ export interface SpawnOptions {
   signal?: AbortSignal;
 }
 
-/** A detached process as recorded in the sandbox. */
-export interface ProcessInfo {
-  /** Its id (what `attach()` and `kill()` take). */
-  id: string;
-  /** Its PID in the container. */
-  pid: number;
+/** A detached process as recorded in the sandbox, with the means to follow, wait for and kill it. */
+export interface ProcessInfo extends DetachedProcess {
   /** What was run. */
   argv: string[];
   /** When it started. */
@@ -106,8 +102,7 @@ export class DetachedProcesses {
       const [id, pid, started, exit, ...json] = record.split("|");
       const code = exit === "" || exit === "lost" ? null : Number(exit);
       return {
-        id,
-        pid: Number(pid),
+        ...this.#handle(id, Number(pid)),
         argv: JSON.parse(json.join("|")),
         startedAt: new Date(Number(started) * 1000),
         running: exit === "",

@@ -58,12 +58,17 @@ Deno.test("detached processes: start, list, follow from an offset, wait, kill a 
     assert.equal(rest, "two\n");
     const [done] = await procs.list();
     assert.deepEqual([done.running, done.exitCode], [false, 3]);
+    // A listed process is a handle too.
+    const sleeper = await procs.spawn(["sleep", "30"], { detached: true });
+    const listed = (await procs.list()).find((x) => x.id === sleeper.id)!;
+    await listed.kill();
+    assert.ok([143, 137].includes((await listed.wait())!));
 
     const tree = await procs.spawn(["sh", "-c", "sleep 30 & sleep 30"], { detached: true });
     await tree.kill();
     const code = await tree.wait();
     assert.ok(code === 143 || code === 137, `exit ${code}`);
-    assert.equal((await procs.list()).length, 2);
+    assert.equal((await procs.list()).length, 3);
     await assert.rejects(
       () => procs.spawn(["true"], { detached: false as true }),
       /detached/,
