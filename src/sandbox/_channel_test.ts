@@ -86,7 +86,7 @@ Deno.test("channel: commands run at once, and each gets its own answer", async (
 });
 
 Deno.test("channel: a kill ends the command's whole tree; output is cut at the limit", async () => {
-  await withChannel(async (ch, dir) => {
+  await withChannel(async (ch) => {
     const cmd = ch.run(
       commandScript(["sh", "-c", "sleep 30 & sleep 30; echo never"], { envFile: "/x" }),
       new Uint8Array(),
