@@ -40,6 +40,12 @@ export interface ExecOptions {
   onStderr?: (chunk: Uint8Array) => void;
   /** Bytes of stdout and of stderr kept in the result; default 16 MiB each. */
   maxOutputBytes?: number;
+  /**
+   * `false` runs this command in an exec session of its own even when the sandbox has a command
+   * channel: better for large output, which the channel stages in the container before sending.
+   * Default `true`.
+   */
+  channel?: boolean;
 }
 
 /** What a command run in the sandbox produced. A non-zero exit is data, not an exception. */
@@ -140,7 +146,8 @@ export class CommandRunner implements SandboxCommands {
     const stdin = typeof options.stdin === "string"
       ? new TextEncoder().encode(options.stdin)
       : options.stdin;
-    const channel = this.#channelEnabled && !options.onStdout && !options.onStderr &&
+    const channel = this.#channelEnabled && options.channel !== false && !options.onStdout &&
+        !options.onStderr &&
         !(stdin instanceof ReadableStream) && (stdin?.length ?? 0) <= CHANNEL_STDIN_MAX
       ? await this.#channelFor(target)
       : undefined;

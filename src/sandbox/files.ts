@@ -119,6 +119,8 @@ export class FileAccess implements SandboxFiles {
     const r = await this.#op(READ_FILE, path, {
       signal: options.signal,
       maxOutputBytes: options.maxBytes ?? DEFAULT_MAX_READ_BYTES,
+      // Streamed straight from the file: the channel would stage a large file first.
+      channel: false,
     });
     return r.stdoutBytes;
   }
