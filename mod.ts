@@ -31,6 +31,7 @@ export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbo
 export type {
   ClusterOptions,
   ConnectOptions,
+  EgressPolicy,
   KubernetesSandboxOptions,
   ResourceRequirements,
   SandboxPort,

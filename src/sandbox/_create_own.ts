@@ -7,7 +7,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import type { ObjectList, Pod, Service } from "../client/resources.ts";
+import type { ObjectList, ObjectMeta } from "../client/resources.ts";
 import { backoff, sleep } from "../client/retry.ts";
 import { KubernetesApiError, TransportError } from "../errors.ts";
 
@@ -37,7 +37,7 @@ export interface CreateContext {
  * up and takes it when `isOurs` recognises it, so a create is neither lost nor doubled. A 409 on
  * the first try is someone else's object, and an error.
  */
-export async function createOwn<T extends Pod | Service>(
+export async function createOwn<T extends { metadata: ObjectMeta }>(
   client: KubeClient,
   collection: string,
   body: T,
@@ -49,7 +49,7 @@ export async function createOwn<T extends Pod | Service>(
   let last: unknown;
   // Past the deadline: the last failure, saying which server and which limit.
   const timedOut = () => {
-    const kind = collection.endsWith("/pods") ? "pod" : "service";
+    const kind = collection.slice(collection.lastIndexOf("/") + 1).replace(/s$/, "");
     const why = last instanceof Error && !(last instanceof DOMException)
       ? last.message
       : `no answer from the API server at ${client.connection.server}`;
@@ -102,7 +102,7 @@ export async function createOwn<T extends Pod | Service>(
  * The object `name` in `collection` if `isOurs` recognises it (this attempt created it); found by
  * a list, since the Role has no get. Best effort, bounded.
  */
-export async function findOwn<T extends Pod | Service>(
+export async function findOwn<T extends { metadata: ObjectMeta }>(
   client: KubeClient,
   collection: string,
   name: string,

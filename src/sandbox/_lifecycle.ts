@@ -8,6 +8,7 @@
 import type { KubeClient } from "../client/client.ts";
 import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
 import { ExecError, PodStartError, SandboxError } from "../errors.ts";
+import { buildEgressPolicy, networkPolicies, type NetworkPolicy } from "./_egress.ts";
 import { execInPod } from "./_exec_in_pod.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
 import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "./_labels.ts";
@@ -79,6 +80,18 @@ export async function createResources(
     );
     // Keep the result even if readiness fails first, so cleanup knows the service exists.
     serviceP.then((s) => (service = s), () => {});
+    // The egress policy goes in right after the pod, before its container has usually started;
+    // start() returns only once it exists. Owned by the pod, it goes with it.
+    const policyP = spec.egress
+      ? createOwn<NetworkPolicy>(
+        client,
+        networkPolicies(namespace),
+        buildEgressPolicy(spec.sandboxId, namespace, created.metadata.uid!, spec.egress),
+        (p) => p.metadata.ownerReferences?.some((o) => o.uid === created.metadata.uid) ?? false,
+        { ...podCreate, sent: false },
+      )
+      : undefined;
+    policyP?.catch(() => {});
     const [ready, svc] = await Promise.all([
       waitForPodReady(client, namespace, created, {
         timeoutSeconds: Math.max(0.001, (until - performance.now()) / 1000),
@@ -88,6 +101,7 @@ export async function createResources(
         onReadyEvent: options.onReadyEvent,
       }),
       serviceP,
+      policyP,
     ]);
     held.pod = ready;
     held.service = service = svc;

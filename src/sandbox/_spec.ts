@@ -16,6 +16,7 @@ import {
   type SandboxPort,
   type Toleration,
 } from "./options.ts";
+import { egressRules } from "./_egress.ts";
 import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "./_labels.ts";
 import {
   normalizePosix,
@@ -88,6 +89,8 @@ export interface SandboxSpec {
   runAsUser: number;
   unschedulableGraceSeconds: number;
   imagePullGraceSeconds: number;
+  /** The egress rules of the sandbox's NetworkPolicy, when it has one. */
+  egress?: Record<string, unknown>[];
 }
 
 /** Reads an environment variable, tolerating a missing `--allow-env` (then it is unset). */
@@ -208,5 +211,6 @@ export function resolveSandboxSpec(
       "imagePullGraceSeconds",
       options.imagePullGraceSeconds ?? 10,
     ),
+    egress: options.egress === undefined ? undefined : egressRules(options.egress),
   };
 }

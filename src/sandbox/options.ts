@@ -112,7 +112,30 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
    * `false` gives every command its own exec session.
    */
   commandChannel?: boolean;
+  /**
+   * What the sandbox may reach: a NetworkPolicy that selects only its pod, owned by it.
+   * Default: no policy, so the cluster's own rules apply. Needs `create` (and for
+   * `setEgress()`, `patch`) on `networkpolicies`, and a network plugin that enforces them.
+   */
+  egress?: EgressPolicy;
 }
+
+/**
+ * A sandbox's egress: `"none"` (nothing), `"all"` (anything), or the listed CIDRs (and ports),
+ * with `dns` allowing name lookups (port 53) to any resolver.
+ */
+export type EgressPolicy =
+  | "none"
+  | "all"
+  | {
+    /** Destinations allowed. */
+    allow: {
+      cidr: string;
+      ports?: (number | { port: number; protocol?: "TCP" | "UDP" | "SCTP" })[];
+    }[];
+    /** Allow DNS (UDP and TCP port 53) to any address. */
+    dns?: boolean;
+  };
 
 /** Options of `KubernetesSandbox.connect()`: which cluster, where, and how. */
 export interface ConnectOptions extends ClusterOptions {

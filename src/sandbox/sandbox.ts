@@ -26,7 +26,12 @@ import {
   type ProcessInfo,
   type SpawnOptions,
 } from "./processes.ts";
-import type { ConnectOptions, KubernetesSandboxOptions, ResourceRequirements } from "./options.ts";
+import type {
+  ConnectOptions,
+  EgressPolicy,
+  KubernetesSandboxOptions,
+  ResourceRequirements,
+} from "./options.ts";
 import {
   listSandboxes,
   type ListSandboxesOptions,
@@ -36,6 +41,7 @@ import {
 } from "./registry.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
 import { acquireClient, type ClientLease } from "./_connect.ts";
+import { egressRules, setEgressRules } from "./_egress.ts";
 import { findSandbox, type FoundSandbox } from "./_find.ts";
 import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "./_labels.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
@@ -555,6 +561,27 @@ export class KubernetesSandbox {
     options: { offset?: number; signal?: AbortSignal } = {},
   ): ReadableStream<Uint8Array> {
     return this.#procs.attach(id, options);
+  }
+
+  /**
+   * Changes what the running sandbox may reach (see the `egress` option): replaces the rules of
+   * its NetworkPolicy, or creates one owned by its pod. Needs `patch` and `create` on
+   * `networkpolicies`; takes effect where the cluster's network plugin enforces NetworkPolicy.
+   *
+   * @throws {InvalidOptionError} a malformed policy (before any request).
+   * @throws {KubernetesApiError} the server refused (e.g. `Forbidden` without those verbs).
+   */
+  async setEgress(policy: EgressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const rules = egressRules(policy, "policy");
+    const target = this.#execTarget("setEgress");
+    await setEgressRules(
+      target.client,
+      target.namespace,
+      this.sandboxId,
+      this.#held.pod!.metadata.uid!,
+      rules,
+      options.signal,
+    );
   }
 
   /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */
