@@ -26,6 +26,8 @@ export type {
 export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
 export type { FileEntry, FileInfo, SandboxFiles } from "./src/sandbox/files.ts";
 export type { DetachedProcess, ProcessInfo, SpawnOptions } from "./src/sandbox/processes.ts";
+export type { ProcessOptions, ProcessSignal, SandboxProcess } from "./src/sandbox/spawn.ts";
+export type { ForwardPortOptions, PortForward, SandboxFetchInit } from "./src/sandbox/ports.ts";
 export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool.ts";
 export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool.ts";
 export type {
@@ -70,10 +72,16 @@ export {
   KubernetesApiError,
   MissingPermissionError,
   PodStartError,
+  PortForwardError,
   SandboxError,
   SandboxNotFoundError,
   TransportError,
   UnknownToolError,
   WatchError,
 } from "./src/errors.ts";
-export type { ExecErrorReason, KubernetesStatus, PodDiagnostics } from "./src/errors.ts";
+export type {
+  ExecErrorReason,
+  KubernetesStatus,
+  PodDiagnostics,
+  PortForwardErrorReason,
+} from "./src/errors.ts";

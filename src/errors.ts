@@ -400,6 +400,43 @@ export type ExecErrorReason =
   | "OutcomeUnknown"
   | "NotFound";
 
+/**
+ * A connection to a port inside the sandbox (`sb.fetch()`, `sb.forwardPort()`) failed. Branch on
+ * `reason`:
+ * - `NoListener`: nothing listens on the port in the sandbox (the connection was refused there);
+ * - `Refused`: the API server refused the port forward (the cause is a `KubernetesApiError`: a
+ *   403 means the Role lacks `create` on `pods/portforward`, a 404 that the pod is gone);
+ * - `PodGone`: the sandbox's pod was deleted or stopped while the forward was open;
+ * - `ConnectionLost`: the connection broke, or ended before a complete HTTP response;
+ * - `Protocol`: the server (or the program on the port) sent something that breaks the protocol;
+ * - `Timeout`: no response head within the deadline.
+ */
+export class PortForwardError extends SandboxError {
+  /** The port in the sandbox. */
+  readonly port: number;
+  /** What went wrong; branch on this, never on the message. */
+  readonly reason: PortForwardErrorReason;
+  /** Creates a port forward error. */
+  constructor(
+    message: string,
+    options: ErrorOptions & { port: number; reason: PortForwardErrorReason },
+  ) {
+    super(message, options);
+    this.name = "PortForwardError";
+    this.port = options.port;
+    this.reason = options.reason;
+  }
+}
+
+/** Why a {@linkcode PortForwardError} happened (see there). */
+export type PortForwardErrorReason =
+  | "NoListener"
+  | "Refused"
+  | "PodGone"
+  | "ConnectionLost"
+  | "Protocol"
+  | "Timeout";
+
 /** A command run in the sandbox hit its `timeout` (or was aborted) and was killed. */
 export class CommandTimeoutError extends ExecError {
   /** Which limit stopped it: `"timeout"` (seconds given by `timeoutSeconds`) or `"abort"`. */

@@ -94,11 +94,24 @@ export function openFastWebSocket(url: URL, options: FastWebSocketOptions): WebS
   return new FastWebSocket(url, options);
 }
 
+/** Reading that can be paused: what a {@linkcode FastWebSocket} offers and Deno's `WebSocket` lacks. */
+export interface PausableReading {
+  /** Stops delivering messages (and reading the connection) until `resumeReading()`. */
+  pauseReading(): void;
+  /** Delivers messages again. */
+  resumeReading(): void;
+}
+
+/** `socket`'s pausable reading, or `undefined` for a socket that cannot pause (Deno's own). */
+export function pausableReading(socket: WebSocket): PausableReading | undefined {
+  return socket instanceof FastWebSocket ? socket : undefined;
+}
+
 /**
  * The socket {@linkcode openFastWebSocket} returns: the browser `WebSocket` interface (events,
  * `readyState`, `binaryType`, `bufferedAmount`, `send`, `close`) over a plain TCP/TLS connection.
  */
-export class FastWebSocket extends EventTarget implements WebSocket {
+export class FastWebSocket extends EventTarget implements WebSocket, PausableReading {
   /** The `readyState` before the handshake has completed. */
   static readonly CONNECTING: number = CONNECTING;
   /** The `readyState` while messages flow. */
@@ -151,6 +164,8 @@ export class FastWebSocket extends EventTarget implements WebSocket {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #in = new ByteBuffer(READ_CHUNK_BYTES);
   readonly #messages = new MessageAssembler();
+  /** Set while reading is paused; resolved (and cleared) to resume. */
+  #paused: PromiseWithResolvers<void> | undefined;
 
   /** Use {@linkcode openFastWebSocket}. */
   constructor(url: URL, options: FastWebSocketOptions) {
@@ -227,6 +242,22 @@ export class FastWebSocket extends EventTarget implements WebSocket {
     }, CLOSE_TIMEOUT_MS);
   }
 
+  /**
+   * Stops delivering messages and reading from the connection until
+   * {@linkcode FastWebSocket.resumeReading}: what the server sends then waits in the kernel's
+   * buffers, and TCP flow control slows the sender down. Not part of the browser `WebSocket`.
+   */
+  pauseReading(): void {
+    if (!this.#ending) this.#paused ??= Promise.withResolvers<void>();
+  }
+
+  /** Undoes {@linkcode FastWebSocket.pauseReading}. */
+  resumeReading(): void {
+    const paused = this.#paused;
+    this.#paused = undefined;
+    paused?.resolve();
+  }
+
   // --- the connection ---
 
   async #connect(request: Uint8Array, key: string): Promise<void> {
@@ -260,6 +291,10 @@ export class FastWebSocket extends EventTarget implements WebSocket {
     while (true) {
       this.#processFrames();
       if (this.#ending) return;
+      if (this.#paused) {
+        await this.#paused.promise;
+        continue;
+      }
       let more: boolean;
       try {
         more = await this.#in.readFrom(conn);
@@ -284,7 +319,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
 
   /** Handles every complete frame in the input buffer. */
   #processFrames(): void {
-    while (!this.#ending) {
+    while (!this.#ending && !this.#paused) {
       const decoded = decodeFrame(this.#in.view(), this.#messages.pendingBytes);
       if ("need" in decoded) {
         this.#in.reserve(decoded.need);
@@ -389,6 +424,7 @@ export class FastWebSocket extends EventTarget implements WebSocket {
   ): Promise<void> {
     if (this.#ending) return;
     this.#ending = true;
+    this.resumeReading();
     this.#teardown.abort();
     if (this.#readyState !== CONNECTING) this.#readyState = CLOSING;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);

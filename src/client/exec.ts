@@ -28,6 +28,7 @@ import {
   KubernetesApiError,
 } from "../errors.ts";
 import { OutputBuffer, StdinSource } from "./_exec_streams.ts";
+import { type PausableReading, pausableReading } from "./_fast_websocket.ts";
 import {
   EXEC_CHANNELS,
   EXEC_PROTOCOLS,
@@ -51,11 +52,15 @@ export interface ExecSessionOptions {
   stdin?: string | Uint8Array | ReadableStream<Uint8Array>;
   /**
    * Called with each stdout chunk as it arrives, in order. The chunk is also kept in the result:
-   * treat it as read-only. An exception thrown here ends the session with an {@linkcode ExecError}.
+   * treat it as read-only. An exception thrown here (or a rejected promise) ends the session with
+   * an {@linkcode ExecError}. Returning a promise is backpressure: no more output is read from the
+   * connection until it settles, so TCP flow control slows the command's writer down (on the
+   * direct WebSocket; Deno's own `WebSocket`, used with a proxy or a client certificate, cannot
+   * pause, and then output keeps arriving).
    */
-  onStdout?: (chunk: Uint8Array) => void;
-  /** Like `onStdout`, for stderr. */
-  onStderr?: (chunk: Uint8Array) => void;
+  onStdout?: (chunk: Uint8Array) => unknown;
+  /** Like `onStdout`, for stderr. Both streams share the connection: either one's promise pauses both. */
+  onStderr?: (chunk: Uint8Array) => unknown;
   /**
    * Bytes of each of stdout and stderr kept in the result; default 16 MiB. Bytes beyond it are
    * dropped from the result (the callbacks still get them) and `truncated` is set.
@@ -148,10 +153,14 @@ class ExecSession {
   /** A connection error waiting for the close (or grace) that decides between it and a status. */
   #pendingError: ExecError | undefined;
   #errorTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Output callbacks whose promises have not settled: reading stays paused while any is. */
+  #held = 0;
+  readonly #reading: PausableReading | undefined;
 
   constructor(socket: WebSocket, options: ExecSessionOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#reading = pausableReading(socket);
     this.promise = new Promise<ExecSessionResult>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -287,11 +296,11 @@ class ExecSession {
       switch (channel) {
         case EXEC_CHANNELS.stdout:
           this.#stdout.add(payload);
-          this.#options.onStdout?.(payload);
+          this.#hold(this.#options.onStdout?.(payload), channel);
           break;
         case EXEC_CHANNELS.stderr:
           this.#stderr.add(payload);
-          this.#options.onStderr?.(payload);
+          this.#hold(this.#options.onStderr?.(payload), channel);
           break;
         case EXEC_CHANNELS.status:
           this.#addStatus(payload);
@@ -308,6 +317,20 @@ class ExecSession {
       });
     }
   };
+
+  /** Pauses reading until a callback's promise settles (backpressure). */
+  #hold(returned: unknown, channel: number): void {
+    if (!(returned instanceof Promise)) return;
+    if (this.#held++ === 0) this.#reading?.pauseReading();
+    returned.then(() => {
+      if (--this.#held === 0) this.#reading?.resumeReading();
+    }, (cause) => {
+      this.#finish({
+        ok: false,
+        error: this.#error("Callback", `handling ${channelName(channel)} output failed`, { cause }),
+      });
+    });
+  }
 
   #addStatus(payload: Uint8Array): void {
     if (this.#status.add(payload) === undefined) return;
@@ -435,6 +458,7 @@ class ExecSession {
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     if (this.#errorTimer !== undefined) clearTimeout(this.#errorTimer);
     this.#drainWake?.();
+    this.#reading?.resumeReading();
     this.#stdin?.cancel("the exec session ended");
     if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) {
       socket.close(1000);

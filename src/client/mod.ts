@@ -28,6 +28,13 @@ export type { KubeObject, RawWatchEvent, WatchEvent, WatchOptions } from "./watc
 export { EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
 export type { ExecQueryOptions } from "./exec_protocol.ts";
 export { runExecSession } from "./exec.ts";
+export {
+  checkPort,
+  PORT_FORWARD_PROTOCOLS,
+  portForwardConnection,
+  portForwardQuery,
+} from "./portforward.ts";
+export type { PortForwardConnection } from "./portforward.ts";
 export type { ExecSessionOptions, ExecSessionResult } from "./exec.ts";
 export { corePath, deleteObject, getObject, recentEvents } from "./resources.ts";
 export type {
@@ -47,8 +54,9 @@ export {
   KubeconfigError,
   KubernetesApiError,
   MissingPermissionError,
+  PortForwardError,
   SandboxError,
   TransportError,
   WatchError,
 } from "../errors.ts";
-export type { ExecErrorReason, KubernetesStatus } from "../errors.ts";
+export type { ExecErrorReason, KubernetesStatus, PortForwardErrorReason } from "../errors.ts";

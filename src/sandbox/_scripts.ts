@@ -30,12 +30,16 @@ export const RUN_WITH_PIDFILE = `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "
 export const RUN_WITH_PIDFILE_DRAIN =
   `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "$0"; cat > /dev/null; exit $s`;
 
+/** A shell function printing the PIDs of the tree rooted at `$1`, leaves first. */
+const TREE =
+  `tree() { for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree "$c"; done; echo "$1"; }`;
+
 /**
  * Kills the process tree whose root PID is in the file `$0`: TERM, a short pause, then KILL,
  * descending through `/proc/PID/task/*\/children`.
  */
 export const KILL_TREE = `
-tree() { for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree "$c"; done; echo "$1"; }
+${TREE}
 [ -f "$0" ] || exit 0
 root=$(cat "$0"); [ -n "$root" ] || exit 0
 pids=$(tree "$root")
@@ -43,6 +47,20 @@ kill -TERM $pids 2>/dev/null
 sleep 0.2 2>/dev/null || sleep 1
 kill -KILL $(tree "$root") $pids 2>/dev/null
 rm -f "$0"
+exit 0`;
+
+/** Exit code of {@linkcode SIGNAL_TREE} when the command has not written its PID file yet. */
+export const NO_PID_EXIT = 3;
+
+/**
+ * Sends signal `$1` (a name without `SIG`) to the process tree whose root PID is in the file `$0`;
+ * exits {@linkcode NO_PID_EXIT} when the file is not there (the command has not started, or has
+ * ended).
+ */
+export const SIGNAL_TREE = `
+${TREE}
+root=$(cat "$0" 2>/dev/null); [ -n "$root" ] || exit ${NO_PID_EXIT}
+kill -"$1" $(tree "$root") 2>/dev/null
 exit 0`;
 
 /** Exit code the confinement check uses for a path outside the workspace. */
@@ -263,12 +281,14 @@ for id in *; do
 done`;
 
 /**
- * `sh -c FOLLOW_DETACHED ID OFFSET`: the process's log from byte OFFSET, followed until the process
- * ends (GNU `tail --pid`); exits {@linkcode MISSING_EXIT} when there is no such process.
+ * `sh -c FOLLOW_DETACHED ID OFFSET [once]`: the process's log from byte OFFSET, followed until the
+ * process ends (GNU `tail --pid`), or with `once` only what it holds now; exits
+ * {@linkcode MISSING_EXIT} when there is no such process.
  */
 export const FOLLOW_DETACHED = `
 d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0
 [ -s "$d/pid" ] || { echo "orbiter: no detached process $0" >&2; exit ${MISSING_EXIT}; }
+[ "$2" = once ] && exec tail -c +$(($1 + 1)) "$d/log"
 exec tail -c +$(($1 + 1)) --pid="$(cat "$d/pid")" -s 0.1 -f "$d/log"`;
 
 /**

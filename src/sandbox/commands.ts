@@ -5,22 +5,16 @@
  * @module
  */
 
-import type { ExecSessionResult } from "../client/exec.ts";
 import { CommandTimeoutError, ExecError, InvalidOptionError } from "../errors.ts";
-import { execInPod, type ExecTarget, FOLLOW_UP_MS, Tail } from "./_exec_in_pod.ts";
+import { execInPod, type ExecTarget, FOLLOW_UP_MS } from "./_exec_in_pod.ts";
+import { execWrapped, PARTIAL_OUTPUT_BYTES, PartialOutput, pidFileName } from "./_exec_wrapped.ts";
 import {
   type ChannelResult,
   CommandChannel,
   commandScript,
   type SessionStarter,
 } from "./_channel.ts";
-import {
-  ENV_FILE,
-  KILL_TREE,
-  OOM_KILLS,
-  RUN_WITH_PIDFILE,
-  RUN_WITH_PIDFILE_DRAIN,
-} from "./_scripts.ts";
+import { ENV_FILE, NO_PID_EXIT, OOM_KILLS, SIGNAL_TREE } from "./_scripts.ts";
 
 /** Options of {@linkcode SandboxCommands.run} (and `KubernetesSandbox.exec`). */
 export interface ExecOptions {
@@ -34,10 +28,13 @@ export interface ExecOptions {
   timeout?: number;
   /** Aborting kills the command too. */
   signal?: AbortSignal;
-  /** Called with each stdout chunk as it arrives. */
-  onStdout?: (chunk: Uint8Array) => void;
-  /** Called with each stderr chunk as it arrives. */
-  onStderr?: (chunk: Uint8Array) => void;
+  /**
+   * Called with each stdout chunk as it arrives. Returning a promise slows the command down: no
+   * more output is read until it settles (see `spawn()` for streams built on this).
+   */
+  onStdout?: (chunk: Uint8Array) => unknown;
+  /** Called with each stderr chunk as it arrives; a returned promise pauses both streams. */
+  onStderr?: (chunk: Uint8Array) => unknown;
   /** Bytes of stdout and of stderr kept in the result; default 16 MiB each. */
   maxOutputBytes?: number;
   /**
@@ -81,9 +78,18 @@ export interface SandboxCommands {
   run(command: string[], options?: ExecOptions): Promise<ExecResult>;
 }
 
+/** A command started by {@linkcode CommandRunner.start}. */
+export interface StartedCommand {
+  /** Settles as {@linkcode SandboxCommands.run} would. */
+  result: Promise<ExecResult>;
+  /**
+   * Sends `signal` (a name such as `TERM`) to the command's whole process tree. Resolves `false`
+   * when there was no process to signal (it has not written its PID yet, or it has ended).
+   */
+  signal(signal: string, options?: { signal?: AbortSignal }): Promise<boolean>;
+}
+
 const decoder = new TextDecoder();
-/** Output kept for the error of a command that timed out. */
-const PARTIAL_OUTPUT_BYTES = 64 * 1024;
 
 /** Largest stdin a command sends through the channel; larger or streamed input uses an exec. */
 const CHANNEL_STDIN_MAX = 8 << 20;
@@ -130,15 +136,40 @@ export class CommandRunner implements SandboxCommands {
   }
 
   async run(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    // A command whose stdin is a stream may be left with input unread: drain it (see the script).
+    return await this.#run(this.#target(), command, options, pidFileName(), true);
+  }
+
+  /**
+   * Starts `command` in an exec session of its own (never the channel) and returns at once, with
+   * the means to signal its process tree. Unlike `run()`, input left unread once the command has
+   * exited is not drained: a caller that keeps stdin open (an interactive process) still gets
+   * the exit status.
+   *
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  start(command: string[], options: ExecOptions = {}): StartedCommand {
     const target = this.#target();
-    if (
-      !Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")
-    ) {
-      throw new InvalidOptionError("command", "must be a non-empty array of strings");
-    }
-    if (command.some((a) => a.includes("\0"))) {
-      throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
-    }
+    const pidFile = pidFileName();
+    return {
+      result: this.#run(target, command, { ...options, channel: false }, pidFile, false),
+      signal: async (name, o = {}) => {
+        const r = await execInPod(target, ["/bin/sh", "-c", SIGNAL_TREE, pidFile, name], {
+          signal: o.signal ?? AbortSignal.timeout(FOLLOW_UP_MS),
+        });
+        return r.exitCode !== NO_PID_EXIT;
+      },
+    };
+  }
+
+  async #run(
+    target: ExecTarget,
+    command: string[],
+    options: ExecOptions,
+    pidFile: string,
+    drain: boolean,
+  ): Promise<ExecResult> {
+    checkCommand(command);
     const timeoutSeconds = options.timeout ?? this.#defaultTimeout;
     if (!(timeoutSeconds > 0)) {
       throw new InvalidOptionError("timeout", "must be a positive number of seconds");
@@ -183,7 +214,12 @@ export class CommandRunner implements SandboxCommands {
     try {
       const result = channel
         ? await this.#viaChannel(channel, command, stdin as Uint8Array | undefined, options, local)
-        : await this.#viaExec(target, command, { ...options, stdin }, local.signal, () => limit);
+        : await execWrapped(target, command, { ...options, stdin }, {
+          signal: local.signal,
+          limit: () => limit,
+          pidFile,
+          drain,
+        });
       if (limit && channel) {
         const tail = (b: Uint8Array) => decoder.decode(b.subarray(-PARTIAL_OUTPUT_BYTES));
         throw timedOut(undefined, tail(result.stdout), tail(result.stderr));
@@ -257,54 +293,6 @@ export class CommandRunner implements SandboxCommands {
     }
   }
 
-  /** The command in an exec session of its own, wrapped so that a limit can kill its tree. */
-  async #viaExec(
-    target: ExecTarget,
-    command: string[],
-    options: ExecOptions,
-    signal: AbortSignal,
-    limit: () => "timeout" | "abort" | undefined,
-  ): Promise<ExecSessionResult> {
-    let argv = command;
-    if (options.env && Object.keys(options.env).length) {
-      argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
-    }
-    if (options.cwd !== undefined) {
-      argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
-    }
-    const pidFile = `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
-    const wrapper = options.stdin === undefined ? RUN_WITH_PIDFILE : RUN_WITH_PIDFILE_DRAIN;
-    argv = ["/bin/sh", "-c", wrapper, pidFile, ...argv];
-    // Kept only for a timeout's error (the session's own result is lost then), and capped.
-    const partialOut = new Tail(PARTIAL_OUTPUT_BYTES);
-    const partialErr = new Tail(PARTIAL_OUTPUT_BYTES);
-    try {
-      return await execInPod(target, argv, {
-        stdin: options.stdin,
-        signal,
-        maxOutputBytes: options.maxOutputBytes,
-        onStdout: (c) => {
-          partialOut.push(c);
-          options.onStdout?.(c);
-        },
-        onStderr: (c) => {
-          partialErr.push(c);
-          options.onStderr?.(c);
-        },
-      });
-    } catch (err) {
-      // A broken connection leaves the command running in the pod: stop it, so that a retry by
-      // the caller does not run it twice. Closing the socket on a limit leaves it running too.
-      if (limit() || (err instanceof ExecError && err.reason === "ConnectionLost")) {
-        await execInPod(target, ["/bin/sh", "-c", KILL_TREE, pidFile], {
-          signal: AbortSignal.timeout(FOLLOW_UP_MS),
-        }).catch(() => {});
-      }
-      if (limit()) throw new PartialOutput(err, partialOut.text(), partialErr.text());
-      throw err;
-    }
-  }
-
   /**
    * The open channel, opening one when there is none or the last one broke; `undefined` when it
    * cannot be opened (the command then takes an exec session of its own).
@@ -364,9 +352,18 @@ export class CommandRunner implements SandboxCommands {
   }
 }
 
-/** A command stopped by its limit, and the output it had written by then. */
-class PartialOutput extends Error {
-  constructor(cause: unknown, readonly stdout: string, readonly stderr: string) {
-    super("stopped by its limit", { cause });
+/**
+ * Checks a command's argv.
+ *
+ * @throws {InvalidOptionError} not a non-empty array of strings, or an argument with a NUL byte.
+ */
+export function checkCommand(command: string[]): void {
+  if (
+    !Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")
+  ) {
+    throw new InvalidOptionError("command", "must be a non-empty array of strings");
+  }
+  if (command.some((a) => a.includes("\0"))) {
+    throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
   }
 }

@@ -13,6 +13,7 @@
 import type { KubeClient } from "../client/client.ts";
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import {
+  checkCommand,
   CommandRunner,
   type ExecOptions,
   type ExecResult,
@@ -26,6 +27,13 @@ import {
   type ProcessInfo,
   type SpawnOptions,
 } from "./processes.ts";
+import { type ProcessOptions, type SandboxProcess, spawnProcess } from "./spawn.ts";
+import {
+  type ForwardPortOptions,
+  type PortForward,
+  type SandboxFetchInit,
+  SandboxPorts,
+} from "./ports.ts";
 import type {
   ConnectOptions,
   EgressPolicy,
@@ -121,6 +129,7 @@ export class KubernetesSandbox {
   #lease: ClientLease | undefined;
   readonly #runner: CommandRunner;
   readonly #procs: DetachedProcesses;
+  readonly #ports: SandboxPorts;
 
   /**
    * Commands run in the sandbox's container; `sb.exec(...)` is `sb.commands.run(...)`.
@@ -165,6 +174,7 @@ export class KubernetesSandbox {
     );
     this.files = new FileAccess(this.commands, this.#spec.workspace);
     this.#procs = new DetachedProcesses(this.commands);
+    this.#ports = new SandboxPorts(() => this.#execTarget("fetch"), this.#spec.timeout);
     heldBy.set(this, this.#held);
   }
 
@@ -414,6 +424,7 @@ export class KubernetesSandbox {
     return this.#serial(async () => {
       if (this.#status === "closed") return;
       this.#status = "closed";
+      await this.#ports.closeAll();
       await this.#runner.closeChannel();
       this.#held.pod = this.#held.service = undefined;
       this.#lease?.release();
@@ -523,6 +534,27 @@ export class KubernetesSandbox {
   }
 
   /**
+   * Starts `argv` (no shell is added) and returns it with its streams: `stdout` and `stderr` are
+   * `ReadableStream`s, `stdin` (with `{ stdin: "piped" }`) a `WritableStream`, `status` the
+   * `ExecResult`, and `kill()` signals its whole process tree. A slow reader slows the process's
+   * writes down: memory stays bounded. The process lives as long as this connection; leaving an
+   * `await using` block kills it.
+   *
+   * @example Follow a command's output as text
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * await using p = await sb.spawn(["python3", "-u", "train.py"], { stderr: "null" });
+   * for await (const text of p.stdout.pipeThrough(new TextDecoderStream())) console.log(text);
+   * console.log((await p.status).exitCode);
+   * ```
+   *
+   * @throws {InvalidOptionError} `argv` is not an array of strings, or an option is invalid.
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  spawn(argv: string[], options?: ProcessOptions): Promise<SandboxProcess>;
+  /**
    * Starts `argv` as a detached process: in a new session, it outlives the connection and this
    * client, and its output (stdout and stderr together) goes to a log in the sandbox's
    * memory-backed storage. Any client that reaches the sandbox can then list it
@@ -541,10 +573,70 @@ export class KubernetesSandbox {
    * await server.kill();
    * ```
    *
-   * @throws {InvalidOptionError} `detached` is not `true`, or `argv` is not an array of strings.
+   * @throws {InvalidOptionError} `argv` is not an array of strings.
    */
-  spawn(argv: string[], options: SpawnOptions): Promise<DetachedProcess> {
-    return this.#procs.spawn(argv, options);
+  spawn(argv: string[], options: SpawnOptions): Promise<DetachedProcess>;
+  // deno-lint-ignore require-await
+  async spawn(
+    argv: string[],
+    options: SpawnOptions | ProcessOptions = {},
+  ): Promise<SandboxProcess | DetachedProcess> {
+    if (options.detached === true) return this.#procs.spawn(argv, options);
+    checkCommand(argv);
+    return spawnProcess((o) => this.#runner.start(argv, o), options);
+  }
+
+  /**
+   * Sends an HTTP request to a server listening on `port` inside the sandbox, through the API
+   * server (`pods/portforward`), and returns a standard `Response` whose body streams. `input` is
+   * a path (`"/api?q=1"`) or a URL whose path and query are used. Nothing listens on this side, so
+   * it also works where Deno cannot listen (Deno Deploy). Each call is its own connection:
+   * concurrent requests run side by side. The Role needs `pods/portforward`
+   * (deploy/role-portforward.yaml).
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * await sb.spawn(["python3", "-m", "http.server", "8000"], { detached: true });
+   * const res = await sb.fetch(8000, "/");
+   * console.log(res.status, await res.text());
+   * ```
+   *
+   * @throws {InvalidOptionError} a port outside 1-65535, or `input` that is not http.
+   * @throws {PortForwardError} nothing listens on the port (`NoListener`), the forward was refused
+   * (`Refused`: the Role lacks `pods/portforward`), no response head within `timeout` seconds
+   * (`Timeout`), or the connection broke (`ConnectionLost`).
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  fetch(port: number, input: string | URL | Request, init?: SandboxFetchInit): Promise<Response> {
+    return this.#ports.fetch(port, input, init);
+  }
+
+  /**
+   * Listens on a local TCP port (default: a free one on 127.0.0.1) and forwards each connection
+   * to `port` inside the sandbox, for tools that want a URL (a browser, an MCP client). Close it
+   * with `close()` or `await using`; it closes by itself, `closed` rejecting with a
+   * `PortForwardError` (`PodGone`), when the sandbox's pod goes away, and with the sandbox.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * await sb.spawn(["python3", "-m", "http.server", "8000"], { detached: true });
+   * await using fwd = await sb.forwardPort(8000);
+   * console.log(await (await fetch(fwd.url)).text());
+   * ```
+   *
+   * @throws {InvalidOptionError} a port outside 1-65535.
+   * @throws {Deno.errors.AddrInUse} `localPort` is taken.
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  // deno-lint-ignore require-await
+  async forwardPort(port: number, options: ForwardPortOptions = {}): Promise<PortForward> {
+    return this.#ports.forward(port, options);
   }
 
   /** The detached processes started in this sandbox (by any client), oldest first. */
@@ -674,6 +766,7 @@ export class KubernetesSandbox {
 
   /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
   async #deleteHeld(signal?: AbortSignal): Promise<void> {
+    await this.#ports.closeAll();
     await this.#runner.closeChannel();
     if (this.#client && (this.#held.pod || this.#held.service)) {
       await deleteResources(this.#client, this.namespace, this.#held, true, signal);

@@ -1,0 +1,231 @@
+/**
+ * Ports of a sandbox, reached through the API server (`pods/portforward`): `sb.fetch(port, ...)`
+ * sends one HTTP request to a server in the sandbox and returns a standard `Response` whose body
+ * streams, with no listener on this side (so it works in Deno Deploy); `sb.forwardPort(port)`
+ * opens a local TCP listener for tools that want a URL. Each request or accepted connection is
+ * one port forward connection, so concurrent requests do not wait for each other.
+ *
+ * The Role needs `create` and `get` on `pods/portforward` for these (deploy/role-portforward.yaml);
+ * the rest of the library does not.
+ *
+ * @module
+ */
+
+import { InvalidOptionError, PortForwardError } from "../errors.ts";
+import { corePath } from "../client/resources.ts";
+import {
+  checkPort,
+  PORT_FORWARD_PROTOCOLS,
+  type PortForwardConnection,
+  portForwardConnection,
+  portForwardQuery,
+} from "../client/portforward.ts";
+import type { ExecTarget } from "./_exec_in_pod.ts";
+import { fetchOver } from "./_http1.ts";
+import { podWatchHub } from "./_pod_watch.ts";
+
+/** Options of `sb.forwardPort(port, options)`. */
+export interface ForwardPortOptions {
+  /** Local address to listen on; default `127.0.0.1`. */
+  hostname?: string;
+  /** Local port; default `0` (any free port: read it from `localPort`). */
+  localPort?: number;
+}
+
+/** A local listener forwarding to a port in the sandbox, from `sb.forwardPort()`. */
+export interface PortForward extends AsyncDisposable {
+  /** The port in the sandbox. */
+  readonly port: number;
+  /** The local address it listens on. */
+  readonly hostname: string;
+  /** The local port it listens on. */
+  readonly localPort: number;
+  /** `http://hostname:localPort`, for tools that want a URL. */
+  readonly url: string;
+  /**
+   * Settles when the forward has closed: resolves after `close()`, rejects with a
+   * {@linkcode PortForwardError} (`PodGone`, `Refused`) when it closed by itself. Always
+   * handled, so it never goes unobserved.
+   */
+  readonly closed: Promise<void>;
+  /** Stops listening and ends the connections in flight. */
+  close(): Promise<void>;
+}
+
+/** Options of `sb.fetch()` beyond `RequestInit`. */
+export interface SandboxFetchInit extends RequestInit {
+  /** Seconds to wait for the response's head; default the sandbox's `timeout`. */
+  timeout?: number;
+}
+
+/** The ports of one sandbox. */
+export class SandboxPorts {
+  readonly #target: () => ExecTarget;
+  readonly #timeout: number;
+  readonly #forwards = new Set<PortForward>();
+
+  constructor(target: () => ExecTarget, timeoutSeconds: number) {
+    this.#target = target;
+    this.#timeout = timeoutSeconds;
+  }
+
+  /** See `KubernetesSandbox.fetch`. */
+  async fetch(
+    port: number,
+    input: string | URL | Request,
+    init: SandboxFetchInit = {},
+  ): Promise<Response> {
+    checkPort(port);
+    const timeout = init.timeout ?? this.#timeout;
+    if (!(timeout > 0)) throw new InvalidOptionError("timeout", "must be a positive number");
+    const base = `http://localhost:${port}/`;
+    const url = input instanceof Request
+      ? input.url
+      : typeof input === "string" && !/^[a-z][a-z0-9+.-]*:/i.test(input)
+      ? new URL(input, base).href
+      : new URL(input).href;
+    const request = new Request(input instanceof Request ? input : url, init);
+    if (!/^https?:$/.test(new URL(request.url).protocol)) {
+      throw new InvalidOptionError("input", "must be an http: URL or a path such as /api");
+    }
+    const target = this.#target();
+    request.signal.throwIfAborted();
+    const deadline = AbortSignal.timeout(timeout * 1000);
+    const opening = AbortSignal.any([request.signal, deadline]);
+    const conn = await this.#connect(target, port, opening);
+    const onAbort = () => conn.close();
+    request.signal.addEventListener("abort", onAbort, { once: true });
+    const forget = () => request.signal.removeEventListener("abort", onAbort);
+    conn.closed.then(forget, forget);
+    const expired = () => conn.close();
+    deadline.addEventListener("abort", expired, { once: true });
+    try {
+      return await fetchOver(conn, request, `localhost:${port}`, port);
+    } catch (err) {
+      if (request.signal.aborted) throw request.signal.reason;
+      if (deadline.aborted) {
+        throw new PortForwardError(
+          `port ${port}: no response within ${timeout} s`,
+          { port, reason: "Timeout", cause: err },
+        );
+      }
+      throw err;
+    } finally {
+      deadline.removeEventListener("abort", expired);
+    }
+  }
+
+  /** See `KubernetesSandbox.forwardPort`. */
+  forward(port: number, options: ForwardPortOptions = {}): PortForward {
+    checkPort(port);
+    const hostname = options.hostname ?? "127.0.0.1";
+    const localPort = options.localPort ?? 0;
+    if (localPort !== 0) checkPort(localPort, "localPort");
+    const target = this.#target();
+    const listener = Deno.listen({ hostname, port: localPort, transport: "tcp" });
+    const addr = listener.addr as Deno.NetAddr;
+    const conns = new Set<PortForwardConnection>();
+    const ended = Promise.withResolvers<void>();
+    ended.promise.catch(() => {});
+    let closing = false;
+    const stop = (error?: PortForwardError) => {
+      if (closing) return;
+      closing = true;
+      unsubscribe();
+      this.#forwards.delete(forward);
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      for (const c of conns) c.close();
+      if (error) ended.reject(error);
+      else ended.resolve();
+    };
+    const gone = (why: string) =>
+      stop(
+        new PortForwardError(`port ${port}: the sandbox's pod ${why}; the forward is closed`, {
+          port,
+          reason: "PodGone",
+        }),
+      );
+    const unsubscribe = podWatchHub(target.client, target.namespace).subscribe(
+      target.podName,
+      undefined,
+      (u) => {
+        if (u.type === "DELETED") gone("was deleted");
+        else if (u.pod.metadata.deletionTimestamp) gone("is being deleted");
+        else if (u.pod.status?.phase === "Succeeded" || u.pod.status?.phase === "Failed") {
+          gone(`has stopped (${u.pod.status.phase})`);
+        }
+      },
+      // The watch retries by itself; a forward stays usable while it does.
+      () => {},
+    );
+    const serve = async (tcp: Deno.TcpConn) => {
+      let conn: PortForwardConnection | undefined;
+      try {
+        tcp.setNoDelay(true);
+        conn = await this.#connect(target, port);
+        conns.add(conn);
+        const down = conn.readable.pipeTo(tcp.writable, { preventClose: false });
+        const up = tcp.readable.pipeTo(conn.writable, { preventClose: true });
+        await Promise.race([down, up.then(() => conn!.closed)]);
+      } catch (err) {
+        if (err instanceof PortForwardError && (err.reason === "PodGone")) gone("is gone");
+      } finally {
+        if (conn) {
+          conn.close();
+          conns.delete(conn);
+        }
+        try {
+          tcp.close();
+        } catch {
+          // Closed by the copy already.
+        }
+      }
+    };
+    (async () => {
+      try {
+        for await (const tcp of listener) serve(tcp);
+      } catch {
+        // The listener was closed.
+      }
+    })();
+    const forward: PortForward = {
+      port,
+      hostname: addr.hostname,
+      localPort: addr.port,
+      url: `http://${
+        addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname
+      }:${addr.port}`,
+      closed: ended.promise,
+      close: async () => {
+        stop();
+        await ended.promise.catch(() => {});
+      },
+      [Symbol.asyncDispose]: () => forward.close(),
+    };
+    this.#forwards.add(forward);
+    return forward;
+  }
+
+  /** Closes every forward (the sandbox is going away). */
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#forwards].map((f) => f.close()));
+  }
+
+  async #connect(
+    target: ExecTarget,
+    port: number,
+    signal?: AbortSignal,
+  ): Promise<PortForwardConnection> {
+    const path = corePath(target.namespace, "pods", target.podName) + "/portforward";
+    const socket = await target.client.openWebSocket(path, {
+      protocols: PORT_FORWARD_PROTOCOLS,
+      query: portForwardQuery(port),
+      signal,
+    });
+    return portForwardConnection(socket, port);
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Ports through the API server on the real node: `sb.fetch()` to Python's `http.server` in the
+ * sandbox (streamed bodies, concurrent requests, a port nothing listens on), `sb.forwardPort()`
+ * with a local URL, a forward that closes with an error when the pod goes away, and the refusal
+ * of a Role without `pods/portforward`.
+ */
+
+import assert from "node:assert/strict";
+import { type KubernetesSandbox, PortForwardError } from "../../mod.ts";
+import type { KubeClient } from "../../src/client/client.ts";
+import { corePath } from "../../src/client/resources.ts";
+import { e2eNamespace, skipUnlessCluster, withClient, withSandbox } from "./_cluster.ts";
+
+const ignore = skipUnlessCluster();
+const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${e2eNamespace}`;
+const NAME = "orbiter-sandbox-portforward";
+
+/** Grants the token user deploy/role-portforward.yaml for the duration of `fn`. */
+async function withPortForwardRole(fn: () => Promise<void>): Promise<void> {
+  await withClient("admin", async (admin) => {
+    const yaml = await Deno.readTextFile(
+      new URL("../../deploy/role-portforward.yaml", import.meta.url),
+    );
+    const verbs = /verbs: \[(.*)\]/.exec(yaml)![1].split(",").map((v) =>
+      v.trim().replaceAll('"', "")
+    );
+    await admin.request(`${rbac}/roles`, {
+      method: "POST",
+      body: {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: NAME },
+        rules: [{ apiGroups: [""], resources: ["pods/portforward"], verbs }],
+      },
+    });
+    try {
+      await admin.request(`${rbac}/rolebindings`, {
+        method: "POST",
+        body: {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name: NAME },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAME },
+          subjects: [{
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "User",
+            name: await tokenUser(admin),
+          }],
+        },
+      });
+      await fn();
+    } finally {
+      await admin.request(`${rbac}/rolebindings/${NAME}`, { method: "DELETE" }).catch(() => {});
+      await admin.request(`${rbac}/roles/${NAME}`, { method: "DELETE" }).catch(() => {});
+    }
+  });
+}
+
+/** The user the least-privilege Role is bound to. */
+async function tokenUser(admin: KubeClient): Promise<string> {
+  const b = await admin.request<{ subjects: { name: string }[] }>(
+    `${rbac}/rolebindings/orbiter-sandbox`,
+  );
+  return b.subjects[0].name;
+}
+
+/** Starts `python3 -m http.server 8000` in /tmp/www and waits until it answers. */
+async function startServer(sb: KubernetesSandbox): Promise<void> {
+  await sb.exec([
+    "/bin/sh",
+    "-c",
+    "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt && head -c 33554432 /dev/urandom > /tmp/www/big.bin",
+  ]);
+  await sb.spawn(["python3", "-m", "http.server", "8000", "-d", "/tmp/www"], { detached: true });
+  for (const deadline = Date.now() + 15_000;;) {
+    try {
+      await (await sb.fetch(8000, "/hello.txt")).body?.cancel();
+      return;
+    } catch (err) {
+      if (
+        !(err instanceof PortForwardError && err.reason === "NoListener") || Date.now() > deadline
+      ) throw err;
+      await new Promise((wake) => setTimeout(wake, 200));
+    }
+  }
+}
+
+Deno.test({
+  name: "ports: without pods/portforward in the Role, fetch() is refused at once and says why",
+  ignore,
+  async fn() {
+    await withSandbox({}, async (sb) => {
+      const started = performance.now();
+      const err = await sb.fetch(8000, "/").then(() => undefined, (e) => e);
+      assert.ok(err instanceof PortForwardError, String(err));
+      assert.equal(err.reason, "Refused");
+      assert.match(err.message, /pods\/portforward/);
+      assert.ok(performance.now() - started < 5000);
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "ports: fetch() to http.server in the sandbox, streamed, concurrent; a closed port fails fast",
+  ignore,
+  async fn() {
+    await withPortForwardRole(async () => {
+      await withSandbox({ timeout: 60 }, async (sb) => {
+        await assert.rejects(sb.fetch(0, "/"), /port: must be a whole number/);
+        await startServer(sb);
+
+        const res = await sb.fetch(8000, "/hello.txt");
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get("content-length"), "6");
+        assert.equal(await res.text(), "hello\n");
+
+        const missing = await sb.fetch(8000, new URL("http://ignored.example/nope?x=1"));
+        assert.equal(missing.status, 404);
+        assert.match(await missing.text(), /File not found/);
+
+        const head = await sb.fetch(8000, "/hello.txt", { method: "HEAD" });
+        assert.equal(head.status, 200);
+        assert.equal(head.body, null);
+
+        // A body sent along: http.server answers POST with 501 and a page of its own.
+        const post = await sb.fetch(8000, "/", { method: "POST", body: "x=1" });
+        assert.equal(post.status, 501);
+        await post.body?.cancel();
+
+        // 32 MiB streamed, checked against the file's digest in the sandbox.
+        const big = await sb.fetch(8000, "/big.bin");
+        let total = 0;
+        const hash = await crypto.subtle.digest(
+          "SHA-256",
+          new Uint8Array(
+            await new Response(big.body!.pipeThrough(
+              new TransformStream({
+                transform(chunk, controller) {
+                  total += chunk.length;
+                  controller.enqueue(chunk);
+                },
+              }),
+            )).arrayBuffer(),
+          ),
+        );
+        assert.equal(total, 32 << 20);
+        const remote = await sb.exec(["sha256sum", "/tmp/www/big.bin"]);
+        assert.equal(
+          [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join(""),
+          remote.stdout.split(" ")[0],
+        );
+
+        const many = await Promise.all(
+          Array.from({ length: 20 }, async () => (await sb.fetch(8000, "/hello.txt")).text()),
+        );
+        assert.deepEqual(many, Array(20).fill("hello\n"));
+
+        const started = performance.now();
+        const err = await sb.fetch(8001, "/").then(() => undefined, (e) => e);
+        assert.ok(err instanceof PortForwardError, String(err));
+        assert.equal(err.reason, "NoListener");
+        assert.equal(err.port, 8001);
+        assert.ok(performance.now() - started < 5000, "a refused port must fail fast");
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "ports: forwardPort() serves a local URL, and closes with PodGone when the pod goes away",
+  ignore,
+  async fn() {
+    await withPortForwardRole(async () => {
+      await withSandbox({ timeout: 60 }, async (sb) => {
+        await startServer(sb);
+        {
+          await using fwd = await sb.forwardPort(8000);
+          assert.match(fwd.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+          const texts = await Promise.all(
+            Array.from({ length: 10 }, async () => (await fetch(`${fwd.url}/hello.txt`)).text()),
+          );
+          assert.deepEqual(texts, Array(10).fill("hello\n"));
+        }
+
+        const fwd = await sb.forwardPort(8000);
+        assert.equal((await fetch(`${fwd.url}/hello.txt`)).status, 200);
+        await withClient(
+          "admin",
+          (admin) =>
+            admin.request(corePath(e2eNamespace, "pods", sb.podName!), {
+              method: "DELETE",
+              query: { gracePeriodSeconds: 0 },
+            }),
+        );
+        const err = await Promise.race([
+          fwd.closed.then(() => "resolved", (e) => e),
+          new Promise((wake) => setTimeout(() => wake("still open"), 20_000)),
+        ]);
+        assert.ok(err instanceof PortForwardError, String(err));
+        assert.equal(err.reason, "PodGone");
+        await assert.rejects(fetch(`${fwd.url}/hello.txt`));
+      });
+    });
+  },
+});
