@@ -24,7 +24,13 @@ export type {
   ToolHandler,
 } from "./src/sandbox/sandbox.ts";
 export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
-export type { FileEntry, FileInfo, SandboxFiles } from "./src/sandbox/files.ts";
+export type {
+  DirTransfer,
+  DirTransferOptions,
+  FileEntry,
+  FileInfo,
+  SandboxFiles,
+} from "./src/sandbox/files.ts";
 export type { DetachedProcess, ProcessInfo, SpawnOptions } from "./src/sandbox/processes.ts";
 export type { ProcessOptions, ProcessSignal, SandboxProcess } from "./src/sandbox/spawn.ts";
 export type { ForwardPortOptions, PortForward, SandboxFetchInit } from "./src/sandbox/ports.ts";

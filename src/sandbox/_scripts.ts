@@ -1,7 +1,8 @@
 /**
  * The small POSIX `sh` scripts the library runs inside the pod. They are passed as `sh -c SCRIPT
  * ARG0 ARGS...`, so every user value arrives as a positional parameter and is never parsed by a
- * shell. They need only `sh`, `cat`, `readlink`, `stat`, `mkdir` (GNU coreutils or BusyBox).
+ * shell. They need only `sh`, `cat`, `readlink`, `stat`, `mkdir` (GNU coreutils or BusyBox); the
+ * directory transfers also need `tar`.
  *
  * @module
  */
@@ -306,3 +307,25 @@ export const KILL_DETACHED = `
 d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0
 [ -s "$d/pid" ] || { echo "orbiter: no detached process $0" >&2; exit ${MISSING_EXIT}; }
 cp "$d/pid" "$d/pid.kill" && exec sh -c '${KILL_TREE.replaceAll("'", "'\\''")}' "$d/pid.kill"`;
+
+/** Exit code of the directory scripts when the image has no `tar`. */
+export const NO_TAR_EXIT = 127;
+const NEED_TAR =
+  `command -v tar >/dev/null 2>&1 || { echo "orbiter: the image has no tar" >&2; exit ${NO_TAR_EXIT}; }`;
+
+/**
+ * `sh -c UPLOAD_DIR _ DIR WORKSPACE...`: a tar archive on stdin extracted into the directory
+ * (created with its parents). The archive's members are relative, without `..`, and each
+ * directory comes before its contents, so tar replaces a symlink where a directory goes instead
+ * of following it out of the tree.
+ */
+export const UPLOAD_DIR = `${CONFINE}
+${NEED_TAR}
+mkdir -p -- "$real" || exit 1
+exec tar -x -f - -C "$real"`;
+
+/** `sh -c DOWNLOAD_DIR _ DIR WORKSPACE...`: the directory's tree as a tar archive on stdout. */
+export const DOWNLOAD_DIR = `${CONFINE}
+${NEED_TAR}
+[ -d "$real" ] || { echo "orbiter: $target is not a directory" >&2; exit ${MISSING_EXIT}; }
+exec tar -c -f - -C "$real" .`;

@@ -21,6 +21,9 @@ import {
   WRITE_FILE,
 } from "./_scripts.ts";
 import { normalizePosix } from "./_validate.ts";
+import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
+
+export type { DirTransfer, DirTransferOptions } from "./_dirs.ts";
 
 /** One entry of a directory listing. */
 export interface FileEntry {
@@ -85,6 +88,33 @@ export interface SandboxFiles {
     path: string,
     options?: { chunkBytes?: number; signal?: AbortSignal },
   ): ReadableStream<Uint8Array>;
+  /**
+   * Copies a tree into `remoteDir` (created with its parents) as one tar stream, extracted by the
+   * container's `tar`: from a local directory (a path; needs `--allow-read`), or from entries in
+   * memory (`{ "src/main.py": "...", ... }`, parents implied). Symlinks and special files of a
+   * local tree are left out (listed in `skipped`). Confined to the workspace like every path.
+   *
+   * @throws {InvalidOptionError} `remoteDir` outside the workspace, or a bad entry.
+   * @throws {ExecError} the image has no `tar`, or extraction failed (the container's message).
+   */
+  uploadDir(
+    source: string | Record<string, string | Uint8Array>,
+    remoteDir: string,
+    options?: DirTransferOptions,
+  ): Promise<DirTransfer>;
+  /**
+   * Copies the tree at `remoteDir` out as one tar stream, written by the container's `tar`: into
+   * the local directory `localDir` (created; needs `--allow-write`), or, without one, into
+   * memory (`entries`). Symlinks and special files are left out (listed in `skipped`); a member
+   * that would land outside `localDir` fails the transfer.
+   *
+   * @throws {ExecError} no such directory (`reason: "NotFound"`), or the image has no `tar`.
+   */
+  downloadDir(
+    remoteDir: string,
+    localDir?: string,
+    options?: DirTransferOptions,
+  ): Promise<DirTransfer>;
 }
 
 /** What {@linkcode SandboxFiles.stat} says of a file. */
@@ -218,6 +248,24 @@ export class FileAccess implements SandboxFiles {
         if (r.stdoutBytes.length < chunk) controller.close();
       },
     }, { highWaterMark: 0 });
+  }
+
+  async uploadDir(
+    source: string | Record<string, string | Uint8Array>,
+    remoteDir: string,
+    options: DirTransferOptions = {},
+  ): Promise<DirTransfer> {
+    resolveInWorkspace(remoteDir, this.#workspace);
+    return await uploadDir((s, p, o) => this.#op(s, p, o), source, remoteDir, options);
+  }
+
+  async downloadDir(
+    remoteDir: string,
+    localDir?: string,
+    options: DirTransferOptions = {},
+  ): Promise<DirTransfer> {
+    resolveInWorkspace(remoteDir, this.#workspace);
+    return await downloadDir((s, p, o) => this.#op(s, p, o), remoteDir, localDir, options);
   }
 
   /** Runs a file script on `path`, made absolute and checked against the workspace. */

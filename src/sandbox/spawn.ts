@@ -10,6 +10,7 @@
 
 import { InvalidOptionError } from "../errors.ts";
 import type { ExecResult, StartedCommand } from "./commands.ts";
+import { OutputStream } from "./_output_stream.ts";
 
 /** Options of `sb.spawn(argv, options)` without `detached`. */
 export interface ProcessOptions {
@@ -195,55 +196,4 @@ export function spawnProcess(
       await status.catch(() => {});
     },
   };
-}
-
-/** One output stream: a bounded queue whose fullness holds the connection's reading. */
-class OutputStream {
-  readonly #stream: ReadableStream<Uint8Array> | undefined;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #cancelled = false;
-  #wake: (() => void) | undefined;
-
-  constructor(piped: boolean, highWaterMark: number) {
-    if (!piped) return;
-    this.#stream = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => this.#release(),
-      cancel: () => {
-        this.#cancelled = true;
-        this.#release();
-      },
-    }, new ByteLengthQueuingStrategy({ highWaterMark }));
-  }
-
-  readable(name: string): ReadableStream<Uint8Array> {
-    if (!this.#stream) throw new TypeError(`${name} is not piped: it was spawned with "null"`);
-    return this.#stream;
-  }
-
-  /** Queues `chunk`; a promise when the queue is full, settled once the reader has made room. */
-  push(chunk: Uint8Array): void | Promise<void> {
-    if (!this.#stream || this.#cancelled) return;
-    this.#controller.enqueue(chunk);
-    if ((this.#controller.desiredSize ?? 1) > 0) return;
-    return new Promise<void>((wake) => this.#wake = wake);
-  }
-
-  close(): void {
-    this.#release();
-    if (this.#stream && !this.#cancelled) this.#controller.close();
-  }
-
-  error(e: unknown): void {
-    this.#release();
-    if (this.#stream && !this.#cancelled) this.#controller.error(e);
-  }
-
-  #release(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
 }
