@@ -168,6 +168,8 @@ class Connection implements PortForwardConnection {
         await new Promise((wake) => setTimeout(wake, DRAIN_POLL_MS));
       }
       if (this.#done || this.#socket.readyState !== WebSocket.OPEN) {
+        // Closing: the verdict (a refusal on the error channel, say) comes with the close event.
+        await this.#ended.promise.catch(() => {});
         throw this.#failure ?? this.#error("ConnectionLost", "the connection has ended");
       }
       const part = chunk.subarray(offset, offset + FRAME_BYTES);

@@ -168,11 +168,18 @@ export class SandboxPorts {
         tcp.setNoDelay(true);
         conn = await this.#connect(target, port);
         conns.add(conn);
-        const down = conn.readable.pipeTo(tcp.writable, { preventClose: false });
-        const up = tcp.readable.pipeTo(conn.writable, { preventClose: true });
-        await Promise.race([down, up.then(() => conn!.closed)]);
+        const c = conn;
+        // Either side may end first; a copy that fails only means its connection is over.
+        const down = c.readable.pipeTo(tcp.writable).catch(() => {});
+        const up = tcp.readable.pipeTo(c.writable, { preventClose: true })
+          .then(() => c.closed)
+          .catch(() => {});
+        await Promise.race([down, up]);
+        await c.closed.catch((err) => {
+          if (err instanceof PortForwardError && err.reason === "PodGone") gone("is gone");
+        });
       } catch (err) {
-        if (err instanceof PortForwardError && (err.reason === "PodGone")) gone("is gone");
+        if (err instanceof PortForwardError && err.reason === "PodGone") gone("is gone");
       } finally {
         if (conn) {
           conn.close();

@@ -109,3 +109,58 @@ export async function managedObjects(
 export async function adminGet<T>(path: string): Promise<T | undefined> {
   return await withClient("admin", (c) => getObject<T>(c, path));
 }
+
+const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${e2eNamespace}`;
+const NAME = "orbiter-sandbox-portforward";
+
+/**
+ * Grants the token user deploy/role-portforward.yaml (`pods/portforward`, which the minimal Role
+ * lacks) for the duration of `fn`.
+ */
+export async function withPortForwardRole(fn: () => Promise<void>): Promise<void> {
+  await withClient("admin", async (admin) => {
+    const yaml = await Deno.readTextFile(
+      new URL("../../deploy/role-portforward.yaml", import.meta.url),
+    );
+    const verbs = /verbs: \[(.*)\]/.exec(yaml)![1].split(",").map((v) =>
+      v.trim().replaceAll('"', "")
+    );
+    await admin.request(`${rbac}/roles`, {
+      method: "POST",
+      body: {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: NAME },
+        rules: [{ apiGroups: [""], resources: ["pods/portforward"], verbs }],
+      },
+    });
+    try {
+      await admin.request(`${rbac}/rolebindings`, {
+        method: "POST",
+        body: {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name: NAME },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAME },
+          subjects: [{
+            apiGroup: "rbac.authorization.k8s.io",
+            kind: "User",
+            name: await tokenUser(admin),
+          }],
+        },
+      });
+      await fn();
+    } finally {
+      await admin.request(`${rbac}/rolebindings/${NAME}`, { method: "DELETE" }).catch(() => {});
+      await admin.request(`${rbac}/roles/${NAME}`, { method: "DELETE" }).catch(() => {});
+    }
+  });
+}
+
+/** The user the least-privilege Role is bound to. */
+async function tokenUser(admin: KubeClient): Promise<string> {
+  const b = await admin.request<{ subjects: { name: string }[] }>(
+    `${rbac}/rolebindings/orbiter-sandbox`,
+  );
+  return b.subjects[0].name;
+}

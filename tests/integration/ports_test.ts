@@ -7,63 +7,16 @@
 
 import assert from "node:assert/strict";
 import { type KubernetesSandbox, PortForwardError } from "../../mod.ts";
-import type { KubeClient } from "../../src/client/client.ts";
 import { corePath } from "../../src/client/resources.ts";
-import { e2eNamespace, skipUnlessCluster, withClient, withSandbox } from "./_cluster.ts";
+import {
+  e2eNamespace,
+  skipUnlessCluster,
+  withClient,
+  withPortForwardRole,
+  withSandbox,
+} from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
-const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${e2eNamespace}`;
-const NAME = "orbiter-sandbox-portforward";
-
-/** Grants the token user deploy/role-portforward.yaml for the duration of `fn`. */
-async function withPortForwardRole(fn: () => Promise<void>): Promise<void> {
-  await withClient("admin", async (admin) => {
-    const yaml = await Deno.readTextFile(
-      new URL("../../deploy/role-portforward.yaml", import.meta.url),
-    );
-    const verbs = /verbs: \[(.*)\]/.exec(yaml)![1].split(",").map((v) =>
-      v.trim().replaceAll('"', "")
-    );
-    await admin.request(`${rbac}/roles`, {
-      method: "POST",
-      body: {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "Role",
-        metadata: { name: NAME },
-        rules: [{ apiGroups: [""], resources: ["pods/portforward"], verbs }],
-      },
-    });
-    try {
-      await admin.request(`${rbac}/rolebindings`, {
-        method: "POST",
-        body: {
-          apiVersion: "rbac.authorization.k8s.io/v1",
-          kind: "RoleBinding",
-          metadata: { name: NAME },
-          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: NAME },
-          subjects: [{
-            apiGroup: "rbac.authorization.k8s.io",
-            kind: "User",
-            name: await tokenUser(admin),
-          }],
-        },
-      });
-      await fn();
-    } finally {
-      await admin.request(`${rbac}/rolebindings/${NAME}`, { method: "DELETE" }).catch(() => {});
-      await admin.request(`${rbac}/roles/${NAME}`, { method: "DELETE" }).catch(() => {});
-    }
-  });
-}
-
-/** The user the least-privilege Role is bound to. */
-async function tokenUser(admin: KubeClient): Promise<string> {
-  const b = await admin.request<{ subjects: { name: string }[] }>(
-    `${rbac}/rolebindings/orbiter-sandbox`,
-  );
-  return b.subjects[0].name;
-}
-
 /** Starts `python3 -m http.server 8000` in /tmp/www and waits until it answers. */
 async function startServer(sb: KubernetesSandbox): Promise<void> {
   await sb.exec([
