@@ -583,6 +583,206 @@ async function benchFiles() {
   }
 }
 
+// --- 6. streams, ports, directories ---------------------------------------------------------
+const STREAM_MIB = Number(env("BENCH_STREAM_MIB", "256"));
+
+/** Runs `fn` with the token user granted deploy/role-portforward.yaml (the peer's admin grants it). */
+async function withPortForwardGrant(fn: () => Promise<void>): Promise<void> {
+  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}`;
+  const name = "orbiter-sandbox-portforward-bench";
+  const user = (await peerClient.request<{ subjects: { name: string }[] }>(
+    `${rbac}/rolebindings/orbiter-sandbox`,
+  )).subjects[0].name;
+  await peerClient.request(`${rbac}/roles`, {
+    method: "POST",
+    body: {
+      metadata: { name },
+      rules: [{ apiGroups: [""], resources: ["pods/portforward"], verbs: ["create", "get"] }],
+    },
+  });
+  try {
+    await peerClient.request(`${rbac}/rolebindings`, {
+      method: "POST",
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: user }],
+      },
+    });
+    await fn();
+  } finally {
+    await peerClient.request(`${rbac}/rolebindings/${name}`, { method: "DELETE" }).catch(() => {});
+    await peerClient.request(`${rbac}/roles/${name}`, { method: "DELETE" }).catch(() => {});
+  }
+}
+
+async function benchStreams() {
+  log(`streams: ${STREAM_MIB} MiB of stdout, 3 samples each; fetch ${SAMPLES} samples; dirs 5`);
+  const sb = new KubernetesSandbox({ client, namespace, timeout: 300 });
+  created.add(sb);
+  await sb.start();
+  const pod = sb.podName!;
+  const bytes = STREAM_MIB << 20;
+  try {
+    // 1. A command's output streamed to the end: spawn() vs kubectl exec's stdout.
+    const ours = await timeRuns(3, 1, async () => {
+      const p = await sb.spawn(["head", "-c", String(bytes), "/dev/zero"], { stderr: "null" });
+      let n = 0;
+      for await (const c of p.stdout) n += c.length;
+      if (n !== bytes || (await p.status).exitCode !== 0) throw new Error(`streamed ${n} B`);
+    });
+    const peer = await timeRuns(3, 1, async () => {
+      const r = await kubectl(
+        "exec",
+        pod,
+        "-c",
+        CONTAINER_NAME,
+        "--",
+        "head",
+        "-c",
+        String(bytes),
+        "/dev/zero",
+      );
+      if (r.stdout.length !== bytes) throw new Error(`kubectl streamed ${r.stdout.length} B`);
+    });
+    const mibps = (xs: number[]) => xs.map((ms) => STREAM_MIB / (ms / 1000));
+    const o = record("streams", `ours: spawn() stdout, ${STREAM_MIB} MiB`, ours);
+    const k = record("streams", `kubectl exec stdout, ${STREAM_MIB} MiB`, peer);
+    record("streams", "ours: spawn() stdout", mibps(ours), "MiB/s");
+    record("streams", "kubectl exec stdout", mibps(peer), "MiB/s");
+    emitRatio("stream_vs_kubectl_exec", ratio(o.median, k.median));
+
+    // 2. One HTTP request to a server in the sandbox: sb.fetch() vs curl-like fetch through a
+    // running `kubectl port-forward` (its start is not counted), and through sb.forwardPort().
+    await sb.exec(["/bin/sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt"]);
+    await sb.spawn(["python3", "-m", "http.server", "8000", "-d", "/tmp/www"], { detached: true });
+    await withPortForwardGrant(async () => {
+      for (let i = 0; !(await sb.fetch(8000, "/hello.txt").then((r) => r.text(), () => "")); i++) {
+        if (i > 100) throw new Error("http.server did not answer");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const get = async (url: string) => {
+        const text = await (await fetch(url)).text();
+        if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
+      };
+      const viaFetch = await timeRuns(SAMPLES, 3, async () => {
+        const text = await (await sb.fetch(8000, "/hello.txt")).text();
+        if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
+      });
+      const fwd = await sb.forwardPort(8000);
+      const viaForward = await timeRuns(SAMPLES, 3, () => get(`${fwd.url}/hello.txt`));
+      await fwd.close();
+      const child = new Deno.Command(kubectlBin, {
+        args: ["--kubeconfig", kubectlKubeconfig, "-n", namespace, "port-forward", pod, ":8000"],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      try {
+        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!/127\.0\.0\.1:(\d+)/.test(seen)) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error(`kubectl port-forward ended: ${seen}`);
+          seen += value;
+        }
+        const port = /127\.0\.0\.1:(\d+)/.exec(seen)![1];
+        const viaKubectl = await timeRuns(
+          SAMPLES,
+          3,
+          () => get(`http://127.0.0.1:${port}/hello.txt`),
+        );
+        reader.cancel().catch(() => {});
+        const f = record(
+          "ports",
+          "ours: sb.fetch(8000, path) (a port forward per request)",
+          viaFetch,
+        );
+        record("ports", "ours: fetch() through sb.forwardPort(8000)", viaForward);
+        const kp = record("ports", "fetch() through a running `kubectl port-forward`", viaKubectl);
+        emitRatio("fetch_vs_kubectl_port_forward", ratio(f.median, kp.median));
+        // A one-off request, as a tool that needs one answer makes it: kubectl's start counted.
+        const oneShot = await timeRuns(Math.min(SAMPLES, 10), 1, async () => {
+          const once = new Deno.Command(kubectlBin, {
+            args: [
+              "--kubeconfig",
+              kubectlKubeconfig,
+              "-n",
+              namespace,
+              "port-forward",
+              pod,
+              ":8000",
+            ],
+            stdout: "piped",
+            stderr: "null",
+          }).spawn();
+          try {
+            const r = once.stdout.pipeThrough(new TextDecoderStream()).getReader();
+            let out = "";
+            while (!/127\.0\.0\.1:(\d+)/.test(out)) {
+              const { done, value } = await r.read();
+              if (done) throw new Error(`kubectl port-forward ended: ${out}`);
+              out += value;
+            }
+            await get(`http://127.0.0.1:${/127\.0\.0\.1:(\d+)/.exec(out)![1]}/hello.txt`);
+            r.cancel().catch(() => {});
+          } finally {
+            once.kill();
+            await once.status;
+          }
+        });
+        const ko = record("ports", "kubectl port-forward started for one request", oneShot);
+        emitRatio("fetch_vs_kubectl_port_forward_oneshot", ratio(f.median, ko.median));
+      } finally {
+        child.kill();
+        await child.status;
+      }
+    });
+
+    // 3. A tree both ways: uploadDir + downloadDir vs kubectl cp of a folder, up and down.
+    const dir = await Deno.makeTempDir({ prefix: "orbiter-bench-dirs-" });
+    tmpDirs.push(dir);
+    const block = new Uint8Array(256 << 10);
+    crypto.getRandomValues(block.subarray(0, 65536));
+    for (let d = 0; d < 10; d++) {
+      await Deno.mkdir(`${dir}/tree/d${d}`, { recursive: true });
+      for (let f = 0; f < 10; f++) await Deno.writeFile(`${dir}/tree/d${d}/f${f}.bin`, block);
+    }
+    let round = 0;
+    const up = await timeRuns(5, 1, () => sb.files.uploadDir(`${dir}/tree`, `/tmp/ours${round++}`));
+    round = 0;
+    const down = await timeRuns(5, 1, async () => {
+      await sb.files.downloadDir(`/tmp/ours${round}`, `${dir}/back${round++}`);
+    });
+    round = 0;
+    const kup = await timeRuns(
+      5,
+      1,
+      () => kubectl("cp", "-c", CONTAINER_NAME, `${dir}/tree`, `${pod}:/tmp/kubectl${round++}`),
+    );
+    round = 0;
+    const kdown = await timeRuns(
+      5,
+      1,
+      () =>
+        kubectl(
+          "cp",
+          "-c",
+          CONTAINER_NAME,
+          `${pod}:/tmp/kubectl${round}`,
+          `${dir}/kback${round++}`,
+        ),
+    );
+    const ou = record("dirs", "ours: uploadDir, 100 files / 25 MiB", up);
+    const od = record("dirs", "ours: downloadDir, 100 files / 25 MiB", down);
+    const ku = record("dirs", "kubectl cp DIR POD:DIR, 100 files / 25 MiB", kup);
+    const kd = record("dirs", "kubectl cp POD:DIR DIR, 100 files / 25 MiB", kdown);
+    emitRatio("dirs_vs_kubectl_cp", ratio(ou.median + od.median, ku.median + kd.median));
+  } finally {
+    await sb.cleanup();
+    created.delete(sb);
+  }
+}
+
 // --- report -----------------------------------------------------------------------------------
 async function versions(): Promise<Record<string, string>> {
   const kv = JSON.parse((await kubectl("version", "-o", "json")).stdout);
@@ -670,7 +870,7 @@ function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number):
 
 const startedAt = new Date();
 const t0 = performance.now();
-const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,warm,fanout,cold,files").split(",");
+const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,warm,fanout,cold,files,streams").split(",");
 try {
   const v = await versions();
   notes.push(
@@ -686,6 +886,11 @@ try {
     "files: the peers are `kubectl cp local POD:/tmp/F` and `kubectl cp POD:/tmp/F local` (a " +
       "tar stream through exec; each a fresh kubectl process), into the container's /tmp. The " +
       "ratio is (ours write + read) / (kubectl cp up + down), medians.",
+    "streams: ours reads spawn()'s stdout to the end; the peer is `kubectl exec POD -- head -c N " +
+      "/dev/zero` with its stdout collected by this process. ports: the peer is Deno's fetch() " +
+      "through a `kubectl port-forward POD :8000` started once beforehand (its start not " +
+      "counted), ours opens a port forward per request. dirs: a folder of 10 folders x 10 files " +
+      "of 256 KiB, each sample into a new folder; the peer is `kubectl cp` both ways.",
     "fan-out: on kwok's fake node (a toleration and a nodeSelector), since hundreds of real " +
       "containers do not fit on 2 cores; it measures the client and the control plane.",
     "@kubernetes/client-node runs in Deno (npm: specifier) from the same kubeconfig; its Exec " +
@@ -697,6 +902,7 @@ try {
   if (only.includes("fanout")) await benchFanout();
   if (only.includes("cold")) await benchCold();
   if (only.includes("files")) await benchFiles();
+  if (only.includes("streams")) await benchStreams();
   const out = Deno.env.get("BENCH_RESULTS") ?? `${root}/bench/RESULTS.md`;
   // The soak numbers come from the test suite (tests/integration/soak_test.ts), not from this
   // run: keep that section of the previous file as it was.
