@@ -11,7 +11,13 @@ import { fileURLToPath } from "node:url";
 
 const root = new URL("../", import.meta.url);
 const rootPath = fileURLToPath(root);
-const ENTRY_POINTS = ["mod.ts", "src/kubeconfig/mod.ts", "src/client/mod.ts"];
+/** The published entry points: deno.json's `exports`. */
+const ENTRY_POINTS: string[] = Object.values(
+  JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url))).exports as Record<
+    string,
+    string
+  >,
+).map((p) => p.replace(/^\.\//, ""));
 
 async function deno(...args: string[]): Promise<{ code: number; output: string }> {
   const out = await new Deno.Command(Deno.execPath(), {

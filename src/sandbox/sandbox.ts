@@ -645,12 +645,13 @@ export class KubernetesSandbox {
   }
 
   /**
-   * The output of detached process `id` from byte `offset` (default 0), followed until it ends:
-   * from this client or another one, after `connect()`.
+   * The output of detached process `id` from byte `offset` (default 0), followed until it ends
+   * (with `follow: false`, only what it has written so far): from this client or another one,
+   * after `connect()`.
    */
   attach(
     id: string,
-    options: { offset?: number; signal?: AbortSignal } = {},
+    options: { offset?: number; follow?: boolean; signal?: AbortSignal } = {},
   ): ReadableStream<Uint8Array> {
     return this.#procs.attach(id, options);
   }
