@@ -49,8 +49,13 @@ export interface DetachedProcess {
   readonly id: string;
   /** Its PID in the container. */
   readonly pid: number;
-  /** Its output (stdout and stderr together) from byte `offset`, followed until it ends. */
-  output(options?: { offset?: number; signal?: AbortSignal }): ReadableStream<Uint8Array>;
+  /**
+   * Its output (stdout and stderr together) from byte `offset`, followed until it ends; with
+   * `follow: false`, only what it has written so far.
+   */
+  output(
+    options?: { offset?: number; follow?: boolean; signal?: AbortSignal },
+  ): ReadableStream<Uint8Array>;
   /** Resolves with its exit code once it has ended (`null` when it ended without one). */
   wait(options?: { signal?: AbortSignal }): Promise<number | null>;
   /** Kills its whole process tree. */
@@ -112,13 +117,14 @@ export class DetachedProcesses {
   }
 
   /**
-   * Follows the output of detached process `id` from byte `offset` until it ends.
+   * Follows the output of detached process `id` from byte `offset` until it ends (with
+   * `follow: false`, reads what it has written so far).
    *
    * @throws {InvalidOptionError} a malformed id or offset.
    */
   attach(
     id: string,
-    options: { offset?: number; signal?: AbortSignal } = {},
+    options: { offset?: number; follow?: boolean; signal?: AbortSignal } = {},
   ): ReadableStream<Uint8Array> {
     checkId(id);
     const offset = options.offset ?? 0;
@@ -129,7 +135,14 @@ export class DetachedProcesses {
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     return new ReadableStream<Uint8Array>({
       start: (controller) => {
-        this.#commands.run(["/bin/sh", "-c", FOLLOW_DETACHED, id, String(offset)], {
+        this.#commands.run([
+          "/bin/sh",
+          "-c",
+          FOLLOW_DETACHED,
+          id,
+          String(offset),
+          ...(options.follow === false ? ["once"] : []),
+        ], {
           signal,
           timeout: FOREVER_SECONDS,
           maxOutputBytes: 0,

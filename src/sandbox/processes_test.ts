@@ -58,6 +58,16 @@ Deno.test("detached processes: start, list, follow from an offset, wait, kill a 
     assert.equal(rest, "two\n");
     const [done] = await procs.list();
     assert.deepEqual([done.running, done.exitCode], [false, 3]);
+    const sleeper0 = await procs.spawn(["sh", "-c", "echo now; exec sleep 30"], { detached: true });
+    // Each snapshot ends although the process still runs; the echo shows up within moments.
+    let once = "";
+    for (const deadline = Date.now() + 5000; once !== "now\n" && Date.now() < deadline;) {
+      once = "";
+      const snapshot = sleeper0.output({ follow: false }).pipeThrough(new TextDecoderStream());
+      for await (const t of snapshot) once += t;
+    }
+    assert.equal(once, "now\n");
+    await sleeper0.kill();
     // A listed process is a handle too.
     const sleeper = await procs.spawn(["sleep", "30"], { detached: true });
     const listed = (await procs.list()).find((x) => x.id === sleeper.id)!;
@@ -68,7 +78,7 @@ Deno.test("detached processes: start, list, follow from an offset, wait, kill a 
     await tree.kill();
     const code = await tree.wait();
     assert.ok(code === 143 || code === 137, `exit ${code}`);
-    assert.equal((await procs.list()).length, 3);
+    assert.equal((await procs.list()).length, 4);
     await assert.rejects(
       () => procs.spawn(["true"], { detached: false as true }),
       /detached/,

@@ -1,0 +1,257 @@
+/**
+ * The commands that run things in a sandbox: `exec`, `shell`, and the detached processes'
+ * `spawn`, `ps`, `logs` and `kill`.
+ *
+ * @module
+ */
+
+import { CommandTimeoutError, type KubernetesSandbox, type ProcessInfo } from "../../mod.ts";
+import { MarkerFilter, newMarker, pipeUntil, withExitMarker } from "./_streams.ts";
+import type { CliOutput } from "./io.ts";
+import {
+  checkProcessId,
+  checkSandboxId,
+  parseDuration,
+  parseInteger,
+  parsePairs,
+  UsageError,
+} from "./_args.ts";
+import type { CommandContext } from "./_context.ts";
+import { PROGRAM } from "./_help.ts";
+import { formatTable, formatTime } from "./_table.ts";
+
+/** `shell`'s default limit: a working day, so a forgotten session still ends. */
+const SHELL_TIMEOUT_SECONDS = 12 * 3600;
+
+/** What `exec` and `shell` run, and how. */
+interface Streamed {
+  argv: string[];
+  input: ReadableStream<Uint8Array> | undefined;
+  cwd: string | undefined;
+  env: Record<string, string> | undefined;
+  timeout: number | undefined;
+}
+
+/** `exec ID -- COMMAND...`: runs it with streamed output; its exit code is the CLI's. */
+export async function exec(ctx: CommandContext): Promise<number> {
+  const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "exec"));
+  const argv = commandAfterDashes(ctx);
+  const run = streamedOptions(ctx, argv, undefined);
+  if (!ctx.bool("no-stdin") && !ctx.io.stdin.isTerminal) run.input = ctx.io.stdin.readable;
+  return await withSandbox(ctx, id, (sb) => runStreamed(ctx, sb, run));
+}
+
+/** `shell ID`: an interactive shell without a TTY (the client has no TTY exec). */
+export async function shell(ctx: CommandContext): Promise<number> {
+  const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "shell"));
+  const run = streamedOptions(ctx, [ctx.flag("shell") ?? "/bin/sh", "-i"], SHELL_TIMEOUT_SECONDS);
+  run.input = ctx.io.stdin.readable;
+  if (ctx.io.stdin.isTerminal) {
+    ctx.info(`connected to sandbox ${id} without a TTY: exit or Ctrl-D leaves, Ctrl-C ends it`);
+  }
+  return await withSandbox(ctx, id, (sb) => runStreamed(ctx, sb, run));
+}
+
+/** `spawn ID -- COMMAND...`: starts it detached and prints its process id. */
+export async function spawn(ctx: CommandContext): Promise<number> {
+  const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "spawn"));
+  const argv = commandAfterDashes(ctx);
+  const env = parsePairs("env", ctx.list("env"));
+  return await withSandbox(ctx, id, async (sb) => {
+    const p = await sb.spawn(argv, {
+      detached: true,
+      cwd: ctx.flag("cwd"),
+      env,
+      signal: ctx.signal,
+    });
+    ctx.out(`${p.id}\n`);
+    ctx.info(`started process ${p.id} (pid ${p.pid}): \`${PROGRAM} logs ${id} ${p.id} -f\``);
+    return 0;
+  });
+}
+
+/** `ps ID`: the sandbox's detached processes. */
+export async function ps(ctx: CommandContext): Promise<number> {
+  const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "ps"));
+  return await withSandbox(ctx, id, async (sb) => {
+    const procs = await sb.processes({ signal: ctx.signal });
+    if (ctx.bool("json")) {
+      const plain = procs.map(({ id, pid, argv, startedAt, running, exitCode }) => ({
+        id,
+        pid,
+        argv,
+        startedAt,
+        running,
+        exitCode,
+      }));
+      ctx.out(`${JSON.stringify(plain, null, 2)}\n`);
+    } else if (procs.length) {
+      ctx.out(formatTable(
+        ["ID", "PID", "STATUS", "STARTED", "COMMAND"],
+        procs.map((p) => [
+          p.id,
+          String(p.pid),
+          p.running ? "running" : p.exitCode === null ? "ended" : `exited ${p.exitCode}`,
+          formatTime(p.startedAt),
+          p.argv.map(quote).join(" "),
+        ]),
+      ));
+    } else ctx.info(`no detached processes in sandbox ${id}`);
+    return 0;
+  });
+}
+
+/** `logs ID PROCESS_ID`: its output so far, or followed until it ends with `--follow`. */
+export async function logs(ctx: CommandContext): Promise<number> {
+  const [id, processId] = ctx.positionals("ID", "PROCESS_ID");
+  checkSandboxId(id, "logs");
+  checkProcessId(processId, "logs");
+  const offsetFlag = ctx.flag("offset");
+  const offset = offsetFlag === undefined
+    ? 0
+    : parseInteger("offset", offsetFlag, 0, Number.MAX_SAFE_INTEGER);
+  return await withSandbox(ctx, id, async (sb) => {
+    const output = ctx.bool("follow")
+      ? sb.attach(processId, { offset, signal: ctx.signal })
+      : (await findProcess(ctx, sb, processId)).output({
+        offset,
+        follow: false,
+        signal: ctx.signal,
+      });
+    for await (const chunk of output) ctx.io.stdout.write(chunk);
+    return 0;
+  });
+}
+
+/** `kill ID PROCESS_ID`: kills the detached process's tree. */
+export async function kill(ctx: CommandContext): Promise<number> {
+  const [id, processId] = ctx.positionals("ID", "PROCESS_ID");
+  checkSandboxId(id, "kill");
+  checkProcessId(processId, "kill");
+  return await withSandbox(ctx, id, async (sb) => {
+    await (await findProcess(ctx, sb, processId)).kill({ signal: ctx.signal });
+    ctx.info(`killed process ${processId}`);
+    return 0;
+  });
+}
+
+/** The detached process `processId`; a missing one is reported, not thrown at. */
+async function findProcess(
+  ctx: CommandContext,
+  sb: KubernetesSandbox,
+  processId: string,
+): Promise<ProcessInfo> {
+  const found = (await sb.processes({ signal: ctx.signal })).find((p) => p.id === processId);
+  if (!found) {
+    throw new MissingProcess(
+      `no detached process ${processId} in sandbox ${sb.sandboxId} (\`${PROGRAM} ps ${sb.sandboxId}\` lists them)`,
+    );
+  }
+  return found;
+}
+
+/** A process id that the sandbox does not know: a runtime failure (exit 1). */
+export class MissingProcess extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "MissingProcess";
+  }
+}
+
+/** Runs `fn` with the running sandbox `id`, let go of afterwards (it keeps running). */
+async function withSandbox(
+  ctx: CommandContext,
+  id: string,
+  fn: (sb: KubernetesSandbox) => Promise<number>,
+): Promise<number> {
+  const sb = await ctx.connect(id);
+  try {
+    return await fn(sb);
+  } finally {
+    await sb.disconnect();
+  }
+}
+
+/** The argv after `--`. */
+function commandAfterDashes(ctx: CommandContext): string[] {
+  const argv = ctx.args.rest;
+  if (!argv?.length) {
+    throw new UsageError(
+      `missing the command: ${PROGRAM} ${ctx.command} ID -- COMMAND [ARG...]`,
+      ctx.command,
+    );
+  }
+  return argv;
+}
+
+function streamedOptions(
+  ctx: CommandContext,
+  argv: string[],
+  defaultTimeout: number | undefined,
+): Streamed {
+  const timeout = ctx.flag("timeout");
+  return {
+    argv,
+    input: undefined,
+    cwd: ctx.flag("cwd"),
+    env: ctx.list("env").length ? parsePairs("env", ctx.list("env")) : undefined,
+    timeout: timeout === undefined ? defaultTimeout : parseDuration("timeout", timeout),
+  };
+}
+
+/**
+ * Runs a command with its output written as it comes (a slow stdout slows the command down) and
+ * resolves with its exit code. With input, the command runs under the exit marker's wrapper
+ * (see ./_streams.ts): once it has exited, the CLI stops sending its stdin, which may never end.
+ */
+async function runStreamed(
+  ctx: CommandContext,
+  sb: KubernetesSandbox,
+  run: Streamed,
+): Promise<number> {
+  const markerText = run.input ? newMarker() : undefined;
+  const marker = markerText ? new MarkerFilter(markerText) : undefined;
+  const argv = markerText ? withExitMarker(markerText, run.argv) : run.argv;
+  const p = await sb.spawn(argv, {
+    stdin: run.input ? "piped" : "null",
+    cwd: run.cwd,
+    env: run.env,
+    timeout: run.timeout ?? sb.timeout,
+    signal: ctx.signal,
+  });
+  const copy = async (from: ReadableStream<Uint8Array>, to: CliOutput, filter?: MarkerFilter) => {
+    for await (const chunk of from) to.write(filter ? filter.push(chunk) : chunk);
+    const held = filter?.flush();
+    if (held?.length) to.write(held);
+  };
+  try {
+    const [result] = await Promise.all([
+      p.status,
+      copy(p.stdout, ctx.io.stdout),
+      copy(p.stderr, ctx.io.stderr, marker),
+      // Until the marker, or the end of the session (a killed wrapper prints no marker).
+      run.input && marker
+        ? pipeUntil(run.input, p.stdin, Promise.race([marker.seen, p.status]))
+        : undefined,
+    ]);
+    if (result.oomKilled) {
+      ctx.note(`${PROGRAM}: the command was killed: the sandbox ran out of memory (its limit)`);
+    }
+    return result.exitCode;
+  } catch (err) {
+    // The wrapper is argv[0]: name the user's command instead.
+    if (marker && err instanceof CommandTimeoutError && err.limit === "timeout") {
+      throw new CommandTimeoutError(
+        `command ${JSON.stringify(run.argv[0])} ran past its ${err.timeoutSeconds} s timeout ` +
+          `and was killed`,
+        { limit: err.limit, timeoutSeconds: err.timeoutSeconds, cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/** An argument as a shell would need it written. */
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { type CliOutput, main, VERSION } from "./mod.ts";
+import { COMMANDS } from "./_help.ts";
+
+/** Runs the CLI in-process; the kubeconfig does not exist, so any attempt to load it fails (1). */
+async function run(
+  args: string[],
+  options: { signal?: AbortSignal; stdin?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const sink = () => {
+    let text = "";
+    const out: CliOutput & { text(): string } = {
+      isTerminal: false,
+      write: (b) => void (text += new TextDecoder().decode(b)),
+      text: () => text,
+    };
+    return out;
+  };
+  const stdout = sink();
+  const stderr = sink();
+  const code = await main(["--kubeconfig", "/nonexistent/kubeconfig", ...args], {
+    stdout,
+    stderr,
+    stdin: { readable: new Blob([options.stdin ?? ""]).stream(), isTerminal: false },
+    signal: options.signal ?? new AbortController().signal,
+  });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}
+
+Deno.test("--version prints the package's version", async () => {
+  const r = await run(["--version"]);
+  assert.deepEqual(r, { code: 0, stdout: `orbiter-sandbox ${VERSION}\n`, stderr: "" });
+  assert.match(VERSION, /^\d+\.\d+\.\d+/);
+});
+
+Deno.test("--help, help and COMMAND --help print complete help on stdout", async () => {
+  const top = await run(["--help"]);
+  assert.equal(top.code, 0);
+  for (const name of Object.keys(COMMANDS)) assert.match(top.stdout, new RegExp(`\\n  ${name} `));
+  assert.match(top.stdout, /Exit codes: 0 success; 1 failure/);
+  for (const name of Object.keys(COMMANDS)) {
+    const a = await run([name, "--help"]);
+    const b = await run(["help", name]);
+    assert.equal(a.code, 0);
+    assert.equal(a.stdout, b.stdout);
+    assert.match(a.stdout, new RegExp(`^Usage: orbiter-sandbox ${name}`));
+    for (const flag of COMMANDS[name].flags) {
+      assert.ok(a.stdout.includes(`--${flag.name}`), flag.name);
+    }
+  }
+  assert.match((await run(["create", "--help"])).stdout, /activeDeadlineSeconds/);
+  assert.match((await run(["shell", "--help"])).stdout, /no TTY exec/);
+});
+
+Deno.test("no command prints the help on stderr and exits 2", async () => {
+  const r = await run([]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^orbiter-sandbox .*Commands:/s);
+});
+
+Deno.test("usage errors exit 2 before the kubeconfig is read, with a pointer to the help", async () => {
+  const cases: [string[], RegExp][] = [
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [["help", "frobnicate"], /no command "frobnicate"/],
+    [["list", "--bogus"], /unknown flag --bogus for "list"/],
+    [["create", "--ttl", "soon"], /--ttl: "soon" is not a positive duration/],
+    [["create", "--memory", "lots"], /resources\.limits\.memory/],
+    [["create", "--env", "NOEQUALS"], /--env expects KEY=VALUE/],
+    [["create", "--egress", "some"], /--egress must be none or all/],
+    [["create", "--port", "70000"], /--port: "70000" must be a whole number/],
+    [["create", "extra"], /unexpected argument "extra"/],
+    [["exec", "abc"], /missing the command: orbiter-sandbox exec ID -- COMMAND/],
+    [["exec", "abc", "ls"], /unexpected argument "ls" \(put the command after --\)/],
+    [["exec", "Not_An_Id", "--", "ls"], /"Not_An_Id" is not a sandbox id/],
+    [["exec", "abc", "--timeout", "0", "--", "ls"], /--timeout: "0" is not a positive duration/],
+    [["cp", "a", "b"], /one of SRC and DST must be ID:PATH/],
+    [["cp", "abc:/x", "def:/y"], /both SRC and DST are in a sandbox/],
+    [["cp", "abc:", "./y"], /give a path after the colon/],
+    [["cp", "-", "abc:/dir/"], /with - as SRC, DST needs a file name/],
+    [["logs", "abc"], /missing PROCESS_ID/],
+    [["logs", "abc", "../etc"], /is not a process id/],
+    [["logs", "abc", "p1", "--offset", "-1"], /unknown flag -1|--offset/],
+    [["reap"], /give --older-than DURATION, or --all/],
+    [["reap", "--all", "--older-than", "1h"], /not both/],
+    [["delete"], /missing ID/],
+    [["list", "-n", "Bad_NS"], /--namespace: "Bad_NS" is not a namespace name/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(" "));
+    assert.match(r.stderr, /Run 'orbiter-sandbox .*--help' for usage\.\n$/, args.join(" "));
+    assert.equal(r.stdout, "");
+  }
+});
+
+Deno.test("a usage error never repeats an --env value", async () => {
+  const r = await run(["exec", "abc", "--env", "s3cr3t-value", "--", "true"]);
+  assert.equal(r.code, 2);
+  assert.ok(!r.stderr.includes("s3cr3t-value"), r.stderr);
+});
+
+Deno.test("a failure past the arguments exits 1 with the library's message", async () => {
+  const r = await run(["list"]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /^orbiter-sandbox: .*\/nonexistent\/kubeconfig/);
+});
+
+Deno.test("an interrupted run exits 130", async () => {
+  const stop = new AbortController();
+  stop.abort(new DOMException("interrupted", "AbortError"));
+  const r = await run(["list"], { signal: stop.signal });
+  assert.equal(r.code, 130);
+});
