@@ -97,11 +97,6 @@ if [ $# -gt 0 ]; then
 fi
 `;
 
-/** `sh -c READ_FILE _ PATH WORKSPACE...`: the file's bytes on stdout. */
-export const READ_FILE = `${CONFINE}
-[ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
-exec cat -- "$real"`;
-
 /**
  * `sh -c WRITE_FILE _ PATH WORKSPACE...`: stdin, to its end-of-file, into the file; parents
  * created.
@@ -243,6 +238,16 @@ export const READ_RANGE = `${CONFINE}
 [ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
 off=\${0%%:*} n=\${0##*:}
 tail -c +$((off + 1)) -- "$real" | head -c "$n"`;
+
+/**
+ * `sh -c READ_HEAD N PATH WORKSPACE...`: the file's size on a line of its own, then its first `N`
+ * bytes.
+ */
+export const READ_HEAD = `${CONFINE}
+[ -d "$real" ] && { echo "orbiter: $target is a directory" >&2; exit 21; }
+size=$(stat -L -c %s -- "$real") || exit 1
+printf '%s\\n' "$size"
+exec head -c "$0" -- "$real"`;
 
 /**
  * Where detached processes keep their records and logs (memory-backed); the scripts take

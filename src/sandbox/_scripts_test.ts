@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_FILE, WRITE_FILE } from "./_scripts.ts";
+import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_HEAD, WRITE_FILE } from "./_scripts.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -15,9 +15,10 @@ async function sh(
   script: string,
   args: string[],
   stdin?: string,
+  arg0 = "orbiter",
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command("/bin/sh", {
-    args: ["-c", script, "orbiter", ...args],
+    args: ["-c", script, arg0, ...args],
     stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -29,6 +30,16 @@ async function sh(
   }
   const out = await child.output();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** READ_HEAD of up to 1000 bytes, its size line checked and taken off. */
+async function readFile(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const r = await sh(READ_HEAD, args, undefined, "1000");
+  if (r.code !== 0) return r;
+  const [size, ...rest] = r.stdout.split("\n");
+  const stdout = rest.join("\n");
+  assert.equal(Number(size), encoder.encode(stdout).length);
+  return { ...r, stdout };
 }
 
 /** A tree: ROOT/ws (the workspace, with links), ROOT/outside/secret.txt. */
@@ -52,9 +63,9 @@ async function withTree(fn: (root: string, ws: string) => Promise<void>): Promis
   }
 }
 
-Deno.test("READ_FILE reads inside the workspace and refuses every way out", async () => {
+Deno.test("READ_HEAD reads inside the workspace and refuses every way out", async () => {
   await withTree(async (root, ws) => {
-    const read = (path: string) => sh(READ_FILE, [path, ws]);
+    const read = (path: string) => readFile([path, ws]);
     assert.deepEqual(await read(`${ws}/in.txt`), { code: 0, stdout: "inside", stderr: "" });
     assert.equal((await read(`${ws}/name with space`)).stdout, "spaced");
     assert.equal((await read(`${ws}/new\nline`)).stdout, "newline");
@@ -120,7 +131,7 @@ Deno.test("LIST_FILES lists names with spaces and newlines, and not outside", as
 
 Deno.test("without a workspace every resolvable path is allowed, and a broken link still fails closed", async () => {
   await withTree(async (root, ws) => {
-    assert.equal((await sh(READ_FILE, [`${root}/outside/secret.txt`])).stdout, "secret");
-    assert.equal((await sh(READ_FILE, [`${ws}/loop/x`])).code, OUTSIDE_WORKSPACE_EXIT);
+    assert.equal((await readFile([`${root}/outside/secret.txt`])).stdout, "secret");
+    assert.equal((await readFile([`${ws}/loop/x`])).code, OUTSIDE_WORKSPACE_EXIT);
   });
 });

@@ -102,6 +102,9 @@ const FOREVER_SECONDS = 24 * 24 * 3600;
  * @throws {InvalidOptionError} an option out of its domain.
  */
 export function checkProcessOptions(options: ProcessOptions): void {
+  if (options.detached !== undefined && options.detached !== false) {
+    throw new InvalidOptionError("detached", "must be true or false");
+  }
   for (const name of ["stdin", "stdout", "stderr"] as const) {
     const v = options[name];
     if (v !== undefined && v !== "piped" && v !== "null") {

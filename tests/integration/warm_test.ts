@@ -351,7 +351,7 @@ Deno.test({
       assert.ok(!ps.stdout.includes("sleep 300"), "no process of the tree is left");
       const err = await new Response(sb.attach("no-such-id")).text().catch((e) => e);
       assert.equal(err.reason, "NotFound");
-      await assert.rejects(sb.spawn(["true"], {} as never), /detached/);
+      await assert.rejects(sb.spawn(["true"], { detached: "yes" } as never), /detached/);
     });
   },
 });
