@@ -13,8 +13,11 @@ export class OutputStream {
   #cancelled = false;
   #wake: (() => void) | undefined;
 
-  /** A stream when `piped`; otherwise output is dropped and `readable()` throws. */
-  constructor(piped: boolean, highWaterMark: number) {
+  /**
+   * A stream when `piped`; otherwise output is dropped and `readable()` throws. `onCancel` runs
+   * when the reader cancels the stream.
+   */
+  constructor(piped: boolean, highWaterMark: number, onCancel?: () => void) {
     if (!piped) return;
     this.#stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -24,6 +27,7 @@ export class OutputStream {
       cancel: () => {
         this.#cancelled = true;
         this.#release();
+        onCancel?.();
       },
     }, new ByteLengthQueuingStrategy({ highWaterMark }));
   }

@@ -10,6 +10,7 @@
 
 import { ExecError, InvalidOptionError } from "../errors.ts";
 import type { SandboxCommands } from "./commands.ts";
+import { OutputStream } from "./_output_stream.ts";
 import {
   FOLLOW_DETACHED,
   KILL_DETACHED,
@@ -63,6 +64,8 @@ export interface DetachedProcess {
 }
 
 const ID = /^[a-z0-9-]{1,64}$/;
+/** Bytes of output queued before following pauses. */
+const OUTPUT_HIGH_WATER = 1 << 20;
 /** The limit of a wait or a follow: as long as a timer can wait (about 24 days). */
 const FOREVER_SECONDS = 24 * 24 * 3600;
 
@@ -133,33 +136,31 @@ export class DetachedProcesses {
     }
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-    return new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#commands.run([
-          "/bin/sh",
-          "-c",
-          FOLLOW_DETACHED,
-          id,
-          String(offset),
-          ...(options.follow === false ? ["once"] : []),
-        ], {
-          signal,
-          timeout: FOREVER_SECONDS,
-          maxOutputBytes: 0,
-          onStdout: (chunk) => controller.enqueue(chunk),
-        }).then((r) => {
-          if (r.exitCode === 0) return controller.close();
-          controller.error(
-            r.exitCode === MISSING_EXIT
-              ? new ExecError(`no detached process ${id} in this sandbox`, { reason: "NotFound" })
-              : new ExecError(`following process ${id} failed: ${r.stderr.trim()}`),
-          );
-        }, (err) => {
-          if (!stop.signal.aborted) controller.error(err);
-        });
-      },
-      cancel: () => stop.abort(),
+    // A bounded queue: a reader that stops reading stops the `tail` in the sandbox.
+    const out = new OutputStream(true, OUTPUT_HIGH_WATER, () => stop.abort());
+    this.#commands.run([
+      "/bin/sh",
+      "-c",
+      FOLLOW_DETACHED,
+      id,
+      String(offset),
+      ...(options.follow === false ? ["once"] : []),
+    ], {
+      signal,
+      timeout: FOREVER_SECONDS,
+      maxOutputBytes: 0,
+      onStdout: (chunk) => out.push(chunk),
+    }).then((r) => {
+      if (r.exitCode === 0) return out.close();
+      out.error(
+        r.exitCode === MISSING_EXIT
+          ? new ExecError(`no detached process ${id} in this sandbox`, { reason: "NotFound" })
+          : new ExecError(`following process ${id} failed: ${r.stderr.trim()}`),
+      );
+    }, (err) => {
+      if (!stop.signal.aborted) out.error(err);
     });
+    return out.readable("output");
   }
 
   /** Kills the whole process tree of detached process `id` (its record stays). */
