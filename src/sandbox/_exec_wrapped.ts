@@ -6,9 +6,10 @@
  */
 
 import type { ExecSessionResult } from "../client/exec.ts";
-import { ExecError } from "../errors.ts";
+import { ExecError, InvalidOptionError } from "../errors.ts";
+import { shellQuote } from "./_channel.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS, Tail } from "./_exec_in_pod.ts";
-import { KILL_TREE, RUN_WITH_PIDFILE, RUN_WITH_PIDFILE_DRAIN } from "./_scripts.ts";
+import { KILL_TREE, PRIVATE_DIR, RUN_WITH_PIDFILE, RUN_WITH_PIDFILE_DRAIN } from "./_scripts.ts";
 
 /** What {@linkcode execWrapped} takes of a command's options (`ExecOptions` in ./commands.ts). */
 export interface WrappedOptions {
@@ -43,7 +44,7 @@ export async function execWrapped(
   const { signal, limit, pidFile } = how;
   let argv = command;
   if (options.env && Object.keys(options.env).length) {
-    argv = ["env", ...Object.entries(options.env).map(([k, v]) => `${k}=${v}`), ...argv];
+    argv = await withEnv(target, options.env, argv, signal);
   }
   if (options.cwd !== undefined) {
     argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
@@ -81,6 +82,45 @@ export async function execWrapped(
     throw err;
   }
 }
+
+/**
+ * `argv` run with `env` added. The values do not go in the exec request (its URL, which the API
+ * server may log): they are written first, through stdin, to a private file in the sandbox's
+ * memory-backed volume, which the command's shell reads and deletes before it runs the command.
+ * A server that speaks only v4 cannot take stdin; there the values go in the request, as
+ * `env K=V`.
+ *
+ * @throws {InvalidOptionError} a name that is not an environment variable name.
+ */
+async function withEnv(
+  target: ExecTarget,
+  env: Record<string, string>,
+  argv: string[],
+  signal: AbortSignal,
+): Promise<string[]> {
+  for (const name of Object.keys(env)) {
+    if (!ENV_NAME.test(name)) {
+      throw new InvalidOptionError(`env.${name}`, "is not an environment variable name");
+    }
+  }
+  const file = `${PRIVATE_DIR}/.exec-env-${crypto.randomUUID()}`;
+  const script = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join("");
+  try {
+    const r = await execInPod(target, ["/bin/sh", "-c", 'umask 077 && cat > "$0"', file], {
+      stdin: script,
+      signal,
+    });
+    if (r.exitCode !== 0) {
+      throw new ExecError(`could not pass the environment: ${new TextDecoder().decode(r.stderr)}`);
+    }
+  } catch (err) {
+    if (!(err instanceof ExecError && err.reason === "Unsupported")) throw err;
+    return ["env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
+  }
+  return ["/bin/sh", "-c", '. "$0"; rm -f -- "$0"; exec "$@"', file, ...argv];
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A fresh PID file path in the container's /tmp. */
 export function pidFileName(): string {

@@ -22,7 +22,12 @@ export interface ExecOptions {
   stdin?: string | Uint8Array | ReadableStream<Uint8Array>;
   /** Working directory (must exist). */
   cwd?: string;
-  /** Extra environment variables for this command. */
+  /**
+   * Extra environment variables for this command. Their values never go in the exec request's URL
+   * (which the API server may log): they travel over the command channel, or over stdin to a
+   * private file in the sandbox that the command's shell reads and deletes (only a v4-only
+   * server, which takes no stdin, gets them as `env K=V` arguments).
+   */
   env?: Record<string, string>;
   /** Seconds before the command is killed; default the sandbox's `timeout`. */
   timeout?: number;

@@ -230,3 +230,49 @@ Deno.test({
     await assert.rejects(() => sb.exec(["true"]), SandboxError);
   },
 });
+
+Deno.test({
+  name: "env values never travel in the exec request's URL, on the channel or off it",
+  ignore,
+  async fn() {
+    for (const commandChannel of [true, false]) {
+      await withSandbox({ commandChannel }, async (sb) => {
+        const client = sb.client!;
+        const queries: string[] = [];
+        const open = client.openWebSocket.bind(client);
+        client.openWebSocket = (path, options) => {
+          queries.push(decodeURIComponent(options.query?.toString() ?? ""));
+          return open(path, options);
+        };
+        try {
+          const secret = "s3cr3t value with 'quotes' and\nnewline";
+          const plain = await sb.exec(["/bin/sh", "-c", 'printf %s "$TOKEN"'], {
+            env: { TOKEN: secret },
+          });
+          assert.equal(plain.stdout, secret);
+          // Streamed output always takes an exec session of its own.
+          let streamed = "";
+          await sb.exec(["/bin/sh", "-c", 'printf %s "$TOKEN"'], {
+            env: { TOKEN: secret },
+            onStdout: (c) => void (streamed += new TextDecoder().decode(c)),
+          });
+          assert.equal(streamed, secret);
+          assert.ok(queries.length > 0);
+          assert.ok(!queries.some((q) => q.includes("s3cr3t")), `commandChannel ${commandChannel}`);
+          const left = await sb.exec([
+            "/bin/sh",
+            "-c",
+            "ls -A /run/orbiter | grep -c exec-env || true",
+          ]);
+          assert.equal(left.stdout.trim(), "0", "the private env file is removed");
+          await assert.rejects(
+            sb.exec(["true"], { env: { "BAD NAME": "x" }, onStdout: () => {} }),
+            /env\.BAD NAME/,
+          );
+        } finally {
+          client.openWebSocket = open;
+        }
+      });
+    }
+  },
+});
