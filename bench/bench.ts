@@ -616,6 +616,38 @@ async function withPortForwardGrant(fn: () => Promise<void>): Promise<void> {
   }
 }
 
+/** `kubectl port-forward POD :PORT`, once it says which local port it listens on. */
+async function kubectlPortForward(
+  pod: string,
+  port: number,
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = new Deno.Command(kubectlBin, {
+    args: ["--kubeconfig", kubectlKubeconfig, "-n", namespace, "port-forward", pod, `:${port}`],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const stop = async () => {
+    reader.cancel().catch(() => {});
+    try {
+      child.kill();
+    } catch {
+      // It has exited already.
+    }
+    await child.status;
+  };
+  let seen = "";
+  while (!/127\.0\.0\.1:(\d+)/.test(seen)) {
+    const { done, value } = await reader.read();
+    if (done) {
+      await stop();
+      throw new Error(`kubectl port-forward ended: ${seen}`);
+    }
+    seen += value;
+  }
+  return { port: Number(/127\.0\.0\.1:(\d+)/.exec(seen)![1]), stop };
+}
+
 async function benchStreams() {
   log(`streams: ${STREAM_MIB} MiB of stdout, 3 samples each; fetch ${SAMPLES} samples; dirs 5`);
   const sb = new KubernetesSandbox({ client, namespace, timeout: 300 });
@@ -672,26 +704,13 @@ async function benchStreams() {
       const fwd = await sb.forwardPort(8000);
       const viaForward = await timeRuns(SAMPLES, 3, () => get(`${fwd.url}/hello.txt`));
       await fwd.close();
-      const child = new Deno.Command(kubectlBin, {
-        args: ["--kubeconfig", kubectlKubeconfig, "-n", namespace, "port-forward", pod, ":8000"],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
+      const running = await kubectlPortForward(pod, 8000);
       try {
-        const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-        let seen = "";
-        while (!/127\.0\.0\.1:(\d+)/.test(seen)) {
-          const { done, value } = await reader.read();
-          if (done) throw new Error(`kubectl port-forward ended: ${seen}`);
-          seen += value;
-        }
-        const port = /127\.0\.0\.1:(\d+)/.exec(seen)![1];
         const viaKubectl = await timeRuns(
           SAMPLES,
           3,
-          () => get(`http://127.0.0.1:${port}/hello.txt`),
+          () => get(`http://127.0.0.1:${running.port}/hello.txt`),
         );
-        reader.cancel().catch(() => {});
         const f = record(
           "ports",
           "ours: sb.fetch(8000, path) (a port forward per request)",
@@ -702,39 +721,17 @@ async function benchStreams() {
         emitRatio("fetch_vs_kubectl_port_forward", ratio(f.median, kp.median));
         // A one-off request, as a tool that needs one answer makes it: kubectl's start counted.
         const oneShot = await timeRuns(Math.min(SAMPLES, 10), 1, async () => {
-          const once = new Deno.Command(kubectlBin, {
-            args: [
-              "--kubeconfig",
-              kubectlKubeconfig,
-              "-n",
-              namespace,
-              "port-forward",
-              pod,
-              ":8000",
-            ],
-            stdout: "piped",
-            stderr: "null",
-          }).spawn();
+          const once = await kubectlPortForward(pod, 8000);
           try {
-            const r = once.stdout.pipeThrough(new TextDecoderStream()).getReader();
-            let out = "";
-            while (!/127\.0\.0\.1:(\d+)/.test(out)) {
-              const { done, value } = await r.read();
-              if (done) throw new Error(`kubectl port-forward ended: ${out}`);
-              out += value;
-            }
-            await get(`http://127.0.0.1:${/127\.0\.0\.1:(\d+)/.exec(out)![1]}/hello.txt`);
-            r.cancel().catch(() => {});
+            await get(`http://127.0.0.1:${once.port}/hello.txt`);
           } finally {
-            once.kill();
-            await once.status;
+            await once.stop();
           }
         });
         const ko = record("ports", "kubectl port-forward started for one request", oneShot);
         emitRatio("fetch_vs_kubectl_port_forward_oneshot", ratio(f.median, ko.median));
       } finally {
-        child.kill();
-        await child.status;
+        await running.stop();
       }
     });
 

@@ -9,7 +9,7 @@
  */
 
 import { PortForwardError } from "../errors.ts";
-import { concatBytes } from "../client/_bytes.ts";
+import { ByteReader } from "./_byte_reader.ts";
 
 /** Largest response head accepted. */
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -51,7 +51,7 @@ export async function fetchOver(
   port: number,
 ): Promise<Response> {
   const writer = conn.writable.getWriter();
-  const reader = new ByteReader(conn.readable.getReader(), port);
+  const reader = new ByteReader(conn.readable.getReader());
   try {
     const length = request.headers.get("content-length");
     let body: Uint8Array | ReadableStream<Uint8Array> | undefined;
@@ -75,7 +75,7 @@ export async function fetchOver(
     }
     const noBody = request.method === "HEAD" || head.status === 204 || head.status === 304 ||
       head.status === 205;
-    const stream = noBody ? null : bodyStream(reader, head.headers, conn);
+    const stream = noBody ? null : bodyStream(reader, head.headers, conn, port);
     if (noBody) conn.close();
     return new Response(stream, {
       status: head.status,
@@ -109,7 +109,7 @@ interface Head {
 }
 
 async function readHead(reader: ByteReader, port: number): Promise<Head> {
-  const bytes = await reader.readUntil(HEAD_END, MAX_HEAD_BYTES);
+  const bytes = await reader.readUntil(HEAD_END, MAX_HEAD_BYTES, () => tooLong(port));
   if (!bytes) {
     throw new PortForwardError(
       `port ${port}: the connection ended before a response (is the program on the port an HTTP server?)`,
@@ -142,6 +142,7 @@ function bodyStream(
   reader: ByteReader,
   headers: Headers,
   conn: Duplex,
+  port: number,
 ): ReadableStream<Uint8Array> {
   const chunked = /(^|,)\s*chunked\s*$/i.test(headers.get("transfer-encoding") ?? "");
   const lengthHeader = headers.get("content-length");
@@ -152,26 +153,28 @@ function bodyStream(
   let finished = false;
   const incomplete = () =>
     new PortForwardError(
-      `port ${reader.port}: the connection ended before the response body was complete`,
-      { port: reader.port, reason: "ConnectionLost" },
+      `port ${port}: the connection ended before the response body was complete`,
+      { port, reason: "ConnectionLost" },
     );
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
       let piece: Uint8Array | undefined;
       if (chunked) {
         if (chunkLeft === 0) {
-          const line = await reader.readUntil(CRLF, 4096);
+          const line = await reader.readUntil(CRLF, 4096, () => tooLong(port));
           if (!line) throw incomplete();
           const size = parseInt(latin1.decode(line).split(";")[0].trim(), 16);
           if (!Number.isFinite(size) || size < 0) {
-            throw new PortForwardError(`port ${reader.port}: a malformed chunk size`, {
-              port: reader.port,
+            throw new PortForwardError(`port ${port}: a malformed chunk size`, {
+              port,
               reason: "Protocol",
             });
           }
           if (size === 0) {
             // Trailers, up to the empty line.
-            while ((await reader.readUntil(CRLF, MAX_HEAD_BYTES))?.length) { /* skip */ }
+            while ((await reader.readUntil(CRLF, MAX_HEAD_BYTES, () => tooLong(port)))?.length) {
+              // A trailer: dropped.
+            }
             finished = true;
           }
           chunkLeft = size;
@@ -180,7 +183,9 @@ function bodyStream(
           piece = await reader.read(chunkLeft);
           if (!piece) throw incomplete();
           chunkLeft -= piece.length;
-          if (chunkLeft === 0 && !(await reader.readUntil(CRLF, 2))) throw incomplete();
+          if (chunkLeft === 0 && !(await reader.readUntil(CRLF, 2, () => tooLong(port)))) {
+            throw incomplete();
+          }
         }
       } else if (left !== undefined) {
         if (left === 0) finished = true;
@@ -207,63 +212,9 @@ function bodyStream(
 const CRLF = new Uint8Array([13, 10]);
 const HEAD_END = new Uint8Array([13, 10, 13, 10]);
 
-/** Buffered reads from a byte stream. */
-class ByteReader {
-  #buffer: Uint8Array = new Uint8Array(0);
-  #ended = false;
-
-  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>, readonly port: number) {}
-
-  /** Bytes up to `delimiter` (excluded; it is consumed), or `undefined` at the end. */
-  async readUntil(delimiter: Uint8Array, max: number): Promise<Uint8Array | undefined> {
-    let from = 0;
-    while (true) {
-      const at = indexOf(this.#buffer, delimiter, from);
-      if (at >= 0) {
-        const out = this.#buffer.slice(0, at);
-        this.#buffer = this.#buffer.subarray(at + delimiter.length);
-        return out;
-      }
-      if (this.#buffer.length > max) {
-        throw new PortForwardError(`port ${this.port}: a response line or head is too long`, {
-          port: this.port,
-          reason: "Protocol",
-        });
-      }
-      from = Math.max(0, this.#buffer.length - delimiter.length + 1);
-      if (!(await this.#fill())) return undefined;
-    }
-  }
-
-  /** Up to `max` bytes (at least one), or `undefined` at the end. */
-  async read(max: number): Promise<Uint8Array | undefined> {
-    if (!this.#buffer.length && !(await this.#fill())) return undefined;
-    const n = Math.min(max, this.#buffer.length);
-    const out = this.#buffer.subarray(0, n);
-    this.#buffer = this.#buffer.subarray(n);
-    return out;
-  }
-
-  async #fill(): Promise<boolean> {
-    if (this.#ended) return false;
-    const { done, value } = await this.reader.read();
-    if (done) {
-      this.#ended = true;
-      return false;
-    }
-    this.#buffer = this.#buffer.length
-      ? concatBytes([this.#buffer, value], this.#buffer.length + value.length)
-      : value;
-    return true;
-  }
-}
-
-function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
-  outer: for (let i = from; i <= haystack.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) {
-      if (haystack[i + j] !== needle[j]) continue outer;
-    }
-    return i;
-  }
-  return -1;
+function tooLong(port: number): PortForwardError {
+  return new PortForwardError(`port ${port}: a response line or head is too long`, {
+    port,
+    reason: "Protocol",
+  });
 }

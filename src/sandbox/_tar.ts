@@ -9,6 +9,7 @@
  */
 
 import { concatBytes } from "../client/_bytes.ts";
+import { ByteReader } from "./_byte_reader.ts";
 
 /** One member of an archive. */
 export interface TarEntry {
@@ -187,7 +188,7 @@ export async function readTar(
   stream: ReadableStream<Uint8Array>,
   onEntry: (entry: TarEntry, data: ReadableStream<Uint8Array> | undefined) => Promise<void>,
 ): Promise<void> {
-  const reader = new BlockReader(stream.getReader());
+  const reader = new ByteReader(stream.getReader());
   let pax: Record<string, string> = {};
   let longName: string | undefined;
   let longLink: string | undefined;
@@ -245,14 +246,14 @@ export async function readTar(
     longName = longLink = undefined;
     const dataSize = entry.type === "file" ? size : (kind === "1" || kind === "2" ? 0 : size);
     if (entry.type === "file") {
-      const data = reader.stream(size);
+      const data = member(reader, size);
       await onEntry(entry, data.stream);
       await data.drained();
     } else {
       await onEntry(entry, undefined);
-      if (dataSize) await reader.skip(dataSize);
+      if (dataSize) await skip(reader, dataSize);
     }
-    if (padding(dataSize)) await reader.skip(padding(dataSize));
+    if (padding(dataSize)) await skip(reader, padding(dataSize));
   }
 }
 
@@ -273,62 +274,30 @@ function parsePax(text: string): Record<string, string> {
   return out;
 }
 
-/** Exact-size reads over a byte stream. */
-class BlockReader {
-  #buffer: Uint8Array = new Uint8Array(0);
-  #done = false;
-  constructor(readonly reader: ReadableStreamDefaultReader<Uint8Array>) {}
-
-  async #fill(): Promise<boolean> {
-    if (this.#done) return false;
-    const { done, value } = await this.reader.read();
-    if (done) {
-      this.#done = true;
-      return false;
-    }
-    this.#buffer = this.#buffer.length
-      ? concatBytes([this.#buffer, value], this.#buffer.length + value.length)
-      : value;
-    return true;
+/** `n` bytes skipped. */
+async function skip(reader: ByteReader, n: number): Promise<void> {
+  while (n > 0) {
+    const got = await reader.read(n);
+    if (!got) throw new SyntaxError("the archive was cut short");
+    n -= got.length;
   }
+}
 
-  /** Exactly `n` bytes, or `undefined` when the stream ends first. */
-  async exact(n: number): Promise<Uint8Array | undefined> {
-    while (this.#buffer.length < n) if (!(await this.#fill())) return undefined;
-    const out = this.#buffer.subarray(0, n);
-    this.#buffer = this.#buffer.subarray(n);
-    return out;
-  }
-
-  /** Up to `max` bytes (at least one), or `undefined` at the end. */
-  async some(max: number): Promise<Uint8Array | undefined> {
-    if (!this.#buffer.length && !(await this.#fill())) return undefined;
-    const out = this.#buffer.subarray(0, Math.min(max, this.#buffer.length));
-    this.#buffer = this.#buffer.subarray(out.length);
-    return out;
-  }
-
-  async skip(n: number): Promise<void> {
-    while (n > 0) {
-      const got = await this.some(n);
+/** The next `size` bytes as a stream; `drained()` skips what its reader left. */
+function member(
+  reader: ByteReader,
+  size: number,
+): { stream: ReadableStream<Uint8Array>; drained(): Promise<void> } {
+  let left = size;
+  const stream = new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      if (left === 0) return controller.close();
+      const got = await reader.read(left);
       if (!got) throw new SyntaxError("the archive was cut short");
-      n -= got.length;
-    }
-  }
-
-  /** The next `size` bytes as a stream; `drained()` skips what its reader left. */
-  stream(size: number): { stream: ReadableStream<Uint8Array>; drained(): Promise<void> } {
-    let left = size;
-    const stream = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        if (left === 0) return controller.close();
-        const got = await this.some(left);
-        if (!got) throw new SyntaxError("the archive was cut short");
-        left -= got.length;
-        controller.enqueue(got.slice());
-        if (left === 0) controller.close();
-      },
-    }, { highWaterMark: 0 });
-    return { stream, drained: () => this.skip(left) };
-  }
+      left -= got.length;
+      controller.enqueue(got.slice());
+      if (left === 0) controller.close();
+    },
+  }, { highWaterMark: 0 });
+  return { stream, drained: () => skip(reader, left) };
 }

@@ -527,41 +527,28 @@ Deno.test({
   async fn() {
     const conn = await loadKubeConfig({ kubeconfig: tokenKubeconfig });
     const host = new URL(conn.server).host;
-    await withClient("token", async (kube) => {
-      // Nothing but the API server, the variables the library reads and the kubeconfig: the SDK
-      // and zod need no permission of their own.
-      const server = await startServer({
-        permissions: [
-          `--allow-net=${host}`,
-          "--allow-env=KUBECONFIG,HOME,ORBITER_K8S_NAMESPACE,ORBITER_K8S_IMAGE",
-          `--allow-read=${tokenKubeconfig}`,
-        ],
+    // Nothing but the API server, the variables the library reads and the kubeconfig: the SDK
+    // and zod need no permission of their own.
+    await withServer(async (server, kube) => {
+      const a = await ok<{ sandboxId: string }>(server.client, "sandbox_create", {});
+      const b = await ok<{ sandboxId: string }>(server.client, "sandbox_create", {});
+      assert.equal((await livePods(kube, server.sessionId)).length, 2);
+      assert.notEqual(a.sandboxId, b.sandboxId);
+      const exited = new Promise<number | null>((resolve) => {
+        // deno-lint-ignore no-explicit-any
+        (server.transport as any)._process.once("exit", (code: number | null) => resolve(code));
       });
-      try {
-        const a = await ok<{ sandboxId: string }>(server.client, "sandbox_create", {});
-        const b = await ok<{ sandboxId: string }>(server.client, "sandbox_create", {});
-        assert.equal((await livePods(kube, server.sessionId)).length, 2);
-        assert.notEqual(a.sandboxId, b.sandboxId);
-        const exited = new Promise<number | null>((resolve) => {
-          // deno-lint-ignore no-explicit-any
-          (server.transport as any)._process.once("exit", (code: number | null) => resolve(code));
-        });
-        await server.client.close(); // ends stdin, then waits up to 2 s before SIGTERM
-        assert.equal(await exited, 0, "the server exits on its own when stdin closes");
-        assert.deepEqual(await livePods(kube, server.sessionId), []);
-        assert.match(server.stderr(), /stdin closed: ending session/);
-        assert.match(server.stderr(), /deleted 2 sandbox\(es\) at the end/);
-      } catch (err) {
-        console.error(`server stderr:\n${server.stderr()}`);
-        throw err;
-      } finally {
-        await server.client.close();
-        await KubernetesSandbox.reap({
-          client: kube,
-          namespace: e2eNamespace,
-          labelSelector: `${SESSION_LABEL}=${server.sessionId}`,
-        });
-      }
+      await server.client.close(); // ends stdin, then waits up to 2 s before SIGTERM
+      assert.equal(await exited, 0, "the server exits on its own when stdin closes");
+      assert.deepEqual(await livePods(kube, server.sessionId), []);
+      assert.match(server.stderr(), /stdin closed: ending session/);
+      assert.match(server.stderr(), /deleted 2 sandbox\(es\) at the end/);
+    }, {
+      permissions: [
+        `--allow-net=${host}`,
+        "--allow-env=KUBECONFIG,HOME,ORBITER_K8S_NAMESPACE,ORBITER_K8S_IMAGE",
+        `--allow-read=${tokenKubeconfig}`,
+      ],
     });
   },
 });
