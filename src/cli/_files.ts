@@ -11,7 +11,7 @@ import type { CommandContext } from "./_context.ts";
 import { counted, transferText } from "./_progress.ts";
 import { formatBytes, formatTable, formatTime } from "./_table.ts";
 
-/** Bytes per range read from the sandbox: one exec each, and what a download holds in memory. */
+/** Bytes a download queues in memory while the local side catches up. */
 const DOWNLOAD_CHUNK_BYTES = 4 << 20;
 /** Default limit of a directory transfer (`--timeout`). */
 const TREE_TIMEOUT_SECONDS = 3600;
@@ -107,8 +107,8 @@ async function download(
       target = `${local.replace(/\/+$/, "")}/${baseName(from.path)}`;
     }
   }
-  // The ranges of a large file go through the command channel: one exec each would cost more.
-  const sb = await ctx.connect(from.sandboxId, true);
+  // Two commands (a stat, then the file streamed): a command channel would cost more to open.
+  const sb = await ctx.connect(from.sandboxId);
   try {
     const info = await sb.files.stat(from.path, { signal: ctx.signal });
     if (info.type === "directory") {

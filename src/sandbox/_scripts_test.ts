@@ -6,7 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { LIST_FILES, OUTSIDE_WORKSPACE_EXIT, READ_HEAD, WRITE_FILE } from "./_scripts.ts";
+import {
+  LIST_FILES,
+  OUTSIDE_WORKSPACE_EXIT,
+  READ_HEAD,
+  READ_RANGE,
+  WRITE_FILE,
+} from "./_scripts.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -133,5 +139,24 @@ Deno.test("without a workspace every resolvable path is allowed, and a broken li
   await withTree(async (root, ws) => {
     assert.equal((await readFile([`${root}/outside/secret.txt`])).stdout, "secret");
     assert.equal((await readFile([`${ws}/loop/x`])).code, OUTSIDE_WORKSPACE_EXIT);
+  });
+});
+
+Deno.test("READ_RANGE seeks to any offset (past 1 MiB steps too) and reads a count or to the end", async () => {
+  await withTree(async (_root, ws) => {
+    const data = new Uint8Array((1 << 20) * 2 + 100).map((_, i) => 97 + (i % 26));
+    await Deno.writeFile(`${ws}/big.txt`, data);
+    const text = new TextDecoder().decode(data);
+    const range = (arg: string) => sh(READ_RANGE, [`${ws}/big.txt`, ws], undefined, arg);
+    assert.equal((await range("0:5")).stdout, text.slice(0, 5));
+    assert.equal((await range("7:3")).stdout, text.slice(7, 10));
+    const far = (1 << 20) + 3;
+    assert.equal((await range(`${far}:10`)).stdout, text.slice(far, far + 10));
+    assert.equal((await range(`${(2 << 20) + 90}:`)).stdout, text.slice((2 << 20) + 90));
+    assert.equal((await range(`${data.length + 5}:`)).stdout, "");
+    assert.equal(
+      (await sh(READ_RANGE, ["/etc/hostname", ws], undefined, "0:1")).code,
+      OUTSIDE_WORKSPACE_EXIT,
+    );
   });
 });

@@ -94,6 +94,9 @@ export interface StartedCommand {
   signal(signal: string, options?: { signal?: AbortSignal }): Promise<boolean>;
 }
 
+/** A timeout as long as a timer can wait (about 24 days): for commands paced by their reader. */
+export const FOREVER_SECONDS = 24 * 24 * 3600;
+
 const decoder = new TextDecoder();
 
 /** Largest stdin a command sends through the channel; larger or streamed input uses an exec. */

@@ -7,7 +7,12 @@
  */
 
 import { ExecError, InvalidOptionError } from "../errors.ts";
-import type { ExecOptions, ExecResult, SandboxCommands } from "./commands.ts";
+import {
+  type ExecOptions,
+  type ExecResult,
+  FOREVER_SECONDS,
+  type SandboxCommands,
+} from "./commands.ts";
 import { SANDBOX_HOME } from "./_labels.ts";
 import {
   LIST_FILES,
@@ -22,6 +27,7 @@ import {
 } from "./_scripts.ts";
 import { normalizePosix } from "./_validate.ts";
 import { concatBytes } from "../client/_bytes.ts";
+import { OutputStream } from "./_output_stream.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
 
 export type { DirTransfer, DirTransferOptions } from "./_dirs.ts";
@@ -81,9 +87,9 @@ export interface SandboxFiles {
    */
   remove(path: string, options?: { recursive?: boolean; signal?: AbortSignal }): Promise<void>;
   /**
-   * A file's bytes as a stream read in ranges of `chunkBytes` (default 1 MiB), each asked for
-   * only when the reader wants more: a slow reader holds only one range in memory, whatever the
-   * file's size.
+   * A file's bytes as a stream, from one exec session with backpressure: at most `chunkBytes`
+   * (default 1 MiB) wait in memory, and while they do the reading in the sandbox pauses, so a slow
+   * reader holds little whatever the file's size. A file that cannot be read errors the stream.
    */
   readStream(
     path: string,
@@ -134,8 +140,6 @@ export interface FileInfo {
 const DEFAULT_MAX_READ_BYTES = 256 << 20;
 /** What `read()` gets in its first command, with the size. */
 const HEAD_BYTES = 4 << 20;
-/** Exec sessions that read the rest of a large file side by side. */
-const RANGE_STREAMS = 2;
 const decoder = new TextDecoder();
 
 /** File access in one sandbox, through its commands, confined to `workspace` when given. */
@@ -171,28 +175,14 @@ export class FileAccess implements SandboxFiles {
       throw new ExecError(`${path}: could not read its size`, { stderr: head.stderr });
     }
     if (body.length >= want) return body.subarray(0, want);
-    // A large file: the rest in ranges side by side, each an exec session of its own, streamed
-    // straight from the file (the channel would stage it first). Two streams keep both ends busy.
-    const rest = want - body.length;
-    const part = Math.ceil(rest / RANGE_STREAMS);
-    const parts = await Promise.all(
-      Array.from({ length: Math.ceil(rest / part) }, (_, i) => {
-        const offset = body.length + i * part;
-        const n = Math.min(part, want - offset);
-        return this.#op(READ_RANGE, path, {
-          signal: options.signal,
-          maxOutputBytes: n,
-          channel: false,
-        }, `${offset}:${n}`).then((r) => r.stdoutBytes);
-      }),
-    );
-    // A file that shrank meanwhile ends where its shortest range did.
-    const chunks = [body];
-    for (const p of parts) {
-      chunks.push(p);
-      if (p.length < part) break;
-    }
-    return concatBytes(chunks, chunks.reduce((n, c) => n + c.length, 0));
+    // A large file: the rest in one exec session of its own, streamed straight from the file
+    // (the channel would stage it first). Ranges side by side measured no faster on the real node.
+    const rest = await this.#op(READ_RANGE, path, {
+      signal: options.signal,
+      maxOutputBytes: want - body.length,
+      channel: false,
+    }, `${body.length}:${size > max ? want - body.length : ""}`);
+    return concatBytes([body, rest.stdoutBytes], body.length + rest.stdoutBytes.length);
   }
 
   async readText(path: string, options: { signal?: AbortSignal } = {}): Promise<string> {
@@ -276,18 +266,20 @@ export class FileAccess implements SandboxFiles {
       throw new InvalidOptionError("chunkBytes", "must be a whole number >= 1");
     }
     resolveInWorkspace(path, this.#workspace);
-    let offset = 0;
-    return new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        const r = await this.#op(READ_RANGE, path, {
-          signal: options.signal,
-          maxOutputBytes: chunk,
-        }, `${offset}:${chunk}`);
-        offset += r.stdoutBytes.length;
-        if (r.stdoutBytes.length) controller.enqueue(r.stdoutBytes);
-        if (r.stdoutBytes.length < chunk) controller.close();
-      },
-    }, { highWaterMark: 0 });
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const out = new OutputStream(true, chunk, () => stop.abort());
+    this.#op(READ_RANGE, path, {
+      signal,
+      // The reader sets the pace: no deadline but the signal.
+      timeout: FOREVER_SECONDS,
+      maxOutputBytes: 0,
+      channel: false,
+      onStdout: (c) => out.push(c),
+    }, "0:").then(() => out.close(), (err) => {
+      if (!stop.signal.aborted) out.error(err);
+    });
+    return out.readable("stream");
   }
 
   async uploadDir(

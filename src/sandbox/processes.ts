@@ -9,7 +9,7 @@
  */
 
 import { ExecError, InvalidOptionError } from "../errors.ts";
-import type { SandboxCommands } from "./commands.ts";
+import { FOREVER_SECONDS, type SandboxCommands } from "./commands.ts";
 import { OutputStream } from "./_output_stream.ts";
 import {
   FOLLOW_DETACHED,
@@ -66,8 +66,6 @@ export interface DetachedProcess {
 const ID = /^[a-z0-9-]{1,64}$/;
 /** Bytes of output queued before following pauses. */
 const OUTPUT_HIGH_WATER = 1 << 20;
-/** The limit of a wait or a follow: as long as a timer can wait (about 24 days). */
-const FOREVER_SECONDS = 24 * 24 * 3600;
 
 /** Detached processes in one sandbox, through its commands. */
 export class DetachedProcesses {

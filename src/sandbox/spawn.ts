@@ -9,7 +9,7 @@
  */
 
 import { InvalidOptionError } from "../errors.ts";
-import type { ExecResult, StartedCommand } from "./commands.ts";
+import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "./commands.ts";
 import { OutputStream } from "./_output_stream.ts";
 
 /** Options of `sb.spawn(argv, options)` without `detached`. */
@@ -93,8 +93,6 @@ const DEFAULT_HIGH_WATER_MARK = 1 << 20;
 /** How long `kill()` retries while the process has not written its PID yet. */
 const KILL_RETRY_MS = 5_000;
 const KILL_RETRY_PAUSE_MS = 50;
-/** As long as a timer can wait (about 24 days): "no timeout". */
-const FOREVER_SECONDS = 24 * 24 * 3600;
 
 /**
  * Checks `options` before anything is sent.
