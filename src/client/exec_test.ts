@@ -363,7 +363,7 @@ Deno.test("runExecSession() round-trips 1 MiB of binary stdin byte-exact and the
     assert.deepEqual(result?.stdout, input);
     assert.ok(log.closedStdin, "the v5 close frame for channel 0 was sent");
     assert.equal(log.afterClose, 0, "nothing follows the close frame");
-    assert.equal(log.frames, 32, "input is sent in 32 KiB frames");
+    assert.equal(log.frames, 4, "input is sent in 256 KiB frames");
   } finally {
     await server.shutdown();
   }
@@ -417,8 +417,8 @@ Deno.test("runExecSession() waits for bufferedAmount to drain instead of queuein
     assert.equal(error, undefined);
     assert.deepEqual(result?.stdout, input);
     // Without waiting, ~8 MiB would be queued at once (Deno counts unsent bytes here); with it,
-    // at most the 1 MiB high-water mark plus one 32 KiB frame.
-    assert.ok(maxQueued <= 1024 * 1024 + 32 * 1024 + 1, `queued ${maxQueued} bytes`);
+    // at most the 1 MiB high-water mark plus one 256 KiB frame.
+    assert.ok(maxQueued <= 1024 * 1024 + 256 * 1024 + 1, `queued ${maxQueued} bytes`);
     assert.ok(maxQueued > 0, "the test did put the socket under pressure");
   } finally {
     await server.shutdown();
