@@ -585,6 +585,8 @@ async function benchFiles() {
 
 // --- 6. streams, ports, directories ---------------------------------------------------------
 const STREAM_MIB = Number(env("BENCH_STREAM_MIB", "256"));
+/** Samples of the slow transfers (streams, trees): fewer than the files' when those are few. */
+const TRANSFER_SAMPLES = Math.max(1, Math.min(FILE_SAMPLES, 3));
 
 /** Runs `fn` with the token user granted deploy/role-portforward.yaml (the peer's admin grants it). */
 async function withPortForwardGrant(fn: () => Promise<void>): Promise<void> {
@@ -649,7 +651,10 @@ async function kubectlPortForward(
 }
 
 async function benchStreams() {
-  log(`streams: ${STREAM_MIB} MiB of stdout, 3 samples each; fetch ${SAMPLES} samples; dirs 5`);
+  log(
+    `streams: ${STREAM_MIB} MiB of stdout, ${TRANSFER_SAMPLES} samples each; fetch ${SAMPLES} ` +
+      `samples; dirs ${TRANSFER_SAMPLES + 2}`,
+  );
   const sb = new KubernetesSandbox({ client, namespace, timeout: 300 });
   created.add(sb);
   await sb.start();
@@ -657,13 +662,13 @@ async function benchStreams() {
   const bytes = STREAM_MIB << 20;
   try {
     // 1. A command's output streamed to the end: spawn() vs kubectl exec's stdout.
-    const ours = await timeRuns(3, 1, async () => {
+    const ours = await timeRuns(TRANSFER_SAMPLES, 1, async () => {
       const p = await sb.spawn(["head", "-c", String(bytes), "/dev/zero"], { stderr: "null" });
       let n = 0;
       for await (const c of p.stdout) n += c.length;
       if (n !== bytes || (await p.status).exitCode !== 0) throw new Error(`streamed ${n} B`);
     });
-    const peer = await timeRuns(3, 1, async () => {
+    const peer = await timeRuns(TRANSFER_SAMPLES, 1, async () => {
       const r = await kubectl(
         "exec",
         pod,
@@ -745,9 +750,13 @@ async function benchStreams() {
       for (let f = 0; f < 10; f++) await Deno.writeFile(`${dir}/tree/d${d}/f${f}.bin`, block);
     }
     let round = 0;
-    const up = await timeRuns(5, 1, () => sb.files.uploadDir(`${dir}/tree`, `/tmp/ours${round++}`));
+    const up = await timeRuns(
+      TRANSFER_SAMPLES + 2,
+      1,
+      () => sb.files.uploadDir(`${dir}/tree`, `/tmp/ours${round++}`),
+    );
     round = 0;
-    const down = await timeRuns(5, 1, async () => {
+    const down = await timeRuns(TRANSFER_SAMPLES + 2, 1, async () => {
       await sb.files.downloadDir(`/tmp/ours${round}`, `${dir}/back${round++}`);
     });
     round = 0;

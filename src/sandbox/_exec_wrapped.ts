@@ -44,7 +44,15 @@ export async function execWrapped(
   const { signal, limit, pidFile } = how;
   let argv = command;
   if (options.env && Object.keys(options.env).length) {
-    argv = await withEnv(target, options.env, argv, signal);
+    argv = await withEnv(
+      async (a, stdin) => {
+        const r = await execInPod(target, a, { stdin, signal });
+        const text = (b: Uint8Array) => new TextDecoder().decode(b);
+        return { exitCode: r.exitCode, stdout: text(r.stdout), stderr: text(r.stderr) };
+      },
+      options.env,
+      argv,
+    );
   }
   if (options.cwd !== undefined) {
     argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
@@ -84,7 +92,8 @@ export async function execWrapped(
 }
 
 /**
- * `argv` run with `env` added. The values do not go in the exec request (its URL, which the API
+ * `argv` run with `env` added, `write` running a command with stdin (through the channel or an
+ * exec session of its own). The values do not go in the exec request (its URL, which the API
  * server may log): they are written first, through stdin, to a private file in the sandbox's
  * memory-backed volume, which the command's shell reads and deletes before it runs the command.
  * A server that speaks only v4 cannot take stdin; there the values go in the request, as
@@ -92,26 +101,27 @@ export async function execWrapped(
  *
  * @throws {InvalidOptionError} a name that is not an environment variable name.
  */
-async function withEnv(
-  target: ExecTarget,
+export async function withEnv(
+  write: (
+    argv: string[],
+    stdin: string,
+  ) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
   env: Record<string, string>,
   argv: string[],
-  signal: AbortSignal,
 ): Promise<string[]> {
   for (const name of Object.keys(env)) {
     if (!ENV_NAME.test(name)) {
       throw new InvalidOptionError(`env.${name}`, "is not an environment variable name");
     }
   }
-  const file = `${PRIVATE_DIR}/.exec-env-${crypto.randomUUID()}`;
   const script = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join("");
+  let file: string;
   try {
-    const r = await execInPod(target, ["/bin/sh", "-c", 'umask 077 && cat > "$0"', file], {
-      stdin: script,
-      signal,
-    });
-    if (r.exitCode !== 0) {
-      throw new ExecError(`could not pass the environment: ${new TextDecoder().decode(r.stderr)}`);
+    const name = `.exec-env-${crypto.randomUUID()}`;
+    const r = await write(["/bin/sh", "-c", WRITE_ENV_FILE, name], script);
+    file = r.stdout;
+    if (r.exitCode !== 0 || !file) {
+      throw new ExecError(`could not pass the environment: ${r.stderr}`);
     }
   } catch (err) {
     if (!(err instanceof ExecError && err.reason === "Unsupported")) throw err;
@@ -119,6 +129,13 @@ async function withEnv(
   }
   return ["/bin/sh", "-c", '. "$0"; rm -f -- "$0"; exec "$@"', file, ...argv];
 }
+
+/**
+ * Writes stdin to the private file `$0` in the memory-backed volume (in `$TMPDIR` or `/tmp` where
+ * there is none), readable by the sandbox's user alone, and prints its path.
+ */
+const WRITE_ENV_FILE = `d=${PRIVATE_DIR}; { [ -d "$d" ] && [ -w "$d" ]; } || d=\${TMPDIR:-/tmp}
+umask 077 && cat > "$d/$0" && printf '%s' "$d/$0"`;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -11,6 +11,7 @@
 import { ExecError, InvalidOptionError } from "../errors.ts";
 import { FOREVER_SECONDS, type SandboxCommands } from "./commands.ts";
 import { OutputStream } from "./_output_stream.ts";
+import { withEnv } from "./_exec_wrapped.ts";
 import {
   FOLLOW_DETACHED,
   KILL_DETACHED,
@@ -87,8 +88,14 @@ export class DetachedProcesses {
       throw new InvalidOptionError("argv", "must be a non-empty array of strings");
     }
     const id = crypto.randomUUID().slice(0, 13);
-    const env = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`);
-    const command = env.length ? ["env", ...env, ...argv] : argv;
+    // The values travel over stdin, never in a request's URL (see withEnv).
+    const command = Object.keys(options.env ?? {}).length
+      ? await withEnv(
+        (a, stdin) => this.#commands.run(a, { stdin, signal: options.signal }),
+        options.env!,
+        argv,
+      )
+      : argv;
     const r = await this.#commands.run(
       ["/bin/sh", "-c", START_DETACHED, id, JSON.stringify(argv), options.cwd ?? "", ...command],
       { signal: options.signal },

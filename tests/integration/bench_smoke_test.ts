@@ -24,6 +24,7 @@ Deno.test({
           BENCH_FILE_SAMPLES: "1",
           BENCH_FILE_MIB: "4",
           BENCH_FANOUT: "5",
+          BENCH_STREAM_MIB: "8",
           BENCH_RESULTS: results,
         },
         stdout: "piped",
@@ -44,6 +45,10 @@ Deno.test({
           "ttfc_pool_vs_kubectl_exec",
           "import_vs_client_node",
           "files_vs_kubectl_cp",
+          "stream_vs_kubectl_exec",
+          "fetch_vs_kubectl_port_forward",
+          "fetch_vs_kubectl_port_forward_oneshot",
+          "dirs_vs_kubectl_cp",
         ]
       ) {
         assert.match(stdout, new RegExp(`^ratio ${name} \\d`, "m"), `${name} in:\n${stdout}`);

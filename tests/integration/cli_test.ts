@@ -27,6 +27,22 @@ interface Run {
   stderr: string;
 }
 
+/** `deno run` of the CLI with the permissions it documents, as the token user in the e2e namespace. */
+function cliArgv(allowWrite = false): string[] {
+  return [
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    ...(allowWrite ? ["--allow-write"] : []),
+    CLI,
+    "--kubeconfig",
+    tokenKubeconfig!,
+    "--namespace",
+    e2eNamespace,
+  ];
+}
+
 /**
  * Runs the CLI with the token kubeconfig and the e2e namespace. `stdin`: bytes to send, then
  * end-of-file; `"open"`: a pipe that stays open until the CLI has exited; default: none.
@@ -36,19 +52,7 @@ async function cli(
   options: { stdin?: Uint8Array | string | "open"; allowWrite?: boolean; cwd?: string } = {},
 ): Promise<Run> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      ...(options.allowWrite ? ["--allow-write"] : []),
-      CLI,
-      "--kubeconfig",
-      tokenKubeconfig!,
-      "--namespace",
-      e2eNamespace,
-      ...args,
-    ],
+    args: [...cliArgv(options.allowWrite), ...args],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -249,15 +253,7 @@ Deno.test({
       // Ctrl-C: the command is killed in the sandbox and the CLI exits 130.
       const child = new Deno.Command(Deno.execPath(), {
         args: [
-          "run",
-          "--allow-net",
-          "--allow-env",
-          "--allow-read",
-          CLI,
-          "--kubeconfig",
-          tokenKubeconfig!,
-          "-n",
-          e2eNamespace,
+          ...cliArgv(),
           "exec",
           id,
           "--",

@@ -257,6 +257,13 @@ Deno.test({
             onStdout: (c) => void (streamed += new TextDecoder().decode(c)),
           });
           assert.equal(streamed, secret);
+          // A detached process too.
+          const bg = await sb.spawn(["/bin/sh", "-c", 'printf %s "$TOKEN"'], {
+            detached: true,
+            env: { TOKEN: secret },
+          });
+          await bg.wait();
+          assert.equal(await new Response(bg.output()).text(), secret);
           assert.ok(queries.length > 0);
           assert.ok(!queries.some((q) => q.includes("s3cr3t")), `commandChannel ${commandChannel}`);
           const left = await sb.exec([
