@@ -96,8 +96,11 @@ const STDIN_HIGH_WATER_BYTES = 1024 * 1024;
 /** How often to look at `bufferedAmount` while waiting for it to drain (it fires no event). */
 const DRAIN_POLL_MS = 5;
 /**
- * How long to wait for the server to close after the status arrived. The server closes right after
- * writing the status; this only covers a proxy that keeps the connection open.
+ * How long the connection may stay silent after the status before the session ends without the
+ * server's close (which normally follows at once; this covers a proxy that keeps it open). Output
+ * can still follow the status: the API server's v5 translation copies each stream on its own, so
+ * the status may overtake the last output, all the more while the caller holds output back. So
+ * the wait restarts with every output frame, and is suspended while output is held.
  */
 const CLOSE_AFTER_STATUS_MS = 1000;
 /** How long a connection error waits for the close event before it is the verdict. */
@@ -301,10 +304,12 @@ class ExecSession {
         case EXEC_CHANNELS.stdout:
           this.#stdout.add(payload);
           this.#hold(this.#options.onStdout?.(payload), channel);
+          this.#armCloseTimer();
           break;
         case EXEC_CHANNELS.stderr:
           this.#stderr.add(payload);
           this.#hold(this.#options.onStderr?.(payload), channel);
+          this.#armCloseTimer();
           break;
         case EXEC_CHANNELS.status:
           this.#addStatus(payload);
@@ -327,7 +332,9 @@ class ExecSession {
     if (!(returned instanceof Promise)) return;
     if (this.#held++ === 0) this.#reading?.pauseReading();
     returned.then(() => {
-      if (--this.#held === 0) this.#reading?.resumeReading();
+      if (--this.#held > 0) return;
+      this.#reading?.resumeReading();
+      this.#armCloseTimer();
     }, (cause) => {
       this.#finish({
         ok: false,
@@ -341,6 +348,17 @@ class ExecSession {
     // The command has exited. The server closes right after; the timer only covers one that does
     // not.
     this.#stdin?.cancel("the command has exited");
+    this.#armCloseTimer();
+  }
+
+  /**
+   * (Re)starts the wait for the server's close once the status is in, unless output is held (see
+   * {@linkcode CLOSE_AFTER_STATUS_MS}).
+   */
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+    if (this.#settled || this.#status.status === undefined || this.#held > 0) return;
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
       this.#socket.close(1000);

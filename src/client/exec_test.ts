@@ -651,3 +651,51 @@ Deno.test("runExecSession() rejects a negative maxOutputBytes with InvalidOption
     await server.shutdown();
   }
 });
+
+Deno.test("runExecSession() keeps output that arrives after the status (the API server's streams race)", async () => {
+  const server = startServer((ws) => {
+    ws.send(frame(EXEC_CHANNELS.stdout, "one "));
+    ws.send(statusFrame(SUCCESS));
+    // More than the 1 s grace after the status in all, but never 1 s of silence.
+    setTimeout(() => ws.send(frame(EXEC_CHANNELS.stdout, "two ")), 700);
+    setTimeout(() => ws.send(frame(EXEC_CHANNELS.stderr, "three")), 1400);
+    setTimeout(() => ws.close(1000), 1800);
+  });
+  try {
+    const { result, error } = await run(server);
+    assert.equal(error, undefined);
+    assert.equal(decoder.decode(result?.stdout), "one two ");
+    assert.equal(decoder.decode(result?.stderr), "three");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() does not end while output is held, even after the status", async () => {
+  // The server sends the status and then keeps the connection open: only the grace ends the
+  // session, and it waits for the held output to be released first.
+  const server = startServer((ws) => {
+    ws.send(frame(EXEC_CHANNELS.stdout, "x"));
+    ws.send(statusFrame(SUCCESS));
+    setTimeout(() => ws.readyState === WebSocket.OPEN && ws.close(1000), 4000);
+  });
+  try {
+    let released = 0;
+    const started = performance.now();
+    const { result, error } = await run(server, {
+      onStdout: () =>
+        new Promise<void>((resolve) =>
+          setTimeout(() => {
+            released = performance.now() - started;
+            resolve();
+          }, 1500)
+        ),
+    });
+    assert.equal(error, undefined);
+    assert.equal(decoder.decode(result?.stdout), "x");
+    assert.ok(released >= 1400, "the callback's promise settled first");
+    assert.ok(performance.now() - started >= released + 900, "then the 1 s grace ran");
+  } finally {
+    await server.shutdown();
+  }
+});

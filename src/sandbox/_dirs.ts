@@ -88,12 +88,18 @@ export async function downloadDir(
   const out = new OutputStream(true, OUTPUT_HIGH_WATER);
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  // Held open until the archive's end has been read (see DOWNLOAD_DIR), then closed.
+  const hold = new TransformStream<Uint8Array, Uint8Array>();
+  const release = () => hold.writable.close().catch(() => {});
   const running = op(DOWNLOAD_DIR, remoteDir, {
     signal,
     timeout: options.timeout,
     channel: false,
     maxOutputBytes: 0,
+    stdin: hold.readable,
     onStdout: (chunk) => out.push(chunk),
+    // Anything on stderr is a failure (or a warning): stop holding, or the wait never ends.
+    onStderr: release,
   }).then((r) => {
     out.close();
     return r;
@@ -138,9 +144,11 @@ export async function downloadDir(
     });
   } catch (err) {
     stop.abort(err);
+    release();
     await running.catch(() => {});
     throw err;
   }
+  release();
   await running;
   return result;
 }

@@ -340,8 +340,14 @@ ${NEED_TAR}
 mkdir -p -- "$real" || exit 1
 exec tar -x -f - -C "$real"`;
 
-/** `sh -c DOWNLOAD_DIR _ DIR WORKSPACE...`: the directory's tree as a tar archive on stdout. */
+/**
+ * `sh -c DOWNLOAD_DIR _ DIR WORKSPACE...`: the directory's tree as a tar archive on stdout. After
+ * a clean `tar`, it waits for stdin's end, which the client sends once it has read the archive's
+ * end: containerd's shim gives an exec's output only 2 s to drain once the process has exited,
+ * and a slow reader would otherwise lose the archive's tail.
+ */
 export const DOWNLOAD_DIR = `${CONFINE}
 ${NEED_TAR}
 [ -d "$real" ] || { echo "orbiter: $target is not a directory" >&2; exit ${MISSING_EXIT}; }
-exec tar -c -f - -C "$real" .`;
+tar -c -f - -C "$real" . < /dev/null || exit
+exec cat > /dev/null`;
