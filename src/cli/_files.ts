@@ -69,10 +69,7 @@ async function upload(ctx: CommandContext, local: string, to: Required<Location>
   }
   const sb = await ctx.connect(to.sandboxId);
   try {
-    let target = to.path;
-    if (local !== "-" && (target.endsWith("/") || await isRemoteDirectory(sb, target, ctx))) {
-      target = `${target.replace(/\/+$/, "")}/${baseName(local)}`;
-    }
+    const target = local === "-" ? to.path : await remoteTarget(sb, to.path, local, ctx);
     file = local === "-" ? undefined : await Deno.open(local, { read: true });
     const source = file ? file.readable : ctx.io.stdin.readable;
     const started = performance.now();
@@ -142,6 +139,17 @@ async function download(
   }
 }
 
+/** Where `local` lands in the sandbox: DST, or DST/NAME when DST is a directory, as `cp` does. */
+async function remoteTarget(
+  sb: KubernetesSandbox,
+  path: string,
+  local: string,
+  ctx: CommandContext,
+): Promise<string> {
+  if (!path.endsWith("/") && !(await isRemoteDirectory(sb, path, ctx))) return path;
+  return `${path.replace(/\/+$/, "")}/${baseName(local)}`;
+}
+
 /**
  * A local directory into the sandbox, as one tar stream (the image needs `tar`): into DST when DST
  * does not exist, else into DST/NAME, as `cp -r` does.
@@ -153,10 +161,7 @@ async function uploadTree(
 ): Promise<number> {
   const sb = await ctx.connect(to.sandboxId);
   try {
-    let target = to.path;
-    if (target.endsWith("/") || await isRemoteDirectory(sb, target, ctx)) {
-      target = `${target.replace(/\/+$/, "")}/${baseName(local)}`;
-    }
+    const target = await remoteTarget(sb, to.path, local, ctx);
     ctx.progress.update(`copying ${local} to ${to.sandboxId}:${target}…`, true);
     const moved = await sb.files.uploadDir(local, target, {
       signal: ctx.signal,

@@ -9,7 +9,7 @@
  */
 
 import { ExecError, InvalidOptionError } from "../errors.ts";
-import { FOREVER_SECONDS, type SandboxCommands } from "./commands.ts";
+import { checkCommand, FOREVER_SECONDS, type SandboxCommands } from "./commands.ts";
 import { OutputStream } from "./_output_stream.ts";
 import { withEnv } from "./_exec_wrapped.ts";
 import {
@@ -84,9 +84,7 @@ export class DetachedProcesses {
         "must be true: spawn() starts detached processes (exec() runs one to its end)",
       );
     }
-    if (!Array.isArray(argv) || !argv.length || argv.some((a) => typeof a !== "string")) {
-      throw new InvalidOptionError("argv", "must be a non-empty array of strings");
-    }
+    checkCommand(argv);
     const id = crypto.randomUUID().slice(0, 13);
     // The values travel over stdin, never in a request's URL (see withEnv).
     const command = Object.keys(options.env ?? {}).length
