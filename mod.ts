@@ -76,6 +76,7 @@ export {
   InvalidOptionError,
   KubeconfigError,
   KubernetesApiError,
+  LimitExceededError,
   MissingPermissionError,
   PodStartError,
   PortForwardError,

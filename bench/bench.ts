@@ -921,4 +921,7 @@ try {
   await cleanupAll();
   client.close();
   peerClient.close();
+  // The smoke test checks that the process ends by itself after this line: nothing the run
+  // opened may keep it alive.
+  log("finished");
 }

@@ -11,6 +11,10 @@
 #                                       real one, so it proves that the non-root pod spec starts it.
 #   orbiter.local/no-shell:1            a single static binary and no /bin/sh: the error a user
 #                                       gets for such an image
+#   orbiter.local/busybox:1             Debian's busybox-static as the whole userland, the way
+#                                       Alpine's is: /bin/busybox, and /bin/sh and every other applet
+#                                       a symlink to it (no coreutils, no GNU tail, no ps binary of
+#                                       its own), /tmp 1777, a uid 1000 user in /etc/passwd
 #
 #   bash cluster/images.sh [--print-dir]
 set -euo pipefail
@@ -22,7 +26,7 @@ cache_root=${ORBITER_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orbiter-sand
 # The recipe is this file: any change to it builds into a new folder.
 key="images-$(sha256sum "$0" | cut -c1-12)"
 dir="$cache_root/$key"
-want=(pause.tar python.tar no-shell.tar)
+want=(pause.tar python.tar no-shell.tar busybox.tar)
 
 have_all() { for f in "${want[@]}"; do [ -s "$dir/$f" ] || return 1; done; }
 done_() {
@@ -123,6 +127,38 @@ if [ ! -s "$dir/python.tar" ]; then
     bookworm "$work/python-rootfs.tar" "${mirrors[@]}" >&2
   docker_archive "$dir/python.tar" docker.io/library/python:3.11-slim "$work/python-rootfs.tar" \
     '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],"Cmd":["python3"]}'
+fi
+
+# --- busybox ---------------------------------------------------------------------------------
+if [ ! -s "$dir/busybox.tar" ]; then
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+    { log "apt-get and dpkg-deb are needed to fetch busybox-static"; exit 3; }
+  log "building orbiter.local/busybox:1 from Debian's busybox-static"
+  mkdir -p "$work/busybox/deb"
+  # apt-get download writes to the current folder; a machine whose lists are empty updates once.
+  (cd "$work/busybox/deb" && { apt-get download -q busybox-static >&2 2>/dev/null ||
+    { apt-get update -q >&2 && apt-get download -q busybox-static >&2; }; }) ||
+    { log "could not download busybox-static with apt-get"; exit 3; }
+  bb=$work/busybox/rootfs
+  dpkg-deb -x "$work"/busybox/deb/busybox-static_*.deb "$work/busybox/pkg"
+  mkdir -p "$bb/bin" "$bb/etc" "$bb/root" "$bb/home" "$bb/tmp" "$bb/run" "$bb/proc" "$bb/sys" "$bb/dev"
+  cp "$work/busybox/pkg/bin/busybox" "$bb/bin/busybox"
+  chmod 755 "$bb/bin/busybox"
+  # Every applet at the path Alpine gives it (bin/sh, usr/bin/head, sbin/ip...).
+  "$bb/bin/busybox" --list-full | while read -r applet; do
+    case $applet in */busybox | "") continue ;; esac
+    mkdir -p "$bb/$(dirname "$applet")"
+    ln -sfn /bin/busybox "$bb/$applet"
+  done
+  [ -L "$bb/bin/sh" ] || { log "busybox --list-full did not give /bin/sh"; exit 1; }
+  chmod 1777 "$bb/tmp"
+  chmod 700 "$bb/root"
+  printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' \
+    'sandbox:x:1000:1000:sandbox:/home/sandbox:/bin/sh' >"$bb/etc/passwd"
+  printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' 'sandbox:x:1000:' >"$bb/etc/group"
+  tar -C "$bb" --owner=0 --group=0 --numeric-owner --sort=name -cf "$work/busybox.layer" .
+  docker_archive "$dir/busybox.tar" orbiter.local/busybox:1 "$work/busybox.layer" \
+    '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]}'
 fi
 
 have_all || { log "some images are missing after the build"; exit 1; }

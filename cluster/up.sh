@@ -90,10 +90,26 @@ images=$(cat "$images_out")
 rm -f "$images_out"
 [ -n "$images" ] && [ -s "$images/python.tar" ] || die "cluster/images.sh did not report its folder"
 
+# import_images: imports every image of $images into the node's containerd, unless this folder's
+# images were the last imported (.cluster/images-imported names it). images.sh builds into a new
+# folder whenever its recipe changes, so running up.sh on a running cluster brings a new or
+# changed image to the node; `ctr images import` of an image it holds already changes nothing.
+import_images() {
+  [ "$(cat "$state/images-imported" 2>/dev/null)" = "$images" ] && return 0
+  log "importing images from $images"
+  local tar
+  for tar in "$images"/*.tar; do
+    ctr --address "$state/containerd/containerd.sock" --namespace k8s.io images import "$tar" \
+      >/dev/null 2>"$logs/ctr-import.log" || { echo "$tar: $(cat "$logs/ctr-import.log")"; return 1; }
+  done
+  echo "$images" >"$state/images-imported"
+}
+
 # .cluster/auto-started marks a cluster that scripts/test.sh started for its own run (it is
 # stopped when the last test run using it ends). Running up.sh yourself keeps it running.
 if healthy; then
   [ -n "${ORBITER_CLUSTER_AUTO:-}" ] || rm -f "$state/auto-started"
+  failed=$(import_images) || die "importing into the node's containerd failed: $failed"
   log "already up and healthy (kubeconfig: $state/kubeconfig)"
   exit 0
 fi
@@ -313,11 +329,8 @@ readyz() { [ "$(curl -fsS --noproxy '*' --max-time 3 --cacert "$pki/ca.crt" --ce
 wait_for kube-apiserver 90 readyz
 ctr_() { ctr --address "$sock" --namespace k8s.io "$@"; }
 wait_for containerd 30 ctr_ version
-log "importing images from $images"
-for tar in "$images"/*.tar; do
-  ctr_ images import "$tar" >/dev/null 2>"$logs/ctr-import.log" ||
-    fail containerd "importing $tar into containerd failed: $(cat "$logs/ctr-import.log")"
-done
+rm -f "$state/images-imported"
+failed=$(import_images) || fail containerd "importing into containerd failed: $failed"
 
 log "starting kube-controller-manager, kube-scheduler, kwok and kubelet"
 start kube-controller-manager "$bin/kube-controller-manager" \

@@ -386,7 +386,9 @@ export class ExecError extends SandboxError {
  * - `Timeout`: a {@linkcode CommandTimeoutError};
  * - `OutcomeUnknown`: the command channel broke while the command was in flight: it may or may not
  *   have run, and it is not run again;
- * - `NotFound`: a file operation found no such file.
+ * - `NotFound`: a file operation found no such file;
+ * - `LimitExceeded`: what the sandbox sent went over a cap (a {@linkcode LimitExceededError},
+ *   whose `limit` names the option that raises it).
  */
 export type ExecErrorReason =
   | "ConnectionLost"
@@ -398,7 +400,27 @@ export type ExecErrorReason =
   | "CommandFailed"
   | "Timeout"
   | "OutcomeUnknown"
-  | "NotFound";
+  | "NotFound"
+  | "LimitExceeded";
+
+/**
+ * What the sandbox sent went over a cap (an archive's entry, entry count or total size, a tar
+ * header): the transfer is stopped before the host buffers or writes more. Raise the cap with the
+ * option that `limit` names, if the sandbox is trusted to send that much.
+ */
+export class LimitExceededError extends ExecError {
+  /** The option that sets the cap, e.g. `maxEntryBytes`, `maxEntries`, `maxTotalBytes`. */
+  readonly limit: string;
+  /** The cap's value. */
+  readonly max: number;
+  /** Creates a limit error. */
+  constructor(message: string, options: ErrorOptions & { limit: string; max: number }) {
+    super(message, { ...options, reason: "LimitExceeded" });
+    this.name = "LimitExceededError";
+    this.limit = options.limit;
+    this.max = options.max;
+  }
+}
 
 /**
  * A connection to a port inside the sandbox (`sb.fetch()`, `sb.forwardPort()`) failed. Branch on

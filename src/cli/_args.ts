@@ -7,6 +7,16 @@
  * @module
  */
 
+import { InvalidOptionError } from "../errors.ts";
+import {
+  MAX_SANDBOX_ID_LENGTH,
+  MAX_TIMEOUT_SECONDS,
+  validateEnvName,
+  validateNamespace,
+  validateProcessId,
+  validateSandboxId,
+} from "../sandbox/_validate.ts";
+
 /** A bad flag or argument: the command exits with code 2 before any request. */
 export class UsageError extends TypeError {
   /** The command whose usage was wrong, when one was recognised. */
@@ -180,6 +190,23 @@ export function parseDuration(flag: string, text: string, allowZero = false): nu
 }
 
 /**
+ * A `--timeout`: a duration ({@linkcode parseDuration}) that a timer can hold, the library's rule
+ * (at most about 24.8 days).
+ *
+ * @throws {UsageError} anything else.
+ */
+export function parseTimeout(flag: string, text: string): number {
+  const seconds = parseDuration(flag, text);
+  if (seconds > MAX_TIMEOUT_SECONDS) {
+    throw new UsageError(
+      `--${flag}: "${text}" is longer than a timeout can be (${MAX_TIMEOUT_SECONDS} s, about ` +
+        `24.8 days)`,
+    );
+  }
+  return seconds;
+}
+
+/**
  * `KEY=VALUE` pairs as a record. A malformed pair is named by its key only: values may be
  * secrets and never appear in a message.
  *
@@ -201,6 +228,21 @@ export function parsePairs(flag: string, pairs: readonly string[]): Record<strin
   return out;
 }
 
+/**
+ * `--env KEY=VALUE` pairs, checked by the library's rule for every path (POSIX names, no NUL in
+ * a value) before any request. A message names the key, never the value.
+ *
+ * @throws {UsageError} a malformed pair, a name that is not an environment variable's.
+ */
+export function parseEnv(flag: string, pairs: readonly string[]): Record<string, string> {
+  const env = parsePairs(flag, pairs);
+  for (const [name, value] of Object.entries(env)) {
+    libraryRule(() => validateEnvName(`--${flag}`, name));
+    if (value.includes("\0")) throw new UsageError(`--${flag} ${name}: a value cannot hold NUL`);
+  }
+  return env;
+}
+
 /** A whole number in `[min, max]`. @throws {UsageError} anything else. */
 export function parseInteger(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
@@ -210,40 +252,44 @@ export function parseInteger(flag: string, text: string, min: number, max: numbe
   return n;
 }
 
-/** Longest id whose service name `orbiter-svc-{id}` is still a DNS label (as in the library). */
-const MAX_ID_LENGTH = 63 - "orbiter-svc-".length;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Runs one of the library's checks; its `InvalidOptionError` becomes a {@linkcode UsageError}. */
+function libraryRule<T>(check: () => T, message?: string, command?: string): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof InvalidOptionError) {
+      throw new UsageError(message ?? err.message, command);
+    }
+    throw err;
+  }
+}
 
-/** Refuses what cannot be a sandbox id (the library's rule), before any request. */
+/** Refuses what cannot be a sandbox id (the library's own check), before any request. */
 export function checkSandboxId(id: string, command: string): string {
-  if (id.length > MAX_ID_LENGTH || !DNS_LABEL.test(id)) {
-    throw new UsageError(
-      `"${id.slice(0, 80)}" is not a sandbox id (1-${MAX_ID_LENGTH} lowercase letters, digits ` +
-        `or '-'; \`orbiter-sandbox list\` shows them)`,
-      command,
-    );
-  }
-  return id;
+  return libraryRule(
+    () => validateSandboxId(id),
+    `${
+      JSON.stringify(id.slice(0, 80))
+    } is not a sandbox id (1-${MAX_SANDBOX_ID_LENGTH} lowercase letters, ` +
+      `digits or '-'; \`orbiter-sandbox list\` shows them)`,
+    command,
+  );
 }
 
-/** Refuses what cannot be a namespace name (a DNS-1123 label), before any request. */
-export function checkNamespace(ns: string): string {
-  if (ns.length > 63 || !DNS_LABEL.test(ns)) {
-    throw new UsageError(
-      `--namespace: "${ns.slice(0, 80)}" is not a namespace name (a DNS-1123 label: lowercase ` +
-        `letters, digits and '-', at most 63 characters)`,
-    );
-  }
-  return ns;
+/** Refuses what cannot be a namespace name (the library's own check), before any request. */
+export function checkNamespace(ns: string, source = "--namespace"): string {
+  return libraryRule(
+    () => validateNamespace(ns),
+    `${source}: ${JSON.stringify(ns.slice(0, 80))} is not a namespace name (a DNS-1123 label: ` +
+      `lowercase letters, digits and '-', at most 63 characters)`,
+  );
 }
 
-/** Refuses what cannot be a detached process id (the library's rule), before any request. */
+/** Refuses what cannot be a detached process id (the library's own check), before any request. */
 export function checkProcessId(id: string, command: string): string {
-  if (!/^[a-z0-9-]{1,64}$/.test(id)) {
-    throw new UsageError(
-      `"${id.slice(0, 80)}" is not a process id (\`${"orbiter-sandbox"} ps ID\` lists them)`,
-      command,
-    );
-  }
-  return id;
+  return libraryRule(
+    () => validateProcessId("id", id),
+    `${JSON.stringify(id.slice(0, 80))} is not a process id (\`orbiter-sandbox ps ID\` lists them)`,
+    command,
+  );
 }

@@ -6,8 +6,10 @@ import {
   type FlagSpec,
   parseArgs,
   parseDuration,
+  parseEnv,
   parseInteger,
   parsePairs,
+  parseTimeout,
   UsageError,
 } from "./_args.ts";
 
@@ -122,4 +124,47 @@ Deno.test("checkSandboxId(), checkProcessId() and checkNamespace() follow the li
   assert.throws(() => checkProcessId("../etc", "logs"), /is not a process id/);
   assert.equal(checkNamespace("sandbox-e2e"), "sandbox-e2e");
   assert.throws(() => checkNamespace("Bad_NS"), /--namespace: "Bad_NS" is not a namespace/);
+});
+
+Deno.test("parseEnv() applies the library's env rule: POSIX names, no NUL, never the value in a message", () => {
+  assert.deepEqual(parseEnv("env", ["A_1=x", "_B=y=z"]), { A_1: "x", _B: "y=z" });
+  const secret = "hunter2-secret";
+  for (
+    const bad of [`MY-KEY=${secret}`, `--split-string=${secret}`, `1A=${secret}`, `OK=${secret}\0`]
+  ) {
+    assert.throws(() => parseEnv("env", [bad]), (e) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.match(e.message, /^--env/);
+      assert.ok(!e.message.includes(secret), e.message);
+      return true;
+    }, bad);
+  }
+});
+
+Deno.test("parseTimeout() refuses a duration longer than a timer can hold", () => {
+  assert.equal(parseTimeout("timeout", "24d"), 24 * 86400);
+  for (const bad of ["25d", "30d", "99999999"]) {
+    assert.throws(() => parseTimeout("timeout", bad), /--timeout: .* longer than a timeout can be/);
+  }
+  assert.throws(() => parseTimeout("timeout", "0"), /not a positive duration/);
+});
+
+Deno.test("the id rules are the library's: an id or namespace with escapes is quoted, never raw", () => {
+  for (
+    const [check, id] of [
+      [(x: string) => checkSandboxId(x, "exec"), "a\x1b[2J"],
+      [(x: string) => checkProcessId(x, "logs"), "p\x1b]0;x\x07"],
+      [(x: string) => checkNamespace(x, "ORBITER_K8S_NAMESPACE"), "ns\x1b[K"],
+    ] as const
+  ) {
+    assert.throws(() => check(id), (e) => {
+      assert.ok(e instanceof UsageError);
+      assert.ok(!e.message.includes("\x1b"), e.message);
+      return true;
+    });
+  }
+  assert.throws(
+    () => checkNamespace("Bad", "ORBITER_K8S_NAMESPACE"),
+    /^UsageError: ORBITER_K8S_NAMESPACE: "Bad"/,
+  );
 });

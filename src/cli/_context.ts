@@ -6,7 +6,9 @@
  */
 
 import { type ConnectionConfig, KubernetesSandbox, loadKubeConfig } from "../../mod.ts";
+import { readEnv } from "../sandbox/_spec.ts";
 import { checkNamespace, type ParsedArgs, UsageError } from "./_args.ts";
+import { escapeMessage } from "./_escape.ts";
 import { Progress } from "./_progress.ts";
 import type { CliIo } from "./io.ts";
 
@@ -87,9 +89,9 @@ export class CommandContext {
     this.io.stdout.write(encoder.encode(text));
   }
 
-  /** Writes a line to stderr. */
+  /** Writes a line to stderr, escaped: notes name what the sandbox holds. */
   note(text: string): void {
-    this.io.stderr.write(encoder.encode(`${text}\n`));
+    this.io.stderr.write(encoder.encode(`${escapeMessage(text)}\n`));
   }
 
   /** Writes a line to stderr only when it is a terminal (what scripts need not see). */
@@ -111,8 +113,10 @@ export class CommandContext {
         kubeconfig: this.flag("kubeconfig"),
         context: this.flag("context"),
       });
-      const namespace = flagged ?? readEnv("ORBITER_K8S_NAMESPACE") ?? connection.namespace ??
-        "default";
+      const fromEnv = readEnv("ORBITER_K8S_NAMESPACE");
+      const namespace = flagged ??
+        (fromEnv === undefined ? undefined : checkNamespace(fromEnv, "ORBITER_K8S_NAMESPACE")) ??
+        connection.namespace ?? "default";
       return { connection, namespace };
     })();
   }
@@ -129,14 +133,5 @@ export class CommandContext {
       commandChannel,
       signal: this.signal,
     });
-  }
-}
-
-/** An environment variable, or `undefined` when unset or when `--allow-env` does not grant it. */
-export function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
   }
 }

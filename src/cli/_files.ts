@@ -5,7 +5,8 @@
  */
 
 import { type DirTransfer, ExecError, type KubernetesSandbox } from "../../mod.ts";
-import { checkSandboxId, parseDuration, UsageError } from "./_args.ts";
+import { checkSandboxId, parseTimeout, UsageError } from "./_args.ts";
+import { escapeValue, safeJson } from "./_escape.ts";
 import { PROGRAM } from "./_help.ts";
 import type { CommandContext } from "./_context.ts";
 import { counted, transferText } from "./_progress.ts";
@@ -201,7 +202,7 @@ async function downloadTree(
 
 function treeTimeout(ctx: CommandContext): number {
   const flag = ctx.flag("timeout");
-  return flag === undefined ? TREE_TIMEOUT_SECONDS : parseDuration("timeout", flag);
+  return flag === undefined ? TREE_TIMEOUT_SECONDS : parseTimeout("timeout", flag);
 }
 
 function treeText(moved: DirTransfer): string {
@@ -211,7 +212,8 @@ function treeText(moved: DirTransfer): string {
 
 function warnSkipped(ctx: CommandContext, skipped: string[]): void {
   if (!skipped.length) return;
-  const shown = skipped.slice(0, 5).join(", ");
+  // Names from the sandbox's archive: each one escaped, so none can forge a line of its own.
+  const shown = skipped.slice(0, 5).map(escapeValue).join(", ");
   ctx.note(
     `${PROGRAM}: left out ${skipped.length} symlink(s) or special file(s): ${shown}` +
       (skipped.length > 5 ? ", ..." : ""),
@@ -296,7 +298,7 @@ export async function ls(ctx: CommandContext): Promise<number> {
     const entries = (await sb.listFiles(path ?? ".", { signal: ctx.signal }))
       .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     if (ctx.bool("json")) {
-      ctx.out(`${JSON.stringify(entries, null, 2)}\n`);
+      ctx.out(`${safeJson(entries)}\n`);
     } else if (entries.length) {
       ctx.out(formatTable(
         ["TYPE", "SIZE", "MODIFIED", "NAME"],

@@ -234,7 +234,9 @@ left out (and named on stderr). Copying out of a sandbox needs --allow-write.`,
     usage: "ls ID [PATH]",
     summary: "list a directory in a sandbox",
     description: `Lists PATH (default: the sandbox's first workspace directory, else /home/sandbox)
-with each entry's type, size in bytes, modification time and name.`,
+with each entry's type, size in bytes, modification time and name. Names are the sandbox's to
+choose: control characters in them are shown escaped (\\x1b, \\x0d; a backslash as \\\\);
+--json keeps them exact.`,
     flags: [json],
     examples: [`${PROGRAM} ls $ID /tmp`, `${PROGRAM} ls $ID --json`],
   },
@@ -251,7 +253,9 @@ reads. Prints the process id (not the PID) on stdout.`,
     usage: "ps ID",
     summary: "list the detached processes of a sandbox",
     description: `Lists the processes started by \`spawn\` (by any client): id, PID, whether they
-run or their exit code, when they started, and their command.`,
+run or their exit code, when they started, and their command (control characters shown escaped,
+as \`ls\` does). Records that the sandbox's user changed into something the library does not write
+are refused (exit 1).`,
     flags: [json],
     examples: [`${PROGRAM} ps $ID`],
   },
@@ -259,7 +263,8 @@ run or their exit code, when they started, and their command.`,
     usage: "logs ID PROCESS_ID [flags]",
     summary: "print the output of a detached process",
     description: `Prints what detached process PROCESS_ID (see \`ps\`) has written so far, from byte
---offset on. With --follow it keeps printing as the process writes, until it ends (or Ctrl-C).`,
+--offset on. With --follow it keeps printing as the process writes, until it ends (or Ctrl-C).
+The output is printed as the process wrote it, byte for byte (as \`exec\` and \`cp ... -\` do).`,
     flags: [
       { name: "follow", short: "f", kind: "boolean", help: "keep printing until the process ends" },
       {

@@ -11,11 +11,12 @@ import type { CliOutput } from "./io.ts";
 import {
   checkProcessId,
   checkSandboxId,
-  parseDuration,
+  parseEnv,
   parseInteger,
-  parsePairs,
+  parseTimeout,
   UsageError,
 } from "./_args.ts";
+import { safeJson } from "./_escape.ts";
 import type { CommandContext } from "./_context.ts";
 import { PROGRAM } from "./_help.ts";
 import { formatTable, formatTime } from "./_table.ts";
@@ -56,7 +57,7 @@ export async function shell(ctx: CommandContext): Promise<number> {
 export async function spawn(ctx: CommandContext): Promise<number> {
   const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "spawn"));
   const argv = commandAfterDashes(ctx);
-  const env = parsePairs("env", ctx.list("env"));
+  const env = parseEnv("env", ctx.list("env"));
   return await withSandbox(ctx, id, async (sb) => {
     const p = await sb.spawn(argv, {
       detached: true,
@@ -84,7 +85,7 @@ export async function ps(ctx: CommandContext): Promise<number> {
         running,
         exitCode,
       }));
-      ctx.out(`${JSON.stringify(plain, null, 2)}\n`);
+      ctx.out(`${safeJson(plain)}\n`);
     } else if (procs.length) {
       ctx.out(formatTable(
         ["ID", "PID", "STATUS", "STARTED", "COMMAND"],
@@ -194,8 +195,8 @@ function streamedOptions(
     argv,
     input: undefined,
     cwd: ctx.flag("cwd"),
-    env: ctx.list("env").length ? parsePairs("env", ctx.list("env")) : undefined,
-    timeout: timeout === undefined ? defaultTimeout : parseDuration("timeout", timeout),
+    env: ctx.list("env").length ? parseEnv("env", ctx.list("env")) : undefined,
+    timeout: timeout === undefined ? defaultTimeout : parseTimeout("timeout", timeout),
   };
 }
 

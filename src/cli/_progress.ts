@@ -6,6 +6,7 @@
  */
 
 import type { CliOutput } from "./io.ts";
+import { escapeLine } from "./_escape.ts";
 import { formatBytes } from "./_table.ts";
 
 const encoder = new TextEncoder();
@@ -35,13 +36,13 @@ export class Progress {
     this.#lastDraw = now;
     this.#drawn = true;
     // \r, the text, then erase to the end of the line (a shorter text leaves nothing behind).
-    this.#out.write(encoder.encode(`\r${text}\x1b[K`));
+    this.#out.write(encoder.encode(`\r${escapeLine(text)}\x1b[K`));
   }
 
   /** Ends the progress line with `text` (or clears it when `text` is empty). */
   done(text = ""): void {
     if (!this.visible) return;
-    if (text) this.#out.write(encoder.encode(`\r${text}\x1b[K\n`));
+    if (text) this.#out.write(encoder.encode(`\r${escapeLine(text)}\x1b[K\n`));
     else if (this.#drawn) this.#out.write(encoder.encode("\r\x1b[K"));
     this.#drawn = false;
   }

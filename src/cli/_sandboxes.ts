@@ -10,7 +10,16 @@ import {
   type ResourceRequirements,
   type SandboxInfo,
 } from "../../mod.ts";
-import { checkSandboxId, parseDuration, parseInteger, parsePairs, UsageError } from "./_args.ts";
+import {
+  checkSandboxId,
+  parseDuration,
+  parseEnv,
+  parseInteger,
+  parsePairs,
+  parseTimeout,
+  UsageError,
+} from "./_args.ts";
+import { safeJson } from "./_escape.ts";
 import type { CommandContext } from "./_context.ts";
 import { PROGRAM } from "./_help.ts";
 import { formatAge, formatTable } from "./_table.ts";
@@ -57,7 +66,7 @@ export async function create(ctx: CommandContext): Promise<number> {
       `\`${PROGRAM} delete ${sb.sandboxId}\` when done`,
   );
   ctx.out(
-    ctx.bool("json") ? `${JSON.stringify(description, null, 2)}\n` : `${sb.sandboxId}\n`,
+    ctx.bool("json") ? `${safeJson(description)}\n` : `${sb.sandboxId}\n`,
   );
   return 0;
 }
@@ -84,8 +93,8 @@ function createOptions(ctx: CommandContext): KubernetesSandboxOptions {
     sandboxId: id === undefined ? undefined : checkSandboxId(id, "create"),
     image: ctx.flag("image"),
     ttlSeconds: ttl === undefined ? undefined : Math.ceil(parseDuration("ttl", ttl)),
-    timeout: timeout === undefined ? undefined : parseDuration("timeout", timeout),
-    env: ctx.list("env").length ? parsePairs("env", ctx.list("env")) : undefined,
+    timeout: timeout === undefined ? undefined : parseTimeout("timeout", timeout),
+    env: ctx.list("env").length ? parseEnv("env", ctx.list("env")) : undefined,
     labels: ctx.list("label").length ? parsePairs("label", ctx.list("label")) : undefined,
     workspace: ctx.list("workspace").length ? ctx.list("workspace") : undefined,
     resources: resources.limits || resources.requests ? resources : undefined,
@@ -176,7 +185,7 @@ export async function remove(ctx: CommandContext): Promise<number> {
 
 function printSandboxes(ctx: CommandContext, found: SandboxInfo[], empty: string): void {
   if (ctx.bool("json")) {
-    ctx.out(`${JSON.stringify(found, null, 2)}\n`);
+    ctx.out(`${safeJson(found)}\n`);
     return;
   }
   if (!found.length) {

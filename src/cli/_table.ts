@@ -5,8 +5,15 @@
  * @module
  */
 
-/** `rows` under `headers`, each column as wide as its widest cell, separated by 3 spaces. */
-export function formatTable(headers: readonly string[], rows: readonly string[][]): string {
+import { escapeValue } from "./_escape.ts";
+
+/**
+ * `rows` under `headers`, each column as wide as its widest cell, separated by 3 spaces. Each cell
+ * is shown escaped ({@linkcode escapeValue}): cells hold what a sandbox sent (file names, argv),
+ * and neither a control sequence nor a newline that would forge a row reaches the terminal.
+ */
+export function formatTable(headers: readonly string[], rawRows: readonly string[][]): string {
+  const rows = rawRows.map((r) => r.map(escapeValue));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
   const line = (cells: readonly string[]) =>
     cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i])).join("   ").trimEnd();
@@ -35,7 +42,7 @@ export function formatBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** A time as `2025-01-31 14:05:09` in UTC (sortable, the same on every machine). */
+/** A time as `2025-01-31 14:05:09` in UTC (sortable, the same on every machine); `-` if invalid. */
 export function formatTime(date: Date): string {
-  return date.toISOString().slice(0, 19).replace("T", " ");
+  return Number.isNaN(date.getTime()) ? "-" : date.toISOString().slice(0, 19).replace("T", " ");
 }

@@ -8,6 +8,22 @@ Deno.test("formatTable() pads every column but the last to its widest cell", () 
   );
 });
 
+Deno.test("formatTable() shows what the sandbox sent escaped: no control sequence, no forged row", () => {
+  const table = formatTable(["NAME", "SIZE"], [["evil\x1b[2J\nfake   row\r", "1"], ["ok", "2"]]);
+  const [header, evil, ok, end] = table.split("\n");
+  assert.match(header, /^NAME +SIZE$/);
+  assert.equal(evil, "evil\\x1b[2J\\x0afake   row\\x0d   1");
+  assert.match(ok, /^ok +2$/);
+  assert.equal(end, "");
+  // Columns line up on the escaped text.
+  assert.equal(header.indexOf("SIZE"), evil.lastIndexOf("1"));
+  assert.ok(!table.includes("\x1b") && !table.includes("\r"));
+});
+
+Deno.test("formatTime() shows an invalid date as -, never throws", () => {
+  assert.equal(formatTime(new Date(NaN)), "-");
+});
+
 Deno.test("formatTable() prints the headers alone when there is no row", () => {
   assert.equal(formatTable(["ID", "AGE"], []), "ID   AGE\n");
 });

@@ -8,6 +8,7 @@
 import denoJson from "../../deno.json" with { type: "json" };
 import { CommandTimeoutError, InvalidOptionError, SandboxNotFoundError } from "../../mod.ts";
 import { parseArgs, UsageError } from "./_args.ts";
+import { escapeMessage } from "./_escape.ts";
 import { CommandContext } from "./_context.ts";
 import { denoStreams, interruptSignal } from "./_deno_io.ts";
 import { cp, ls } from "./_files.ts";
@@ -101,7 +102,8 @@ function report(
   signal: AbortSignal,
   io: CliIo,
 ): number {
-  const say = (text: string) => io.stderr.write(encoder.encode(`${text}\n`));
+  // Messages may quote the pod (a file operation's stderr, a forged record): shown escaped.
+  const say = (text: string) => io.stderr.write(encoder.encode(`${escapeMessage(text)}\n`));
   if (err instanceof UsageError || err instanceof InvalidOptionError) {
     const topic = (err instanceof UsageError ? err.command : undefined) ?? command;
     say(`${PROGRAM}: ${err.message}`);

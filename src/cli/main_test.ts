@@ -113,3 +113,30 @@ Deno.test("an interrupted run exits 130", async () => {
   const r = await run(["list"], { signal: stop.signal });
   assert.equal(r.code, 130);
 });
+
+Deno.test("a message that quotes something hostile is shown escaped on stderr", async () => {
+  const r = await run(["--kubeconfig", "/nonexistent/\x1b]0;pwned\x07\x1b[2J\u202ekc", "list"]);
+  assert.equal(r.code, 1);
+  const raw = [...r.stderr].filter((c) =>
+    c !== "\n" && (c < " " || c === "\u202e" || (c >= "\x7f" && c <= "\x9f"))
+  );
+  assert.deepEqual(raw, [], JSON.stringify(r.stderr));
+  assert.ok(r.stderr.includes("\\x1b]0;pwned\\x07\\x1b[2J\\u{202e}kc"), r.stderr);
+});
+
+Deno.test("--env names and --timeout follow the library's rules, refused before the kubeconfig is read", async () => {
+  for (
+    const args of [
+      ["exec", "abc", "--env", "MY-KEY=v", "--", "true"],
+      ["exec", "abc", "--env", "--split-string=echo injected #", "--", "true"],
+      ["spawn", "abc", "--env", "A=B=c", "--env", "1X=y", "--", "true"],
+      ["create", "--env", "A.B=c"],
+      ["exec", "abc", "--timeout", "30d", "--", "true"],
+      ["create", "--timeout", "25d"],
+    ]
+  ) {
+    const r = await run(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /nonexistent/, args.join(" "));
+  }
+});

@@ -17,9 +17,17 @@
  * gives Deno's `WebSocket`, and measure an exec's latency with bench/: if Deno's `WebSocket` is
  * as fast, delete this module, ./_ws_handshake.ts, ./_ws_frames.ts and their tests.
  *
- * What it does not do: client certificates (`Deno.startTls` cannot present one), proxies, HTTP/2
- * (RFC 8441) and extensions (no `permessage-deflate`). `KubeClient.openWebSocket` uses Deno's
- * `WebSocket` for those. Unlike Deno's `WebSocket`, it reports a refused upgrade with its HTTP
+ * A client certificate is presented through `Deno.connectTls` (`Deno.startTls` cannot present
+ * one), which sets no `TCP_NODELAY` during the TLS handshake: such an upgrade is no faster than
+ * Deno's `WebSocket`, but the socket still pauses and can let the process exit (below).
+ *
+ * Unlike Deno's `WebSocket`, the connection can stop keeping the process alive
+ * ({@linkcode FastWebSocket.unref}): a long-lived session (the command channel) that waits for
+ * nothing must not hold a finished script open. {@linkcode ConnectionHold} is how its owner says
+ * when it waits.
+ *
+ * What it does not do: proxies, HTTP/2 (RFC 8441) and extensions (no `permessage-deflate`).
+ * `KubeClient.openWebSocket` uses Deno's `WebSocket` for those. Unlike Deno's `WebSocket`, it reports a refused upgrade with its HTTP
  * status: the `error` event is an `ErrorEvent` whose `error` is a `KubernetesApiError` built from
  * the reply's `Status` (a 403 is reported as a 403, with the server's message).
  *
@@ -50,6 +58,8 @@ export interface FastWebSocketOptions {
   headers: Record<string, string>;
   /** PEM certificates trusted in addition to the system's (the cluster's CA). */
   caCerts?: string[];
+  /** A client certificate (PEM) to present in the TLS handshake. */
+  certificate?: { certData: string; keyData: string };
   /** Aborts the connection attempt (it has no effect once the socket is open). */
   signal?: AbortSignal;
 }
@@ -107,11 +117,66 @@ export function pausableReading(socket: WebSocket): PausableReading | undefined 
   return socket instanceof FastWebSocket ? socket : undefined;
 }
 
+/** A connection that may or may not keep the process alive (`Deno.Conn`'s `ref`/`unref`). */
+export interface Referable {
+  /** Keeps the process alive while the connection is open (the default). */
+  ref(): void;
+  /** Lets the process exit while the connection is open and nothing else keeps it alive. */
+  unref(): void;
+}
+
+/** `socket` as a {@linkcode Referable}, or `undefined` for one that cannot let go (Deno's own). */
+export function referable(socket: WebSocket): Referable | undefined {
+  return socket instanceof FastWebSocket ? socket : undefined;
+}
+
+/**
+ * Whether a long-lived session's connection keeps the process alive: its owner sets
+ * {@linkcode ConnectionHold.held} while it waits for an answer (a command in flight) and clears it
+ * while idle; the socket that runs the session is attached to it. Held until told otherwise.
+ */
+export class ConnectionHold {
+  #held = true;
+  #socket: Referable | undefined;
+  #releasable = true;
+
+  /** Whether the connection keeps the process alive. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  set held(held: boolean) {
+    this.#held = held;
+    this.#apply();
+  }
+
+  /**
+   * `false` once a socket that cannot let the process exit (Deno's `WebSocket`) was attached: its
+   * owner must then close an idle session itself.
+   */
+  get releasable(): boolean {
+    return this.#releasable;
+  }
+
+  /** Makes `socket` follow {@linkcode ConnectionHold.held} from now on. */
+  attach(socket: WebSocket): void {
+    const r = referable(socket);
+    this.#releasable = r !== undefined;
+    this.#socket = r;
+    this.#apply();
+  }
+
+  #apply(): void {
+    if (this.#held) this.#socket?.ref();
+    else this.#socket?.unref();
+  }
+}
+
 /**
  * The socket {@linkcode openFastWebSocket} returns: the browser `WebSocket` interface (events,
  * `readyState`, `binaryType`, `bufferedAmount`, `send`, `close`) over a plain TCP/TLS connection.
  */
-export class FastWebSocket extends EventTarget implements WebSocket, PausableReading {
+export class FastWebSocket extends EventTarget implements WebSocket, PausableReading, Referable {
   /** The `readyState` before the handshake has completed. */
   static readonly CONNECTING: number = CONNECTING;
   /** The `readyState` while messages flow. */
@@ -153,6 +218,8 @@ export class FastWebSocket extends EventTarget implements WebSocket, PausableRea
   #bufferedAmount = 0;
   #conn: Deno.Conn | undefined;
   #connClosed = false;
+  /** Whether the connection may let the process exit (see `unref()`). */
+  #unref = false;
   /** Every write goes through this chain, so frames never interleave. */
   #writes: Promise<void> = Promise.resolve();
   #writeFailed = false;
@@ -258,6 +325,36 @@ export class FastWebSocket extends EventTarget implements WebSocket, PausableRea
     paused?.resolve();
   }
 
+  /**
+   * Keeps the process alive while the connection is open (the default, as for any socket). Not
+   * part of the browser `WebSocket`.
+   */
+  ref(): void {
+    this.#unref = false;
+    this.#applyRef();
+  }
+
+  /**
+   * Lets the process exit while the connection is open and waits for the server (the pending
+   * read no longer counts). Writes in progress, and the connection's opening, still count. Not
+   * part of the browser `WebSocket`.
+   */
+  unref(): void {
+    this.#unref = true;
+    this.#applyRef();
+  }
+
+  #applyRef(): void {
+    const conn = this.#conn;
+    if (!conn || this.#connClosed) return;
+    try {
+      if (this.#unref) conn.unref();
+      else conn.ref();
+    } catch {
+      // Closed under us: nothing left to hold.
+    }
+  }
+
   // --- the connection ---
 
   async #connect(request: Uint8Array, key: string): Promise<void> {
@@ -265,11 +362,13 @@ export class FastWebSocket extends EventTarget implements WebSocket, PausableRea
       const upgraded = await upgrade(this.#target, key, request, {
         protocols: this.#options.protocols,
         caCerts: this.#options.caCerts,
+        certificate: this.#options.certificate,
         input: this.#in,
         signal: this.#teardown.signal,
       });
       if (!upgraded) return;
       this.#conn = upgraded.conn;
+      this.#applyRef();
       if (this.#ending) return this.#closeConn();
       if ("refused" in upgraded) return void this.#end({ code: 1006, error: upgraded.refused });
       if ("problem" in upgraded) {

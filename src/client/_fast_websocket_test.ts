@@ -179,19 +179,23 @@ Deno.test("KubeClient.openWebSocket() takes the direct path for a token user, an
   });
 });
 
-Deno.test("fastWebSocket: false, and a client certificate, keep Deno's WebSocket", async () => {
+Deno.test("fastWebSocket: false keeps Deno's WebSocket; a client certificate does not", async () => {
   await withServer(execServer, async (base) => {
     const cases = [
-      { conn: { token: TOKEN }, options: { fastWebSocket: false } },
-      { conn: { certData: tls("client.crt"), keyData: tls("client.key") }, options: {} },
+      { conn: { token: TOKEN }, options: { fastWebSocket: false }, fast: false },
+      {
+        conn: { certData: tls("client.crt"), keyData: tls("client.key") },
+        options: {},
+        fast: true,
+      },
     ];
-    for (const { conn, options } of cases) {
+    for (const { conn, options, fast } of cases) {
       using client = new KubeClient(
         new ConnectionConfig({ server: base.href, caData: CA, ...conn }),
         options,
       );
       const socket = await client.openWebSocket("/exec", { protocols: EXEC_PROTOCOLS });
-      assert.ok(!(socket instanceof FastWebSocket));
+      assert.equal(socket instanceof FastWebSocket, fast);
       const closed = new Promise((resolve) => socket.addEventListener("close", resolve));
       const result = await runExecSession(socket);
       await closed;
@@ -225,4 +229,47 @@ Deno.test("a 403 on the exec upgrade reaches runExecSession's ExecError as a Kub
       assert.equal(error.cause.code, 403);
     },
   );
+});
+
+Deno.test("unref(), or a ConnectionHold that is not held, lets a process exit with the socket open", async () => {
+  const child = new URL("../../tests/_ws_unref_child.ts", import.meta.url).pathname;
+  /** Whether the child exits by itself within `ms` of opening its socket. */
+  const exits = async (mode: string, ms: number) => {
+    const release = Promise.withResolvers<void>();
+    let exited = false;
+    await withRawServer(
+      async (peer) => {
+        await peer.accept(await peer.head(), V5);
+        await release.promise; // the connection stays open meanwhile
+      },
+      async (base) => {
+        const proc = new Deno.Command(Deno.execPath(), {
+          args: ["run", "--allow-net", "--allow-read", child, mode, base.href],
+          stdout: "piped",
+          stderr: "inherit",
+        }).spawn();
+        let out = "";
+        for await (const text of proc.stdout.pipeThrough(new TextDecoderStream())) {
+          if ((out += text).includes("open\n")) break;
+        }
+        assert.equal(out, "open\n");
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const status = await Promise.race([
+          proc.status,
+          new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), ms)),
+        ]);
+        clearTimeout(timer);
+        exited = status !== undefined;
+        if (!exited) proc.kill("SIGKILL");
+        await proc.status;
+        release.resolve();
+      },
+    );
+    return exited;
+  };
+  assert.equal(await exits("unref", 5000), true, "unref() let the process exit");
+  assert.equal(await exits("idle", 5000), true, "an idle hold let the process exit");
+  // The same children without it stay alive: the checks above can fail.
+  assert.equal(await exits("ref", 1500), false, "a socket keeps its process alive by default");
+  assert.equal(await exits("busy", 1500), false, "a held session keeps its process alive");
 });

@@ -33,8 +33,12 @@ export const OP_PING = 0x9;
 /** Opcode of a pong. */
 export const OP_PONG = 0xa;
 
-/** Largest message accepted; a bigger one closes the connection with 1009 (exec frames are 32 KiB). */
-export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/**
+ * Largest message accepted; a bigger one closes the connection with 1009 before its bytes are
+ * buffered. The kubelet's exec and port-forward frames are at most 32 KiB, so this leaves room
+ * while bounding what a hostile peer makes the host hold per connection.
+ */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /** One frame received from the server. */
 export interface Frame {

@@ -10,6 +10,7 @@ import {
   decodeFrame,
   encodeFrame,
   encodeMessage,
+  MAX_MESSAGE_BYTES,
   MessageAssembler,
   OP_BINARY,
   OP_CONTINUATION,
@@ -60,8 +61,8 @@ Deno.test("decodeFrame() says how many bytes a frame still needs, then takes exa
     opcode: OP_BINARY,
     payload: new Uint8Array(300).fill(7),
   });
-  assert.deepEqual(decodeFrame(wire, 64 * 1024 * 1024 - 299), {
-    fail: "a message is larger than 67108864 bytes",
+  assert.deepEqual(decodeFrame(wire, MAX_MESSAGE_BYTES - 299), {
+    fail: `a message is larger than ${MAX_MESSAGE_BYTES} bytes`,
     code: 1009,
   });
 });

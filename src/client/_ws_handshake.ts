@@ -44,6 +44,11 @@ export interface UpgradeOptions {
   protocols: readonly string[];
   /** PEM certificates trusted in addition to the system's. */
   caCerts?: string[];
+  /**
+   * A client certificate to present. Deno can present one only when it makes the TCP connection
+   * itself (`Deno.connectTls`), so `TCP_NODELAY` is then set after the TLS handshake, not before.
+   */
+  certificate?: { certData: string; keyData: string };
   /** Receives the reply; the bytes after its head (the first frames) stay in it. */
   input: ByteBuffer;
   /** Aborted when the caller gives up: the connection is closed, and `undefined` returned. */
@@ -122,25 +127,10 @@ export async function upgrade(
   const secure = target.protocol === "https:";
   const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(target.port) || (secure ? 443 : 80);
-  const tcp = await Deno.connect({ hostname, port });
+  const conn = await connect(hostname, port, secure, options);
   if (signal.aborted) {
-    tcp.close();
+    conn.close();
     return undefined;
-  }
-  // The point of the direct WebSocket: without it, the request after the TLS handshake waits for
-  // the server's delayed ACK.
-  tcp.setNoDelay(true);
-  let conn: Deno.Conn = tcp;
-  if (secure) {
-    conn = await Deno.startTls(tcp, {
-      hostname,
-      caCerts: options.caCerts,
-      alpnProtocols: ["http/1.1"],
-    });
-    if (signal.aborted) {
-      conn.close();
-      return undefined;
-    }
   }
   const close = () => {
     try {
@@ -167,6 +157,45 @@ export async function upgrade(
     throw error;
   } finally {
     signal.removeEventListener("abort", close);
+  }
+}
+
+/** The TCP connection, with TLS when `secure`; `TCP_NODELAY` set as early as Deno allows. */
+async function connect(
+  hostname: string,
+  port: number,
+  secure: boolean,
+  options: UpgradeOptions,
+): Promise<Deno.Conn> {
+  const { caCerts, certificate } = options;
+  const alpnProtocols = ["http/1.1"];
+  if (secure && certificate) {
+    // Deno.startTls cannot present a client certificate. Without TCP_NODELAY during the
+    // handshake, the upgrade request may wait for the server's delayed ACK, as with Deno's
+    // WebSocket; what this socket adds (it can pause, and it need not keep the process alive) is
+    // worth that.
+    return await Deno.connectTls({
+      hostname,
+      port,
+      caCerts,
+      alpnProtocols,
+      cert: certificate.certData,
+      key: certificate.keyData,
+    });
+  }
+  const tcp = await Deno.connect({ hostname, port });
+  try {
+    // The point of the direct WebSocket: without it, the request after the TLS handshake waits
+    // for the server's delayed ACK.
+    tcp.setNoDelay(true);
+    return secure ? await Deno.startTls(tcp, { hostname, caCerts, alpnProtocols }) : tcp;
+  } catch (err) {
+    try {
+      tcp.close();
+    } catch {
+      // Already consumed by startTls, or closed.
+    }
+    throw err;
   }
 }
 

@@ -68,6 +68,11 @@ export interface ExecSessionOptions {
   maxOutputBytes?: number;
   /** Aborting closes the socket and rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * For a long-lived session whose owner decides when its connection keeps the process alive:
+   * `attach` gets the socket as the session takes it (the library passes a `ConnectionHold`).
+   */
+  hold?: { attach(socket: WebSocket): void };
 }
 
 /** What a finished command produced. A non-zero exit is data, not an error. */
@@ -196,6 +201,7 @@ class ExecSession {
     }
 
     socket.binaryType = "arraybuffer";
+    options.hold?.attach(socket);
     socket.addEventListener("open", this.#onOpen);
     socket.addEventListener("message", this.#onMessage);
     socket.addEventListener("error", this.#onError);
@@ -344,7 +350,20 @@ class ExecSession {
   }
 
   #addStatus(payload: Uint8Array): void {
-    if (this.#status.add(payload) === undefined) return;
+    if (this.#status.add(payload) === undefined) {
+      // A status channel that can no longer hold a status (not JSON, or past its cap) ends the
+      // session now, instead of when its timeout runs out.
+      if (this.#status.invalid) {
+        this.#finish({
+          ok: false,
+          error: this.#error(
+            "Protocol",
+            "the status channel carries something that is not a Status",
+          ),
+        });
+      }
+      return;
+    }
     // The command has exited. The server closes right after; the timer only covers one that does
     // not.
     this.#stdin?.cancel("the command has exited");

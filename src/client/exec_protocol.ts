@@ -125,14 +125,25 @@ export function execQuery(
   return query;
 }
 
+/** Most bytes of the error channel kept: a `Status` is a few hundred bytes. */
+export const MAX_STATUS_BYTES = 64 * 1024;
+
 /**
- * The error channel's content: the status can span frames, and is complete once it parses (a
- * prefix of a JSON object never does).
+ * The error channel's content: the status can span frames, and is complete once its outermost
+ * JSON object closes. The server is untrusted: the bytes are scanned once each (never re-parsed
+ * per frame), at most {@linkcode MAX_STATUS_BYTES} are kept, and what follows a complete status
+ * is dropped.
  */
 export class StatusChannel {
   readonly #chunks: Uint8Array[] = [];
   #bytes = 0;
+  #received = false;
   #parsed: KubernetesStatus | undefined;
+  /** Set once the content can no longer be a status: not an object, malformed, or too large. */
+  #invalid = false;
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
 
   /** The status, once complete. */
   get status(): KubernetesStatus | undefined {
@@ -141,27 +152,69 @@ export class StatusChannel {
 
   /** Whether anything arrived on the channel. */
   get received(): boolean {
-    return this.#bytes > 0;
+    return this.#received;
+  }
+
+  /** Whether the content cannot be a status (it will never complete). */
+  get invalid(): boolean {
+    return this.#invalid;
   }
 
   /** Takes one frame's payload; returns the status when this frame completed it. */
   add(payload: Uint8Array): KubernetesStatus | undefined {
-    this.#chunks.push(payload);
-    this.#bytes += payload.length;
-    if (this.#parsed !== undefined) return undefined;
+    if (payload.length) this.#received = true;
+    if (this.#parsed !== undefined || this.#invalid) return undefined;
+    let end = -1;
+    for (let i = 0; i < payload.length && end < 0; i++) {
+      const b = payload[i];
+      if (this.#inString) {
+        if (this.#escaped) this.#escaped = false;
+        else if (b === 0x5c) this.#escaped = true;
+        else if (b === 0x22) this.#inString = false;
+      } else if (b === 0x22) this.#inString = true;
+      else if (b === 0x7b || b === 0x5b) this.#depth++;
+      else if (b === 0x7d || b === 0x5d) {
+        if (--this.#depth === 0) end = i + 1;
+        if (this.#depth < 0) this.#invalid = true;
+      } else if (this.#depth === 0 && !isJsonSpace(b)) this.#invalid = true;
+      if (this.#invalid) break;
+    }
+    const keep = end < 0 ? payload : payload.subarray(0, end);
+    if (this.#bytes + keep.length > MAX_STATUS_BYTES) this.#invalid = true;
+    if (this.#invalid) {
+      this.#keep(payload);
+      return undefined;
+    }
+    this.#chunks.push(keep);
+    this.#bytes += keep.length;
+    if (end < 0) return undefined;
     try {
       const value: unknown = JSON.parse(this.text());
       if (isRecord(value)) this.#parsed = value as KubernetesStatus;
+      else this.#invalid = true;
     } catch {
-      // Not complete yet, or never: the close that follows decides.
+      this.#invalid = true;
     }
     return this.#parsed;
   }
 
-  /** Everything received, as text. */
+  /** Everything kept, as text. */
   text(): string {
     return new TextDecoder().decode(concatBytes(this.#chunks, this.#bytes));
   }
+
+  /** Keeps what fits of `payload`, for the error message. */
+  #keep(payload: Uint8Array): void {
+    const room = MAX_STATUS_BYTES - this.#bytes;
+    if (room <= 0) return;
+    const part = payload.subarray(0, room);
+    this.#chunks.push(part);
+    this.#bytes += part.length;
+  }
+}
+
+function isJsonSpace(b: number): boolean {
+  return b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d;
 }
 
 /** The exit code a status stands for, or the error it stands for. */

@@ -271,6 +271,19 @@ Deno.test("runExecSession() rejects a text frame as a protocol error", async () 
   }
 });
 
+Deno.test("runExecSession() ends at once, as a protocol error, when the status channel carries no Status", async () => {
+  // Garbage on the status channel, and then nothing: the session must not wait for a timeout.
+  const server = startServer((ws) => ws.send(frame(EXEC_CHANNELS.status, "not json at all")));
+  try {
+    const t0 = performance.now();
+    const { error } = await run(server);
+    assertExecError(error, /status channel/, "Protocol");
+    assert.ok(performance.now() - t0 < 2000);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 Deno.test("runExecSession() explains which Kubernetes versions speak v5/v4 when the server chose no protocol", async () => {
   const server = startServer(() => {}, []);
   try {

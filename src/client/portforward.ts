@@ -49,6 +49,8 @@ const SEND_HIGH_WATER_BYTES = 1 << 20;
 const DRAIN_POLL_MS = 5;
 /** Bytes the readable queues before reading pauses. */
 const READ_HIGH_WATER_BYTES = 1 << 20;
+/** Bytes of the error channel kept: the server's message is one line. */
+const MAX_ERROR_TEXT_BYTES = 4096;
 
 /**
  * The query of a port forward to `port`.
@@ -123,6 +125,7 @@ class Connection implements PortForwardConnection {
   /** Bytes of the port-number prefix still to skip on the data and error channels. */
   readonly #prefix = [2, 2];
   #errorText = "";
+  #errorBytes = 0;
   #failure: PortForwardError | undefined;
   #done = false;
 
@@ -196,7 +199,13 @@ class Connection implements PortForwardConnection {
     payload = payload.subarray(skip);
     if (!payload.length) return;
     if (channel === 1) {
-      this.#errorText += new TextDecoder().decode(payload);
+      // Bounded: the pod's side cannot make the host hold more than a line of it.
+      const room = MAX_ERROR_TEXT_BYTES - this.#errorBytes;
+      if (room > 0) {
+        const part = payload.subarray(0, room);
+        this.#errorBytes += part.length;
+        this.#errorText += new TextDecoder().decode(part);
+      }
       return;
     }
     if (this.#readableDone) return;

@@ -66,24 +66,46 @@ export interface WatchOptions<T = unknown> {
 
 /**
  * Splits a byte stream into newline-delimited JSON watch events. A line split across chunks is
- * joined; a line that is not a watch event is an error, never skipped.
+ * joined; a line that is not a watch event is an error, never skipped. Aborting `signal` cancels
+ * the stream and ends the events, even while a read is pending: a fetch's own signal does not
+ * always reach a body that is already streaming, and a watch that lingers keeps its process
+ * alive.
  */
 export async function* parseWatchStream(
   stream: ReadableStream<Uint8Array>,
+  signal?: AbortSignal,
 ): AsyncGenerator<RawWatchEvent> {
   const decoder = new TextDecoder();
   let buffer = "";
-  for await (const chunk of stream) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl).trim();
-      buffer = buffer.slice(nl + 1);
-      if (line) yield parseLine(line);
+  const reader = stream.getReader();
+  let ended = false;
+  const cancel = () => {
+    ended = true;
+    reader.cancel(signal?.reason).catch(() => {});
+  };
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    if (signal?.aborted) cancel();
+    while (!ended) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0 && !signal?.aborted) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (line) yield parseLine(line);
+      }
     }
+    if (signal?.aborted) return;
+    ended = true;
+    buffer += decoder.decode();
+    if (buffer.trim()) yield parseLine(buffer.trim());
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    // Left early (the consumer stopped, or a line failed): the rest is not wanted.
+    if (!ended) reader.cancel().catch(() => {});
   }
-  buffer += decoder.decode();
-  if (buffer.trim()) yield parseLine(buffer.trim());
 }
 
 function parseLine(line: string): RawWatchEvent {
@@ -202,7 +224,7 @@ export async function* watchObjects<T extends KubeObject>(
         // A stream: the inactivity timer bounds it, not a request deadline.
         timeoutSeconds: 0,
       });
-      for await (const raw of parseWatchStream(res.body!)) {
+      for await (const raw of parseWatchStream(res.body!, local.signal)) {
         arm();
         failures = 0;
         if (raw.type === "ERROR") {
@@ -230,6 +252,8 @@ export async function* watchObjects<T extends KubeObject>(
         else known.set(keyOf(obj), obj);
         yield { type: raw.type, object: obj };
       }
+      // Cut short by the caller or the inactivity timer: handled as a broken stream below.
+      if (local.signal.aborted) throw local.signal.reason;
       // A clean end (the server's timeoutSeconds): resume from the last version.
     } catch (err) {
       if (signal?.aborted) throw signal.reason;

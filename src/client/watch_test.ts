@@ -126,3 +126,32 @@ Deno.test("watchObjects() reconnects when the stream goes quiet past the inactiv
     assert.equal(watches, 2);
   });
 });
+
+Deno.test("parseWatchStream() ends and cancels the stream when its signal aborts, a read pending or not", async () => {
+  for (const when of ["pending", "between"] as const) {
+    let cancelled: unknown;
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"type":"ADDED","object":{}}\n{"type":"ADDED",'));
+      },
+      // Never more: a quiet watch.
+      pull: () => new Promise(() => {}),
+      cancel: (reason) => void (cancelled = reason),
+    });
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const done = (async () => {
+      for await (const e of parseWatchStream(stream, ac.signal)) {
+        seen.push(e.type);
+        if (when === "between") ac.abort("stop");
+      }
+    })();
+    if (when === "pending") setTimeout(() => ac.abort("stop"), 20);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), 2000));
+    assert.notEqual(await Promise.race([done, late]), "late", `${when}: still reading`);
+    clearTimeout(timer);
+    assert.deepEqual(seen, ["ADDED"]);
+    assert.equal(cancelled, "stop", `${when}: the stream was cancelled`);
+  }
+});

@@ -12,6 +12,7 @@ import { ExecError } from "../errors.ts";
 import * as s from "./_schemas.ts";
 import type { SandboxSession } from "./_session.ts";
 import { guarded, register, values } from "./_register.ts";
+import { readOutputPiece } from "./_output_piece.ts";
 
 const processId = z.string().regex(/^[a-z0-9-]{1,64}$/).describe(
   "A process id returned by sandbox_start_process or sandbox_list_processes.",
@@ -61,7 +62,8 @@ export function registerProcessTools(server: McpServer, session: SandboxSession)
     description:
       "Return what a background process has printed so far (stdout and stderr together) from " +
       "byte offset (default 0), without waiting, and whether it still runs (else its exitCode). " +
-      "Pass the nextOffset it returns as offset next time to get only what is new.",
+      "Pass the nextOffset it returns as offset next time to get only what is new (offsets " +
+      "count bytes of the output; bytes that are not UTF-8 show as U+FFFD).",
     inputSchema: z.object({
       sandboxId: s.sandboxIdSchema,
       processId,
@@ -91,34 +93,11 @@ export function registerProcessTools(server: McpServer, session: SandboxSession)
         throw new ExecError(`no process ${args.processId} in this sandbox`, { reason: "NotFound" });
       }
       const stream = sb.attach(args.processId, { offset, follow: false, signal: extra.signal });
-      const chunks: Uint8Array[] = [];
-      let size = 0;
-      let truncated = false;
-      for await (const chunk of stream) {
-        const room = max - size;
-        if (chunk.length > room) {
-          if (room > 0) chunks.push(chunk.subarray(0, room));
-          size = max;
-          truncated = true;
-          break;
-        }
-        chunks.push(chunk);
-        size += chunk.length;
-      }
-      const bytes = new Uint8Array(size);
-      let at = 0;
-      for (const c of chunks) {
-        bytes.set(c, at);
-        at += c.length;
-      }
-      // A character cut at the end is left for the next read, which starts at its first byte.
-      const decoder = new TextDecoder();
-      const output = decoder.decode(bytes, { stream: true });
-      const kept = new TextEncoder().encode(output).length;
+      const piece = await readOutputPiece(stream, offset, max, !info.running);
       return {
-        output,
-        nextOffset: offset + Math.min(kept, size),
-        truncated,
+        output: piece.output,
+        nextOffset: piece.nextOffset,
+        truncated: piece.truncated,
         running: info.running,
         exitCode: info.exitCode,
       };

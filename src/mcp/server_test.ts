@@ -53,11 +53,18 @@ Deno.test("createSandboxMcpServer() refuses an invalid option before loading the
     });
     assert.equal(bad.isError, true);
     assert.match(text(bad), /InvalidOptionError: resources\.requests\.memory/);
+    // An error about the secret's own variable, raised where its value is in hand, names the
+    // variable and never shows the value.
+    for (const env of [{ API_KEY: "sk-very-secret\0" }, { API_KEY: "\x1bsk-very-secret\0" }]) {
+      const nul = await call("sandbox_create", { env });
+      assert.equal(nul.isError, true);
+      assert.match(text(nul), /InvalidOptionError: env\.API_KEY/);
+      assert.doesNotMatch(text(nul), /very-secret/);
+    }
     // A valid one goes on to the connection, which fails here: that is where requests start.
     const valid = await call("sandbox_create", { env: { API_KEY: "sk-very-secret" } });
     assert.equal(valid.isError, true);
     assert.match(text(valid), /KubeconfigError/);
-    assert.doesNotMatch(text(valid), /sk-very-secret/);
   } finally {
     await mcp.close();
   }

@@ -6,26 +6,19 @@
  *
  * A channel that breaks fails every command still in flight with `ExecError` reason
  * `OutcomeUnknown` (the command may or may not have run; it is never sent again), and is not used
- * again: the next command opens a new one.
+ * again: the next command opens a new one. What the pod sends is untrusted: every frame's id,
+ * lengths and closing key are checked against what was asked (see {@linkcode FrameParser}), and a
+ * frame that fails breaks the channel with reason `Protocol`.
  *
  * @module
  */
 
 import { concatBytes } from "../client/_bytes.ts";
+import { ConnectionHold } from "../client/_fast_websocket.ts";
 import { ExecError } from "../errors.ts";
-import { CHANNEL } from "./_scripts.ts";
-
-/** What a command run through the channel produced. */
-export interface ChannelResult {
-  /** The exit code. */
-  exitCode: number;
-  /** stdout, up to the request's `maxOutputBytes`. */
-  stdout: Uint8Array;
-  /** stderr, up to the request's `maxOutputBytes`. */
-  stderr: Uint8Array;
-  /** Whether either was cut. */
-  truncated: boolean;
-}
+import { type ChannelResult, FrameParser } from "./_channel_frames.ts";
+import { CHANNEL } from "./_channel_program.ts";
+import { SAFE_PATH } from "./_scripts.ts";
 
 /**
  * Runs `argv` in the container as one long session, feeding it `stdin` and handing each stdout
@@ -38,6 +31,8 @@ export type SessionStarter = (
     stdin: ReadableStream<Uint8Array>;
     onStdout: (chunk: Uint8Array) => void;
     signal: AbortSignal;
+    /** Whether the session's connection keeps the process alive (held while a command runs). */
+    hold: ConnectionHold;
   },
 ) => Promise<{ exitCode: number; stderr: Uint8Array }>;
 
@@ -50,13 +45,24 @@ export interface ChannelCommand {
 }
 
 const encoder = new TextEncoder();
-const HELLO = "orbiter-channel 2 ";
-/** Longest header line the parser accepts, so a broken stream cannot grow a line forever. */
-const MAX_HEADER_BYTES = 256;
+/**
+ * How long a channel whose connection cannot let the process exit (Deno's `WebSocket`, behind a
+ * proxy) stays open with nothing in flight: a finished script then ends this long after its
+ * last command, and the next command opens a new channel.
+ */
+const IDLE_CLOSE_MS = 3000;
 
 /** Single-quotes `s` for `sh`: every byte but NUL stays itself. */
 export function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * `env` as the lines of the late-bound environment file (`export K='V'`), which the occupant's
+ * commands read. The names must have been checked (`validateEnv`).
+ */
+export function exportLines(env: Record<string, string>): string {
+  return Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join("");
 }
 
 /**
@@ -68,14 +74,17 @@ function lineQuote(s: string): string {
 }
 
 /**
- * The one-line script a channel runs for one command: reads the late-bound environment, changes
- * directory, and replaces itself with `argv`.
+ * The one-line script a channel runs for one command: reads the late-bound environment (for the
+ * occupant's commands only: `envFile` undefined for the library's own steps, which run with
+ * {@linkcode SAFE_PATH} instead), changes directory, and replaces itself with `argv`.
  */
 export function commandScript(
   argv: readonly string[],
-  options: { cwd?: string; env?: Record<string, string>; envFile: string },
+  options: { cwd?: string; env?: Record<string, string>; envFile: string | undefined },
 ): string {
-  const parts = [`[ -r ${lineQuote(options.envFile)} ] && . ${lineQuote(options.envFile)}`];
+  const parts = options.envFile === undefined
+    ? [`PATH=${SAFE_PATH}`]
+    : [`[ -r ${lineQuote(options.envFile)} ] && . ${lineQuote(options.envFile)}`];
   if (options.cwd !== undefined) parts.push(`cd -- ${lineQuote(options.cwd)} || exit`);
   const env = Object.entries(options.env ?? {}).map(([k, v]) => lineQuote(`${k}=${v}`));
   const words = [...(env.length ? ["env", ...env] : []), ...argv.map(lineQuote)];
@@ -86,6 +95,7 @@ export function commandScript(
 /** A live channel into one sandbox's container. */
 export class CommandChannel {
   readonly #pending = new Map<number, {
+    max: number;
     resolve: (r: ChannelResult) => void;
     reject: (e: unknown) => void;
   }>();
@@ -94,6 +104,8 @@ export class CommandChannel {
   readonly #closer: AbortController;
   /** Settles when the session has ended. */
   readonly #ended: Promise<unknown>;
+  readonly #hold: ConnectionHold;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #nextId = 1;
   #broken: ExecError | undefined;
   /** The channel program's PID in the container. */
@@ -104,7 +116,9 @@ export class CommandChannel {
     closer: AbortController,
     ended: Promise<unknown>,
     pid: number,
+    hold: ConnectionHold,
   ) {
+    this.#hold = hold;
     this.#input = input;
     this.#closer = closer;
     this.#ended = ended;
@@ -113,7 +127,8 @@ export class CommandChannel {
 
   /**
    * Starts the channel program in the target's container over one exec session and resolves once
-   * it has said hello. `signal` bounds (and aborts) the opening only.
+   * it has said hello. Its files (the commands' input and output) go in `dir`, or in `fallbackDir`
+   * where `dir` cannot be made. `signal` bounds (and aborts) the opening only.
    *
    * @throws {ExecError} the session could not be opened (its cause says why), or the program
    * could not start in this image (`CommandFailed`, with its stderr).
@@ -121,42 +136,60 @@ export class CommandChannel {
   static open(
     start: SessionStarter,
     dir: string,
+    fallbackDir: string,
     signal?: AbortSignal,
   ): Promise<CommandChannel> {
     let input!: ReadableStreamDefaultController<Uint8Array>;
     const stdin = new ReadableStream<Uint8Array>({ start: (c) => void (input = c) });
-    const parser = new FrameParser();
-    const closer = new AbortController();
-    const opening = Promise.withResolvers<CommandChannel>();
+    // The key closes every frame: output that changed under the program cannot pass for one.
+    const key = Array.from(crypto.getRandomValues(new Uint8Array(16)))
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    input.enqueue(encoder.encode(`${key}\n`));
     let channel: CommandChannel | undefined;
+    const parser = new FrameParser(
+      key,
+      (id) => channel ? channel.#pending.get(id)?.max : undefined,
+    );
+    const closer = new AbortController();
+    const hold = new ConnectionHold();
+    const opening = Promise.withResolvers<CommandChannel>();
     const onAbort = () => closer.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     if (signal?.aborted) onAbort();
-    const session = start(["/bin/sh", "-c", CHANNEL, "orbiter", dir], {
+    const session = start(["/bin/sh", "-c", CHANNEL, "orbiter", dir, fallbackDir], {
       stdin,
       signal: closer.signal,
       onStdout: (chunk) => parser.push(chunk),
+      hold,
     });
     parser.onHello = (pid) => {
       signal?.removeEventListener("abort", onAbort);
-      channel = new CommandChannel(input, closer, session.catch(() => {}), pid);
+      channel = new CommandChannel(input, closer, session.catch(() => {}), pid, hold);
+      channel.#idle();
       opening.resolve(channel);
     };
     parser.onFrame = (id, result) => channel && channel.#settle(id, result);
+    parser.onError = (err) => {
+      if (channel) channel.#fail(err);
+      closer.abort(err);
+    };
     session.then(
       (r) => {
-        const stderr = new TextDecoder().decode(r.stderr).trim() || "no message";
+        const stderr = new TextDecoder().decode(r.stderr.subarray(0, 4096)).trim() ||
+          "no message";
         if (channel) {
           channel.#fail(
-            new ExecError(`the command channel ended (exit code ${r.exitCode}): ${stderr}`, {
-              reason: "OutcomeUnknown",
-            }),
+            parser.error ??
+              new ExecError(`the command channel ended (exit code ${r.exitCode}): ${stderr}`, {
+                reason: "OutcomeUnknown",
+              }),
           );
         } else {
           opening.reject(
-            new ExecError(`the command channel could not start in this image: ${stderr}`, {
-              reason: "CommandFailed",
-            }),
+            parser.error ??
+              new ExecError(`the command channel could not start in this image: ${stderr}`, {
+                reason: "CommandFailed",
+              }),
           );
         }
       },
@@ -164,10 +197,11 @@ export class CommandChannel {
         signal?.removeEventListener("abort", onAbort);
         if (channel) {
           channel.#fail(
-            new ExecError(`the command channel broke: ${messageOf(err)}`, {
-              cause: err,
-              reason: "OutcomeUnknown",
-            }),
+            parser.error ??
+              new ExecError(`the command channel broke: ${messageOf(err)}`, {
+                cause: err,
+                reason: "OutcomeUnknown",
+              }),
           );
         } else {
           opening.reject(
@@ -180,9 +214,6 @@ export class CommandChannel {
         }
       },
     );
-    parser.onError = (err) => {
-      closer.abort(err);
-    };
     return opening.promise;
   }
 
@@ -197,7 +228,9 @@ export class CommandChannel {
   }
 
   /**
-   * Sends one command: `script` is one line (see {@linkcode commandScript}).
+   * Sends one command: `script` is one line (see {@linkcode commandScript}); its stdout and
+   * stderr come back cut to `maxOutputBytes` each (a whole number of bytes, checked by the
+   * caller).
    *
    * @throws {ExecError} in the result when the channel is broken.
    */
@@ -209,9 +242,13 @@ export class CommandChannel {
       return { result: done.promise, kill: () => {} };
     }
     if (script.includes("\n")) throw new TypeError("a channel script is one line");
-    this.#pending.set(id, done);
-    const max = Math.min(Math.floor(maxOutputBytes), Number.MAX_SAFE_INTEGER);
-    const header = encoder.encode(`${id} run ${stdin.length} ${max} ${script}\n`);
+    if (!Number.isSafeInteger(maxOutputBytes) || maxOutputBytes < 0) {
+      throw new RangeError("maxOutputBytes must be a whole number of bytes");
+    }
+    this.#pending.set(id, { ...done, max: maxOutputBytes });
+    clearTimeout(this.#idleTimer);
+    this.#hold.held = true;
+    const header = encoder.encode(`${id} run ${stdin.length} ${maxOutputBytes} ${script}\n`);
     this.#send(stdin.length ? concatBytes([header, stdin], header.length + stdin.length) : header);
     return {
       result: done.promise,
@@ -258,106 +295,48 @@ export class CommandChannel {
     if (!p) return;
     this.#pending.delete(id);
     p.resolve(result);
+    this.#idle();
+  }
+
+  /**
+   * With nothing in flight, the connection no longer keeps the process alive; one that cannot let
+   * go (Deno's `WebSocket`) is closed after {@linkcode IDLE_CLOSE_MS} instead.
+   */
+  #idle(): void {
+    if (this.#pending.size || this.#broken) return;
+    this.#hold.held = false;
+    if (!this.#hold.releasable) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = setTimeout(() => {
+        if (!this.#pending.size) this.close().catch(() => {});
+      }, IDLE_CLOSE_MS);
+    }
   }
 
   #fail(err: ExecError, closeSession = true): void {
     this.#broken ??= err;
+    clearTimeout(this.#idleTimer);
     for (const [id, p] of this.#pending) {
       this.#pending.delete(id);
       p.reject(
-        new ExecError(
-          `command ${id} on the channel has an unknown outcome: it may or may not have run ` +
-            `(it is not run again): ${err.message}`,
-          { cause: err, reason: "OutcomeUnknown" },
-        ),
+        err.reason === "Protocol"
+          ? new ExecError(
+            `command ${id} on the channel has an unknown outcome: the channel broke on a frame ` +
+              `that fails its checks (it is not run again): ${err.message}`,
+            { cause: err, reason: "Protocol" },
+          )
+          : new ExecError(
+            `command ${id} on the channel has an unknown outcome: it may or may not have run ` +
+              `(it is not run again): ${err.message}`,
+            { cause: err, reason: "OutcomeUnknown" },
+          ),
       );
     }
     if (closeSession) this.#closer.abort();
   }
 }
 
-/** Splits the channel's stdout into its hello line and frames. */
-export class FrameParser {
-  onHello: (pid: number) => void = () => {};
-  onFrame: (id: number, result: ChannelResult) => void = () => {};
-  onError: (err: ExecError) => void = () => {};
-  /** Set once the stream broke the framing. */
-  error: ExecError | undefined;
-  #buf: Uint8Array[] = [];
-  #size = 0;
-  #hello = false;
-  #frame: { id: number; code: number; out: number; err: number; truncated: boolean } | undefined;
-
-  push(chunk: Uint8Array): void {
-    if (this.error) return;
-    this.#buf.push(chunk);
-    this.#size += chunk.length;
-    try {
-      while (this.#step());
-    } catch (err) {
-      this.error = err as ExecError;
-      this.onError(this.error);
-    }
-  }
-
-  /** Consumes one header or one body if it is complete; whether it did. */
-  #step(): boolean {
-    if (!this.#frame) {
-      const line = this.#line();
-      if (line === undefined) return false;
-      if (!this.#hello) {
-        if (!line.startsWith(HELLO)) throw protocol(`unexpected greeting ${JSON.stringify(line)}`);
-        this.#hello = true;
-        this.onHello(Number(line.slice(HELLO.length)));
-        return true;
-      }
-      const m = /^(\d+) (\d+) (\d+) (\d+) ([01])$/.exec(line);
-      if (!m) throw protocol(`malformed frame header ${JSON.stringify(line)}`);
-      this.#frame = { id: +m[1], code: +m[2], out: +m[3], err: +m[4], truncated: m[5] === "1" };
-    }
-    const f = this.#frame;
-    if (this.#size < f.out + f.err) return false;
-    const body = this.#take(f.out + f.err);
-    this.#frame = undefined;
-    this.onFrame(f.id, {
-      exitCode: f.code,
-      stdout: body.slice(0, f.out),
-      stderr: body.slice(f.out),
-      truncated: f.truncated,
-    });
-    return true;
-  }
-
-  #line(): string | undefined {
-    const all = this.#take(this.#size, false);
-    const nl = all.indexOf(10);
-    if (nl < 0) {
-      if (all.length > MAX_HEADER_BYTES) throw protocol("a header line is too long");
-      return undefined;
-    }
-    this.#take(nl + 1);
-    return new TextDecoder().decode(all.subarray(0, nl));
-  }
-
-  /** The first `n` buffered bytes, removed from the buffer unless `consume` is false. */
-  #take(n: number, consume = true): Uint8Array {
-    const all = this.#buf.length === 1 ? this.#buf[0] : concatBytes(this.#buf, this.#size);
-    if (!consume) {
-      this.#buf = [all];
-      return all;
-    }
-    const rest = all.subarray(n);
-    this.#buf = rest.length ? [rest] : [];
-    this.#size = rest.length;
-    return all.subarray(0, n);
-  }
-}
-
-function protocol(message: string): ExecError {
-  return new ExecError(`the command channel sent something unexpected: ${message}`, {
-    reason: "Protocol",
-  });
-}
+export type { ChannelResult };
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -9,11 +9,13 @@ import type { KubeClient } from "../client/client.ts";
 import { corePath, type ObjectList, type Pod } from "../client/resources.ts";
 import { ExecError, KubernetesApiError } from "../errors.ts";
 import type { KubernetesSandbox } from "./sandbox.ts";
-import { shellQuote } from "./_channel.ts";
+import { exportLines } from "./_channel.ts";
 import { isReady } from "./_find.ts";
 import type { HeldResources } from "./_held.ts";
+import { deleteResources } from "./_lifecycle.ts";
 import { CLAIM_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POOL_LABEL } from "./_labels.ts";
 import { ENV_FILE } from "./_scripts.ts";
+import { asStep } from "./_step.ts";
 
 /** Bound of the claim's own requests. */
 const CLAIM_TIMEOUT_MS = 10_000;
@@ -24,6 +26,11 @@ const CLAIM_TIMEOUT_MS = 10_000;
  * read. A conflict is looked into: a pod someone else claimed (or deleted) is not ours; one that
  * only changed otherwise (a status update) is claimed again at its new version. Returns the
  * claimed pod (also kept in `held`), or `undefined` when it was taken.
+ *
+ * `claimer` must be new for each call: it is how a claim whose answer was lost (an abort or a
+ * timeout while the patch was in flight) is recognised. Such a claim is settled before the error
+ * is thrown: a pod that turns out to be claimed by this call is deleted, so a claim that throws
+ * leaves no claimed pod behind.
  */
 export async function claimPod(
   client: KubeClient,
@@ -38,6 +45,8 @@ export async function claimPod(
   let pod = held.pod;
   for (let attempt = 0; pod && attempt < 3; attempt++) {
     if (pod.metadata.deletionTimestamp || pod.metadata.labels?.[CLAIM_LABEL]) return undefined;
+    // Nothing sent yet: nothing to settle.
+    sig.throwIfAborted();
     try {
       held.pod = await client.request<Pod>(corePath(namespace, "pods", pod.metadata.name), {
         method: "PATCH",
@@ -53,7 +62,11 @@ export async function claimPod(
       return held.pod;
     } catch (err) {
       if (err instanceof KubernetesApiError && err.code === 404) return undefined;
-      if (!(err instanceof KubernetesApiError && err.code === 409)) throw err;
+      if (!(err instanceof KubernetesApiError && err.code === 409)) {
+        // The patch may have reached the server, with only its answer lost.
+        await settleLostClaim(client, namespace, pod, labels, claimer).catch(() => {});
+        throw err;
+      }
     }
     const now = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
       query: { fieldSelector: `metadata.name=${pod.metadata.name}` },
@@ -62,6 +75,61 @@ export async function claimPod(
     pod = now.items.find((p) => p.metadata.uid === pod!.metadata.uid);
   }
   return undefined;
+}
+
+/**
+ * Settles a claim of `pod` (as read before the patch) whose answer was lost, without the caller's
+ * signal: sends the same patch again, with the same `resourceVersion`. Only one of the two can
+ * apply, so afterwards the pod is either claimed by `claimer` (by either patch), which is then
+ * deleted (nobody will use it), or not ours at all.
+ */
+async function settleLostClaim(
+  client: KubeClient,
+  namespace: string,
+  pod: Pod,
+  labels: Record<string, string>,
+  claimer: string,
+): Promise<void> {
+  const signal = AbortSignal.timeout(CLAIM_TIMEOUT_MS);
+  const path = corePath(namespace, "pods", pod.metadata.name);
+  let mine: Pod | undefined;
+  try {
+    mine = await client.request<Pod>(path, {
+      method: "PATCH",
+      contentType: "application/merge-patch+json",
+      body: {
+        metadata: {
+          resourceVersion: pod.metadata.resourceVersion,
+          labels: { ...labels, [CLAIM_LABEL]: claimer },
+        },
+      },
+      signal,
+    });
+  } catch (err) {
+    if (!(err instanceof KubernetesApiError && err.code === 409)) throw err;
+    // Changed since: by the first patch, or by someone else.
+    const now = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+      query: { fieldSelector: `metadata.name=${pod.metadata.name}` },
+      signal,
+    });
+    mine = now.items.find((p) =>
+      p.metadata.uid === pod.metadata.uid && p.metadata.labels?.[CLAIM_LABEL] === claimer
+    );
+  }
+  if (mine) await deleteResources(client, namespace, { pod: mine }, false);
+}
+
+/**
+ * Deletes a pod claimed by {@linkcode claimPod} that will not be handed out (what came after the
+ * claim failed or was aborted), without the caller's signal; its service goes with it (owned by
+ * the pod). Never throws: what cannot be deleted is left to `ttlSeconds` and `reap()`.
+ */
+export async function dropClaimed(
+  client: KubeClient,
+  namespace: string,
+  held: HeldResources,
+): Promise<void> {
+  await deleteResources(client, namespace, held, false).catch(() => {});
 }
 
 /** Idle sandboxes of pool `pool` in the namespace, Ready and not being deleted. */
@@ -94,7 +162,7 @@ export async function deliver(
   const write = async (path: string, data: string | Uint8Array) => {
     const r = await sb.exec(
       ["/bin/sh", "-c", 'umask 077; mkdir -p -- "$(dirname -- "$0")" && cat > "$0"', path],
-      { stdin: data, signal },
+      asStep({ stdin: data, signal }),
     );
     if (r.exitCode !== 0) {
       throw new ExecError(`could not write ${path} in the sandbox: ${r.stderr.trim()}`, {
@@ -102,9 +170,8 @@ export async function deliver(
       });
     }
   };
-  const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`);
   await Promise.all([
-    lines.length ? write(ENV_FILE, lines.join("")) : undefined,
+    Object.keys(env).length ? write(ENV_FILE, exportLines(env)) : undefined,
     ...files.map(([path, data]) => write(path, data)),
   ]);
 }

@@ -7,15 +7,23 @@
 
 import type { ExecSessionResult } from "../client/exec.ts";
 import { ExecError, InvalidOptionError } from "../errors.ts";
-import { shellQuote } from "./_channel.ts";
+import { exportLines } from "./_channel.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS, Tail } from "./_exec_in_pod.ts";
-import { KILL_TREE, PRIVATE_DIR, RUN_WITH_PIDFILE, RUN_WITH_PIDFILE_DRAIN } from "./_scripts.ts";
+import {
+  KILL_TREE,
+  PRIVATE_DIR,
+  RUN_STEP_WITH_PIDFILE,
+  RUN_STEP_WITH_PIDFILE_DRAIN,
+  RUN_WITH_PIDFILE,
+  RUN_WITH_PIDFILE_DRAIN,
+} from "./_scripts.ts";
 
 /** What {@linkcode execWrapped} takes of a command's options (`ExecOptions` in ./commands.ts). */
 export interface WrappedOptions {
   stdin?: Uint8Array | ReadableStream<Uint8Array>;
   cwd?: string;
   env?: Record<string, string>;
+  envInRequest?: boolean;
   maxOutputBytes?: number;
   onStdout?: (chunk: Uint8Array) => unknown;
   onStderr?: (chunk: Uint8Array) => unknown;
@@ -39,6 +47,8 @@ export async function execWrapped(
     limit: () => "timeout" | "abort" | undefined;
     pidFile: string;
     drain: boolean;
+    /** One of the library's own steps: no late-bound env, a fixed `PATH` (see ./_step.ts). */
+    step?: boolean;
   },
 ): Promise<ExecSessionResult> {
   const { signal, limit, pidFile } = how;
@@ -52,14 +62,16 @@ export async function execWrapped(
       },
       options.env,
       argv,
+      options.envInRequest === true,
     );
   }
   if (options.cwd !== undefined) {
     argv = ["/bin/sh", "-c", 'cd -- "$0" && exec "$@"', options.cwd, ...argv];
   }
-  const wrapper = options.stdin !== undefined && how.drain
-    ? RUN_WITH_PIDFILE_DRAIN
-    : RUN_WITH_PIDFILE;
+  const drain = options.stdin !== undefined && how.drain;
+  const wrapper = how.step
+    ? (drain ? RUN_STEP_WITH_PIDFILE_DRAIN : RUN_STEP_WITH_PIDFILE)
+    : (drain ? RUN_WITH_PIDFILE_DRAIN : RUN_WITH_PIDFILE);
   argv = ["/bin/sh", "-c", wrapper, pidFile, ...argv];
   // Kept only for a timeout's error (the session's own result is lost then), and capped.
   const partialOut = new Tail(PARTIAL_OUTPUT_BYTES);
@@ -96,8 +108,9 @@ export async function execWrapped(
  * exec session of its own). The values do not go in the exec request (its URL, which the API
  * server may log): they are written first, through stdin, to a private file in the sandbox's
  * memory-backed volume, which the command's shell reads and deletes before it runs the command.
- * A server that speaks only v4 cannot take stdin; there the values go in the request, as
- * `env K=V`.
+ * A server that speaks only v4 cannot take stdin; there the values would go in the request (as
+ * `env K=V`), which the API server's audit log may record: that is refused unless
+ * `allowInRequest` is set.
  *
  * @throws {InvalidOptionError} a name that is not an environment variable name.
  */
@@ -108,13 +121,14 @@ export async function withEnv(
   ) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
   env: Record<string, string>,
   argv: string[],
+  allowInRequest = false,
 ): Promise<string[]> {
   for (const name of Object.keys(env)) {
     if (!ENV_NAME.test(name)) {
       throw new InvalidOptionError(`env.${name}`, "is not an environment variable name");
     }
   }
-  const script = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join("");
+  const script = exportLines(env);
   let file: string;
   try {
     const name = `.exec-env-${crypto.randomUUID()}`;
@@ -125,6 +139,15 @@ export async function withEnv(
     }
   } catch (err) {
     if (!(err instanceof ExecError && err.reason === "Unsupported")) throw err;
+    if (!allowInRequest) {
+      throw new ExecError(
+        "this API server speaks only exec protocol v4, which takes no stdin: the env values " +
+          "would go in the exec request's URL, which its audit log may record. Pass " +
+          "`envInRequest: true` to accept that, or put the values in a file with " +
+          "`files.write()` and read it from the command",
+        { cause: err, reason: "Unsupported" },
+      );
+    }
     return ["env", ...Object.entries(env).map(([k, v]) => `${k}=${v}`), ...argv];
   }
   return ["/bin/sh", "-c", '. "$0"; rm -f -- "$0"; exec "$@"', file, ...argv];
@@ -149,4 +172,15 @@ export class PartialOutput extends Error {
   constructor(cause: unknown, readonly stdout: string, readonly stderr: string) {
     super("stopped by its limit", { cause });
   }
+}
+
+/** `promise`, or a {@linkcode PartialOutput} as soon as `signal` aborts. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new PartialOutput(signal.reason, "", ""));
+  const aborted = Promise.withResolvers<never>();
+  const onAbort = () => aborted.reject(new PartialOutput(signal.reason, "", ""));
+  signal.addEventListener("abort", onAbort, { once: true });
+  return Promise.race([promise, aborted.promise]).finally(() =>
+    signal.removeEventListener("abort", onAbort)
+  );
 }

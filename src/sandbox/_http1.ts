@@ -11,8 +11,16 @@
 import { PortForwardError } from "../errors.ts";
 import { ByteReader } from "./_byte_reader.ts";
 
-/** Largest response head accepted. */
+/** Largest response head accepted (and largest trailer section). */
 const MAX_HEAD_BYTES = 64 * 1024;
+/** Most header lines in a head (or trailer section). */
+const MAX_HEADER_LINES = 256;
+/** Most interim (1xx) responses before the real one. */
+const MAX_INTERIM_RESPONSES = 8;
+/** Longest chunk-size line (the size and its extensions). */
+const MAX_CHUNK_LINE_BYTES = 4096;
+/** The body's idle timeout when none is given. */
+const DEFAULT_BODY_IDLE_MS = 60_000;
 /** Request headers that belong to one hop: this connection sets its own. */
 const HOP_BY_HOP = new Set([
   "connection",
@@ -35,20 +43,39 @@ export interface Duplex {
   close(): void;
 }
 
+/** Options of {@linkcode fetchOver}. */
+export interface FetchOverOptions {
+  /**
+   * Milliseconds the body may wait for the server's next bytes once the head has arrived; then
+   * the connection is closed and the body errors with a {@linkcode PortForwardError}
+   * (`Timeout`). Default 60 s.
+   */
+  bodyIdleMs?: number;
+  /** Ends the body (and the connection) with the signal's reason. */
+  signal?: AbortSignal;
+}
+
 /**
  * Sends `request` on `conn` and returns the response once its head has arrived; its body
  * streams from the connection, which is closed when the body ends or is cancelled. A body
  * without a `Content-Length` header is read in full first (servers such as Python's
  * `http.server` do not take chunked requests); give `Content-Length` to stream a large one.
  *
- * @throws {PortForwardError} (`Protocol`) a response that is not HTTP/1.x; (`ConnectionLost`) the
- * connection ended before a complete head.
+ * The server is untrusted: a status outside 200-599 (or a `101` that was not asked for), a head
+ * over 64 KiB or 256 lines, conflicting `Content-Length`s or a malformed chunk is a
+ * {@linkcode PortForwardError} (`Protocol`), and the body errors (closing the connection) on a
+ * malformed chunk, on `options.signal`, or when the server stays silent for
+ * `options.bodyIdleMs`.
+ *
+ * @throws {PortForwardError} (`Protocol`) a response that is not valid HTTP/1.x;
+ * (`ConnectionLost`) the connection ended before a complete head.
  */
 export async function fetchOver(
   conn: Duplex,
   request: Request,
   host: string,
   port: number,
+  options: FetchOverOptions = {},
 ): Promise<Response> {
   const writer = conn.writable.getWriter();
   const reader = new ByteReader(conn.readable.getReader());
@@ -70,18 +97,40 @@ export async function fetchOver(
     writer.releaseLock();
     let head = await readHead(reader, port);
     // Interim answers (100 Continue, 103 Early Hints) come before the real one.
-    while (head.status >= 100 && head.status < 200 && head.status !== 101) {
+    for (let interim = 0; head.status >= 100 && head.status < 200 && head.status !== 101;) {
+      if (++interim > MAX_INTERIM_RESPONSES) {
+        throw protocolError(port, `more than ${MAX_INTERIM_RESPONSES} interim responses`);
+      }
       head = await readHead(reader, port);
+    }
+    // 101 switches protocols, which this request never asked for; Response takes 200-599 only.
+    if (head.status < 200 || head.status > 599) {
+      throw protocolError(port, `a response with status ${head.status}`);
     }
     const noBody = request.method === "HEAD" || head.status === 204 || head.status === 304 ||
       head.status === 205;
-    const stream = noBody ? null : bodyStream(reader, head.headers, conn, port);
-    if (noBody) conn.close();
-    return new Response(stream, {
-      status: head.status,
-      statusText: head.statusText,
-      headers: head.headers,
-    });
+    const framing = noBody ? undefined : bodyFraming(head.headers, port);
+    // An empty body is complete already: the connection is not kept for a read that may not come.
+    const empty = framing && "length" in framing && framing.length === 0;
+    const stream = framing && !empty
+      ? bodyStream(reader, framing, conn, port, {
+        bodyIdleMs: options.bodyIdleMs ?? DEFAULT_BODY_IDLE_MS,
+        signal: options.signal,
+      })
+      : empty
+      ? new Uint8Array(0)
+      : null;
+    if (noBody || empty) conn.close();
+    try {
+      return new Response(stream, {
+        status: head.status,
+        statusText: head.statusText,
+        headers: head.headers,
+      });
+    } catch (cause) {
+      if (stream instanceof ReadableStream) await stream.cancel();
+      throw protocolError(port, "a response the Response class refuses", cause);
+    }
   } catch (err) {
     conn.close();
     throw err;
@@ -117,38 +166,69 @@ async function readHead(reader: ByteReader, port: number): Promise<Head> {
     );
   }
   const [statusLine, ...lines] = latin1.decode(bytes).split("\r\n");
-  const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
+  // A reason phrase is visible characters, spaces and tabs (RFC 9112 section 4).
+  const m = /^HTTP\/1\.[01] (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(statusLine);
   if (!m) {
-    throw new PortForwardError(
-      `port ${port}: not an HTTP/1.x response: ${JSON.stringify(statusLine.slice(0, 80))}`,
-      { port, reason: "Protocol" },
+    throw protocolError(
+      port,
+      `not an HTTP/1.x response: ${JSON.stringify(statusLine.slice(0, 80))}`,
     );
+  }
+  return { status: Number(m[1]), statusText: m[2] ?? "", headers: headerLines(lines, port) };
+}
+
+/** Header lines (`Name: value`) as `Headers`; a line that is not one is a protocol error. */
+function headerLines(lines: string[], port: number): Headers {
+  if (lines.length > MAX_HEADER_LINES) {
+    throw protocolError(port, `more than ${MAX_HEADER_LINES} header lines`);
   }
   const headers = new Headers();
   for (const line of lines) {
     const colon = line.indexOf(":");
-    if (colon <= 0) continue;
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+      throw protocolError(port, `a malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
+    }
     try {
-      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+      headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
     } catch {
-      // A header name or value Headers refuses: dropped, as browsers do.
+      // A value Headers refuses (a control character): dropped, as browsers do.
     }
   }
-  return { status: Number(m[1]), statusText: m[2] ?? "", headers };
+  return headers;
 }
 
-/** The body as the head frames it; the connection is closed once it ends. */
+/** How the body is framed: chunked, a length, or until the connection ends. */
+type Framing = { chunked: true } | { length: number } | { untilClose: true };
+
+function bodyFraming(headers: Headers, port: number): Framing {
+  const encoding = headers.get("transfer-encoding");
+  if (encoding !== null) {
+    // The last coding decides; a length alongside is ignored (RFC 9112 section 6.3).
+    if (/(^|,)\s*chunked\s*$/i.test(encoding)) return { chunked: true };
+    return { untilClose: true };
+  }
+  const lengths = headers.get("content-length");
+  if (lengths === null) return { untilClose: true };
+  // Repeated headers arrive joined with ", ": every one must be the same valid number.
+  const values = new Set(lengths.split(",").map((v) => v.trim()));
+  const [value] = values;
+  if (values.size !== 1 || !/^\d{1,15}$/.test(value)) {
+    throw protocolError(port, `an invalid Content-Length: ${JSON.stringify(lengths.slice(0, 80))}`);
+  }
+  return { length: Number(value) };
+}
+
+/**
+ * The body as the head frames it; the connection is closed once it ends, errs or is cancelled.
+ */
 function bodyStream(
   reader: ByteReader,
-  headers: Headers,
+  framing: Framing,
   conn: Duplex,
   port: number,
+  options: { bodyIdleMs: number; signal?: AbortSignal },
 ): ReadableStream<Uint8Array> {
-  const chunked = /(^|,)\s*chunked\s*$/i.test(headers.get("transfer-encoding") ?? "");
-  const lengthHeader = headers.get("content-length");
-  let left = !chunked && lengthHeader !== null && /^\d+$/.test(lengthHeader.trim())
-    ? Number(lengthHeader)
-    : undefined;
+  let left = "length" in framing ? framing.length : undefined;
   let chunkLeft = 0;
   let finished = false;
   const incomplete = () =>
@@ -156,65 +236,105 @@ function bodyStream(
       `port ${port}: the connection ended before the response body was complete`,
       { port, reason: "ConnectionLost" },
     );
+  /** The next piece of the body, or `undefined` once it is complete. */
+  const next = async (): Promise<Uint8Array | undefined> => {
+    if ("chunked" in framing) {
+      if (chunkLeft === 0) {
+        const line = await reader.readUntil(CRLF, MAX_CHUNK_LINE_BYTES, () => tooLong(port));
+        if (!line) throw incomplete();
+        const text = latin1.decode(line).split(";")[0].trim();
+        if (!/^[0-9a-fA-F]{1,12}$/.test(text)) {
+          throw protocolError(port, "a malformed chunk size");
+        }
+        chunkLeft = parseInt(text, 16);
+        if (chunkLeft === 0) {
+          // Trailers, up to the empty line: counted and bounded like a head, then dropped.
+          for (let bytes = 0, lines = 0;;) {
+            const trailer = await reader.readUntil(CRLF, MAX_HEAD_BYTES, () => tooLong(port));
+            if (!trailer) throw incomplete();
+            if (!trailer.length) break;
+            bytes += trailer.length + 2;
+            if (bytes > MAX_HEAD_BYTES || ++lines > MAX_HEADER_LINES) throw tooLong(port);
+          }
+          return undefined;
+        }
+      }
+      const piece = await reader.read(chunkLeft);
+      if (!piece) throw incomplete();
+      chunkLeft -= piece.length;
+      if (chunkLeft === 0) {
+        const end = await reader.exact(2);
+        if (!end) throw incomplete();
+        if (end[0] !== 13 || end[1] !== 10) throw protocolError(port, "a chunk without its CRLF");
+      }
+      return piece;
+    }
+    if (left !== undefined) {
+      if (left === 0) return undefined;
+      const piece = await reader.read(left);
+      if (!piece) throw incomplete();
+      left -= piece.length;
+      return piece;
+    }
+    return await reader.read(Infinity);
+  };
+  let stopped: (() => void) | undefined;
   return new ReadableStream<Uint8Array>({
     pull: async (controller) => {
-      let piece: Uint8Array | undefined;
-      if (chunked) {
-        if (chunkLeft === 0) {
-          const line = await reader.readUntil(CRLF, 4096, () => tooLong(port));
-          if (!line) throw incomplete();
-          const size = parseInt(latin1.decode(line).split(";")[0].trim(), 16);
-          if (!Number.isFinite(size) || size < 0) {
-            throw new PortForwardError(`port ${port}: a malformed chunk size`, {
-              port,
-              reason: "Protocol",
-            });
-          }
-          if (size === 0) {
-            // Trailers, up to the empty line.
-            while ((await reader.readUntil(CRLF, MAX_HEAD_BYTES, () => tooLong(port)))?.length) {
-              // A trailer: dropped.
-            }
-            finished = true;
-          }
-          chunkLeft = size;
+      const { signal, bodyIdleMs } = options;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let onAbort: (() => void) | undefined;
+      // Whichever comes first: the server's bytes, its silence, or the caller's abort.
+      const stop = new Promise<never>((_, reject) => {
+        stopped = () => reject(new Error("cancelled"));
+        timer = setTimeout(
+          () =>
+            reject(
+              new PortForwardError(
+                `port ${port}: the response body stalled for ${bodyIdleMs / 1000} s`,
+                { port, reason: "Timeout" },
+              ),
+            ),
+          bodyIdleMs,
+        );
+        onAbort = () => reject(signal!.reason);
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener("abort", onAbort, { once: true });
+      });
+      stop.catch(() => {});
+      try {
+        const piece = await Promise.race([next(), stop]);
+        if (piece === undefined) finished = true;
+        else if (piece.length) controller.enqueue(piece);
+        if (finished || ("length" in framing && left === 0)) {
+          controller.close();
+          conn.close();
         }
-        if (!finished) {
-          piece = await reader.read(chunkLeft);
-          if (!piece) throw incomplete();
-          chunkLeft -= piece.length;
-          if (chunkLeft === 0 && !(await reader.readUntil(CRLF, 2, () => tooLong(port)))) {
-            throw incomplete();
-          }
-        }
-      } else if (left !== undefined) {
-        if (left === 0) finished = true;
-        else {
-          piece = await reader.read(left);
-          if (!piece) throw incomplete();
-          left -= piece.length;
-          if (left === 0) finished = true;
-        }
-      } else {
-        piece = await reader.read(Infinity);
-        if (!piece) finished = true;
-      }
-      if (piece?.length) controller.enqueue(piece);
-      if (finished) {
-        controller.close();
+      } catch (err) {
         conn.close();
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        if (onAbort) signal?.removeEventListener("abort", onAbort);
+        stopped = undefined;
       }
     },
-    cancel: () => conn.close(),
+    cancel: () => {
+      stopped?.();
+      conn.close();
+    },
   }, { highWaterMark: 0 });
 }
 
 const CRLF = new Uint8Array([13, 10]);
 const HEAD_END = new Uint8Array([13, 10, 13, 10]);
+/** A header name (RFC 9110 section 5.6.2). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 function tooLong(port: number): PortForwardError {
-  return new PortForwardError(`port ${port}: a response line or head is too long`, {
-    port,
-    reason: "Protocol",
-  });
+  return protocolError(port, "a response line or head is too long");
+}
+
+function protocolError(port: number, message: string, cause?: unknown): PortForwardError {
+  return new PortForwardError(`port ${port}: ${message}`, { port, reason: "Protocol", cause });
 }

@@ -120,3 +120,120 @@ Deno.test("fetchOver: what is not HTTP, or ends early, is a PortForwardError", a
   );
   await assert.rejects(badChunk.text(), /malformed chunk size/);
 });
+
+// --- hostile servers ---
+
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  return await promise.then(() => undefined, (e) => e);
+}
+
+function isProtocol(err: unknown): boolean {
+  return err instanceof PortForwardError && err.reason === "Protocol";
+}
+
+/** A connection that sends `head` and then nothing, until it is closed. */
+function silentAfter(head: string): Duplex & { closed: boolean } {
+  const c = {
+    closed: false,
+    readable: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(head));
+      },
+    }),
+    writable: new WritableStream<Uint8Array>(),
+    close() {
+      c.closed = true;
+    },
+  };
+  return c;
+}
+
+Deno.test("fetchOver: a status of 101, 600 or 99 is a PortForwardError (Protocol), not a TypeError", async () => {
+  for (const status of ["101 Switching Protocols", "600 Nope", "099 Low", "000 Zero", "999 X"]) {
+    const c = conn(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\n\r\n`);
+    const err = await failure(fetchOver(c, new Request("http://x/"), "x", 80));
+    assert.ok(isProtocol(err), `${status}: ${err}`);
+    assert.ok(c.closed, `${status}: the connection is closed`);
+  }
+  // A reason phrase the Response class would refuse (a control character).
+  const err = await failure(
+    fetchOver(conn("HTTP/1.1 200 O\x01K\r\n\r\n"), new Request("http://x/"), "x", 80),
+  );
+  assert.ok(isProtocol(err), String(err));
+  // Endless interim responses.
+  const interim = await failure(
+    fetchOver(conn("HTTP/1.1 100 Continue\r\n\r\n".repeat(50)), new Request("http://x/"), "x", 80),
+  );
+  assert.ok(isProtocol(interim), String(interim));
+});
+
+Deno.test("fetchOver: a malformed chunked body errors the body and closes the connection", async () => {
+  for (
+    const body of [
+      "zz\r\n",
+      "-1\r\n",
+      "0x10\r\n",
+      "fffffffffffffffff\r\n",
+      "5\r\nhelloXX0\r\n\r\n", // no CRLF after the chunk's data
+      "5" + " ".repeat(5000) + "\r\n", // a size line over its cap
+    ]
+  ) {
+    const c = conn(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
+    const res = await fetchOver(c, new Request("http://x/"), "x", 80);
+    const err = await failure(res.text());
+    assert.ok(isProtocol(err), `${JSON.stringify(body.slice(0, 20))}: ${err}`);
+    assert.ok(c.closed, `${JSON.stringify(body.slice(0, 20))}: the connection is closed`);
+  }
+});
+
+Deno.test("fetchOver: headers and then nothing: the body times out and closes the connection", async () => {
+  const c = silentAfter("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc");
+  const res = await fetchOver(c, new Request("http://x/"), "x", 80, { bodyIdleMs: 200 });
+  const started = performance.now();
+  const err = await failure(res.text());
+  assert.ok(err instanceof PortForwardError && err.reason === "Timeout", String(err));
+  assert.ok(performance.now() - started < 2000);
+  assert.ok(c.closed);
+});
+
+Deno.test("fetchOver: an abort ends a stalled body with the signal's reason", async () => {
+  const c = silentAfter("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const ac = new AbortController();
+  const res = await fetchOver(c, new Request("http://x/"), "x", 80, {
+    bodyIdleMs: 60_000,
+    signal: ac.signal,
+  });
+  setTimeout(() => ac.abort(new Error("stop")), 50);
+  const err = await failure(res.text());
+  assert.equal((err as Error).message, "stop");
+  assert.ok(c.closed);
+});
+
+Deno.test("fetchOver: conflicting or invalid Content-Lengths and too many headers are Protocol errors", async () => {
+  for (
+    const head of [
+      "Content-Length: 5\r\nContent-Length: 6",
+      "Content-Length: 5, 6",
+      "Content-Length: -1",
+      "Content-Length: 1e3",
+      "Content-Length: 99999999999999999999",
+      "Content-Length: NaN",
+      Array.from({ length: 300 }, (_, i) => `X-${i}: 1`).join("\r\n"),
+      "no colon here",
+      "bad name: 1",
+    ]
+  ) {
+    const c = conn(`HTTP/1.1 200 OK\r\n${head}\r\n\r\nhello`);
+    const err = await failure(fetchOver(c, new Request("http://x/"), "x", 80));
+    assert.ok(isProtocol(err), `${head.slice(0, 40)}: ${err}`);
+    assert.ok(c.closed);
+  }
+  // The same length twice is one length.
+  const same = await fetchOver(
+    conn("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"),
+    new Request("http://x/"),
+    "x",
+    80,
+  );
+  assert.equal(await same.text(), "hello");
+});

@@ -9,12 +9,14 @@ import type { KubeClient } from "../client/client.ts";
 import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
 import { ExecError, PodStartError, SandboxError } from "../errors.ts";
 import { buildEgressPolicy, networkPolicies, type NetworkPolicy } from "./_egress.ts";
+import { exportLines } from "./_channel.ts";
 import { execInPod } from "./_exec_in_pod.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
 import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "./_labels.ts";
 import { buildPod, buildService, CONFIG_DIR } from "./_manifests.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 import { waitForPodReady } from "./_readiness.ts";
+import { ENV_FILE, STEP_PRELUDE } from "./_scripts.ts";
 import type { SandboxSpec } from "./_spec.ts";
 import type { HeldResources } from "./_held.ts";
 
@@ -31,6 +33,8 @@ export interface CreateOptions {
   onReadyEvent?: () => void;
   /** MCP and agent configuration, written into the pod once it is Ready. */
   config?: { mcp?: Record<string, unknown>; agents?: Record<string, unknown> };
+  /** Late-bound env (checked names), written into the memory-backed volume once Ready. */
+  secrets?: Record<string, string>;
 }
 
 /**
@@ -106,12 +110,17 @@ export async function createResources(
     held.pod = ready;
     held.service = service = svc;
     const { mcp, agents } = options.config ?? {};
-    const files: [string, unknown][] = [];
-    if (mcp) files.push([`${CONFIG_DIR}/mcp.json`, mcp]);
-    if (agents) files.push([`${CONFIG_DIR}/agents.json`, agents]);
-    for (const [path, value] of files) {
-      await writePrivateFile(client, namespace, ready.metadata.name, path, value, signal);
+    const files: [string, string][] = [];
+    if (mcp) files.push([`${CONFIG_DIR}/mcp.json`, JSON.stringify(mcp, null, 2)]);
+    if (agents) files.push([`${CONFIG_DIR}/agents.json`, JSON.stringify(agents, null, 2)]);
+    if (options.secrets && Object.keys(options.secrets).length) {
+      files.push([ENV_FILE, exportLines(options.secrets)]);
     }
+    await Promise.all(
+      files.map(([path, text]) =>
+        writePrivateFile(client, namespace, ready.metadata.name, path, text, signal)
+      ),
+    );
   } catch (err) {
     // Cleanup's lookups get what is left of the start's deadline (at least a second, so that
     // a timeout still looks once): they are part of this start. After an abort, half a second.
@@ -175,21 +184,21 @@ export async function createResources(
 }
 
 /**
- * Writes `value` as JSON to `path` in the pod, readable by its user only. Through exec, never in
- * the pod spec: MCP configs often hold API keys, and the spec is readable by anyone who may
- * `get pods`.
+ * Writes `text` to `path` in the pod's memory-backed volume, readable by its user only. Through
+ * stdin, never in the pod spec or an argument: MCP configs and secrets often hold API keys, and
+ * the spec is readable by anyone who may `get pods`.
  */
 async function writePrivateFile(
   client: KubeClient,
   namespace: string,
   podName: string,
   path: string,
-  value: unknown,
+  text: string,
   signal?: AbortSignal,
 ): Promise<void> {
-  const script = 'umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"';
+  const script = `${STEP_PRELUDE} umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"`;
   const r = await execInPod({ client, namespace, podName }, ["/bin/sh", "-c", script, path], {
-    stdin: new TextEncoder().encode(JSON.stringify(value, null, 2)),
+    stdin: new TextEncoder().encode(text),
     signal,
   });
   if (r.exitCode !== 0) {

@@ -30,7 +30,7 @@ export interface RecoveredOptions {
 /** Name of the sandbox's container. */
 export const CONTAINER_NAME = "sandbox";
 /** Path of the JSON file holding `mcpConfig` and `agents` inside the pod. */
-export const CONFIG_DIR = `${SANDBOX_HOME}/.orbiter`;
+export const CONFIG_DIR = `${PRIVATE_DIR}/config`;
 
 /**
  * PID 1 of the sandbox: sleeps until told to stop. A shell as PID 1 gets no default signal
@@ -49,12 +49,15 @@ function baseLabels(spec: SandboxSpec): Record<string, string> {
 
 /** Builds the sandbox's Pod. */
 export function buildPod(spec: SandboxSpec, namespace: string): Pod {
+  // Disk-backed volumes are bounded too: the kubelet evicts a sandbox that writes past them.
+  const disk = { sizeLimit: spec.diskSizeLimit };
   const volumes: Record<string, unknown>[] = [
-    { name: "tmp", emptyDir: {} },
-    { name: "home", emptyDir: {} },
-    // Late-bound env and files (secrets among them) and detached processes' logs: memory only,
+    { name: "tmp", emptyDir: disk },
+    { name: "home", emptyDir: disk },
+    // Late-bound env and files (secrets among them), the command channel's input and output,
+    // and detached processes' logs: memory only,
     // never the node's disk; counted in the container's memory, and bounded.
-    { name: "private", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+    { name: "private", emptyDir: { medium: "Memory", sizeLimit: "256Mi" } },
   ];
   const mounts: Record<string, unknown>[] = [
     { name: "tmp", mountPath: "/tmp" },
@@ -62,7 +65,7 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
     { name: "private", mountPath: PRIVATE_DIR },
   ];
   spec.workspace.forEach((path, i) => {
-    volumes.push({ name: `workspace-${i}`, emptyDir: {} });
+    volumes.push({ name: `workspace-${i}`, emptyDir: disk });
     mounts.push({ name: `workspace-${i}`, mountPath: path });
   });
   const env = [

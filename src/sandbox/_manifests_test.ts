@@ -27,6 +27,12 @@ Deno.test("the pod passes the PodSecurity restricted profile and still runs a ro
   const mounts = c.volumeMounts.map((m: { mountPath: string }) => m.mountPath);
   assert.deepEqual(mounts, ["/tmp", "/home/sandbox", "/run/orbiter", "/data", "/srv"]);
   assert.ok(pod.spec.volumes.every((v: Record<string, unknown>) => "emptyDir" in v));
+  // Every volume is bounded: the disk-backed ones by sizeLimit, the memory one too.
+  const limits = pod.spec.volumes.map((v: { emptyDir: { sizeLimit?: string; medium?: string } }) =>
+    `${v.emptyDir.medium ?? "disk"}:${v.emptyDir.sizeLimit}`
+  );
+  assert.deepEqual(limits, ["disk:1Gi", "disk:1Gi", "Memory:256Mi", "disk:1Gi", "disk:1Gi"]);
+  assert.equal(c.resources.limits["ephemeral-storage"], "2Gi");
   assert.equal(c.env.find((e: { name: string }) => e.name === "HOME").value, "/home/sandbox");
   assert.equal(pod.metadata.name, "orbiter-abc123");
   assert.equal(pod.metadata.labels?.["orbiter.dev/sandbox-id"], "abc123");

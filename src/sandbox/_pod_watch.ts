@@ -2,7 +2,8 @@
  * One list+watch of the library's pods per client and namespace, shared by every sandbox waiting
  * on one of them (client-go's informer, in small). A hundred sandboxes starting at once cost one
  * watch stream instead of a hundred lists and watches. The watch runs only while someone waits,
- * so it never keeps a finished program alive.
+ * and stops (its connection closed) as the last one leaves, so it never keeps a finished program
+ * alive.
  *
  * @module
  */
@@ -123,6 +124,9 @@ export class PodWatchHub {
     });
     try {
       for await (const ev of events) {
+        // Stopped while this event was handed out (its last subscriber left): leaving the loop
+        // ends the watch at once, its connection included.
+        if (ac.signal.aborted) return;
         const pod = ev.object;
         const name = pod.metadata.name!;
         if (ev.type === "DELETED") this.#cache.delete(name);
@@ -132,6 +136,7 @@ export class PodWatchHub {
           if (sub.uid !== undefined && pod.metadata.uid !== sub.uid) continue;
           sub.onUpdate(ev.type === "DELETED" ? { type: "DELETED", pod } : { type: ev.type, pod });
         }
+        if (ac.signal.aborted) return;
       }
     } catch (err) {
       if (ac.signal.aborted) return;

@@ -1,8 +1,11 @@
 /**
  * The small POSIX `sh` scripts the library runs inside the pod. They are passed as `sh -c SCRIPT
  * ARG0 ARGS...`, so every user value arrives as a positional parameter and is never parsed by a
- * shell. They need only `sh`, `cat`, `readlink`, `stat`, `mkdir` (GNU coreutils or BusyBox); the
- * directory transfers also need `tar`.
+ * shell. They use only tools and options that GNU coreutils and BusyBox both have (`cat`, `head`,
+ * `dd`, `stat`, `readlink`, `find`...); where the two differ (BusyBox's `tail` has no `--pid`, its
+ * `tar` writes through a symlink where a directory goes) a script asks which it has and takes a way
+ * both can run. The directory transfers also need `tar`. tests/integration/busybox_test.ts runs
+ * them on a BusyBox image.
  *
  * @module
  */
@@ -11,15 +14,30 @@
 export const PRIVATE_DIR = "/run/orbiter";
 /** File of late-bound environment variables (`export K='V'` lines), read before each command. */
 export const ENV_FILE = `${PRIVATE_DIR}/env`;
-/** Reads the late-bound environment, when there is one, into the shell that runs a command. */
-const READ_ENV = `[ -r ${ENV_FILE} ] && . ${ENV_FILE};`;
+/**
+ * The `PATH` of the library's own steps in the pod. The root file system is read-only, so nothing
+ * the sandbox's user can write is on it; the user's own commands keep the image's `PATH`.
+ */
+export const SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+/**
+ * Reads the late-bound environment, when there is one, into the shell that runs one of the
+ * occupant's commands. The file is the occupant's to change, so only its own commands read it:
+ * the library's steps never do.
+ */
+export const READ_ENV = `[ -r ${ENV_FILE} ] && . ${ENV_FILE};`;
+/**
+ * Starts one of the library's steps: the fixed {@linkcode SAFE_PATH}, the image's own `PATH` kept
+ * in `ORBITER_PATH` for a step that starts one of the occupant's commands (a detached process).
+ */
+export const STEP_PRELUDE = `ORBITER_PATH=$PATH; export ORBITER_PATH; PATH=${SAFE_PATH};`;
 
 /**
  * Runs `"$@"` as a child of a shell whose PID is written to the file `$0`, so that the library
  * can kill the command and its descendants when a timeout or abort hits (closing the exec socket
- * does not stop the remote process).
+ * does not stop the remote process). A kill that came first (the file `$0.kill`, see
+ * {@linkcode KILL_TREE}) stops it before it runs anything.
  */
-export const RUN_WITH_PIDFILE = `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "$0"; exit $s`;
+export const RUN_WITH_PIDFILE = runWithPidFile(READ_ENV, "");
 
 /**
  * {@linkcode RUN_WITH_PIDFILE} for a command given stdin: once the command has exited, the rest
@@ -28,26 +46,43 @@ export const RUN_WITH_PIDFILE = `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "
  * pipe: input that the command leaves unread past the pipe's 64 KiB would hold the status back
  * until the connection dies (`kubectl exec -i` hangs there too).
  */
-export const RUN_WITH_PIDFILE_DRAIN =
-  `echo $$ > "$0"; ${READ_ENV} "$@"; s=$?; rm -f "$0"; cat > /dev/null; exit $s`;
+export const RUN_WITH_PIDFILE_DRAIN = runWithPidFile(READ_ENV, " cat > /dev/null;");
+
+/** {@linkcode RUN_WITH_PIDFILE} for one of the library's own steps: the late-bound env unread. */
+export const RUN_STEP_WITH_PIDFILE = runWithPidFile(STEP_PRELUDE, "");
+
+/** {@linkcode RUN_WITH_PIDFILE_DRAIN} for one of the library's own steps. */
+export const RUN_STEP_WITH_PIDFILE_DRAIN = runWithPidFile(STEP_PRELUDE, " cat > /dev/null;");
+
+function runWithPidFile(prelude: string, after: string): string {
+  return `echo $$ > "$0"; if [ -e "$0.kill" ]; then rm -f "$0" "$0.kill"; exit 137; fi; ` +
+    `${prelude} "$@"; s=$?; rm -f "$0";${after} exit $s`;
+}
 
 /** A shell function printing the PIDs of the tree rooted at `$1`, leaves first. */
 const TREE =
   `tree() { for c in $(cat /proc/$1/task/*/children 2>/dev/null); do tree "$c"; done; echo "$1"; }`;
 
 /**
- * Kills the process tree whose root PID is in the file `$0`: TERM, a short pause, then KILL,
- * descending through `/proc/PID/task/*\/children`.
+ * Kills the process tree whose root PID is in the file `$0`, so that no step of it runs after
+ * the kill: the tree is frozen with SIGSTOP (walked again until no new process shows up, so a
+ * fork in between is caught), then every frozen process gets SIGKILL. A parent that reaps a
+ * killed child therefore never runs its next step. When the PID file is not there yet, the file
+ * `$0.kill` tells the command's wrapper to exit before it starts ({@linkcode RUN_WITH_PIDFILE}).
  */
-export const KILL_TREE = `
+export const KILL_TREE = `PATH=${SAFE_PATH}
 ${TREE}
+: > "$0.kill" 2>/dev/null
 [ -f "$0" ] || exit 0
 root=$(cat "$0"); [ -n "$root" ] || exit 0
-pids=$(tree "$root")
-kill -TERM $pids 2>/dev/null
-sleep 0.2 2>/dev/null || sleep 1
-kill -KILL $(tree "$root") $pids 2>/dev/null
-rm -f "$0"
+all=; new=$(tree "$root"); n=0
+while [ -n "$new" ] && [ $n -lt 50 ]; do
+  kill -STOP $new 2>/dev/null
+  all="$all $new"; new=; n=$((n + 1))
+  for p in $(tree "$root"); do case " $all " in *" $p "*) ;; *) new="$new $p" ;; esac; done
+done
+kill -KILL $all 2>/dev/null
+rm -f "$0" "$0.kill"
 exit 0`;
 
 /** Exit code of {@linkcode SIGNAL_TREE} when the command has not written its PID file yet. */
@@ -58,7 +93,7 @@ export const NO_PID_EXIT = 3;
  * exits {@linkcode NO_PID_EXIT} when the file is not there (the command has not started, or has
  * ended).
  */
-export const SIGNAL_TREE = `
+export const SIGNAL_TREE = `PATH=${SAFE_PATH}
 ${TREE}
 root=$(cat "$0" 2>/dev/null); [ -n "$root" ] || exit ${NO_PID_EXIT}
 kill -"$1" $(tree "$root") 2>/dev/null
@@ -138,70 +173,6 @@ for f in .* *; do
   printf '%s|%s\\0' "$(stat -c '%F|%s|%Y' -- "$f")" "$f"
 done`;
 
-/**
- * `sh -c CHANNEL _ DIR`: the command channel's program, one per sandbox, fed through one exec
- * session. It prints `orbiter-channel 2 PID\n`, then reads requests on stdin, one line each:
- *
- * - `ID run STDIN_LEN MAX SCRIPT\n`, then exactly STDIN_LEN bytes of input (read with `head -c`,
- *   which never reads past them): evaluates SCRIPT (one line: see `commandScript`) in a background
- *   subshell with that input, its stdout and stderr going to files under DIR;
- * - `ID kill 0 0\n`: kills command ID's process tree.
- *
- * Each finished command is answered on stdout by one frame, `ID CODE OUT_LEN ERR_LEN TRUNCATED\n`
- * and then exactly OUT_LEN bytes of stdout and ERR_LEN bytes of stderr (each cut to MAX bytes).
- * The payloads are read by length, never scanned, so no output can pass for a frame.
- *
- * Commands run at once. The requests are read by a background subshell; the program itself
- * (the session's process, whose PID the greeting gives) is the only writer of stdout, so frames
- * stay whole, and its end ends the session. A command costs two forks and its own exec; the
- * files of answered commands are removed 32 at a time. When stdin ends (the session is gone),
- * every running command's tree is killed and DIR removed.
- */
-export const CHANNEL = `
-d=$1
-nl='
-'
-kill_tree() { sh -c '${KILL_TREE.replaceAll("'", "'\\''")}' "$1" >/dev/null 2>&1; }
-mkdir -p "$d" && mkfifo "$d/done" || exit 1
-exec 3<>"$d/done" 4<&0 0</dev/null
-(
-  while read -r id kind ilen max script; do
-    case $kind in
-    run)
-      i=/dev/null
-      if [ "$ilen" -gt 0 ]; then i="$d/$id.in"; head -c "$ilen" > "$i"; fi
-      {
-        ( eval "$script" ) < "$i" > "$d/$id.out" 2> "$d/$id.err" &
-        echo $! > "$d/$id.pid"
-        wait $!
-        s=$?
-        : > "$d/$id.pid"
-        echo "$id $s $max" >&3
-      } &
-      ;;
-    kill) kill_tree "$d/$id.pid" ;;
-    esac
-  done
-  for p in "$d"/*.pid; do [ -s "$p" ] && kill_tree "$p"; done
-  echo "0 exit 0" >&3
-) <&4 >/dev/null 2>&1 &
-exec 4<&-
-printf 'orbiter-channel 2 %s\\n' "$$"
-old= n=0
-while read -r id code max <&3; do
-  [ "$code" = exit ] && break
-  set -- $(stat -c %s "$d/$id.out" "$d/$id.err")
-  o=$1 e=$2 t=0
-  [ "$o" -gt "$max" ] && o=$max t=1
-  [ "$e" -gt "$max" ] && e=$max t=1
-  printf '%s %s %s %s %s\\n' "$id" "$code" "$o" "$e" "$t"
-  if [ $t = 0 ]; then cat "$d/$id.out" "$d/$id.err"
-  else head -c "$o" "$d/$id.out"; head -c "$e" "$d/$id.err"; fi
-  old="$old $d/$id.in $d/$id.out $d/$id.err $d/$id.pid" n=$((n + 1))
-  if [ $n -ge 32 ]; then rm -f $old; old= n=0; fi
-done
-rm -rf "$d"`;
-
 /** Exit code of the file scripts for a path that does not exist. */
 export const MISSING_EXIT = 44;
 
@@ -279,7 +250,7 @@ printf '%s' "$json" > "$d/argv"
 date +%s > "$d/started"
 if [ -n "$cwd" ]; then cd -- "$cwd" || exit 2; fi
 s=; command -v setsid >/dev/null 2>&1 && s=setsid
-$s sh -c '${READ_ENV} "$@" < /dev/null > "$0/log" 2>&1 & echo $! > "$0/pid.new"; mv "$0/pid.new" "$0/pid"; wait $!; echo $? > "$0/exit"' "$d" "$@" < /dev/null > /dev/null 2>&1 &
+$s sh -c 'PATH=\${ORBITER_PATH:-$PATH}; ${READ_ENV} "$@" < /dev/null > "$0/log" 2>&1 & echo $! > "$0/pid.new"; mv "$0/pid.new" "$0/pid"; wait $!; echo $? > "$0/exit"' "$d" "$@" < /dev/null > /dev/null 2>&1 &
 while [ ! -s "$d/pid" ]; do sleep 0.01 2>/dev/null || sleep 1; done
 cat "$d/pid"`;
 
@@ -299,14 +270,34 @@ done`;
 
 /**
  * `sh -c FOLLOW_DETACHED ID OFFSET [once]`: the process's log from byte OFFSET, followed until the
- * process ends (GNU `tail --pid`), or with `once` only what it holds now; exits
- * {@linkcode MISSING_EXIT} when there is no such process.
+ * process ends, or with `once` only what it holds now; exits {@linkcode MISSING_EXIT} when there
+ * is no such process. GNU `tail --pid` follows where the image has it; elsewhere (BusyBox, whose
+ * `tail` has no `--pid` and reads through a `-c +N` offset) a loop copies what the log holds every
+ * 0.1 s, seeking like {@linkcode READ_RANGE}, and makes one last copy once the process has ended,
+ * so nothing it wrote is lost.
  */
 export const FOLLOW_DETACHED = `
 d=\${ORBITER_PROCS:-${PROCS_DIR}}/$0
 [ -s "$d/pid" ] || { echo "orbiter: no detached process $0" >&2; exit ${MISSING_EXIT}; }
-[ "$2" = once ] && exec tail -c +$(($1 + 1)) "$d/log"
-exec tail -c +$(($1 + 1)) --pid="$(cat "$d/pid")" -s 0.1 -f "$d/log"`;
+pid=$(cat "$d/pid") off=$1
+if [ "$2" != once ] && tail -c 0 --pid="$pid" /dev/null >/dev/null 2>&1; then
+  exec tail -c +$((off + 1)) --pid="$pid" -s 0.1 -f "$d/log"
+fi
+copy() {
+  n=$(($2 - $1)); [ "$n" -gt 0 ] || return 0
+  m=$(($1 / 1048576)) r=$(($1 % 1048576))
+  { if [ "$m" -gt 0 ]; then dd bs=1048576 skip="$m" count=0 2>/dev/null || return 1; fi
+    if [ "$r" -gt 0 ]; then dd bs="$r" skip=1 count=0 2>/dev/null || return 1; fi
+    head -c "$n"; } < "$d/log"
+}
+while :; do
+  end=; [ "$2" = once ] || [ -e "$d/exit" ] || ! kill -0 "$pid" 2>/dev/null && end=1
+  size=$(stat -c %s -- "$d/log" 2>/dev/null) || size=$off
+  copy "$off" "$size" || exit 1
+  off=$size
+  [ -n "$end" ] && exit 0
+  sleep 0.1
+done`;
 
 /**
  * `sh -c WAIT_DETACHED ID`: waits until the process has ended and prints its exit code (`lost`
@@ -330,15 +321,46 @@ const NEED_TAR =
   `command -v tar >/dev/null 2>&1 || { echo "orbiter: the image has no tar" >&2; exit ${NO_TAR_EXIT}; }`;
 
 /**
+ * Moves each entry `./P` given as an argument into the directory `$0` (the entries of a tree
+ * extracted into the current directory, parents before their contents, as `find` lists them):
+ * a symlink or file that stands where a directory goes is replaced by the directory, never
+ * followed, and a file replaces a symlink itself.
+ */
+const MERGE_TREE = `for p; do
+  t="$0/\${p#./}"
+  if [ -d "$p" ] && [ ! -L "$p" ]; then
+    [ -d "$t" ] && [ ! -L "$t" ] && continue
+    if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t" || exit 1; fi
+    mkdir -- "$t" || exit 1
+  else
+    if [ -d "$t" ] && [ ! -L "$t" ]; then
+      rmdir -- "$t" 2>/dev/null || { echo "orbiter: $t is a directory that is not empty" >&2; exit 1; }
+    fi
+    if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t" || exit 1; fi
+    mv -- "$p" "$t" || exit 1
+  fi
+done`;
+
+/**
  * `sh -c UPLOAD_DIR _ DIR WORKSPACE...`: a tar archive on stdin extracted into the directory
  * (created with its parents). The archive's members are relative, without `..`, and each
- * directory comes before its contents, so tar replaces a symlink where a directory goes instead
- * of following it out of the tree.
+ * directory comes before its contents, so GNU tar replaces a symlink where a directory goes
+ * instead of following it out of the tree. BusyBox tar follows such a symlink (it only `mkdir`s,
+ * and writes the directory's files through it): there the archive is extracted into a fresh
+ * directory inside DIR and its entries moved in by {@linkcode MERGE_TREE}, then the directories
+ * get their modes from the archive.
  */
 export const UPLOAD_DIR = `${CONFINE}
 ${NEED_TAR}
 mkdir -p -- "$real" || exit 1
-exec tar -x -f - -C "$real"`;
+tar --version 2>/dev/null | grep -q GNU && exec tar -x -f - -C "$real"
+s=$(mktemp -d "$real/.orbiter-upload.XXXXXX") || exit 1
+trap 'rm -rf -- "$s"' EXIT
+tar -x -f - -C "$s" || exit 1
+cd -- "$s" || exit 1
+find . ! -name . -exec sh -c '${MERGE_TREE}' "$real" {} + || exit 1
+find . -type d ! -name . -exec sh -c \\
+  'for p; do chmod "$(stat -c %a -- "$p")" -- "$0/\${p#./}" || exit 1; done' "$real" {} +`;
 
 /**
  * `sh -c DOWNLOAD_DIR _ DIR WORKSPACE...`: the directory's tree as a tar archive on stdout. After

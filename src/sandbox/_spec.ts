@@ -24,20 +24,27 @@ import {
   validateAbsolutePath,
   validateAnnotations,
   validateDnsLabel,
-  validateEnvName,
+  validateEnv,
   validateLabels,
   validateNamespace,
   validatePort,
   validateQuantity,
   validateSandboxId,
   validateSeconds,
+  validateTimeout,
 } from "./_validate.ts";
 
 /** Requests and limits of a sandbox that sets none. */
 const DEFAULT_RESOURCES = {
-  limits: { cpu: "1", memory: "512Mi" },
-  requests: { cpu: "100m", memory: "128Mi" },
+  // The container's writable layer, logs and disk-backed volumes together: a sandbox that fills
+  // its disk is evicted alone instead of putting the node under DiskPressure.
+  limits: { cpu: "1", memory: "512Mi", "ephemeral-storage": "2Gi" },
+  // Nothing reserved: nodes that report no ephemeral storage (virtual ones) still schedule it.
+  requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "0" },
 } as const;
+
+/** `sizeLimit` of each disk-backed `emptyDir` (`/tmp`, `HOME`, each workspace) by default. */
+const DEFAULT_DISK_SIZE_LIMIT = "1Gi";
 
 /**
  * The user's requests and limits over the defaults. A default request is lowered to a smaller
@@ -86,6 +93,8 @@ export interface SandboxSpec {
   imagePullSecrets?: string[];
   serviceAccountName?: string;
   ttlSeconds: number;
+  /** `sizeLimit` of each disk-backed `emptyDir`. */
+  diskSizeLimit: string;
   runAsUser: number;
   unschedulableGraceSeconds: number;
   imagePullGraceSeconds: number;
@@ -125,7 +134,7 @@ export function resolveSandboxSpec(
   if (typeof image !== "string" || !image.trim() || /\s/.test(image)) {
     throw new InvalidOptionError("image", `${JSON.stringify(image)} is not an image reference`);
   }
-  const timeout = validateSeconds("timeout", options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
+  const timeout = validateTimeout("timeout", options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
   const workspace = (options.workspace ?? []).map((p, i) => {
     const path = validateAbsolutePath(`workspace[${i}]`, p);
     return normalizePosix(path);
@@ -134,11 +143,7 @@ export function resolveSandboxSpec(
     throw new InvalidOptionError("workspace", "the root directory cannot be a workspace");
   }
   const resources = resolveResources(options.resources);
-  const envVars = { ...options.env };
-  for (const [k, v] of Object.entries(envVars)) {
-    validateEnvName(`env.${k}`, k);
-    if (typeof v !== "string") throw new InvalidOptionError(`env.${k}`, "must be a string");
-  }
+  const envVars = validateEnv("env", options.env);
   const labels = { ...options.labels };
   validateLabels("labels", labels);
   for (const reserved of [MANAGED_BY_LABEL, SANDBOX_ID_LABEL]) {
@@ -202,12 +207,16 @@ export function resolveSandboxSpec(
     imagePullSecrets: options.imagePullSecrets,
     serviceAccountName: options.serviceAccountName,
     ttlSeconds: Math.ceil(ttlSeconds),
+    diskSizeLimit: validateQuantity(
+      "diskSizeLimit",
+      options.diskSizeLimit ?? DEFAULT_DISK_SIZE_LIMIT,
+    ),
     runAsUser,
-    unschedulableGraceSeconds: validateSeconds(
+    unschedulableGraceSeconds: validateTimeout(
       "unschedulableGraceSeconds",
       options.unschedulableGraceSeconds ?? 5,
     ),
-    imagePullGraceSeconds: validateSeconds(
+    imagePullGraceSeconds: validateTimeout(
       "imagePullGraceSeconds",
       options.imagePullGraceSeconds ?? 10,
     ),

@@ -12,8 +12,8 @@ Deno.test("resolveSandboxSpec() applies the documented defaults", () => {
   assert.equal(spec.timeout, 60);
   assert.equal(spec.namespace, undefined, "left to the connection's context, then default");
   assert.deepEqual(spec.resources, {
-    limits: { cpu: "1", memory: "512Mi" },
-    requests: { cpu: "100m", memory: "128Mi" },
+    limits: { cpu: "1", memory: "512Mi", "ephemeral-storage": "2Gi" },
+    requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "0" },
   });
   assert.deepEqual(spec.ports, [{
     port: 8080,
@@ -22,6 +22,7 @@ Deno.test("resolveSandboxSpec() applies the documented defaults", () => {
     protocol: "TCP",
   }]);
   assert.equal(spec.ttlSeconds, 3600);
+  assert.equal(spec.diskSizeLimit, "1Gi");
 });
 Deno.test("ORBITER_K8S_NAMESPACE and ORBITER_K8S_IMAGE are the fallbacks, and options win over them", () => {
   const env = (n: string) =>
@@ -65,12 +66,20 @@ Deno.test("invalid options are refused with the option's name, before any reques
 });
 Deno.test("resources: a default request follows a smaller limit; a request above its limit is refused", () => {
   const low = new KubernetesSandbox({ resources: { limits: { memory: "64Mi", cpu: "50m" } } });
-  assert.deepEqual(low.resources.requests, { cpu: "50m", memory: "64Mi" });
-  assert.deepEqual(low.resources.limits, { cpu: "50m", memory: "64Mi" });
+  assert.deepEqual(low.resources.requests, {
+    cpu: "50m",
+    memory: "64Mi",
+    "ephemeral-storage": "0",
+  });
+  assert.deepEqual(low.resources.limits, {
+    cpu: "50m",
+    memory: "64Mi",
+    "ephemeral-storage": "2Gi",
+  });
   const dflt = new KubernetesSandbox({});
   assert.deepEqual(dflt.resources, {
-    limits: { cpu: "1", memory: "512Mi" },
-    requests: { cpu: "100m", memory: "128Mi" },
+    limits: { cpu: "1", memory: "512Mi", "ephemeral-storage": "2Gi" },
+    requests: { cpu: "100m", memory: "128Mi", "ephemeral-storage": "0" },
   });
   const mixed = new KubernetesSandbox({ resources: { limits: { memory: "1G" } } });
   assert.equal(mixed.resources.requests?.memory, "128Mi", "128Mi < 1G: the default stays");

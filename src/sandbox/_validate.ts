@@ -163,14 +163,123 @@ export function validateDnsLabel(option: string, name: unknown, max = 63): strin
   return name;
 }
 
-/** Throws unless `name` is a valid environment variable name. */
-export function validateEnvName(option: string, name: string): void {
-  if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(name)) {
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Throws unless `name` is a POSIX environment variable name (`[A-Za-z_][A-Za-z0-9_]*`): the only
+ * names a shell can export, and the only ones that cannot be read as an option (`--split-string`)
+ * or an assignment (`A=B`) by the programs that set them.
+ */
+export function validateEnvName(option: string, name: unknown): string {
+  if (typeof name !== "string" || !ENV_NAME.test(name)) {
     throw new InvalidOptionError(
       option,
-      `"${name.slice(0, 80)}" is not a valid environment variable name`,
+      `${JSON.stringify(String(name).slice(0, 80))} is not an environment variable name ` +
+        `(letters, digits and '_', not starting with a digit)`,
     );
   }
+  return name;
+}
+
+/**
+ * Checks an `env` option on every path (a command, a process, `create()`, `acquire()`): an object
+ * whose names pass {@linkcode validateEnvName} and whose values are strings without NUL bytes.
+ * A message names the variable, never its value (values are often secrets). Returns a copy
+ * (`{}` for `undefined`), so that a caller's later change to the object cannot bypass the check.
+ *
+ * @throws {InvalidOptionError} anything else.
+ */
+export function validateEnv(option: string, env: unknown): Record<string, string> {
+  if (env === undefined) return {};
+  if (env === null || typeof env !== "object" || Array.isArray(env)) {
+    throw new InvalidOptionError(option, "must be an object of names and string values");
+  }
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    validateEnvName(`${option}.${String(name).slice(0, 80)}`, name);
+    if (typeof value !== "string") {
+      throw new InvalidOptionError(`${option}.${name}`, "must be a string");
+    }
+    if (value.includes("\0")) {
+      throw new InvalidOptionError(`${option}.${name}`, "cannot contain NUL bytes");
+    }
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Longest timeout in seconds: a timer holds at most 2^31-1 ms (about 24.8 days), and a longer
+ * one fires at once. Whole seconds, so that `seconds * 1000` never rounds past the limit.
+ */
+export const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+/**
+ * Throws unless `value` is a number of seconds greater than zero that a timer can hold (at most
+ * {@linkcode MAX_TIMEOUT_SECONDS}, about 24.8 days).
+ */
+export function validateTimeout(option: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(option, `${String(value)} is not a positive number of seconds`);
+  }
+  if (value > MAX_TIMEOUT_SECONDS) {
+    throw new InvalidOptionError(
+      option,
+      `${value} s is longer than a timer can wait (${MAX_TIMEOUT_SECONDS} s, about 24.8 days)`,
+    );
+  }
+  return value;
+}
+
+/** Throws unless `value` is a whole number from `min` to `Number.MAX_SAFE_INTEGER` (a byte count, an offset). */
+export function validateCount(option: string, value: unknown, min = 0): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new InvalidOptionError(option, `${String(value)} is not a whole number >= ${min}`);
+  }
+  return value;
+}
+
+/** Throws unless `cwd` is `undefined` or a non-empty string without NUL bytes. */
+export function validateCwd(option: string, cwd: unknown): string | undefined {
+  if (cwd === undefined) return undefined;
+  if (typeof cwd !== "string" || cwd === "" || cwd.includes("\0")) {
+    throw new InvalidOptionError(option, "must be a non-empty path without NUL bytes");
+  }
+  return cwd;
+}
+
+/**
+ * The options every command path takes (the command channel, a plain exec, `spawn()` with or
+ * without `detached`), checked alike before anything is sent: `timeout` (the given one, else
+ * `defaultTimeout`), `maxOutputBytes`, `env` and `cwd`.
+ *
+ * @throws {InvalidOptionError} the first option out of its domain.
+ */
+export function validateCommandOptions(
+  options: { timeout?: unknown; maxOutputBytes?: unknown; env?: unknown; cwd?: unknown },
+  defaultTimeout?: number,
+): void {
+  if (options === null || typeof options !== "object") {
+    throw new InvalidOptionError("options", "must be an object");
+  }
+  const timeout = options.timeout ?? defaultTimeout;
+  if (timeout !== undefined) validateTimeout("timeout", timeout);
+  if (options.maxOutputBytes !== undefined) validateCount("maxOutputBytes", options.maxOutputBytes);
+  validateEnv("env", options.env);
+  validateCwd("cwd", options.cwd);
+}
+
+const PROCESS_ID = /^[a-z0-9-]{1,64}$/;
+
+/** Throws unless `id` can be a detached process's id (what `spawn({ detached: true })` makes). */
+export function validateProcessId(option: string, id: unknown): string {
+  if (typeof id !== "string" || !PROCESS_ID.test(id)) {
+    throw new InvalidOptionError(
+      option,
+      `${JSON.stringify(String(id).slice(0, 80))} is not a detached process id`,
+    );
+  }
+  return id;
 }
 
 /** Resolves `.`, `..` and repeated slashes of an absolute POSIX path, lexically. */
@@ -182,4 +291,20 @@ export function normalizePosix(path: string): string {
     else out.push(part);
   }
   return "/" + out.join("/");
+}
+
+/**
+ * Checks a command's argv.
+ *
+ * @throws {InvalidOptionError} not a non-empty array of strings, or an argument with a NUL byte.
+ */
+export function checkCommand(command: string[]): void {
+  if (
+    !Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")
+  ) {
+    throw new InvalidOptionError("command", "must be a non-empty array of strings");
+  }
+  if (command.some((a) => a.includes("\0"))) {
+    throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
+  }
 }

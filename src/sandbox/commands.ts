@@ -5,16 +5,24 @@
  * @module
  */
 
-import { CommandTimeoutError, ExecError, InvalidOptionError } from "../errors.ts";
+import { CommandTimeoutError, ExecError } from "../errors.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS } from "./_exec_in_pod.ts";
-import { execWrapped, PARTIAL_OUTPUT_BYTES, PartialOutput, pidFileName } from "./_exec_wrapped.ts";
+import {
+  execWrapped,
+  PARTIAL_OUTPUT_BYTES,
+  PartialOutput,
+  pidFileName,
+  untilAborted,
+} from "./_exec_wrapped.ts";
 import {
   type ChannelResult,
   CommandChannel,
   commandScript,
   type SessionStarter,
 } from "./_channel.ts";
-import { ENV_FILE, NO_PID_EXIT, OOM_KILLS, SIGNAL_TREE } from "./_scripts.ts";
+import { ENV_FILE, NO_PID_EXIT, OOM_KILLS, PRIVATE_DIR, SIGNAL_TREE } from "./_scripts.ts";
+import { isStep } from "./_step.ts";
+import { checkCommand, validateCommandOptions } from "./_validate.ts";
 
 /** Options of {@linkcode SandboxCommands.run} (and `KubernetesSandbox.exec`). */
 export interface ExecOptions {
@@ -29,6 +37,12 @@ export interface ExecOptions {
    * server, which takes no stdin, gets them as `env K=V` arguments).
    */
   env?: Record<string, string>;
+  /**
+   * Lets `env` values travel in the exec request's URL where the API server speaks only exec
+   * protocol v4 (which takes no stdin). The API server's audit log may record that URL, so it is
+   * refused by default.
+   */
+  envInRequest?: boolean;
   /** Seconds before the command is killed; default the sandbox's `timeout`. */
   timeout?: number;
   /** Aborting kills the command too. */
@@ -76,8 +90,13 @@ export interface SandboxCommands {
   /**
    * Runs `command` (argv, passed as is: no shell is added) in the sandbox's container.
    *
-   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed).
-   * @throws {ExecError} the exec connection failed or ended without an exit status.
+   * @throws {InvalidOptionError} a bad argv or option (nothing is sent): an env name that is not
+   * `[A-Za-z_][A-Za-z0-9_]*`, a timeout that is not positive or longer than a timer holds
+   * (about 24.8 days), a `maxOutputBytes` that is not a whole number of bytes.
+   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed);
+   * a signal aborted before the call never sends the command.
+   * @throws {ExecError} the exec connection failed or ended without an exit status; reason
+   * `OutcomeUnknown` or `Protocol` when the command channel broke while it ran.
    * @throws {SandboxError} the sandbox is not running.
    */
   run(command: string[], options?: ExecOptions): Promise<ExecResult>;
@@ -178,18 +197,21 @@ export class CommandRunner implements SandboxCommands {
     drain: boolean,
   ): Promise<ExecResult> {
     checkCommand(command);
+    validateCommandOptions(options, this.#defaultTimeout);
     const timeoutSeconds = options.timeout ?? this.#defaultTimeout;
-    if (!(timeoutSeconds > 0)) {
-      throw new InvalidOptionError("timeout", "must be a positive number of seconds");
-    }
     const stdin = typeof options.stdin === "string"
       ? new TextEncoder().encode(options.stdin)
       : options.stdin;
-    const channel = this.#channelEnabled && options.channel !== false && !options.onStdout &&
-        !options.onStderr &&
-        !(stdin instanceof ReadableStream) && (stdin?.length ?? 0) <= CHANNEL_STDIN_MAX
-      ? await this.#channelFor(target)
-      : undefined;
+    const wantsChannel = this.#channelEnabled && options.channel !== false &&
+      !options.onStdout && !options.onStderr &&
+      !(stdin instanceof ReadableStream) && (stdin?.length ?? 0) <= CHANNEL_STDIN_MAX;
+    // An abort that came first: the command is never sent.
+    if (options.signal?.aborted) {
+      throw new CommandTimeoutError(
+        `command ${JSON.stringify(command[0])} was aborted before it was sent`,
+        { limit: "abort", cause: options.signal.reason },
+      );
+    }
 
     const local = new AbortController();
     let limit: "timeout" | "abort" | undefined;
@@ -220,6 +242,10 @@ export class CommandRunner implements SandboxCommands {
       );
     };
     try {
+      // The limits hold while the channel opens, too: the command is then never sent.
+      const channel = wantsChannel
+        ? await untilAborted(this.#channelFor(target), local.signal)
+        : undefined;
       const result = channel
         ? await this.#viaChannel(channel, command, stdin as Uint8Array | undefined, options, local)
         : await execWrapped(target, command, { ...options, stdin }, {
@@ -227,6 +253,7 @@ export class CommandRunner implements SandboxCommands {
           limit: () => limit,
           pidFile,
           drain,
+          step: isStep(options),
         });
       if (limit && channel) {
         const tail = (b: Uint8Array) => decoder.decode(b.subarray(-PARTIAL_OUTPUT_BYTES));
@@ -267,10 +294,11 @@ export class CommandRunner implements SandboxCommands {
     options: ExecOptions,
     local: AbortController,
   ): Promise<ChannelResult> {
+    if (local.signal.aborted) throw new PartialOutput(local.signal.reason, "", "");
     const script = commandScript(command, {
       cwd: options.cwd,
       env: options.env,
-      envFile: ENV_FILE,
+      envFile: isStep(options) ? undefined : ENV_FILE,
     });
     const cmd = channel.run(
       script,
@@ -316,13 +344,20 @@ export class CommandRunner implements SandboxCommands {
     }
     const start: SessionStarter = (argv, o) =>
       execInPod(target, argv, { ...o, maxOutputBytes: 0, onStderr: undefined });
-    const dir = `/tmp/.orbiter-channel-${crypto.randomUUID()}`;
+    // Its files (the commands' input and output, which may hold secrets) in the memory-backed
+    // volume; in the container's /tmp where there is none (a pod the library did not make).
+    const name = crypto.randomUUID();
     const abort = this.#opening = new AbortController();
     const signal = AbortSignal.any([
       abort.signal,
       AbortSignal.timeout(this.#defaultTimeout * 1000),
     ]);
-    const opening = CommandChannel.open(start, dir, signal)
+    const opening = CommandChannel.open(
+      start,
+      `${PRIVATE_DIR}/channel-${name}`,
+      `/tmp/.orbiter-channel-${name}`,
+      signal,
+    )
       .catch((err) => {
         // An image the program cannot run in (no mkfifo, say) or a server that refuses: plain
         // execs from now on. Anything else: try again with the next command.
@@ -357,21 +392,5 @@ export class CommandRunner implements SandboxCommands {
     } catch {
       return false;
     }
-  }
-}
-
-/**
- * Checks a command's argv.
- *
- * @throws {InvalidOptionError} not a non-empty array of strings, or an argument with a NUL byte.
- */
-export function checkCommand(command: string[]): void {
-  if (
-    !Array.isArray(command) || command.length === 0 || command.some((a) => typeof a !== "string")
-  ) {
-    throw new InvalidOptionError("command", "must be a non-empty array of strings");
-  }
-  if (command.some((a) => a.includes("\0"))) {
-    throw new InvalidOptionError("command", "arguments cannot contain NUL bytes");
   }
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ExecError, InvalidOptionError } from "../errors.ts";
+import { ExecError, InvalidOptionError, LimitExceededError } from "../errors.ts";
 import {
   type ExecOptions,
   type ExecResult,
@@ -25,24 +25,21 @@ import {
   STAT_FILE,
   WRITE_FILE,
 } from "./_scripts.ts";
-import { normalizePosix } from "./_validate.ts";
+import { normalizePosix, validateCount } from "./_validate.ts";
 import { concatBytes } from "../client/_bytes.ts";
 import { OutputStream } from "./_output_stream.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
+import { asStep } from "./_step.ts";
+import {
+  entryType,
+  type FileEntry,
+  malformedStat,
+  parseFileList,
+  statNumber,
+} from "./_file_records.ts";
 
 export type { DirTransfer, DirTransferOptions } from "./_dirs.ts";
-
-/** One entry of a directory listing. */
-export interface FileEntry {
-  /** File name (not the path). */
-  name: string;
-  /** `file`, `directory`, `symlink` or `other`. */
-  type: "file" | "directory" | "symlink" | "other";
-  /** Size in bytes. */
-  size: number;
-  /** Last modification, seconds since the epoch. */
-  mtime: number;
-}
+export type { FileEntry } from "./_file_records.ts";
 
 /**
  * The files of a sandbox: `sb.files`. A relative path is taken from the first workspace
@@ -50,13 +47,22 @@ export interface FileEntry {
  */
 export interface SandboxFiles {
   /**
-   * Reads a file (binary-safe).
+   * Reads a file (binary-safe). A file is never cut without the caller asking: with `maxBytes`,
+   * at most that many bytes come back, the first ones of a longer file (ask for one byte more
+   * than you need to tell the two apart); without it, a file over 256 MiB is refused (read it with
+   * {@linkcode SandboxFiles.readStream}, or give `maxBytes`).
    *
-   * @throws {InvalidOptionError} the path is outside the workspace.
+   * @throws {InvalidOptionError} the path is outside the workspace, or `maxBytes` is not a whole
+   * number >= 0.
+   * @throws {LimitExceededError} without `maxBytes`, a file over 256 MiB (`limit: "maxBytes"`).
    * @throws {ExecError} the file cannot be read (the message is the container's).
    */
   read(path: string, options?: { signal?: AbortSignal; maxBytes?: number }): Promise<Uint8Array>;
-  /** Reads a file as UTF-8 text. */
+  /**
+   * Reads a file as UTF-8 text.
+   *
+   * @throws {LimitExceededError} a file over 256 MiB, as {@linkcode SandboxFiles.read}.
+   */
   readText(path: string, options?: { signal?: AbortSignal }): Promise<string>;
   /**
    * Writes a file (parents created), streamed over stdin so its size is not bound by argv.
@@ -113,9 +119,13 @@ export interface SandboxFiles {
    * Copies the tree at `remoteDir` out as one tar stream, written by the container's `tar`: into
    * the local directory `localDir` (created; needs `--allow-write`), or, without one, into
    * memory (`entries`). Symlinks and special files are left out (listed in `skipped`); a member
-   * that would land outside `localDir` fails the transfer.
+   * that would land outside `localDir` (`..`, `\` on Windows, or through a symlink or junction
+   * already in `localDir`) fails the transfer. The archive is capped (see
+   * {@linkcode DirTransferOptions}).
    *
-   * @throws {ExecError} no such directory (`reason: "NotFound"`), or the image has no `tar`.
+   * @throws {ExecError} no such directory (`reason: "NotFound"`), the image has no `tar`, or a
+   * malformed or escaping archive (`reason: "Protocol"`).
+   * @throws {LimitExceededError} the archive went over a cap; `limit` names the option.
    */
   downloadDir(
     remoteDir: string,
@@ -136,8 +146,8 @@ export interface FileInfo {
   mode: number;
 }
 
-/** Largest file `read()` returns unless told otherwise. */
-const DEFAULT_MAX_READ_BYTES = 256 << 20;
+/** Largest file `read()` returns without `maxBytes`; a larger one is refused, never cut. */
+export const DEFAULT_MAX_READ_BYTES = 256 << 20;
 /** What `read()` gets in its first command, with the size. */
 const HEAD_BYTES = 4 << 20;
 const decoder = new TextDecoder();
@@ -156,10 +166,7 @@ export class FileAccess implements SandboxFiles {
     path: string,
     options: { signal?: AbortSignal; maxBytes?: number } = {},
   ): Promise<Uint8Array> {
-    const max = options.maxBytes ?? DEFAULT_MAX_READ_BYTES;
-    if (!Number.isSafeInteger(max) || max < 0) {
-      throw new InvalidOptionError("maxBytes", "must be a whole number >= 0");
-    }
+    const max = validateCount("maxBytes", options.maxBytes ?? DEFAULT_MAX_READ_BYTES);
     // The size and the head in one command: enough for most files, through the command channel.
     const first = Math.min(max, HEAD_BYTES);
     const head = await this.#op(READ_HEAD, path, {
@@ -168,11 +175,23 @@ export class FileAccess implements SandboxFiles {
     }, String(first));
     const out = head.stdoutBytes;
     const newline = out.indexOf(10);
-    const size = Number(decoder.decode(out.subarray(0, newline)));
+    const sizeText = newline < 0 ? "" : decoder.decode(out.subarray(0, newline));
+    const size = /^[0-9]{1,16}$/.test(sizeText) ? Number(sizeText) : NaN;
     const body = out.subarray(newline + 1);
     const want = Math.min(size, max);
-    if (newline < 0 || !Number.isSafeInteger(size)) {
-      throw new ExecError(`${path}: could not read its size`, { stderr: head.stderr });
+    if (!Number.isSafeInteger(size)) {
+      throw new ExecError(`${path}: could not read its size`, {
+        stderr: head.stderr,
+        reason: "Protocol",
+      });
+    }
+    if (size > max && options.maxBytes === undefined) {
+      // Cutting it silently would hand the caller part of a file as if it were all of it.
+      throw new LimitExceededError(
+        `${path} is ${size} bytes, over read()'s default limit of ${max}: read it with ` +
+          `readStream(), or pass maxBytes (a larger limit, or the prefix you want)`,
+        { limit: "maxBytes", max },
+      );
     }
     if (body.length >= want) return body.subarray(0, want);
     // A large file: the rest in one exec session of its own, streamed straight from the file
@@ -219,12 +238,15 @@ export class FileAccess implements SandboxFiles {
   }
 
   async stat(path: string, options: { signal?: AbortSignal } = {}): Promise<FileInfo> {
-    const r = await this.#op(STAT_FILE, path, { signal: options.signal });
-    const [kind, size, mtime, mode] = r.stdout.trim().split("|");
+    const r = await this.#op(STAT_FILE, path, { signal: options.signal, maxOutputBytes: 4096 });
+    const [kind, size, mtime, mode, ...extra] = r.stdout.trim().split("|");
+    if (!kind || extra.length || mode === undefined || !/^[0-7]{1,7}$/.test(mode)) {
+      throw malformedStat(`${path}: stat printed ${JSON.stringify(r.stdout.slice(0, 80))}`);
+    }
     return {
       type: entryType(kind),
-      size: Number(size),
-      mtime: Number(mtime),
+      size: statNumber(size, "size"),
+      mtime: statNumber(mtime, "mtime"),
       mode: parseInt(mode, 8),
     };
   }
@@ -261,10 +283,7 @@ export class FileAccess implements SandboxFiles {
     path: string,
     options: { chunkBytes?: number; signal?: AbortSignal } = {},
   ): ReadableStream<Uint8Array> {
-    const chunk = options.chunkBytes ?? 1 << 20;
-    if (!Number.isInteger(chunk) || chunk < 1) {
-      throw new InvalidOptionError("chunkBytes", "must be a whole number >= 1");
-    }
+    const chunk = validateCount("chunkBytes", options.chunkBytes ?? 1 << 20, 1);
     resolveInWorkspace(path, this.#workspace);
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
@@ -309,7 +328,10 @@ export class FileAccess implements SandboxFiles {
   ): Promise<ExecResult> {
     const absolute = resolveInWorkspace(path, this.#workspace);
     const ws = this.#workspace;
-    const r = await this.#commands.run(["/bin/sh", "-c", script, arg0, absolute, ...ws], options);
+    const r = await this.#commands.run(
+      ["/bin/sh", "-c", script, arg0, absolute, ...ws],
+      asStep(options),
+    );
     if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) {
       throw new InvalidOptionError("path", r.stderr.trim().replace(/^orbiter: /, ""));
     }
@@ -351,28 +373,4 @@ export function resolveInWorkspace(path: string, workspace: readonly string[]): 
     );
   }
   return absolute;
-}
-
-/**
- * The listing script's output: NUL-ended records `kind|size|mtime|name`, where the name may hold
- * `|` and newlines.
- */
-export function parseFileList(output: string): FileEntry[] {
-  return output.split("\0").filter(Boolean).map(parseEntry);
-}
-
-function parseEntry(record: string): FileEntry {
-  const [kind, size, mtime, ...rest] = record.split("|");
-  return { name: rest.join("|"), type: entryType(kind), size: Number(size), mtime: Number(mtime) };
-}
-
-/** stat's `%F` as a {@linkcode FileEntry} type. */
-function entryType(kind: string): FileEntry["type"] {
-  return kind.startsWith("regular")
-    ? "file"
-    : kind === "directory"
-    ? "directory"
-    : kind === "symbolic link"
-    ? "symlink"
-    : "other";
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { InvalidOptionError } from "../errors.ts";
-import { parseFileList, resolveInWorkspace } from "./files.ts";
+import { ExecError, InvalidOptionError, LimitExceededError } from "../errors.ts";
+import type { ExecOptions, ExecResult, SandboxCommands } from "./commands.ts";
+import { DEFAULT_MAX_READ_BYTES, FileAccess, resolveInWorkspace } from "./files.ts";
+import { parseFileList } from "./_file_records.ts";
 import {
   LIST_FILES,
   MAKE_DIR,
@@ -109,5 +111,99 @@ Deno.test("file scripts: stat, mkdir, remove (a symlink itself, never a workspac
     assert.equal((await sh(REMOVE, "a", [ws, ws])).code, MISSING_EXIT);
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+/** Commands run on this machine, keeping at most `maxOutputBytes` of stdout (as the sandbox's). */
+function localCommands(): SandboxCommands & { calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    calls,
+    async run(command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+      calls.push(command);
+      const out = await new Deno.Command(command[0], {
+        args: command.slice(1),
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const max = options.maxOutputBytes ?? 16 << 20;
+      const bytes = max === 0 ? new Uint8Array() : out.stdout.subarray(0, max);
+      return {
+        stdout: new TextDecoder().decode(bytes),
+        stderr: new TextDecoder().decode(out.stderr),
+        stdoutBytes: bytes,
+        exitCode: out.code,
+        truncated: out.stdout.length > max,
+        oomKilled: false,
+        durationMs: 0,
+      };
+    },
+  };
+}
+
+Deno.test("read() refuses a file over 256 MiB instead of cutting it; maxBytes asks for a prefix", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const big = `${dir}/big.bin`;
+    // Sparse: one byte over the default limit, without writing 256 MiB.
+    await Deno.writeFile(big, new TextEncoder().encode("head"));
+    await Deno.truncate(big, DEFAULT_MAX_READ_BYTES + 1);
+    const commands = localCommands();
+    const files = new FileAccess(commands, [dir]);
+    await assert.rejects(files.read(big), (err) => {
+      assert.ok(err instanceof LimitExceededError, String(err));
+      assert.equal(err.reason, "LimitExceeded");
+      assert.deepEqual([err.limit, err.max], ["maxBytes", DEFAULT_MAX_READ_BYTES]);
+      assert.match(err.message, new RegExp(`${DEFAULT_MAX_READ_BYTES + 1} bytes`));
+      return true;
+    });
+    // Refused after the first command (the size), before the rest is read.
+    assert.equal(commands.calls.length, 1);
+    await assert.rejects(files.readText(big), LimitExceededError);
+    // Asked for: the first bytes, whatever the file's size.
+    assert.equal(new TextDecoder().decode(await files.read(big, { maxBytes: 4 })), "head");
+    assert.equal((await files.read(big, { maxBytes: 0 })).length, 0);
+    // A file within the limit comes back whole.
+    await Deno.writeTextFile(`${dir}/small.txt`, "small");
+    assert.equal(await files.readText(`${dir}/small.txt`), "small");
+    for (const maxBytes of [-1, 1.5, NaN, Infinity]) {
+      await assert.rejects(files.read(big, { maxBytes }), InvalidOptionError);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a listing or stat whose numbers are not numbers is an ExecError, not NaN", async () => {
+  const protocol = (e: unknown) => e instanceof ExecError && e.reason === "Protocol";
+  for (
+    const record of [
+      "regular file|abc|1700000000|name\0",
+      "regular file|1|1e999|name\0",
+      "regular file||1700000000|name\0",
+      "regular file|99999999999999999999|1|name\0",
+      "regular file\0",
+    ]
+  ) {
+    assert.throws(() => parseFileList(record), protocol, JSON.stringify(record));
+  }
+  // A file gone between the listing and its stat is left out (stat printed nothing).
+  assert.deepEqual(parseFileList("|gone\0directory|4096|-5|old\0"), [
+    { name: "old", type: "directory", size: 4096, mtime: -5 },
+  ]);
+  for (const out of ["regular file|x|1|644", "regular file|1|2|999", "", "a|1|2|644|extra"]) {
+    const files = new FileAccess({
+      run: () =>
+        Promise.resolve({
+          stdout: out,
+          stderr: "",
+          stdoutBytes: new TextEncoder().encode(out),
+          exitCode: 0,
+          truncated: false,
+          oomKilled: false,
+          durationMs: 0,
+        }),
+    }, []);
+    await assert.rejects(files.stat("/x"), protocol, out);
   }
 });

@@ -20,11 +20,14 @@ export interface ClusterOptions {
   client?: KubeClient;
 }
 
-/** CPU and memory for the sandbox's container, as Kubernetes quantities. */
+/** CPU, memory and local disk for the sandbox's container, as Kubernetes quantities. */
 export interface ResourceRequirements {
-  /** Upper bounds. Default `{ cpu: "1", memory: "512Mi" }`. */
+  /**
+   * Upper bounds. Default `{ cpu: "1", memory: "512Mi", "ephemeral-storage": "2Gi" }`: a sandbox
+   * that writes more than its `ephemeral-storage` to the node's disk is evicted by the kubelet.
+   */
   limits?: { cpu?: string; memory?: string; "ephemeral-storage"?: string };
-  /** Guaranteed amounts. Default `{ cpu: "100m", memory: "128Mi" }`. */
+  /** Guaranteed amounts. Default `{ cpu: "100m", memory: "128Mi", "ephemeral-storage": "0" }`. */
   requests?: { cpu?: string; memory?: string; "ephemeral-storage"?: string };
 }
 
@@ -74,17 +77,41 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
   /** Container image. Default: `ORBITER_K8S_IMAGE`, then `python:3.11-slim`. */
   image?: string;
 
-  /** CPU/memory. Default limits 1 CPU / 512Mi, requests 100m / 128Mi. */
+  /**
+   * CPU, memory and local disk. Default limits 1 CPU / 512Mi / 2Gi of ephemeral storage,
+   * requests 100m / 128Mi / 0.
+   */
   resources?: ResourceRequirements;
-  /** Environment variables of the sandbox's container. */
+  /**
+   * `sizeLimit` of each disk-backed volume (`/tmp`, `HOME` and each workspace directory): the
+   * kubelet evicts a sandbox that writes more. Default `"1Gi"`. The memory-backed volume
+   * (`/run/orbiter`: late-bound env and files, and the command channel's input and output)
+   * holds at most 256Mi, which counts against the memory limit.
+   */
+  diskSizeLimit?: string;
+  /**
+   * Environment variables of the sandbox's container. They are in the pod spec, which anyone who
+   * may `get pods` in the namespace can read: pass API keys and other secrets as `secrets`.
+   */
   env?: Record<string, string>;
+  /**
+   * Environment variables for the commands run in the sandbox, delivered after the pod is Ready
+   * through stdin into its memory-backed volume (mode 600): never in the pod spec, an argument, a
+   * request's URL or the node's disk (as the pool's `acquire({ env })`). The occupant's own code
+   * can read them, as it can read any environment variable it gets.
+   */
+  secrets?: Record<string, string>;
   /** Extra labels for the pod and service. */
   labels?: Record<string, string>;
   /** Extra annotations for the pod and service. */
   annotations?: Record<string, string>;
   /** The Service's ports. Default `[{ port: 8080 }]`. */
   ports?: SandboxPort[];
-  /** e.g. `gvisor` or `kata` for stronger isolation. */
+  /**
+   * The pod's RuntimeClass, where the cluster has one that isolates more than runc: e.g. gVisor
+   * (`gvisor`, `runsc`) gives the sandbox a kernel of its own, Kata Containers (`kata`) a light
+   * VM. With runc (the default), the sandbox shares the node's kernel.
+   */
   runtimeClassName?: string;
   /** Node labels the pod must match. */
   nodeSelector?: Record<string, string>;

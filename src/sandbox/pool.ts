@@ -10,13 +10,13 @@
 
 import type { KubeClient } from "../client/client.ts";
 import { InvalidOptionError } from "../errors.ts";
-import { claimPod, deliver, listIdle } from "./_claim.ts";
+import { claimPod, deliver, dropClaimed, listIdle } from "./_claim.ts";
 import { acquireClient, type ClientLease } from "./_connect.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
 import { CLAIM_LABEL, MANAGED_BY_LABEL, POOL_LABEL, SANDBOX_ID_LABEL } from "./_labels.ts";
 import { PRIVATE_DIR } from "./_scripts.ts";
 import { readEnv } from "./_spec.ts";
-import { normalizePosix, validateDnsLabel, validateEnvName, validateLabels } from "./_validate.ts";
+import { normalizePosix, validateDnsLabel, validateEnv, validateLabels } from "./_validate.ts";
 import type { KubernetesSandboxOptions } from "./options.ts";
 import { KubernetesSandbox } from "./sandbox.ts";
 
@@ -92,7 +92,7 @@ export class SandboxPool extends EventTarget {
   readonly #size: number;
   readonly #concurrency: number;
   readonly #options: KubernetesSandboxOptions;
-  /** This process's claims carry this id. */
+  /** Sandboxes started on demand carry this claim; each claim of an idle one has its own. */
   readonly #claimer = crypto.randomUUID();
   /** Idle sandboxes this pool started, ready to hand out. */
   readonly #idle = new Map<string, KubernetesSandbox>();
@@ -171,11 +171,7 @@ export class SandboxPool extends EventTarget {
    */
   async acquire(options: AcquireOptions = {}): Promise<KubernetesSandbox> {
     this.#requireOpen();
-    const env = options.env ?? {};
-    for (const [k, v] of Object.entries(env)) {
-      validateEnvName(`env.${k}`, k);
-      if (typeof v !== "string") throw new InvalidOptionError(`env.${k}`, "must be a string");
-    }
+    const env = validateEnv("env", options.env);
     const files = Object.entries(options.files ?? {}).map(([path, data]) => {
       if (!path || path.includes("\0")) {
         throw new InvalidOptionError("files", "a path must be non-empty, without NUL bytes");
@@ -208,6 +204,8 @@ export class SandboxPool extends EventTarget {
     this.#scheduleRefill();
     try {
       await deliver(sb, env, files, options.signal);
+      // Aborted after the claim but with nothing left to deliver: still not handed out.
+      options.signal?.throwIfAborted();
     } catch (err) {
       await sb.cleanup().catch(() => {});
       throw err;
@@ -228,7 +226,7 @@ export class SandboxPool extends EventTarget {
     await Promise.all(idle.map(async (sb) => {
       // Claimed first, so that no other process takes it while it is being deleted. One that
       // cannot be claimed is left to its new owner, or to reap() and its ttlSeconds.
-      const mine = await claimPod(sb.client!, sb.namespace, held(sb), {}, this.#claimer)
+      const mine = await claimPod(sb.client!, sb.namespace, held(sb), {}, crypto.randomUUID())
         .catch(() => undefined);
       if (mine) await sb.cleanup().catch(() => {});
       else await sb.disconnect();
@@ -248,12 +246,22 @@ export class SandboxPool extends EventTarget {
     signal: AbortSignal | undefined,
   ): Promise<KubernetesSandbox | undefined> {
     for (const [id, sb] of this.#idle) {
+      signal?.throwIfAborted(); // before the claim: the sandbox stays idle
       this.#idle.delete(id);
       let claimed;
       try {
-        claimed = await claimPod(sb.client!, sb.namespace, held(sb), labels, this.#claimer, signal);
+        claimed = await claimPod(
+          sb.client!,
+          sb.namespace,
+          held(sb),
+          labels,
+          crypto.randomUUID(),
+          signal,
+        );
       } catch (err) {
-        this.#idle.set(id, sb); // Still idle as far as anyone knows.
+        // A claim that throws has settled itself: the pod was deleted, is someone else's, or
+        // (the server could not be reached) left to ttlSeconds. Not idle as far as we know.
+        await sb.disconnect();
         throw err;
       }
       if (claimed) return sb;
@@ -277,17 +285,24 @@ export class SandboxPool extends EventTarget {
         namespace,
         { pod },
         labels,
-        this.#claimer,
+        crypto.randomUUID(),
         signal,
       );
       if (!claimed) continue;
       const id = claimed.metadata.labels![SANDBOX_ID_LABEL];
-      return await KubernetesSandbox.connect(id, {
-        ...this.#clusterOptions(),
-        namespace,
-        commandChannel: this.#options.commandChannel,
-        signal,
-      });
+      try {
+        signal?.throwIfAborted();
+        return await KubernetesSandbox.connect(id, {
+          ...this.#clusterOptions(),
+          namespace,
+          commandChannel: this.#options.commandChannel,
+          signal,
+        });
+      } catch (err) {
+        // Claimed, never handed out: nobody else would ever remove it.
+        await dropClaimed(lease.client, namespace, { pod: claimed });
+        throw err;
+      }
     }
     return undefined;
   }

@@ -22,6 +22,7 @@ import {
 } from "../client/portforward.ts";
 import type { ExecTarget } from "./_exec_in_pod.ts";
 import { fetchOver } from "./_http1.ts";
+import { validateTimeout } from "./_validate.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 
 /** Options of `sb.forwardPort(port, options)`. */
@@ -56,7 +57,19 @@ export interface PortForward extends AsyncDisposable {
 export interface SandboxFetchInit extends RequestInit {
   /** Seconds to wait for the response's head; default the sandbox's `timeout`. */
   timeout?: number;
+  /**
+   * Seconds the response's body may wait for the server's next bytes; then it errors with a
+   * {@linkcode PortForwardError} (`Timeout`) and the connection is closed. Default `timeout`.
+   */
+  bodyIdleTimeout?: number;
 }
+
+/**
+ * After the local client of a forward stops sending (v4 cannot pass a half-close on), how long
+ * the pod's side may stay silent before the connection is ended, so that a server that keeps
+ * connections alive does not hold a WebSocket per local connection forever.
+ */
+const LINGER_IDLE_MS = 2000;
 
 /** The ports of one sandbox. */
 export class SandboxPorts {
@@ -76,8 +89,15 @@ export class SandboxPorts {
     init: SandboxFetchInit = {},
   ): Promise<Response> {
     checkPort(port);
-    const timeout = init.timeout ?? this.#timeout;
-    if (!(timeout > 0)) throw new InvalidOptionError("timeout", "must be a positive number");
+    const timeout = validateTimeout("timeout", init.timeout ?? this.#timeout);
+    const bodyIdleTimeout = init.bodyIdleTimeout ?? timeout;
+    // setTimeout holds at most 2^31 - 1 ms (about 24.8 days).
+    if (!(bodyIdleTimeout > 0 && bodyIdleTimeout * 1000 <= 2 ** 31 - 1)) {
+      throw new InvalidOptionError(
+        "bodyIdleTimeout",
+        "must be a positive number of seconds up to 24 days",
+      );
+    }
     const base = `http://localhost:${port}/`;
     const url = input instanceof Request
       ? input.url
@@ -100,7 +120,10 @@ export class SandboxPorts {
     const expired = () => conn.close();
     deadline.addEventListener("abort", expired, { once: true });
     try {
-      return await fetchOver(conn, request, `localhost:${port}`, port);
+      return await fetchOver(conn, request, `localhost:${port}`, port, {
+        bodyIdleMs: bodyIdleTimeout * 1000,
+        signal: request.signal,
+      });
     } catch (err) {
       if (request.signal.aborted) throw request.signal.reason;
       if (deadline.aborted) {
@@ -125,6 +148,9 @@ export class SandboxPorts {
     const listener = Deno.listen({ hostname, port: localPort, transport: "tcp" });
     const addr = listener.addr as Deno.NetAddr;
     const conns = new Set<PortForwardConnection>();
+    const accepted = new Set<Deno.TcpConn>();
+    // Aborts the connections still being set up.
+    const closingSignal = new AbortController();
     const ended = Promise.withResolvers<void>();
     ended.promise.catch(() => {});
     let closing = false;
@@ -138,7 +164,9 @@ export class SandboxPorts {
       } catch {
         // Already closed.
       }
+      closingSignal.abort(new DOMException("the forward is closed", "AbortError"));
       for (const c of conns) c.close();
+      for (const tcp of accepted) closeQuietly(tcp);
       if (error) ended.reject(error);
       else ended.resolve();
     };
@@ -163,33 +191,48 @@ export class SandboxPorts {
       () => {},
     );
     const serve = async (tcp: Deno.TcpConn) => {
+      if (closing) return closeQuietly(tcp);
+      accepted.add(tcp);
       let conn: PortForwardConnection | undefined;
       try {
         tcp.setNoDelay(true);
-        conn = await this.#connect(target, port);
+        conn = await this.#connect(target, port, closingSignal.signal);
         conns.add(conn);
+        // Closed while it was being set up: stop() did not see it.
+        if (closing) return;
         const c = conn;
-        // Either side may end first; a copy that fails only means its connection is over.
-        const down = c.readable.pipeTo(tcp.writable).catch(() => {});
-        const up = tcp.readable.pipeTo(c.writable, { preventClose: true })
-          .then(() => c.closed)
-          .catch(() => {});
-        await Promise.race([down, up]);
-        await c.closed.catch((err) => {
+        c.closed.catch((err) => {
           if (err instanceof PortForwardError && err.reason === "PodGone") gone("is gone");
         });
+        let lastDown = Date.now();
+        // Either side may end first; a copy that fails only means its connection is over.
+        const down = c.readable
+          .pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, controller) {
+                lastDown = Date.now();
+                controller.enqueue(chunk);
+              },
+            }),
+          )
+          .pipeTo(tcp.writable)
+          .then(() => "down" as const, () => "down" as const);
+        const up = tcp.readable.pipeTo(c.writable, { preventClose: true })
+          .then(() => "up" as const, () => "up" as const);
+        if ((await Promise.race([down, up])) === "up") {
+          // The local client is done sending: the pod's side may finish its answer, and the
+          // connection ends once it has been silent for a while (or has ended).
+          await untilIdle(down, () => lastDown, LINGER_IDLE_MS);
+        }
       } catch (err) {
         if (err instanceof PortForwardError && err.reason === "PodGone") gone("is gone");
       } finally {
+        accepted.delete(tcp);
         if (conn) {
           conn.close();
           conns.delete(conn);
         }
-        try {
-          tcp.close();
-        } catch {
-          // Closed by the copy already.
-        }
+        closeQuietly(tcp);
       }
     };
     (async () => {
@@ -234,5 +277,30 @@ export class SandboxPorts {
       signal,
     });
     return portForwardConnection(socket, port);
+  }
+}
+
+function closeQuietly(tcp: Deno.TcpConn): void {
+  try {
+    tcp.close();
+  } catch {
+    // Closed already.
+  }
+}
+
+/** Settles when `done` does, or once `last()` (a time) is `idleMs` old. */
+async function untilIdle(done: Promise<unknown>, last: () => number, idleMs: number) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let finished = false;
+  done.finally(() => finished = true);
+  try {
+    while (!finished) {
+      const wait = last() + idleMs - Date.now();
+      if (wait <= 0) return;
+      await Promise.race([done, new Promise((wake) => timer = setTimeout(wake, wait))]);
+      clearTimeout(timer);
+    }
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -13,7 +13,6 @@
 import type { KubeClient } from "../client/client.ts";
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import {
-  checkCommand,
   CommandRunner,
   type ExecOptions,
   type ExecResult,
@@ -55,7 +54,7 @@ import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "./_labels.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
 import { createResources, deleteResources } from "./_lifecycle.ts";
 import { readEnv, resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
-import { validateNamespace, validateSandboxId } from "./_validate.ts";
+import { checkCommand, validateEnv, validateNamespace, validateSandboxId } from "./_validate.ts";
 
 /** Options of {@linkcode KubernetesSandbox.run}: those of `exec`, with output as text. */
 export interface RunOptions extends Omit<ExecOptions, "onStdout" | "onStderr"> {
@@ -119,6 +118,8 @@ export interface SandboxDescription {
 export class KubernetesSandbox {
   readonly #spec: SandboxSpec;
   readonly #options: KubernetesSandboxOptions;
+  /** `secrets`, checked and copied: delivered at start, never shown. */
+  readonly #secrets: Record<string, string>;
   readonly #tools = new Map<string, ToolHandler>();
   /** The pod and service while they exist (or could not be deleted yet). */
   readonly #held: HeldResources = {};
@@ -165,6 +166,7 @@ export class KubernetesSandbox {
    */
   constructor(options: KubernetesSandboxOptions = {}) {
     this.#spec = resolveSandboxSpec(options);
+    this.#secrets = { ...validateEnv("secrets", options.secrets) };
     this.#options = options;
     if (options.client) this.#client = options.client;
     this.commands = this.#runner = new CommandRunner(
@@ -371,6 +373,7 @@ export class KubernetesSandbox {
           signal: options.signal,
           onReadyEvent: options.onReadyEvent,
           config: { mcp: this.#options.mcpConfig, agents: this.#options.agents },
+          secrets: this.#secrets,
         });
         this.#status = "running";
         this.#runner.openChannel();

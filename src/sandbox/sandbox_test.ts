@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { SandboxError } from "../errors.ts";
+import { InvalidOptionError, SandboxError } from "../errors.ts";
 import { KubernetesSandbox } from "./sandbox.ts";
 
 Deno.test("describe(), String() and JSON never show a secret of the connection", () => {
@@ -67,4 +67,19 @@ Deno.test("before start(), namespace, describe() and toString() use the given co
   assert.equal(sb.describe().namespace, "team-a");
   assert.match(String(sb), /team-a\//);
   assert.equal(new KubernetesSandbox({ connection, namespace: "b" }).namespace, "b");
+});
+
+Deno.test("secrets: names are checked at construction, and no value shows in describe(), toString() or JSON", () => {
+  assert.throws(
+    () => new KubernetesSandbox({ secrets: { "MY-KEY": "v" } }),
+    (e) => e instanceof InvalidOptionError && e.option.startsWith("secrets."),
+  );
+  assert.throws(
+    () => new KubernetesSandbox({ secrets: { A: "nul\0byte" } }),
+    (e) => e instanceof InvalidOptionError && !e.message.includes("nul\0byte"),
+  );
+  const sb = new KubernetesSandbox({ secrets: { API_KEY: "s3cr3t-value" } });
+  for (const shown of [JSON.stringify(sb.describe()), String(sb), JSON.stringify(sb)]) {
+    assert.ok(!shown.includes("s3cr3t-value"), shown);
+  }
 });

@@ -11,6 +11,7 @@
 import { InvalidOptionError } from "../errors.ts";
 import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "./commands.ts";
 import { OutputStream } from "./_output_stream.ts";
+import { validateCommandOptions, validateCount } from "./_validate.ts";
 
 /** Options of `sb.spawn(argv, options)` without `detached`. */
 export interface ProcessOptions {
@@ -100,6 +101,9 @@ const KILL_RETRY_PAUSE_MS = 50;
  * @throws {InvalidOptionError} an option out of its domain.
  */
 export function checkProcessOptions(options: ProcessOptions): void {
+  if (options === null || typeof options !== "object") {
+    throw new InvalidOptionError("options", "must be an object");
+  }
   if (options.detached !== undefined && options.detached !== false) {
     throw new InvalidOptionError("detached", "must be true or false");
   }
@@ -109,13 +113,9 @@ export function checkProcessOptions(options: ProcessOptions): void {
       throw new InvalidOptionError(name, `must be "piped" or "null", not ${JSON.stringify(v)}`);
     }
   }
-  const hwm = options.highWaterMark;
-  if (hwm !== undefined && !(Number.isSafeInteger(hwm) && hwm > 0)) {
-    throw new InvalidOptionError("highWaterMark", "must be a whole number of bytes > 0");
-  }
-  if (options.timeout !== undefined && !(options.timeout > 0)) {
-    throw new InvalidOptionError("timeout", "must be a positive number of seconds");
-  }
+  if (options.highWaterMark !== undefined) validateCount("highWaterMark", options.highWaterMark, 1);
+  // The same checks as every command path (timeout, env, cwd), before the process is started.
+  validateCommandOptions({ timeout: options.timeout, env: options.env, cwd: options.cwd });
 }
 
 /**

@@ -25,6 +25,14 @@ export const adminKubeconfig: string | undefined = env("ORBITER_E2E_KUBECONFIG")
 export const tokenKubeconfig: string | undefined = env("ORBITER_E2E_TOKEN_KUBECONFIG");
 /** The PodSecurity-restricted namespace. */
 export const e2eNamespace: string = env("ORBITER_E2E_NAMESPACE") ?? "sandbox-e2e";
+/**
+ * The BusyBox image cluster/images.sh builds and cluster/up.sh imports: Debian's busybox-static as
+ * the whole userland, the way Alpine's is (no GNU coreutils, no GNU `tail`, no `python3`).
+ * tests/integration/busybox_test.ts runs the library's in-pod scripts on it. To run any other
+ * file's tests on it (those that need `python3` then fail), set the library's own default:
+ * `ORBITER_K8S_IMAGE=orbiter.local/busybox:1 bash scripts/test.sh tests/integration/FILE_test.ts`.
+ */
+export const BUSYBOX_IMAGE = "orbiter.local/busybox:1";
 /** Whether integration tests must be skipped. */
 export const ignoreE2E: boolean = adminKubeconfig === undefined;
 

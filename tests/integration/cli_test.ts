@@ -283,6 +283,9 @@ Deno.test({
         "-c",
         "cat /proc/[0-9]*/cmdline | tr '\\0' ' '",
       ]);
+      assert.equal(left.code, 0, left.stderr);
+      // The listing works (it shows its own reader), so the absence below means something.
+      assert.match(left.text, /cat \/proc\/\d+\/cmdline/, left.text);
       assert.ok(!left.text.includes("sleep 301"), left.text);
 
       const deleted = await cli(["delete", id]);
@@ -290,8 +293,129 @@ Deno.test({
       const after = await cli(["list", "--json"]);
       const gone = JSON.parse(after.text).find((s: { sandboxId: string }) => s.sandboxId === id);
       assert.ok(!gone || gone.status === "Terminating", JSON.stringify(gone));
+      // Once the pod is gone, deleting it again is a missing sandbox: exit 1, and it says so.
+      for (const deadline = Date.now() + 90_000;;) {
+        const now = await cli(["list", "--json"]);
+        assert.equal(now.code, 0, now.stderr);
+        if (!JSON.parse(now.text).some((s: { sandboxId: string }) => s.sandboxId === id)) break;
+        assert.ok(Date.now() < deadline, "the deleted sandbox's pod is still listed after 90 s");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
       const again = await cli(["delete", id]);
-      assert.ok(again.code === 0 || again.code === 1); // 1 once the pod is gone
+      assert.equal(again.code, 1, again.stderr);
+      assert.match(again.stderr, new RegExp(`no sandbox ${id} in namespace ${e2eNamespace}`));
+    } finally {
+      await removeSandbox(id);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Characters a terminal acts on (or that reorder a line), other than newline and tab. */
+function rawControls(text: string): string[] {
+  return [...text].filter((c) =>
+    c !== "\n" && c !== "\t" &&
+    (c < " " || (c >= "\x7f" && c <= "\x9f") || /[\u202a-\u202e\u2066-\u2069\u2028\u2029]/.test(c))
+  );
+}
+
+Deno.test({
+  name:
+    "CLI shows what a hostile sandbox names (files, argv, records) escaped, and a forged record is an error, not a crash",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    let id: string | undefined;
+    try {
+      const created = await cli(["create", "--ttl", "10m", "--timeout", "90s"]);
+      assert.equal(created.code, 0, created.stderr);
+      id = created.text.trim();
+      const hostile = "evil\x1b]0;pwned\x07\x1b[2J\r\u009b31m\u202e.txt";
+      const shown = "evil\\x1b]0;pwned\\x07\\x1b[2J\\x0d\\x9b31m\\u{202e}.txt";
+      // The sandbox's user makes files, a symlink and process records with such names.
+      const forge = await cli([
+        "exec",
+        id,
+        "--",
+        "sh",
+        "-c",
+        `mkdir -p /tmp/hostile/tree && printf x > "/tmp/hostile/$0" && ln -s x "/tmp/hostile/tree/$0" &&
+         printf y > /tmp/hostile/tree/ok.txt && d=/run/orbiter/procs/forged-1 && mkdir -p "$d" &&
+         echo 4242 > "$d/pid" && date +%s > "$d/started" && echo 0 > "$d/exit" &&
+         printf '%s' "$1" > "$d/argv"`,
+        hostile,
+        JSON.stringify(["printf", hostile]),
+      ]);
+      assert.equal(forge.code, 0, forge.stderr);
+
+      const ls = await cli(["ls", id, "/tmp/hostile"]);
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.deepEqual(rawControls(ls.text), [], JSON.stringify(ls.text));
+      assert.ok(ls.text.includes(shown), ls.text);
+      const lsJson = await cli(["ls", id, "/tmp/hostile", "--json"]);
+      assert.deepEqual(rawControls(lsJson.text), [], JSON.stringify(lsJson.text));
+      const names = (JSON.parse(lsJson.text) as { name: string }[]).map((e) => e.name);
+      assert.ok(names.includes(hostile), "the JSON still holds the exact name");
+
+      // A symlink left out of a copied tree is named on stderr, escaped.
+      const copied = await cli(["cp", `${id}:/tmp/hostile/tree`, `${dir}/tree`], {
+        allowWrite: true,
+      });
+      assert.equal(copied.code, 0, copied.stderr);
+      assert.deepEqual(rawControls(copied.stderr), [], JSON.stringify(copied.stderr));
+      assert.ok(copied.stderr.includes(shown), copied.stderr);
+
+      const ps = await cli(["ps", id]);
+      assert.equal(ps.code, 0, ps.stderr);
+      assert.deepEqual(rawControls(ps.text), [], JSON.stringify(ps.text));
+      assert.match(ps.text, /\nforged-1\s+4242\s+exited 0\s/);
+      assert.ok(ps.text.includes(shown), ps.text);
+      const psJson = await cli(["ps", id, "--json"]);
+      assert.deepEqual(rawControls(psJson.text), [], JSON.stringify(psJson.text));
+      assert.deepEqual(JSON.parse(psJson.text)[0].argv, ["printf", hostile]);
+
+      // Records the library could not have written: a typed error (exit 1), escaped, no crash.
+      for (
+        const [name, field, value] of [
+          ["forged-2", "pid", "12abc"],
+          ["forged-3", "argv", "[not json"],
+          ["forged-4", "started", "1e999"],
+          ["\x1b[2Jforged", "pid", "1"],
+        ]
+      ) {
+        const bad = await cli([
+          "exec",
+          id,
+          "--",
+          "sh",
+          "-c",
+          `d="/run/orbiter/procs/$0" && mkdir -p "$d" && echo 1 > "$d/pid" && date +%s > "$d/started" &&
+           printf '["x"]' > "$d/argv" && printf '%s' "$2" > "$d/$1"`,
+          name,
+          field,
+          value,
+        ]);
+        assert.equal(bad.code, 0, bad.stderr);
+        for (const args of [["ps", id], ["ps", id, "--json"], ["logs", id, "forged-1"]]) {
+          const r = await cli(args);
+          assert.equal(r.code, 1, `${name} ${args.join(" ")}: ${r.stderr}`);
+          assert.match(r.stderr, /^orbiter-sandbox: detached processes: .*tampered with\n$/);
+          assert.deepEqual(rawControls(r.stderr), [], JSON.stringify(r.stderr));
+          assert.equal(r.text, "");
+        }
+        const cleaned = await cli([
+          "exec",
+          id,
+          "--",
+          "sh",
+          "-c",
+          'rm -rf "/run/orbiter/procs/$0"',
+          name,
+        ]);
+        assert.equal(cleaned.code, 0, cleaned.stderr);
+      }
+      assert.equal((await cli(["ps", id])).code, 0, "the listing works again");
     } finally {
       await removeSandbox(id);
       await Deno.remove(dir, { recursive: true });

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ExecError, InvalidOptionError } from "../../mod.ts";
+import { ExecError, InvalidOptionError, LimitExceededError } from "../../mod.ts";
 import { skipUnlessCluster, withSandbox } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
@@ -113,6 +113,49 @@ Deno.test({
     } finally {
       await Deno.remove(local, { recursive: true });
       await Deno.remove(back, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "downloadDir: a symlink planted in localDir is never written through, and the caps stop a large tree",
+  ignore,
+  async fn() {
+    const local = await Deno.makeTempDir();
+    const outside = await Deno.makeTempDir();
+    try {
+      await withSandbox({ workspace: ["/workspace"] }, async (sb) => {
+        await sb.files.uploadDir(
+          { "link/evil.txt": "pwned", "ok.txt": "fine", "f.txt": "pwned too" },
+          "tree",
+        );
+        // A directory symlink and a file symlink in the local target, both pointing outside.
+        await Deno.symlink(outside, `${local}/link`);
+        await Deno.writeTextFile(`${outside}/target.txt`, "original");
+        await Deno.symlink(`${outside}/target.txt`, `${local}/f.txt`);
+        const err = await sb.files.downloadDir("tree", local).then(() => undefined, (e) => e);
+        assert.ok(err instanceof ExecError && err.reason === "Protocol", String(err));
+        const leaked: string[] = [];
+        for await (const e of Deno.readDir(outside)) leaked.push(e.name);
+        assert.deepEqual(leaked, ["target.txt"]);
+        assert.equal(await Deno.readTextFile(`${outside}/target.txt`), "original");
+
+        const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`m/${i}.txt`, "x"]));
+        await sb.files.uploadDir(many, "many");
+        const capped = await sb.files.downloadDir("many", undefined, { maxEntries: 5 })
+          .then(() => undefined, (e) => e);
+        assert.ok(capped instanceof LimitExceededError, String(capped));
+        assert.equal(capped.limit, "maxEntries");
+        const total = await sb.files.downloadDir("many", undefined, { maxTotalBytes: 4096 })
+          .then(() => undefined, (e) => e);
+        assert.ok(total instanceof LimitExceededError && total.limit === "maxTotalBytes");
+        // And the sandbox is still usable afterwards.
+        assert.equal((await sb.files.downloadDir("many")).files, 20);
+      });
+    } finally {
+      await Deno.remove(local, { recursive: true });
+      await Deno.remove(outside, { recursive: true });
     }
   },
 });

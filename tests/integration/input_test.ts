@@ -87,13 +87,13 @@ Deno.test({
     const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, mcpConfig, agents });
     try {
       await sb.start();
-      const mcp = JSON.parse(await sb.readTextFile("/home/sandbox/.orbiter/mcp.json"));
+      const mcp = JSON.parse(await sb.readTextFile("/run/orbiter/config/mcp.json"));
       assert.deepEqual(mcp, mcpConfig);
       assert.deepEqual(
-        JSON.parse(await sb.readTextFile("/home/sandbox/.orbiter/agents.json")),
+        JSON.parse(await sb.readTextFile("/run/orbiter/config/agents.json")),
         agents,
       );
-      const mode = await sb.exec(["stat", "-c", "%a", "/home/sandbox/.orbiter/mcp.json"]);
+      const mode = await sb.exec(["stat", "-c", "%a", "/run/orbiter/config/mcp.json"]);
       assert.equal(mode.stdout.trim(), "600");
       const d = sb.describe();
       assert.deepEqual(d.mcpServers, ["fs"]);

@@ -157,3 +157,113 @@ Deno.test({
     });
   },
 });
+
+/** A server on port 8100 that breaks HTTP in the ways a hostile occupant would. */
+const HOSTILE_SERVER = String.raw`
+import socket, threading, time
+ANSWERS = {
+  "/s101": b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+  "/s600": b"HTTP/1.1 600 Nope\r\nContent-Length: 0\r\n\r\n",
+  "/badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  "/stall": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc",
+  "/keep": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+}
+def serve(conn):
+  data = b""
+  while b"\r\n\r\n" not in data:
+    more = conn.recv(4096)
+    if not more: return
+    data += more
+  path = data.split(b" ")[1].decode()
+  conn.sendall(ANSWERS.get(path, b"HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n"))
+  time.sleep(600)  # never closes: the host must
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 8100))
+s.listen(64)
+while True:
+  c, _ = s.accept()
+  threading.Thread(target=serve, args=(c,), daemon=True).start()
+`;
+
+/** Server-side connections of port 8100 still established in the pod. */
+async function established(sb: KubernetesSandbox): Promise<number> {
+  const r = await sb.exec(["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+  return r.stdout.split("\n").filter((line) => {
+    const f = line.trim().split(/\s+/);
+    return f[1]?.endsWith(":1FA4") && f[3] === "01"; // 8100
+  }).length;
+}
+
+async function settle(check: () => Promise<number>, want: number, ms: number): Promise<number> {
+  let got = await check();
+  for (const deadline = Date.now() + ms; got !== want && Date.now() < deadline;) {
+    await new Promise((wake) => setTimeout(wake, 300));
+    got = await check();
+  }
+  return got;
+}
+
+Deno.test({
+  name:
+    "ports: a hostile server: 101/600 statuses and a malformed chunk are Protocol errors, a stalled body times out, and every connection is closed",
+  ignore,
+  async fn() {
+    await withPortForwardRole(async () => {
+      await withSandbox({ timeout: 60 }, async (sb) => {
+        await sb.exec(["/bin/sh", "-c", "cat > /tmp/hostile.py"], { stdin: HOSTILE_SERVER });
+        await sb.spawn(["python3", "/tmp/hostile.py"], { detached: true });
+        for (const deadline = Date.now() + 15_000;;) {
+          const r = await sb.fetch(8100, "/nope").catch((e) => e);
+          if (r instanceof Response) {
+            await r.body?.cancel();
+            break;
+          }
+          if (Date.now() > deadline) throw r;
+          await new Promise((wake) => setTimeout(wake, 200));
+        }
+        for (const path of ["/s101", "/s600"]) {
+          const err = await sb.fetch(8100, path).then(() => undefined, (e) => e);
+          assert.ok(
+            err instanceof PortForwardError && err.reason === "Protocol",
+            `${path}: ${err}`,
+          );
+        }
+        const bad = await sb.fetch(8100, "/badchunk");
+        const badErr = await bad.text().then(() => undefined, (e) => e);
+        assert.ok(
+          badErr instanceof PortForwardError && badErr.reason === "Protocol",
+          String(badErr),
+        );
+
+        const stalled = await sb.fetch(8100, "/stall", { bodyIdleTimeout: 1 });
+        const started = performance.now();
+        const stallErr = await stalled.text().then(() => undefined, (e) => e);
+        assert.ok(
+          stallErr instanceof PortForwardError && stallErr.reason === "Timeout",
+          String(stallErr),
+        );
+        assert.ok(performance.now() - started < 5000);
+        // Every fetch closed its connection although the server never does.
+        assert.equal(await settle(() => established(sb), 0, 10_000), 0);
+
+        // forwardPort(): local clients that come and go, a server that keeps each connection.
+        const fwd = await sb.forwardPort(8100);
+        try {
+          for (let i = 0; i < 10; i++) {
+            const tcp = await Deno.connect({ hostname: "127.0.0.1", port: fwd.localPort });
+            await tcp.write(new TextEncoder().encode("GET /keep HTTP/1.1\r\nHost: x\r\n\r\n"));
+            const reply = new Uint8Array(256);
+            assert.ok((await tcp.read(reply))! > 0);
+            // The count sees a connection that is open (so that 0 below means closed).
+            if (i === 9) assert.ok(await established(sb) >= 1);
+            tcp.close();
+          }
+          assert.equal(await settle(() => established(sb), 0, 15_000), 0);
+        } finally {
+          await fwd.close();
+        }
+      });
+    });
+  },
+});

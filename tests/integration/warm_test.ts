@@ -6,8 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { ExecError, KubernetesSandbox, SandboxNotFoundError, SandboxPool } from "../../mod.ts";
+import {
+  CommandTimeoutError,
+  ExecError,
+  KubernetesSandbox,
+  SandboxNotFoundError,
+  SandboxPool,
+} from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
+import type { Pod } from "../../src/client/resources.ts";
 import {
   e2eConnection,
   e2eNamespace,
@@ -20,6 +27,54 @@ import {
 
 const ignore = skipUnlessCluster();
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
+const sleep = (ms: number) => new Promise((wake) => setTimeout(wake, ms));
+/** Whether `err` is what an abort with the reason "test abort" makes (itself, or as a cause). */
+const aborted = (err: unknown): boolean =>
+  err instanceof CommandTimeoutError
+    ? err.limit === "abort"
+    : err instanceof Error && (err.message === "test abort" || aborted(err.cause));
+
+/**
+ * The files under the pod's disk-backed paths that contain `value`: all of `/` but `/proc`,
+ * `/sys`, `/dev` and the pod's memory-backed volumes (`emptyDir` with `medium: Memory`,
+ * projected, secret, configMap and downwardAPI volumes), as the pod spec says. The value is
+ * passed in two halves and joined in the pod, so that the search's own command (which the
+ * channel may stage on disk) never holds it whole.
+ */
+async function onDisk(sb: KubernetesSandbox, pod: Pod, value: string): Promise<string[]> {
+  interface Volume {
+    name: string;
+    emptyDir?: { medium?: string };
+    [source: string]: unknown;
+  }
+  const spec = pod.spec as {
+    volumes?: Volume[];
+    containers: { volumeMounts?: { name: string; mountPath: string }[] }[];
+  };
+  const memory = new Set(
+    (spec.volumes ?? []).filter((v) =>
+      v.emptyDir?.medium === "Memory" || v.projected || v.secret || v.configMap || v.downwardAPI
+    ).map((v) => v.name),
+  );
+  const skip = ["/proc", "/sys", "/dev"];
+  for (const c of spec.containers) {
+    for (const m of c.volumeMounts ?? []) if (memory.has(m.name)) skip.push(m.mountPath);
+  }
+  assert.ok(skip.includes("/run/orbiter"), `memory-backed mounts: ${skip}`);
+  const half = value.length >> 1;
+  const r = await sb.exec([
+    "/bin/sh",
+    "-c",
+    's="$1$2"; shift 2; n=$#; for m; do set -- "$@" -path "$m" -prune -o; done; shift "$n"; ' +
+    'find / "$@" -type f -exec grep -lsF -e "$s" {} + ; true',
+    "search",
+    value.slice(0, half),
+    value.slice(half),
+    ...skip,
+  ], { timeout: 120 });
+  assert.equal(r.exitCode, 0, r.stderr);
+  return r.stdout.split("\n").filter(Boolean);
+}
 
 Deno.test({
   name: "connect() reattaches by id, recovers the options, and its cleanup() removes the sandbox",
@@ -132,6 +187,96 @@ Deno.test({
 });
 
 Deno.test({
+  name: "an acquire aborted during or at any point after its claim leaves no claimed pod behind",
+  ignore,
+  async fn() {
+    const name = `abort-${crypto.randomUUID().slice(0, 8)}`;
+    const common = { name, namespace: e2eNamespace, timeout: 60 };
+    // Where the next trial aborts: while the claim's patch is in flight, at the first request
+    // after it (connect() looks the sandbox up), or after a random delay.
+    let abortAt: { ac: AbortController; when: "claim" | "after-claim" } | undefined;
+    let claimSent = false;
+    const client = new KubeClient(await e2eConnection("token"), {
+      onRequest: ({ method, path }) => {
+        if (!abortAt) return;
+        const claim = method === "PATCH" && /\/pods\/[^/]+$/.test(path);
+        // Once the patch is on its way, before its answer.
+        const { ac } = abortAt;
+        if (abortAt.when === "claim" && claim) setTimeout(() => ac.abort(new Error("test abort")));
+        else if (abortAt.when === "after-claim" && claimSent) {
+          abortAt.ac.abort(new Error("test abort"));
+        }
+        if (claim) claimSent = true;
+      },
+    });
+    // The starter fills the pool; the taker, another pool of the same name, claims from it,
+    // then connect()s to what it claimed and delivers env.
+    const starter = new SandboxPool({
+      ...common,
+      size: 10,
+      concurrency: 5,
+      kubeconfig: tokenKubeconfig,
+    });
+    const taker = new SandboxPool({ ...common, size: 0, client });
+    const handedOut: KubernetesSandbox[] = [];
+    /** Claimed pods of the pool that are not being deleted. */
+    const claimed = () =>
+      withClient("admin", async (admin) => {
+        const { pods } = await managedObjects(
+          admin,
+          e2eNamespace,
+          undefined,
+          `orbiter.dev/pool=${name}`,
+        );
+        return pods.filter((p) =>
+          p.metadata.labels?.["orbiter.dev/claimed-by"] && !p.metadata.deletionTimestamp
+        ).map((p) => p.metadata.labels!["orbiter.dev/sandbox-id"]).sort();
+      });
+    try {
+      await starter.start();
+      const t0 = performance.now();
+      handedOut.push(await taker.acquire({ env: { A: "1" } }));
+      const span = performance.now() - t0;
+      const trials = ["claim", "after-claim", "claim", "after-claim", 0, 1, 2, 3] as const;
+      const outcomes: string[] = [];
+      for (const trial of trials) {
+        const ac = new AbortController();
+        claimSent = false;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        if (typeof trial === "string") abortAt = { ac, when: trial };
+        else {
+          // Early points are the interesting ones (the claim and connect() are quick).
+          const delay = span * Math.random() ** 2;
+          timer = setTimeout(() => ac.abort(new Error("test abort")), delay);
+        }
+        const got = await taker.acquire({ env: { A: "1" }, signal: ac.signal }).catch((e) => e);
+        clearTimeout(timer);
+        abortAt = undefined;
+        if (got instanceof KubernetesSandbox) handedOut.push(got);
+        else assert.ok(aborted(got), `not the abort: ${got?.stack ?? got}`);
+        outcomes.push(`${trial}: ${got instanceof KubernetesSandbox ? "handed out" : "aborted"}`);
+        assert.deepEqual(
+          await claimed(),
+          handedOut.map((sb) => sb.sandboxId).sort(),
+          `after ${outcomes.join(", ")}: a claimed pod was left behind`,
+        );
+      }
+      assert.ok(outcomes.filter((o) => o.endsWith("aborted")).length >= 4, outcomes.join(", "));
+    } finally {
+      await Promise.all(handedOut.map((sb) => sb.cleanup()));
+      await taker.close();
+      await starter.close();
+      client.close();
+      await KubernetesSandbox.reap({
+        kubeconfig: tokenKubeconfig,
+        namespace: e2eNamespace,
+        labelSelector: `orbiter.dev/pool=${name}`,
+      });
+    }
+  },
+});
+
+Deno.test({
   name: "a pool delivers env and files late: commands see them, the pod spec never does",
   ignore,
   async fn() {
@@ -172,12 +317,29 @@ Deno.test({
     const mounts = await sb.exec(["sh", "-c", "grep ' /run/orbiter ' /proc/mounts"]);
     assert.match(mounts.stdout, /tmpfs/);
     // Nowhere in the pod's spec, metadata or status, nor in what the sandbox shows.
-    await withClient("admin", async (admin) => {
+    const pod = await withClient("admin", async (admin) => {
       const { pods } = await managedObjects(admin, e2eNamespace, sb.sandboxId);
       assert.equal(pods.length, 1);
       assert.ok(!JSON.stringify(pods[0]).includes(secret), "the secret is in the pod object");
       assert.equal(pods[0].metadata.labels?.team, "research");
+      return pods[0];
     });
+    // Nowhere on the pod's disk either (the channel stages what it sends: that staging must be
+    // in memory). The search finds what is there: a canary written to /tmp and $HOME is found.
+    const canary = `canary-${crypto.randomUUID()}`;
+    await sb.exec([
+      "sh",
+      "-c",
+      'printf %s "$1" > /tmp/canary; printf %s "$1" > "$HOME/canary"',
+      "w",
+      canary,
+    ]);
+    const home = (await sb.exec(["sh", "-c", 'printf %s "$HOME"'])).stdout;
+    assert.deepEqual(
+      (await onDisk(sb, pod, canary)).sort(),
+      [`${home}/canary`, "/tmp/canary"].sort(),
+    );
+    assert.deepEqual(await onDisk(sb, pod, secret), [], "the secret is on a disk-backed path");
     assert.ok(!JSON.stringify(sb.describe()).includes(secret));
     assert.ok(!String(sb).includes(secret));
     // Empty pool: the next acquire starts one cold, and says so.
@@ -226,24 +388,40 @@ Deno.test({
   async fn() {
     await withSandbox({}, async (sb) => {
       await sb.exec(["true"]); // the channel is open
-      const inFlight = sb.exec(["sh", "-c", "sleep 20; echo done > /tmp/ran"]).catch((e) => e);
-      await new Promise((r) => setTimeout(r, 500));
+      // Each run of the lost command leaves one line in `runs`.
+      const runs = `/tmp/runs-${crypto.randomUUID()}`;
+      const inFlight = sb.exec(["sh", "-c", 'echo started >> "$0"; sleep 20', runs])
+        .catch((e) => e);
+      // A plain exec (outside the channel) sees it start.
+      const read = async () =>
+        (await sb.exec(["sh", "-c", 'cat "$0" 2>/dev/null; true', runs], { channel: false }))
+          .stdout;
+      for (const deadline = Date.now() + 10_000; await read() !== "started\n";) {
+        assert.ok(Date.now() < deadline, "the command did not start");
+        await sleep(100);
+      }
       // Kill the channel's program in the container: its session ends.
       const kill = await sb.exec(
         [
           "sh",
           "-c",
-          'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null | grep -q "orbiter /tmp/[.]orbiter-channel-" && kill -9 ${p#/proc/}; done; true',
+          // The channel's program: `sh -c CHANNEL orbiter DIR ...`, DIR in the memory volume or
+          // /tmp (the pattern does not match this script's own command line).
+          'n=0; for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null | grep -Eq "orbiter /(run/orbiter/channel|tmp/[.]orbiter-channel)-" && kill -9 ${p#/proc/} && n=$((n+1)); done; echo $n',
         ],
         { stdin: new Blob([""]).stream() }, // a plain exec, outside the channel
       );
       assert.equal(kill.exitCode, 0, kill.stderr);
+      assert.notEqual(kill.stdout, "0\n", "no channel program was found to kill");
       const err = await inFlight;
       assert.ok(err instanceof ExecError, String(err));
       assert.equal(err.reason, "OutcomeUnknown");
-      // The next command opens a new channel; the lost one was not run again.
+      // The next command opens a new channel; the lost one was not run again (a command sent
+      // again goes out on the new channel first: it has had ample time to start).
       const next = await sb.exec(["echo", "healed"]);
       assert.equal(next.stdout, "healed\n");
+      await sleep(2000);
+      assert.equal(await read(), "started\n", "the lost command ran again");
     });
   },
 });
