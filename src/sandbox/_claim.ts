@@ -48,17 +48,7 @@ export async function claimPod(
     // Nothing sent yet: nothing to settle.
     sig.throwIfAborted();
     try {
-      held.pod = await client.request<Pod>(corePath(namespace, "pods", pod.metadata.name), {
-        method: "PATCH",
-        contentType: "application/merge-patch+json",
-        body: {
-          metadata: {
-            resourceVersion: pod.metadata.resourceVersion,
-            labels: { ...labels, [CLAIM_LABEL]: claimer },
-          },
-        },
-        signal: sig,
-      });
+      held.pod = await patchClaim(client, namespace, pod, labels, claimer, sig);
       return held.pod;
     } catch (err) {
       if (err instanceof KubernetesApiError && err.code === 404) return undefined;
@@ -91,20 +81,9 @@ async function settleLostClaim(
   claimer: string,
 ): Promise<void> {
   const signal = AbortSignal.timeout(CLAIM_TIMEOUT_MS);
-  const path = corePath(namespace, "pods", pod.metadata.name);
   let mine: Pod | undefined;
   try {
-    mine = await client.request<Pod>(path, {
-      method: "PATCH",
-      contentType: "application/merge-patch+json",
-      body: {
-        metadata: {
-          resourceVersion: pod.metadata.resourceVersion,
-          labels: { ...labels, [CLAIM_LABEL]: claimer },
-        },
-      },
-      signal,
-    });
+    mine = await patchClaim(client, namespace, pod, labels, claimer, signal);
   } catch (err) {
     if (!(err instanceof KubernetesApiError && err.code === 409)) throw err;
     // Changed since: by the first patch, or by someone else.
@@ -117,6 +96,31 @@ async function settleLostClaim(
     );
   }
   if (mine) await deleteResources(client, namespace, { pod: mine }, false);
+}
+
+/**
+ * The claim itself: a merge patch that adds the claim label, carrying the `resourceVersion` the
+ * pod was read at, so that it fails with 409 Conflict when anyone changed the pod since.
+ */
+function patchClaim(
+  client: KubeClient,
+  namespace: string,
+  pod: Pod,
+  labels: Record<string, string>,
+  claimer: string,
+  signal: AbortSignal,
+): Promise<Pod> {
+  return client.request<Pod>(corePath(namespace, "pods", pod.metadata.name), {
+    method: "PATCH",
+    contentType: "application/merge-patch+json",
+    body: {
+      metadata: {
+        resourceVersion: pod.metadata.resourceVersion,
+        labels: { ...labels, [CLAIM_LABEL]: claimer },
+      },
+    },
+    signal,
+  });
 }
 
 /**

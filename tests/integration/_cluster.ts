@@ -4,6 +4,7 @@
  * printed once.
  */
 
+import assert from "node:assert/strict";
 import { KubeClient } from "../../src/client/client.ts";
 import { KubernetesSandbox, type KubernetesSandboxOptions } from "../../mod.ts";
 import {
@@ -171,4 +172,33 @@ async function tokenUser(admin: KubeClient): Promise<string> {
     `${rbac}/rolebindings/orbiter-sandbox`,
   );
   return b.subjects[0].name;
+}
+
+/**
+ * What a pool's `acquire({ env, files })` delivered, as the integration tests give it (`env`
+ * `{ API_KEY: secret, QUOTED: "it's $HOME" }`, files `token.txt` = secret and `/tmp/abs.bin`):
+ * every command sees the env, on the channel and off it, and the files are there with mode 600.
+ */
+export async function assertLateDelivery(sb: KubernetesSandbox, secret: string): Promise<void> {
+  const r = await sb.exec(["sh", "-c", 'printf "%s|%s" "$API_KEY" "$QUOTED"']);
+  assert.equal(r.stdout, `${secret}|it's $HOME`);
+  // The plain exec path (a streamed stdin) reads the same env.
+  const plain = await sb.exec(["sh", "-c", 'cat >/dev/null; printf %s "$API_KEY"'], {
+    stdin: new Blob(["x"]).stream(),
+  });
+  assert.equal(plain.stdout, secret);
+  const modes = await sb.exec([
+    "stat",
+    "-c",
+    "%a %n",
+    "/run/orbiter/env",
+    "/run/orbiter/files/token.txt",
+  ]);
+  assert.equal(
+    modes.stdout,
+    "600 /run/orbiter/env\n600 /run/orbiter/files/token.txt\n",
+    modes.stderr,
+  );
+  assert.equal(await sb.readTextFile("/run/orbiter/files/token.txt"), secret);
+  assert.deepEqual(await sb.readFile("/tmp/abs.bin"), new Uint8Array([0, 1, 2]));
 }

@@ -16,6 +16,7 @@ import {
 import { KubeClient } from "../../src/client/client.ts";
 import type { Pod } from "../../src/client/resources.ts";
 import {
+  assertLateDelivery,
   e2eConnection,
   e2eNamespace,
   managedObjects,
@@ -297,23 +298,7 @@ Deno.test({
       labels: { team: "research" },
     });
     assert.equal(pool.stats.warm, 1);
-    const r = await sb.exec(["sh", "-c", 'printf "%s|%s" "$API_KEY" "$QUOTED"']);
-    assert.equal(r.stdout, `${secret}|it's $HOME`);
-    // The plain exec path (a streamed stdin) reads the same env.
-    const plain = await sb.exec(["sh", "-c", 'cat >/dev/null; printf %s "$API_KEY"'], {
-      stdin: new Blob(["x"]).stream(),
-    });
-    assert.equal(plain.stdout, secret);
-    const modes = await sb.exec([
-      "stat",
-      "-c",
-      "%a %n",
-      "/run/orbiter/env",
-      "/run/orbiter/files/token.txt",
-    ]);
-    assert.equal(modes.stdout, "600 /run/orbiter/env\n600 /run/orbiter/files/token.txt\n");
-    assert.equal(await sb.readTextFile("/run/orbiter/files/token.txt"), secret);
-    assert.deepEqual(await sb.readFile("/tmp/abs.bin"), new Uint8Array([0, 1, 2]));
+    await assertLateDelivery(sb, secret);
     const mounts = await sb.exec(["sh", "-c", "grep ' /run/orbiter ' /proc/mounts"]);
     assert.match(mounts.stdout, /tmpfs/);
     // Nowhere in the pod's spec, metadata or status, nor in what the sandbox shows.
