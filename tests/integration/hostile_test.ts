@@ -228,7 +228,18 @@ for (const [label, image] of IMAGES) {
         mcpConfig: { mcpServers: { x: { env: { KEY: `${secret}-mcp` } } } },
         workspace: ["/workspace"],
       }, async (sb: KubernetesSandbox) => {
-        assert.equal((await sb.exec(["sh", "-c", "echo $API_KEY"])).stdout, `${secret}-create\n`);
+        const seen = await sb.exec(["sh", "-c", "echo $API_KEY"]);
+        if (seen.stdout !== `${secret}-create\n`) {
+          // Say what the pod held at that moment (never the secret itself).
+          const there = await sb.exec([
+            "sh",
+            "-c",
+            "ls -la /run/orbiter; wc -c < /run/orbiter/env",
+          ]);
+          assert.fail(
+            `the command did not see API_KEY; /run/orbiter: ${there.stdout} ${there.stderr}`,
+          );
+        }
         // Input that is being read, env for one command, a detached process's env.
         const slow = sb.exec(["sh", "-c", "sleep 2; cat"], { stdin: `${secret}-stdin` });
         slow.catch(() => {}); // awaited below; a failure before that must not go unhandled
