@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { KubeClient } from "../../src/client/client.ts";
-import { KubernetesSandbox, type KubernetesSandboxOptions } from "../../mod.ts";
+import { ExecError, KubernetesSandbox, type KubernetesSandboxOptions } from "../../mod.ts";
 import {
   corePath,
   getObject,
@@ -201,4 +201,22 @@ export async function assertLateDelivery(sb: KubernetesSandbox, secret: string):
   );
   assert.equal(await sb.readTextFile("/run/orbiter/files/token.txt"), secret);
   assert.deepEqual(await sb.readFile("/tmp/abs.bin"), new Uint8Array([0, 1, 2]));
+}
+
+/**
+ * The part of a directory round trip that every image shares (the sandbox has the workspace
+ * `/workspace`): a tree from memory and back into memory, a symlink planted in the target that
+ * tar must replace instead of following out of the workspace, and a missing folder as NotFound.
+ */
+export async function assertTreeInMemoryAndConfined(sb: KubernetesSandbox): Promise<void> {
+  await sb.files.uploadDir({ "a/b/c.txt": "deep", "top.txt": new Uint8Array([1, 2]) }, "mem");
+  const mem = await sb.files.downloadDir("mem");
+  assert.deepEqual(Object.keys(mem.entries!).sort(), ["a/b/c.txt", "top.txt"]);
+  assert.equal(new TextDecoder().decode(mem.entries!["a/b/c.txt"]), "deep");
+  await sb.exec(["/bin/sh", "-c", "mkdir -p /tmp/outside && ln -s /tmp/outside /workspace/mem/a2"]);
+  await sb.files.uploadDir({ "a2/planted.txt": "x" }, "mem");
+  assert.equal((await sb.exec(["ls", "/tmp/outside"])).stdout, "");
+  assert.equal(await sb.files.readText("mem/a2/planted.txt"), "x");
+  const missing = await sb.files.downloadDir("nope").then(() => undefined, (e) => e);
+  assert.ok(missing instanceof ExecError && missing.reason === "NotFound", String(missing));
 }

@@ -18,6 +18,7 @@ import {
 } from "../../mod.ts";
 import {
   assertLateDelivery,
+  assertTreeInMemoryAndConfined,
   BUSYBOX_IMAGE,
   e2eNamespace,
   skipUnlessCluster,
@@ -26,7 +27,6 @@ import {
 } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
-const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** `withSandbox` on the BusyBox image, with a workspace. */
 function onBusyBox(fn: (sb: KubernetesSandbox) => Promise<void>): Promise<void> {
@@ -181,21 +181,7 @@ Deno.test({
         );
         assert.equal((await Deno.stat(`${back}/src/run.sh`)).mode! & 0o777, 0o755);
 
-        await sb.files.uploadDir({ "a/b/c.txt": "deep", "top.txt": new Uint8Array([1, 2]) }, "mem");
-        const mem = await sb.files.downloadDir("mem");
-        assert.deepEqual(Object.keys(mem.entries!).sort(), ["a/b/c.txt", "top.txt"]);
-        assert.equal(text(mem.entries!["a/b/c.txt"]), "deep");
-        // A symlink in the target leading out of the workspace: tar replaces it with a directory.
-        await sb.exec([
-          "/bin/sh",
-          "-c",
-          "mkdir -p /tmp/outside && ln -s /tmp/outside /workspace/mem/a2",
-        ]);
-        await sb.files.uploadDir({ "a2/planted.txt": "x" }, "mem");
-        assert.equal((await sb.exec(["ls", "/tmp/outside"])).stdout, "");
-        assert.equal(await sb.files.readText("mem/a2/planted.txt"), "x");
-        const missing = await sb.files.downloadDir("nope").then(() => undefined, (e) => e);
-        assert.ok(missing instanceof ExecError && missing.reason === "NotFound", String(missing));
+        await assertTreeInMemoryAndConfined(sb);
       });
     } finally {
       await Deno.remove(local, { recursive: true });
