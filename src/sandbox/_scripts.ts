@@ -142,11 +142,13 @@ exec cat > "$real"`;
 
 /**
  * `sh -c RUN_SOURCE _ INTERPRETER ARGS...`: reads the program's source from stdin (to its
- * end-of-file) into a private temporary file and runs `INTERPRETER ARGS... FILE` with stdin from
+ * end-of-file) into a private temporary file (in the memory-backed volume: source often holds
+ * keys) and runs `INTERPRETER ARGS... FILE` with stdin from
  * `/dev/null`, so a program that reads input sees end-of-file, not its own source.
  */
 export const RUN_SOURCE = `umask 077
-f=$(mktemp "\${TMPDIR:-/tmp}/orbiter-code.XXXXXX") || exit 1
+d=${PRIVATE_DIR}; { [ -d "$d" ] && [ -w "$d" ]; } || d=\${TMPDIR:-/tmp}
+f=$(mktemp "$d/orbiter-code.XXXXXX") || exit 1
 cat > "$f" || { rm -f "$f"; exit 1; }
 "$@" "$f" < /dev/null; s=$?
 rm -f "$f"; exit $s`;

@@ -243,6 +243,9 @@ for (const [label, image] of IMAGES) {
         // Input that is being read, env for one command, a detached process's env.
         const slow = sb.exec(["sh", "-c", "sleep 2; cat"], { stdin: `${secret}-stdin` });
         slow.catch(() => {}); // awaited below; a failure before that must not go unhandled
+        // A program whose source holds a key, run by the code tool while the disk is searched.
+        const code = sb.runTool("code", { language: "sh", code: `sleep 2 # ${secret}-code` });
+        code.catch(() => {});
         const one = await sb.exec(["sh", "-c", "echo $ONE"], { env: { ONE: `${secret}-env` } });
         assert.equal(one.stdout, `${secret}-env\n`);
         const p = await sb.spawn(["sh", "-c", "echo $P; sleep 30"], {
@@ -258,6 +261,7 @@ for (const [label, image] of IMAGES) {
         ]);
         assert.equal(onDisk.stdout, "", `the secret is on disk in ${onDisk.stdout}`);
         assert.equal((await slow).stdout, `${secret}-stdin`);
+        assert.equal((await code).exitCode, 0);
         await sb.commands.run(["true"]);
         assert.ok(p.pid > 0);
         const pod = await adminGet<unknown>(
