@@ -18,6 +18,8 @@
 
 export { KubernetesSandbox } from "./src/sandbox/sandbox.ts";
 export type {
+  IsolationReport,
+  IsolationStatus,
   RunOptions,
   SandboxDescription,
   SandboxStatus,
@@ -40,7 +42,11 @@ export type {
   ClusterOptions,
   ConnectOptions,
   EgressPolicy,
+  IngressPolicy,
   KubernetesSandboxOptions,
+  LabelSelector,
+  NetworkPolicyPeer,
+  PolicyPort,
   ResourceRequirements,
   SandboxPort,
   Toleration,
@@ -74,6 +80,7 @@ export {
   CredentialPluginError,
   ExecError,
   InvalidOptionError,
+  IsolationError,
   KubeconfigError,
   KubernetesApiError,
   LimitExceededError,
@@ -88,6 +95,7 @@ export {
 } from "./src/errors.ts";
 export type {
   ExecErrorReason,
+  IsolationErrorReason,
   KubernetesStatus,
   PodDiagnostics,
   PortForwardErrorReason,

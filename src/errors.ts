@@ -459,6 +459,29 @@ export type PortForwardErrorReason =
   | "Protocol"
   | "Timeout";
 
+/**
+ * The sandbox could not be isolated as asked. Branch on `reason`:
+ * - `Forbidden`: the identity may not write the sandbox's NetworkPolicy (grant `create` and
+ *   `patch` on `networkpolicies`, or pass `egress: "all"` and `ingress: "all"` to run without
+ *   isolation, knowingly); the cause is the API server's 403;
+ * - `NotEnforced`: `requireIsolation` was set and the isolation check saw a connection the policy
+ *   forbids go through: the cluster's network plugin does not enforce NetworkPolicy;
+ * - `Unverified`: `requireIsolation: "enforced"` was set and the check could not show enforcement.
+ */
+export class IsolationError extends SandboxError {
+  /** What went wrong; branch on this, never on the message. */
+  readonly reason: IsolationErrorReason;
+  /** Creates an isolation error. */
+  constructor(reason: IsolationErrorReason, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "IsolationError";
+    this.reason = reason;
+  }
+}
+
+/** Why an {@linkcode IsolationError} happened (see there). */
+export type IsolationErrorReason = "Forbidden" | "NotEnforced" | "Unverified";
+
 /** A command run in the sandbox hit its `timeout` (or was aborted) and was killed. */
 export class CommandTimeoutError extends ExecError {
   /** Which limit stopped it: `"timeout"` (seconds given by `timeoutSeconds`) or `"abort"`. */

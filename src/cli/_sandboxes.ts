@@ -79,8 +79,12 @@ function createOptions(ctx: CommandContext): KubernetesSandboxOptions {
   if (limits.cpu || limits.memory) resources.limits = defined(limits);
   if (requests.cpu || requests.memory) resources.requests = defined(requests);
   const egress = ctx.flag("egress");
-  if (egress !== undefined && egress !== "none" && egress !== "all") {
-    throw new UsageError(`--egress must be none or all, not "${egress}"`, "create");
+  if (egress !== undefined && !["none", "internet", "all"].includes(egress)) {
+    throw new UsageError(`--egress must be none, internet or all, not "${egress}"`, "create");
+  }
+  const ingress = ctx.flag("ingress");
+  if (ingress !== undefined && ingress !== "none" && ingress !== "all") {
+    throw new UsageError(`--ingress must be none or all, not "${ingress}"`, "create");
   }
   const id = ctx.flag("id");
   const ttl = ctx.flag("ttl");
@@ -101,6 +105,8 @@ function createOptions(ctx: CommandContext): KubernetesSandboxOptions {
     ports: ports.length ? ports : undefined,
     runtimeClassName: ctx.flag("runtime-class"),
     egress,
+    ingress,
+    requireIsolation: ctx.flag("require-isolation") ? true : undefined,
     // One CLI run, no commands: no channel to open.
     commandChannel: false,
   }) as KubernetesSandboxOptions;

@@ -77,6 +77,8 @@ export interface Pod extends KubeObject {
   status?: {
     phase?: string;
     podIP?: string;
+    /** All its addresses (IPv4 and IPv6 on dual-stack clusters). */
+    podIPs?: { ip: string }[];
     reason?: string;
     message?: string;
     conditions?: PodCondition[];

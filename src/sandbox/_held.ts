@@ -6,6 +6,7 @@
  */
 
 import type { Pod, Service } from "../client/resources.ts";
+import type { NetworkPolicy } from "./_network_policy.ts";
 
 /**
  * What a sandbox holds on the cluster. Creating it fills this in as objects are created, and
@@ -16,6 +17,8 @@ export interface HeldResources {
   pod?: Pod;
   /** The service, once created. */
   service?: Service;
+  /** The network policy, once created (owned by the pod, so it also goes with it). */
+  policy?: NetworkPolicy;
 }
 
 /** Each sandbox's {@linkcode HeldResources}, by sandbox object. */

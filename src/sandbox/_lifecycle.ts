@@ -8,7 +8,12 @@
 import type { KubeClient } from "../client/client.ts";
 import { corePath, deleteObject, type Pod, type Service } from "../client/resources.ts";
 import { ExecError, PodStartError, SandboxError } from "../errors.ts";
-import { buildEgressPolicy, networkPolicies, type NetworkPolicy } from "./_egress.ts";
+import {
+  buildPolicy,
+  networkPolicies,
+  type NetworkPolicy,
+  policyForbidden,
+} from "./_network_policy.ts";
 import { exportLines } from "./_channel.ts";
 import { execInPod } from "./_exec_in_pod.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
@@ -84,19 +89,22 @@ export async function createResources(
     );
     // Keep the result even if readiness fails first, so cleanup knows the service exists.
     serviceP.then((s) => (service = s), () => {});
-    // The egress policy goes in right after the pod, before its container has usually started;
-    // start() returns only once it exists. Owned by the pod, it goes with it.
-    const policyP = spec.egress
+    // The network policy goes in right after the pod, before its container has usually
+    // started; start() returns only once it exists. Owned by the pod, it goes with it. A Role
+    // that may not write it fails the start at once (the pod is removed below).
+    const policyP = spec.policy
       ? createOwn<NetworkPolicy>(
         client,
         networkPolicies(namespace),
-        buildEgressPolicy(spec.sandboxId, namespace, created.metadata.uid!, spec.egress),
+        buildPolicy(spec.sandboxId, namespace, created.metadata.uid!, spec.policy),
         (p) => p.metadata.ownerReferences?.some((o) => o.uid === created.metadata.uid) ?? false,
         { ...podCreate, sent: false },
-      )
+      ).catch((err) => {
+        throw policyForbidden(err, namespace);
+      })
       : undefined;
     policyP?.catch(() => {});
-    const [ready, svc] = await Promise.all([
+    const [ready, svc, policy] = await Promise.all([
       waitForPodReady(client, namespace, created, {
         timeoutSeconds: Math.max(0.001, (until - performance.now()) / 1000),
         unschedulableGraceSeconds: spec.unschedulableGraceSeconds,
@@ -109,6 +117,7 @@ export async function createResources(
     ]);
     held.pod = ready;
     held.service = service = svc;
+    held.policy = policy;
     const { mcp, agents } = options.config ?? {};
     const files: [string, string][] = [];
     if (mcp) files.push([`${CONFIG_DIR}/mcp.json`, JSON.stringify(mcp, null, 2)]);
@@ -216,7 +225,7 @@ async function writePrivateFile(
 export async function deleteResources(
   client: KubeClient,
   namespace: string,
-  { pod, service }: HeldResources,
+  { pod, service, policy }: HeldResources,
   wait: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -226,6 +235,15 @@ export async function deleteResources(
   if (service) {
     jobs.push(deleteObject(client, corePath(namespace, "services", service.metadata.name), {
       uid: service.metadata.uid,
+      signal: sig,
+      retry: CLEANUP_RETRY,
+    }));
+  }
+  if (policy) {
+    // Deleted with the pod rather than left to the garbage collector, so that a start() with
+    // the same sandbox id right after finds its name free.
+    jobs.push(deleteObject(client, networkPolicies(namespace, policy.metadata.name), {
+      uid: policy.metadata.uid,
       signal: sig,
       retry: CLEANUP_RETRY,
     }));

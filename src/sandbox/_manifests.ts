@@ -17,6 +17,7 @@ import {
   serviceNameFor,
 } from "./_labels.ts";
 import { PRIVATE_DIR } from "./_scripts.ts";
+import { PROBE_CLOSED_PORT, PROBE_OPEN_PORT } from "./_network_policy.ts";
 import type { SandboxSpec } from "./_spec.ts";
 
 /** The options a pod records for `connect()` in its {@linkcode OPTIONS_ANNOTATION}. */
@@ -167,12 +168,22 @@ export function buildService(spec: SandboxSpec, namespace: string, podUid: strin
     spec: {
       type: "ClusterIP",
       selector: { [SANDBOX_ID_LABEL]: spec.sandboxId },
-      ports: spec.ports.map((p) => ({
-        name: p.name,
-        port: p.port,
-        targetPort: p.targetPort,
-        protocol: p.protocol,
-      })),
+      ports: [
+        ...spec.ports.map((p) => ({
+          name: p.name,
+          port: p.port,
+          targetPort: p.targetPort,
+          protocol: p.protocol,
+        })),
+        // The isolation check's: the pod reaches itself through them, one allowed by its policy
+        // and one not (see _isolation.ts). Nothing listens on them but the check.
+        ...[PROBE_OPEN_PORT, PROBE_CLOSED_PORT].map((port, i) => ({
+          name: i === 0 ? "orbiter-probe-a" : "orbiter-probe-b",
+          port,
+          targetPort: port,
+          protocol: "TCP",
+        })),
+      ],
     },
   } as Service;
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { InvalidOptionError } from "../errors.ts";
 import { buildPod, buildService, KEEP_ALIVE_SCRIPT } from "./_manifests.ts";
 import { resolveSandboxSpec } from "./_spec.ts";
 import type { Pod } from "../client/resources.ts";
@@ -63,5 +64,14 @@ Deno.test("the service selects the pod, is owned by it, and exposes the ports", 
     name: "orbiter-abc123",
     uid: "uid-1",
   }]);
-  assert.deepEqual(svc.spec.ports, [{ name: "http", port: 80, targetPort: 8000, protocol: "TCP" }]);
+  assert.deepEqual(svc.spec.ports, [
+    { name: "http", port: 80, targetPort: 8000, protocol: "TCP" },
+    // The isolation check's two ports.
+    { name: "orbiter-probe-a", port: 65531, targetPort: 65531, protocol: "TCP" },
+    { name: "orbiter-probe-b", port: 65532, targetPort: 65532, protocol: "TCP" },
+  ]);
+  assert.throws(
+    () => resolveSandboxSpec({ ports: [{ port: 80, targetPort: 65532 }] }, noEnv),
+    (e) => e instanceof InvalidOptionError && e.option === "ports[0]",
+  );
 });

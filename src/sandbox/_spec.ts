@@ -16,7 +16,12 @@ import {
   type SandboxPort,
   type Toleration,
 } from "./options.ts";
-import { egressRules } from "./_egress.ts";
+import {
+  type PolicyRules,
+  PROBE_CLOSED_PORT,
+  PROBE_OPEN_PORT,
+  resolveIsolation,
+} from "./_network_policy.ts";
 import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "./_labels.ts";
 import {
   normalizePosix,
@@ -98,8 +103,14 @@ export interface SandboxSpec {
   runAsUser: number;
   unschedulableGraceSeconds: number;
   imagePullGraceSeconds: number;
-  /** The egress rules of the sandbox's NetworkPolicy, when it has one. */
-  egress?: Record<string, unknown>[];
+  /** The rules of the sandbox's NetworkPolicy; `undefined` when it has none (both "all"). */
+  policy?: PolicyRules;
+  /** What the isolation check must show for `start()` to succeed. */
+  requireIsolation: false | "not-refuted" | "enforced";
+  /** The extra CIDRs `"internet"` egress excludes. */
+  clusterCidrs: string[];
+  /** Whether egress is `"internet"`. */
+  internetEgress: boolean;
 }
 
 /** Reads an environment variable, tolerating a missing `--allow-env` (then it is unset). */
@@ -164,6 +175,12 @@ export function resolveSandboxSpec(
     if (!["TCP", "UDP", "SCTP"].includes(protocol)) {
       throw new InvalidOptionError(`ports[${i}].protocol`, `must be TCP, UDP or SCTP`);
     }
+    if ([port, targetPort].some((n) => n === PROBE_OPEN_PORT || n === PROBE_CLOSED_PORT)) {
+      throw new InvalidOptionError(
+        `ports[${i}]`,
+        `ports ${PROBE_OPEN_PORT} and ${PROBE_CLOSED_PORT} are the isolation check's`,
+      );
+    }
     return { port, targetPort, name, protocol };
   });
   if (ports.length === 0) {
@@ -220,6 +237,6 @@ export function resolveSandboxSpec(
       "imagePullGraceSeconds",
       options.imagePullGraceSeconds ?? 10,
     ),
-    egress: options.egress === undefined ? undefined : egressRules(options.egress),
+    ...resolveIsolation(options, sandboxId, env),
   };
 }

@@ -140,29 +140,100 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
    */
   commandChannel?: boolean;
   /**
-   * What the sandbox may reach: a NetworkPolicy that selects only its pod, owned by it.
-   * Default: no policy, so the cluster's own rules apply. Needs `create` (and for
-   * `setEgress()`, `patch`) on `networkpolicies`, and a network plugin that enforces them.
+   * What the sandbox may reach. Default `"internet"`: public addresses and the cluster's DNS, but
+   * no private, shared (CGNAT), link-local (cloud metadata) or loopback range, so neither the
+   * cluster's pods and Services nor the node's cloud credentials. Enforced by the sandbox's own
+   * NetworkPolicy (see {@linkcode KubernetesSandboxOptions.ingress}).
    */
   egress?: EgressPolicy;
+  /**
+   * Who may connect to the sandbox (through its pod IP or Service). Default `"none"`: no pod;
+   * sandboxes never reach each other. `sb.fetch()` and `forwardPort()` go through the API server's
+   * port forward, not the pod network, and work whatever this says.
+   *
+   * Both directions live in one NetworkPolicy that selects only the sandbox's pod, is owned by it,
+   * exists before `start()` resolves, and goes with the pod. It needs `create` and `patch` on
+   * `networkpolicies` (deploy/role.yaml), and isolates only where the cluster's network plugin
+   * enforces NetworkPolicy: `sb.isolation` tells. With `egress: "all"` and `ingress: "all"` no
+   * policy is made.
+   */
+  ingress?: IngressPolicy;
+  /**
+   * Extra CIDRs that `egress: "internet"` must not reach: the cluster's pod or Service networks
+   * when they lie outside the private ranges, or internal networks with public addresses.
+   * Default: `ORBITER_K8S_CLUSTER_CIDRS` (comma-separated), else none.
+   */
+  clusterCidrs?: string[];
+  /**
+   * Fail `start()` unless the isolation check passes (it then waits for the check, about a second
+   * on a cluster that enforces): `true` fails with `IsolationError` reason `NotEnforced` when a
+   * connection the policy forbids went through; `"enforced"` also fails (reason `Unverified`) when
+   * the check could not tell. Default `false`: the check runs in the background and
+   * `sb.isolation` reports it.
+   */
+  requireIsolation?: boolean | "enforced";
 }
 
 /**
- * A sandbox's egress: `"none"` (nothing), `"all"` (anything), or the listed CIDRs (and ports),
- * with `dns` allowing name lookups (port 53) to any resolver.
+ * A sandbox's egress: `"none"` (nothing), `"internet"` (public addresses and the cluster's DNS:
+ * the default), `"all"` (anything, the cluster's internal network included), or the listed CIDRs
+ * (and ports), with `dns` allowing name lookups (port 53) to any resolver.
  */
 export type EgressPolicy =
   | "none"
+  | "internet"
   | "all"
   | {
     /** Destinations allowed. */
     allow: {
       cidr: string;
-      ports?: (number | { port: number; protocol?: "TCP" | "UDP" | "SCTP" })[];
+      ports?: PolicyPort[];
     }[];
     /** Allow DNS (UDP and TCP port 53) to any address. */
     dns?: boolean;
   };
+
+/**
+ * Who may connect to a sandbox: `"none"` (the default), `"all"` (any pod, any address), or the
+ * listed peers (on the listed ports, or all).
+ */
+export type IngressPolicy =
+  | "none"
+  | "all"
+  | {
+    /** Who may connect: pods by label (in this namespace, or in the namespaces selected), or addresses. */
+    from: NetworkPolicyPeer[];
+    /** The sandbox's ports they may connect to. Default: all. */
+    ports?: PolicyPort[];
+  };
+
+/** A port of a network policy rule: a number (TCP), or a port with its protocol. */
+export type PolicyPort = number | { port: number; protocol?: "TCP" | "UDP" | "SCTP" };
+
+/** A Kubernetes label selector. */
+export interface LabelSelector {
+  /** Labels that must all match. */
+  matchLabels?: Record<string, string>;
+  /** Expressions that must all hold. */
+  matchExpressions?: {
+    key: string;
+    operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+    values?: string[];
+  }[];
+}
+
+/**
+ * A peer of a NetworkPolicy rule, as Kubernetes defines it: pods selected by label (in the
+ * sandbox's namespace, or in the namespaces `namespaceSelector` selects), or an address block.
+ */
+export interface NetworkPolicyPeer {
+  /** Pods by label. */
+  podSelector?: LabelSelector;
+  /** Namespaces by label (with `podSelector`: those pods in those namespaces). */
+  namespaceSelector?: LabelSelector;
+  /** Addresses, except some. */
+  ipBlock?: { cidr: string; except?: string[] };
+}
 
 /** Options of `KubernetesSandbox.connect()`: which cluster, where, and how. */
 export interface ConnectOptions extends ClusterOptions {

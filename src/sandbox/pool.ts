@@ -17,8 +17,9 @@ import { CLAIM_LABEL, MANAGED_BY_LABEL, POOL_LABEL, SANDBOX_ID_LABEL } from "./_
 import { PRIVATE_DIR } from "./_scripts.ts";
 import { readEnv } from "./_spec.ts";
 import { normalizePosix, validateDnsLabel, validateEnv, validateLabels } from "./_validate.ts";
-import type { KubernetesSandboxOptions } from "./options.ts";
-import { KubernetesSandbox } from "./sandbox.ts";
+import { egressRules, ingressRules } from "./_network_policy.ts";
+import type { EgressPolicy, IngressPolicy, KubernetesSandboxOptions } from "./options.ts";
+import { isolationFailure, KubernetesSandbox } from "./sandbox.ts";
 
 /** Options of `new SandboxPool(...)`: the pool's name and size, and its sandboxes' options. */
 export interface SandboxPoolOptions extends Omit<KubernetesSandboxOptions, "sandboxId"> {
@@ -44,6 +45,13 @@ export interface AcquireOptions {
   files?: Record<string, string | Uint8Array>;
   /** Labels added to the sandbox's pod when it is claimed. */
   labels?: Record<string, string>;
+  /**
+   * This caller's egress for the sandbox, set after the claim and before `env` and `files` are
+   * delivered (the pool's own, or the default `"internet"`, until then).
+   */
+  egress?: EgressPolicy;
+  /** This caller's ingress for the sandbox, set as `egress` is. */
+  ingress?: IngressPolicy;
   /** Aborts the acquire (a sandbox already claimed is then removed). */
   signal?: AbortSignal;
 }
@@ -187,6 +195,9 @@ export class SandboxPool extends EventTarget {
     for (const reserved of [POOL_LABEL, CLAIM_LABEL, MANAGED_BY_LABEL]) {
       if (reserved in labels) throw new InvalidOptionError(`labels.${reserved}`, "is reserved");
     }
+    // Checked now, before anything is sent (the sandbox's id does not change what is valid).
+    if (options.egress !== undefined) egressRules(options.egress, "0", [], "egress");
+    if (options.ingress !== undefined) ingressRules(options.ingress, "0", "ingress");
     options.signal?.throwIfAborted();
 
     let sb = await this.#claimOwn(labels, options.signal) ??
@@ -203,6 +214,18 @@ export class SandboxPool extends EventTarget {
     }
     this.#scheduleRefill();
     try {
+      const signal = options.signal;
+      if (options.egress !== undefined) await sb.setEgress(options.egress, { signal });
+      if (options.ingress !== undefined) await sb.setIngress(options.ingress, { signal });
+      // Checked before a secret goes in when the pool requires isolation; else in the
+      // background (the pool's own sandboxes were checked when they started).
+      const check = sb.checkIsolation({ signal });
+      check.catch(() => {});
+      const require = this.#options.requireIsolation;
+      if (require) {
+        const failure = isolationFailure(await check, require === true ? "not-refuted" : require);
+        if (failure) throw failure;
+      }
       await deliver(sb, env, files, options.signal);
       // Aborted after the claim but with nothing left to deliver: still not handed out.
       options.signal?.throwIfAborted();

@@ -11,7 +11,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { InvalidOptionError, SandboxError } from "../errors.ts";
+import { InvalidOptionError, IsolationError, SandboxError } from "../errors.ts";
 import {
   CommandRunner,
   type ExecOptions,
@@ -36,6 +36,7 @@ import {
 import type {
   ConnectOptions,
   EgressPolicy,
+  IngressPolicy,
   KubernetesSandboxOptions,
   ResourceRequirements,
 } from "./options.ts";
@@ -48,13 +49,22 @@ import {
 } from "./registry.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
 import { acquireClient, type ClientLease } from "./_connect.ts";
-import { egressRules, setEgressRules } from "./_egress.ts";
+import { egressRules, ingressRules, setPolicyRules } from "./_network_policy.ts";
+import {
+  checkIsolation,
+  exposedAddresses,
+  type IsolationReport,
+  type IsolationStatus,
+  recordIsolationEvent,
+} from "./_isolation.ts";
 import { findSandbox, type FoundSandbox } from "./_find.ts";
 import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "./_labels.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
 import { createResources, deleteResources } from "./_lifecycle.ts";
 import { readEnv, resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
 import { checkCommand, validateEnv, validateNamespace, validateSandboxId } from "./_validate.ts";
+
+export type { IsolationReport, IsolationStatus };
 
 /** Options of {@linkcode KubernetesSandbox.run}: those of `exec`, with output as text. */
 export interface RunOptions extends Omit<ExecOptions, "onStdout" | "onStderr"> {
@@ -93,6 +103,8 @@ export interface SandboxDescription {
   serviceName: string | null;
   /** The service's cluster IP while it exists. */
   clusterIp: string | null;
+  /** Whether its NetworkPolicy is enforced, as far as the isolation check knows. */
+  isolation: IsolationStatus;
   /** The API server's URL, once connected. */
   server: string | null;
   /** Names of the configured MCP servers (never their settings). */
@@ -131,6 +143,11 @@ export class KubernetesSandbox {
   readonly #runner: CommandRunner;
   readonly #procs: DetachedProcesses;
   readonly #ports: SandboxPorts;
+  /** The isolation check, once started (see {@linkcode KubernetesSandbox.checkIsolation}). */
+  #isolationCheck: Promise<IsolationReport> | undefined;
+  #isolation: IsolationReport | undefined;
+  /** Ends a running check when the sandbox is let go of (it must not keep the process alive). */
+  #isolationAbort = new AbortController();
 
   /**
    * Commands run in the sandbox's container; `sb.exec(...)` is `sb.commands.run(...)`.
@@ -381,6 +398,78 @@ export class KubernetesSandbox {
         this.#status = "error";
         throw err;
       }
+      if (!this.#spec.policy) return;
+      // Before any command of the caller's: when required, start() waits for it.
+      const check = this.checkIsolation();
+      if (!this.#spec.requireIsolation) return;
+      const failure = isolationFailure(await check, this.#spec.requireIsolation);
+      if (!failure) return;
+      await this.#deleteHeld().catch(() => {});
+      this.#status = "error";
+      throw failure;
+    });
+  }
+
+  /**
+   * Whether the sandbox's NetworkPolicy is enforced, as the isolation check found: `"enforced"`
+   * (a connection the policy forbids failed while an allowed one on the same path worked),
+   * `"not-enforced"` (the forbidden connection went through: the cluster's network plugin ignores
+   * NetworkPolicy) or `"unknown"` (not checked yet, or the check could not tell). The check runs
+   * once, in the background, after `start()`; `checkIsolation()` waits for it.
+   */
+  get isolation(): IsolationStatus {
+    return this.#isolation?.status ?? "unknown";
+  }
+
+  /**
+   * The isolation check's result (see {@linkcode KubernetesSandbox.isolation}): one exec in the
+   * sandbox, started by `start()` and shared by every caller; a sandbox found by `connect()` is
+   * checked on the first call. A sandbox without a policy (`egress` and `ingress` both `"all"`)
+   * is `"not-enforced"` without a check. The verdict is also recorded as an Event on the pod
+   * (when the Role may create events).
+   */
+  checkIsolation(options: { signal?: AbortSignal } = {}): Promise<IsolationReport> {
+    if (!this.#isolationCheck) {
+      const target = this.#execTarget("checkIsolation");
+      const { pod, service } = this.#held;
+      const run = async (): Promise<IsolationReport> => {
+        if (!this.#spec.policy) {
+          return {
+            status: "not-enforced",
+            detail: 'the sandbox has no NetworkPolicy: egress and ingress are both "all"',
+            warnings: [],
+            checkedAt: new Date(),
+          };
+        }
+        const warnings = this.#spec.internetEgress
+          ? exposedAddresses(pod!, service, this.#spec.clusterCidrs)
+          : [];
+        const result = await checkIsolation(target, pod!, service, {
+          warnings,
+          signal: this.#isolationAbort.signal,
+        });
+        result.eventRecorded = await recordIsolationEvent(
+          target.client,
+          target.namespace,
+          pod!,
+          result,
+        );
+        return result;
+      };
+      const check = run().then((r) => this.#isolation = r);
+      check.catch(() => {
+        if (this.#isolationCheck === check) this.#isolationCheck = undefined;
+      });
+      this.#isolationCheck = check;
+    }
+    const check = this.#isolationCheck;
+    const signal = options.signal;
+    if (!signal) return check;
+    signal.throwIfAborted();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      check.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
     });
   }
 
@@ -427,9 +516,10 @@ export class KubernetesSandbox {
     return this.#serial(async () => {
       if (this.#status === "closed") return;
       this.#status = "closed";
+      this.#endIsolationCheck();
       await this.#ports.closeAll();
       await this.#runner.closeChannel();
-      this.#held.pod = this.#held.service = undefined;
+      this.#held.pod = this.#held.service = this.#held.policy = undefined;
       this.#lease?.release();
       this.#lease = undefined;
     });
@@ -660,23 +750,46 @@ export class KubernetesSandbox {
   }
 
   /**
-   * Changes what the running sandbox may reach (see the `egress` option): replaces the rules of
-   * its NetworkPolicy, or creates one owned by its pod. Needs `patch` and `create` on
+   * Changes what the running sandbox may reach (see the `egress` option): replaces the egress
+   * rules of its NetworkPolicy, or creates one owned by its pod. Needs `patch` and `create` on
    * `networkpolicies`; takes effect where the cluster's network plugin enforces NetworkPolicy.
    *
    * @throws {InvalidOptionError} a malformed policy (before any request).
-   * @throws {KubernetesApiError} the server refused (e.g. `Forbidden` without those verbs).
+   * @throws {IsolationError} reason `Forbidden`: the Role may not write NetworkPolicies.
+   * @throws {KubernetesApiError} the server refused otherwise.
    */
   async setEgress(policy: EgressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const rules = egressRules(policy, "policy");
-    const target = this.#execTarget("setEgress");
-    await setEgressRules(
+    const rules = egressRules(policy, this.sandboxId, this.#spec.clusterCidrs, "policy");
+    await this.#setPolicy("setEgress", "egress", rules, options.signal);
+  }
+
+  /**
+   * Changes who may connect to the running sandbox (see the `ingress` option), as
+   * {@linkcode KubernetesSandbox.setEgress} does for egress.
+   *
+   * @throws {InvalidOptionError} a malformed policy (before any request).
+   * @throws {IsolationError} reason `Forbidden`: the Role may not write NetworkPolicies.
+   */
+  async setIngress(policy: IngressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const rules = ingressRules(policy, this.sandboxId, "policy");
+    await this.#setPolicy("setIngress", "ingress", rules, options.signal);
+  }
+
+  async #setPolicy(
+    what: string,
+    direction: "ingress" | "egress",
+    rules: Record<string, unknown>[],
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const target = this.#execTarget(what);
+    await setPolicyRules(
       target.client,
       target.namespace,
       this.sandboxId,
       this.#held.pod!.metadata.uid!,
+      direction,
       rules,
-      options.signal,
+      signal,
     );
   }
 
@@ -723,6 +836,7 @@ export class KubernetesSandbox {
       podName: this.podName,
       serviceName: this.serviceName,
       clusterIp: this.clusterIp,
+      isolation: this.isolation,
       server: this.#client?.connection.server ?? null,
       mcpServers: Object.keys((mcp?.mcpServers as object | undefined) ?? mcp ?? {}),
       agents: Object.keys(this.#options.agents ?? {}),
@@ -770,12 +884,38 @@ export class KubernetesSandbox {
 
   /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
   async #deleteHeld(signal?: AbortSignal): Promise<void> {
+    this.#endIsolationCheck();
     await this.#ports.closeAll();
     await this.#runner.closeChannel();
-    if (this.#client && (this.#held.pod || this.#held.service)) {
+    if (this.#client && (this.#held.pod || this.#held.service || this.#held.policy)) {
       await deleteResources(this.#client, this.namespace, this.#held, true, signal);
     }
-    this.#held.pod = undefined;
-    this.#held.service = undefined;
+    this.#held.pod = this.#held.service = this.#held.policy = undefined;
   }
+
+  #endIsolationCheck(): void {
+    this.#isolationAbort.abort(new SandboxError(`sandbox ${this.sandboxId} was let go of`));
+    this.#isolationAbort = new AbortController();
+    this.#isolationCheck = this.#isolation = undefined;
+  }
+}
+
+/** The error of a check that does not meet `require`, or `undefined`. */
+export function isolationFailure(
+  report: IsolationReport,
+  require: "not-refuted" | "enforced",
+): IsolationError | undefined {
+  if (report.status === "enforced") return undefined;
+  if (report.status === "unknown" && require === "not-refuted") return undefined;
+  return report.status === "not-enforced"
+    ? new IsolationError(
+      "NotEnforced",
+      `the cluster does not enforce the sandbox's NetworkPolicy (${report.detail}); use a ` +
+        `network plugin that enforces NetworkPolicy, or drop requireIsolation`,
+    )
+    : new IsolationError(
+      "Unverified",
+      `the isolation check could not show that the sandbox's NetworkPolicy is enforced ` +
+        `(${report.detail}); use requireIsolation: true to accept an unknown result`,
+    );
 }

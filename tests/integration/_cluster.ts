@@ -9,13 +9,14 @@ import { KubeClient } from "../../src/client/client.ts";
 import { ExecError, KubernetesSandbox, type KubernetesSandboxOptions } from "../../mod.ts";
 import {
   corePath,
+  deleteObject,
   getObject,
   type ObjectList,
   type Pod,
   type Service,
 } from "../../src/client/resources.ts";
 import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
-import type { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
+import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
 import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/sandbox/_labels.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
@@ -219,4 +220,65 @@ export async function assertTreeInMemoryAndConfined(sb: KubernetesSandbox): Prom
   assert.equal(await sb.files.readText("mem/a2/planted.txt"), "x");
   const missing = await sb.files.downloadDir("nope").then(() => undefined, (e) => e);
   assert.ok(missing instanceof ExecError && missing.reason === "NotFound", String(missing));
+}
+
+/** A rule of a Role. */
+export interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/** A service account bound to `rules` in the e2e namespace, and a client using its token. */
+export async function withAccount<T>(
+  admin: KubeClient,
+  rules: Rule[],
+  fn: (c: KubeClient) => Promise<T>,
+): Promise<T> {
+  const name = `lp-${crypto.randomUUID().slice(0, 8)}`;
+  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${e2eNamespace}`;
+  await admin.request(corePath(e2eNamespace, "serviceaccounts"), {
+    method: "POST",
+    body: { metadata: { name } },
+  });
+  try {
+    await admin.request(`${rbac}/roles`, { method: "POST", body: { metadata: { name }, rules } });
+    await admin.request(`${rbac}/rolebindings`, {
+      method: "POST",
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+        subjects: [{ kind: "ServiceAccount", name, namespace: e2eNamespace }],
+      },
+    });
+    const tr = await admin.request<{ status: { token: string } }>(
+      `${corePath(e2eNamespace, "serviceaccounts", name)}/token`,
+      {
+        method: "POST",
+        body: {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenRequest",
+          spec: { expirationSeconds: 600 },
+        },
+      },
+    );
+    const conn = new ConnectionConfig({
+      server: admin.connection.server,
+      caData: admin.connection.caData,
+      token: tr.status.token,
+      namespace: e2eNamespace,
+    });
+    const client = new KubeClient(conn, { retry: { maxAttempts: 1 } });
+    try {
+      return await fn(client);
+    } finally {
+      client.close();
+    }
+  } finally {
+    // What a reduced Role could not delete (its sandboxes, a pool's idle ones), the admin does.
+    await KubernetesSandbox.reap({ client: admin, namespace: e2eNamespace });
+    await deleteObject(admin, `${rbac}/rolebindings/${name}`);
+    await deleteObject(admin, `${rbac}/roles/${name}`);
+    await deleteObject(admin, corePath(e2eNamespace, "serviceaccounts", name));
+  }
 }

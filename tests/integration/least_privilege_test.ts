@@ -7,18 +7,19 @@ import assert from "node:assert/strict";
 import yaml from "js-yaml";
 import { KubernetesSandbox, SandboxPool } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
-import { corePath, deleteObject } from "../../src/client/resources.ts";
-import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
+import { deleteObject } from "../../src/client/resources.ts";
 import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
-import { e2eNamespace, managedObjects, skipUnlessCluster, withClient } from "./_cluster.ts";
+import {
+  e2eNamespace,
+  managedObjects,
+  type Rule,
+  skipUnlessCluster,
+  withAccount,
+  withClient,
+} from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
 
-interface Rule {
-  apiGroups: string[];
-  resources: string[];
-  verbs: string[];
-}
 const role = yaml.load(
   await Deno.readTextFile(new URL("../../deploy/role.yaml", import.meta.url)),
 ) as {
@@ -49,6 +50,15 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
   try {
     await sb.start();
     await sb.exec(["true"]);
+    // Isolation: the policy was created with the pod; it changes at runtime; the check's
+    // verdict is an Event on the pod.
+    await sb.setEgress("none");
+    await sb.setIngress({ from: [{ podSelector: { matchLabels: { app: "lp" } } }] });
+    const isolation = await sb.checkIsolation();
+    if (!isolation.eventRecorded) return new Degraded("the isolation check's Event");
+    // stop() removes the policy with the pod, so the same sandbox starts again at once.
+    await sb.stop();
+    await sb.start();
     await KubernetesSandbox.list({ client, namespace: e2eNamespace });
     // A warm pool: a claim is a patch; the claimed sandbox can be reattached by id.
     const pool = new SandboxPool({
@@ -103,60 +113,6 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
     return err;
   } finally {
     await sb.cleanup().catch(() => {});
-  }
-}
-
-/** A service account bound to `rules` in the e2e namespace, and a client using its token. */
-async function withAccount<T>(
-  admin: KubeClient,
-  rules: Rule[],
-  fn: (c: KubeClient) => Promise<T>,
-): Promise<T> {
-  const name = `lp-${crypto.randomUUID().slice(0, 8)}`;
-  const rbac = `/apis/rbac.authorization.k8s.io/v1/namespaces/${e2eNamespace}`;
-  await admin.request(corePath(e2eNamespace, "serviceaccounts"), {
-    method: "POST",
-    body: { metadata: { name } },
-  });
-  try {
-    await admin.request(`${rbac}/roles`, { method: "POST", body: { metadata: { name }, rules } });
-    await admin.request(`${rbac}/rolebindings`, {
-      method: "POST",
-      body: {
-        metadata: { name },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
-        subjects: [{ kind: "ServiceAccount", name, namespace: e2eNamespace }],
-      },
-    });
-    const tr = await admin.request<{ status: { token: string } }>(
-      `${corePath(e2eNamespace, "serviceaccounts", name)}/token`,
-      {
-        method: "POST",
-        body: {
-          apiVersion: "authentication.k8s.io/v1",
-          kind: "TokenRequest",
-          spec: { expirationSeconds: 600 },
-        },
-      },
-    );
-    const conn = new ConnectionConfig({
-      server: admin.connection.server,
-      caData: admin.connection.caData,
-      token: tr.status.token,
-      namespace: e2eNamespace,
-    });
-    const client = new KubeClient(conn, { retry: { maxAttempts: 1 } });
-    try {
-      return await fn(client);
-    } finally {
-      client.close();
-    }
-  } finally {
-    // What a reduced Role could not delete (its sandboxes, a pool's idle ones), the admin does.
-    await KubernetesSandbox.reap({ client: admin, namespace: e2eNamespace });
-    await deleteObject(admin, `${rbac}/rolebindings/${name}`);
-    await deleteObject(admin, `${rbac}/roles/${name}`);
-    await deleteObject(admin, corePath(e2eNamespace, "serviceaccounts", name));
   }
 }
 

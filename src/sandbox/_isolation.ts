@@ -1,0 +1,246 @@
+/**
+ * The isolation check: does the cluster's network plugin enforce the sandbox's NetworkPolicy?
+ *
+ * A policy on a cluster whose plugin ignores NetworkPolicy (flannel, the bridge plugin) isolates
+ * nothing, silently. So, in one exec, the sandbox listens on the two probe ports and connects to
+ * itself through its own Service (leaving its network namespace: the service proxy sends the
+ * connection back through the node). Its policy allows that on one port and forbids it on the
+ * other, so:
+ * - the allowed port answers and the forbidden one does not: `"enforced"`;
+ * - both answer, and the connection came back through the node (its source is not the pod's own
+ *   address): `"not-enforced"`;
+ * - anything else (the allowed port does not answer either: no service proxy, no hairpin, a
+ *   socket-level load balancer that never left the pod, no python3 in the image): `"unknown"`.
+ * A wrong `"enforced"` is worse than `"unknown"`, so only the pair proves anything. A policy takes
+ * a moment to be enforced after it is written, so the check tries again for a few seconds before
+ * it says `"not-enforced"`.
+ *
+ * The probe runs in the pod, which the occupant controls once its commands run: its answer ends
+ * with a random key sent on stdin, and a check that must be trusted runs before the first
+ * command (`requireIsolation`, and warm pool sandboxes).
+ *
+ * @module
+ */
+
+import type { KubeClient } from "../client/client.ts";
+import { corePath, type Pod, type Service } from "../client/resources.ts";
+import { execInPod, type ExecTarget } from "./_exec_in_pod.ts";
+import { INTERNAL_CIDRS_V4, PROBE_CLOSED_PORT, PROBE_OPEN_PORT } from "./_network_policy.ts";
+import { STEP_PRELUDE } from "./_scripts.ts";
+
+/** Whether the sandbox's NetworkPolicy is enforced (see the module's documentation). */
+export type IsolationStatus = "enforced" | "not-enforced" | "unknown";
+
+/** The isolation check's result. */
+export interface IsolationReport {
+  /** The verdict. */
+  status: IsolationStatus;
+  /** What was probed and what it gave, in words. */
+  detail: string;
+  /**
+   * What weakens the policy even where it is enforced: a pod or Service address outside the
+   * ranges `egress: "internet"` excludes (add the cluster's networks to `clusterCidrs`).
+   */
+  warnings: string[];
+  /** When the check ended. */
+  checkedAt: Date;
+  /**
+   * Whether the verdict was recorded as an Event on the pod (`kubectl describe pod` shows it);
+   * the Role needs `create` on events.
+   */
+  eventRecorded?: boolean;
+}
+
+/** How long a forbidden connection that goes through is retried before it counts. */
+export const SETTLE_SECONDS = 10;
+
+/**
+ * The probe: argv host, open port, closed port, seconds to retry, the pod's own addresses; the
+ * key on stdin. Prints `KEY verdict detail`. Connections time out after a second each.
+ */
+const PROBE_PY = String.raw`
+import select, socket, sys, time
+key = sys.stdin.readline().strip()
+host, ok, bad, settle, own = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5].split(",")
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+def out(verdict, detail):
+    print(key, verdict, detail[:200]); sys.stdout.flush(); sys.exit(0)
+def listen(p):
+    s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("", p)); s.listen(8); s.setblocking(False); return s
+try:
+    ls = {ok: listen(ok), bad: listen(bad)}
+except OSError as e:
+    out("unknown", "cannot listen on the probe ports (errno %s)" % e.errno)
+def attempt(p):
+    c = socket.socket(fam); c.settimeout(1.0)
+    try:
+        c.connect((host, p))
+    except socket.timeout:
+        return "timeout", None
+    except ConnectionRefusedError:
+        return "refused", None
+    except OSError as e:
+        return "error %s" % e.errno, None
+    peer = None
+    if select.select([ls[p]], [], [], 0.5)[0]:
+        a, addr = ls[p].accept(); peer = addr[0]; a.close()
+    c.close()
+    return "open", peer
+until = time.monotonic() + settle
+while True:
+    o, _ = attempt(ok)
+    b, peer = attempt(bad)
+    if o == "open" and b != "open":
+        out("enforced", "the allowed port answered; the forbidden one gave: " + b)
+    if o != "open":
+        last = ("unknown", "the allowed port did not answer either (%s): no path back to the pod through its Service" % o)
+    elif peer is None or peer in own or peer.startswith("127.") or peer == "::1":
+        last = ("unknown", "the forbidden port answered, but the connection never left the pod (from %s)" % peer)
+    else:
+        last = ("not-enforced", "a connection the policy forbids went through (from %s)" % peer)
+    if time.monotonic() >= until:
+        out(*last)
+    time.sleep(0.5)
+`;
+
+const SCRIPT = `${STEP_PRELUDE} command -v python3 >/dev/null 2>&1 || ` +
+  `{ read -r key; echo "$key unknown the image has no python3 to probe with"; exit 0; }; ` +
+  `exec python3 -c "$0" "$@"`;
+
+const VERDICT = /^([0-9a-f]{32}) (enforced|not-enforced|unknown) ([\x20-\x7e]{0,200})$/;
+
+function report(status: IsolationStatus, detail: string, warnings: string[]): IsolationReport {
+  return { status, detail, warnings, checkedAt: new Date() };
+}
+
+/** Whether the IPv4 address `ip` lies in one of the ranges `egress: "internet"` excludes. */
+function isInternal(ip: string, extra: string[]): boolean {
+  const toInt = (a: string) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return true; // IPv6: not judged here
+  return [...INTERNAL_CIDRS_V4, ...extra.filter((c) => !c.includes(":"))].some((cidr) => {
+    const [base, bits] = cidr.split("/");
+    const mask = Number(bits) === 0 ? 0 : 2 ** 32 - 2 ** (32 - Number(bits));
+    const masked = (n: number) => Number(BigInt(n) & BigInt(mask));
+    return masked(toInt(ip)) === masked(toInt(base));
+  });
+}
+
+/** Addresses of the sandbox that `"internet"` egress would still reach. */
+export function exposedAddresses(
+  pod: Pod,
+  service: Service | undefined,
+  extra: string[],
+): string[] {
+  const ips = [
+    ...(pod.status?.podIPs?.map((p) => p.ip) ?? [pod.status?.podIP]),
+    service?.spec?.clusterIP,
+  ].filter((ip): ip is string => !!ip && ip !== "None");
+  return ips.filter((ip) => !isInternal(ip, extra)).map((ip) =>
+    `${ip} (the sandbox's own network) is outside the ranges "internet" egress excludes; ` +
+    `add the cluster's pod and Service networks to clusterCidrs`
+  );
+}
+
+/**
+ * Runs the check in the sandbox (one exec). Never throws for what the pod answers: a probe that
+ * fails or lies about its format is `"unknown"`. Rejects only when aborted.
+ */
+export async function checkIsolation(
+  target: ExecTarget,
+  pod: Pod,
+  service: Service | undefined,
+  options: { settleSeconds?: number; warnings?: string[]; signal?: AbortSignal } = {},
+): Promise<IsolationReport> {
+  const warnings = options.warnings ?? [];
+  const host = service?.spec?.clusterIP;
+  const ports = new Set(service?.spec?.ports?.map((p) => p.port));
+  if (!host || host === "None" || !ports.has(PROBE_OPEN_PORT) || !ports.has(PROBE_CLOSED_PORT)) {
+    return report("unknown", "the sandbox's Service has no probe ports to check with", warnings);
+  }
+  const own = pod.status?.podIPs?.map((p) => p.ip) ?? [pod.status?.podIP ?? ""];
+  const key = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const settle = options.settleSeconds ?? SETTLE_SECONDS;
+  const argv = [
+    "/bin/sh",
+    "-c",
+    SCRIPT,
+    PROBE_PY,
+    host,
+    String(PROBE_OPEN_PORT),
+    String(PROBE_CLOSED_PORT),
+    String(settle),
+    own.join(","),
+  ];
+  // The probe's own deadline is its settle time and two rounds of timeouts; past that, unknown.
+  const deadline = AbortSignal.timeout((settle + 10) * 1000);
+  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  let stdout: Uint8Array;
+  try {
+    ({ stdout } = await execInPod(target, argv, {
+      stdin: `${key}\n`,
+      maxOutputBytes: 4096,
+      signal,
+    }));
+  } catch (err) {
+    options.signal?.throwIfAborted();
+    const why = err instanceof Error ? err.name : "an error";
+    return report("unknown", `the probe could not run (${why})`, warnings);
+  }
+  const lines = new TextDecoder().decode(stdout).split("\n");
+  for (const line of lines) {
+    const m = VERDICT.exec(line);
+    if (m && m[1] === key) return report(m[2] as IsolationStatus, m[3], warnings);
+  }
+  return report("unknown", "the probe gave no verdict", warnings);
+}
+
+/**
+ * Records the verdict as an Event on the pod (`kubectl describe pod` shows it). Best effort: a
+ * Role without `create` on events loses only the Event. Returns whether it was recorded.
+ */
+export async function recordIsolationEvent(
+  client: KubeClient,
+  namespace: string,
+  pod: Pod,
+  result: IsolationReport,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  const now = new Date().toISOString();
+  const reason = result.status === "enforced"
+    ? "IsolationEnforced"
+    : result.status === "not-enforced"
+    ? "IsolationNotEnforced"
+    : "IsolationUnknown";
+  try {
+    await client.request(corePath(namespace, "events"), {
+      method: "POST",
+      body: {
+        apiVersion: "v1",
+        kind: "Event",
+        metadata: { generateName: `${pod.metadata.name}.isolation-`, namespace },
+        involvedObject: {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: pod.metadata.name,
+          namespace,
+          uid: pod.metadata.uid,
+        },
+        type: result.status === "not-enforced" ? "Warning" : "Normal",
+        reason,
+        message: [result.detail, ...result.warnings].join("; ").slice(0, 1000),
+        source: { component: "orbiter-sandbox-k8s" },
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      },
+      signal,
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
