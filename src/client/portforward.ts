@@ -37,7 +37,12 @@
  */
 
 import { InvalidOptionError, KubernetesApiError, PortForwardError } from "../errors.ts";
-import { type PausableReading, pausableReading } from "./_fast_websocket.ts";
+import {
+  type PausableReading,
+  pausableReading,
+  type Referable,
+  referable,
+} from "./_fast_websocket.ts";
 
 /** The subprotocols of a port forward over WebSocket. */
 export const PORT_FORWARD_PROTOCOLS: readonly string[] = ["v4.channel.k8s.io"];
@@ -99,6 +104,14 @@ export interface PortForwardConnection {
   readonly closed: Promise<void>;
   /** Ends the connection (closes the socket). */
   close(): void;
+  /** Keeps the process alive while the connection is open (the default). */
+  ref(): void;
+  /**
+   * Lets the process exit while the connection is open and idle (kept for reuse, say). Returns
+   * `false`, and changes nothing, when the socket cannot let go (Deno's `WebSocket`, used behind
+   * a proxy): its owner must then close an idle connection itself.
+   */
+  unref(): boolean;
 }
 
 /**
@@ -117,6 +130,7 @@ class Connection implements PortForwardConnection {
   readonly closed: Promise<void>;
   readonly #socket: WebSocket;
   readonly #reading: PausableReading | undefined;
+  readonly #referable: Referable | undefined;
   readonly #opened = Promise.withResolvers<void>();
   readonly #ended = Promise.withResolvers<void>();
   #controller!: ReadableStreamDefaultController<Uint8Array>;
@@ -133,6 +147,7 @@ class Connection implements PortForwardConnection {
     this.port = port;
     this.#socket = socket;
     this.#reading = pausableReading(socket);
+    this.#referable = referable(socket) ?? ownReferable(socket);
     this.readable = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
@@ -162,6 +177,15 @@ class Connection implements PortForwardConnection {
   close(): void {
     if (this.#socket.readyState <= WebSocket.OPEN) this.#socket.close(1000);
     this.#resume();
+  }
+
+  ref(): void {
+    this.#referable?.ref();
+  }
+
+  unref(): boolean {
+    this.#referable?.unref();
+    return this.#referable !== undefined;
   }
 
   async #send(chunk: Uint8Array): Promise<void> {
@@ -302,4 +326,12 @@ class Connection implements PortForwardConnection {
       cause,
     });
   }
+}
+
+/** `socket` itself when it offers `ref()` and `unref()` as a {@linkcode Referable} does. */
+function ownReferable(socket: WebSocket): Referable | undefined {
+  const r = socket as WebSocket & Partial<Referable>;
+  return typeof r.ref === "function" && typeof r.unref === "function"
+    ? { ref: () => r.ref!(), unref: () => r.unref!() }
+    : undefined;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PortForwardError } from "../errors.ts";
-import { type Duplex, fetchOver } from "./_http1.ts";
+import { type Duplex, fetchOver, Http1Connection } from "./_http1.ts";
 
 /** A connection that answers `reply` (in small pieces) and records what was sent. */
 function conn(reply: string): Duplex & { sent(): string; closed: boolean } {
@@ -236,4 +236,207 @@ Deno.test("fetchOver: conflicting or invalid Content-Lengths and too many header
     80,
   );
   assert.equal(await same.text(), "hello");
+});
+
+// --- keep-alive, against a scripted server on 127.0.0.1 ---
+
+/**
+ * A server on 127.0.0.1 that answers each request head it reads with the next of `replies` on
+ * the same connection ("CLOSE" closes it instead), and records what it read and how many
+ * connections it accepted.
+ */
+function scripted(replies: string[]) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const heads: string[] = [];
+  const conns: Deno.TcpConn[] = [];
+  let next = 0;
+  const serve = async (tcp: Deno.TcpConn) => {
+    conns.push(tcp);
+    let buffer = "";
+    const buf = new Uint8Array(4096);
+    try {
+      while (true) {
+        const n = await tcp.read(buf);
+        if (n === null) return;
+        buffer += new TextDecoder().decode(buf.subarray(0, n));
+        let end;
+        while ((end = buffer.indexOf("\r\n\r\n")) >= 0) {
+          heads.push(buffer.slice(0, end));
+          buffer = buffer.slice(end + 4);
+          const reply = replies[next++] ?? "CLOSE";
+          if (reply === "CLOSE") return tcp.close();
+          await tcp.write(new TextEncoder().encode(reply));
+        }
+      }
+    } catch {
+      // closed by the client
+    }
+  };
+  const loop = (async () => {
+    for await (const tcp of listener) serve(tcp);
+  })().catch(() => {});
+  const port = (listener.addr as Deno.NetAddr).port;
+  return {
+    heads,
+    accepted: () => conns.length,
+    /** A new client connection to it. */
+    connect: async (): Promise<Duplex> => {
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+      return {
+        readable: tcp.readable,
+        writable: tcp.writable,
+        close: () => {
+          try {
+            tcp.close();
+          } catch {
+            // closed already (its readable ended)
+          }
+        },
+      };
+    },
+    /** Writes `bytes` on the last accepted connection (unasked). */
+    push: (bytes: string) => conns.at(-1)!.write(new TextEncoder().encode(bytes)),
+    /** Closes the last accepted connection. */
+    hangUp: () => conns.at(-1)!.close(),
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch {
+          // closed already
+        }
+      }
+      await loop;
+    },
+  };
+}
+
+const OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+
+/** Waits until `check()` holds (or 2 s have passed). */
+async function until(check: () => boolean): Promise<boolean> {
+  for (const deadline = Date.now() + 2000; !check() && Date.now() < deadline;) {
+    await new Promise((wake) => setTimeout(wake, 5));
+  }
+  return check();
+}
+
+Deno.test("Http1Connection: HTTP/1.1 responses with a length or chunks keep the connection for the next request", async () => {
+  await using server = scripted([
+    OK,
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-T: 1\r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 404 Not Found\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx",
+    OK,
+  ]);
+  let idled = 0;
+  const http = new Http1Connection(await server.connect(), { onIdle: () => idled++ });
+  const texts = [];
+  for (let i = 0; i < 5; i++) {
+    const res = await http.fetch(new Request("http://x/" + i), "x", 80);
+    texts.push(await res.text());
+    assert.ok(http.idle, `idle after response ${i}`);
+  }
+  assert.deepEqual(texts, ["hi", "ab", "", "x", "hi"]);
+  assert.equal(idled, 5);
+  assert.equal(server.accepted(), 1);
+  assert.equal(server.heads.length, 5);
+  assert.ok(server.heads.every((h) => !/connection:/i.test(h)), server.heads.join("\n"));
+  http.close();
+});
+
+Deno.test("Http1Connection: what may leave bytes between two responses closes the connection", async () => {
+  const cases: [string, string, RequestInit?][] = [
+    ["HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"],
+    [
+      "Connection: close",
+      "HTTP/1.1 200 OK\r\nConnection: Keep-Alive, Close\r\nContent-Length: 2\r\n\r\nhi",
+    ],
+    ["a body until close", "HTTP/1.1 200 OK\r\n\r\nhi"],
+    ["a HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", { method: "HEAD" }],
+    ["a 204", "HTTP/1.1 204 No Content\r\n\r\n"],
+    ["a 304", "HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\n"],
+    ["an interim response", "HTTP/1.1 100 Continue\r\n\r\n" + OK],
+    ["bytes after the body", OK + "HTTP/1.1 200 OK\r\n"],
+    ["a 101", "HTTP/1.1 101 Switching\r\nUpgrade: x\r\nContent-Length: 0\r\n\r\n"],
+  ];
+  for (const [what, reply, init] of cases) {
+    await using server = scripted([reply, OK]);
+    const http = new Http1Connection(await server.connect());
+    const res = await http.fetch(new Request("http://x/", init), "x", 80).catch((e) => e);
+    if (res instanceof Response && what === "a body until close") {
+      // It never ends while the server keeps the connection: busy until then.
+      assert.equal(new TextDecoder().decode((await res.body!.getReader().read()).value), "hi");
+    } else if (res instanceof Response) {
+      await res.text();
+    }
+    assert.ok(!http.idle, `${what}: not kept`);
+    await assert.rejects(http.fetch(new Request("http://x/"), "x", 80), TypeError, what);
+  }
+});
+
+Deno.test("Http1Connection: a body cancelled, stalled or malformed closes the connection", async () => {
+  {
+    await using server = scripted(["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"]);
+    const http = new Http1Connection(await server.connect());
+    const res = await http.fetch(new Request("http://x/"), "x", 80);
+    const reader = res.body!.getReader();
+    assert.equal(new TextDecoder().decode((await reader.read()).value), "hello");
+    await reader.cancel();
+    assert.ok(!http.idle, "a cancelled body");
+  }
+  {
+    await using server = scripted(["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"]);
+    const http = new Http1Connection(await server.connect());
+    const res = await http.fetch(new Request("http://x/"), "x", 80, { bodyIdleMs: 100 });
+    await assert.rejects(res.text(), PortForwardError);
+    assert.ok(!http.idle, "a stalled body");
+  }
+  {
+    await using server = scripted(["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"]);
+    const http = new Http1Connection(await server.connect());
+    const res = await http.fetch(new Request("http://x/"), "x", 80);
+    await assert.rejects(res.text(), PortForwardError);
+    assert.ok(!http.idle, "a malformed chunk");
+  }
+  {
+    await using server = scripted(["HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello"]);
+    const http = new Http1Connection(await server.connect());
+    const ac = new AbortController();
+    const res = await http.fetch(new Request("http://x/"), "x", 80, { signal: ac.signal });
+    setTimeout(() => ac.abort(new Error("stop")), 20);
+    await assert.rejects(res.text(), /stop/);
+    assert.ok(!http.idle, "an aborted body");
+  }
+});
+
+Deno.test("Http1Connection: bytes or an end from the server while idle spoil the connection at once", async () => {
+  for (const act of ["push", "hangUp"] as const) {
+    await using server = scripted([OK, OK]);
+    const http = new Http1Connection(await server.connect());
+    assert.equal(await (await http.fetch(new Request("http://x/"), "x", 80)).text(), "hi");
+    assert.ok(http.idle);
+    if (act === "push") await server.push("HTTP/1.1 408 Timeout\r\n\r\n");
+    else server.hangUp();
+    assert.ok(await until(() => !http.idle), `${act}: no longer idle`);
+  }
+});
+
+Deno.test("Http1Connection: a kept connection the server closed fails unanswered, so it may be sent again", async () => {
+  await using server = scripted([OK, "CLOSE"]);
+  const http = new Http1Connection(await server.connect());
+  await (await http.fetch(new Request("http://x/"), "x", 80)).text();
+  const err = await http.fetch(new Request("http://x/"), "x", 80).catch((e) => e);
+  assert.ok(err instanceof PortForwardError && err.reason === "ConnectionLost", String(err));
+  assert.ok(http.unanswered);
+  // One that answered part of a head is not.
+  await using half = scripted(["HTTP/1.1 200 OK\r\nContent-Le"]);
+  const h2 = new Http1Connection(await half.connect());
+  const p = h2.fetch(new Request("http://x/"), "x", 80).catch((e) => e);
+  await until(() => half.heads.length === 1);
+  await new Promise((wake) => setTimeout(wake, 50));
+  half.hangUp();
+  assert.ok((await p) instanceof PortForwardError);
+  assert.ok(!h2.unanswered);
 });

@@ -2,8 +2,10 @@
  * Ports of a sandbox, reached through the API server (`pods/portforward`): `sb.fetch(port, ...)`
  * sends one HTTP request to a server in the sandbox and returns a standard `Response` whose body
  * streams, with no listener on this side (so it works in Deno Deploy); `sb.forwardPort(port)`
- * opens a local TCP listener for tools that want a URL. Each request or accepted connection is
- * one port forward connection, so concurrent requests do not wait for each other.
+ * opens a local TCP listener for tools that want a URL. Each accepted connection is one port
+ * forward connection, and so is each request in flight, so concurrent requests do not wait for
+ * each other; `fetch()` keeps a connection whose response allows it for the next request to the
+ * same port (HTTP/1.1 keep-alive, ./_fetch_pool.ts), for a few seconds.
  *
  * The Role needs `create` and `get` on `pods/portforward` for these (deploy/role-portforward.yaml);
  * the rest of the library does not.
@@ -21,7 +23,8 @@ import {
   portForwardQuery,
 } from "../client/portforward.ts";
 import type { ExecTarget } from "./_exec_in_pod.ts";
-import { fetchOver } from "./_http1.ts";
+import { requestBody } from "./_http1.ts";
+import { FetchPool } from "./_fetch_pool.ts";
 import { validateTimeout } from "./_validate.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 
@@ -70,12 +73,15 @@ export interface SandboxFetchInit extends RequestInit {
  * connections alive does not hold a WebSocket per local connection forever.
  */
 const LINGER_IDLE_MS = 2000;
+/** Methods that may be sent twice (RFC 9110 section 9.2.2). */
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
 /** The ports of one sandbox. */
 export class SandboxPorts {
   readonly #target: () => ExecTarget;
   readonly #timeout: number;
   readonly #forwards = new Set<PortForward>();
+  readonly #pool = new FetchPool();
 
   constructor(target: () => ExecTarget, timeoutSeconds: number) {
     this.#target = target;
@@ -110,31 +116,40 @@ export class SandboxPorts {
     }
     const target = this.#target();
     request.signal.throwIfAborted();
+    const body = await requestBody(request);
     const deadline = AbortSignal.timeout(timeout * 1000);
     const opening = AbortSignal.any([request.signal, deadline]);
-    const conn = await this.#connect(target, port, opening);
-    const onAbort = () => conn.close();
-    request.signal.addEventListener("abort", onAbort, { once: true });
-    const forget = () => request.signal.removeEventListener("abort", onAbort);
-    conn.closed.then(forget, forget);
-    const expired = () => conn.close();
-    deadline.addEventListener("abort", expired, { once: true });
-    try {
-      return await fetchOver(conn, request, `localhost:${port}`, port, {
-        bodyIdleMs: bodyIdleTimeout * 1000,
-        signal: request.signal,
-      });
-    } catch (err) {
-      if (request.signal.aborted) throw request.signal.reason;
-      if (deadline.aborted) {
-        throw new PortForwardError(
-          `port ${port}: no response within ${timeout} s`,
-          { port, reason: "Timeout", cause: err },
-        );
+    const key = `${target.namespace}/${target.podName}:${port}`;
+    for (let attempt = 1;; attempt++) {
+      const kept = attempt === 1 ? this.#pool.take(key) : undefined;
+      const lease = kept ?? this.#pool.add(key, await this.#connect(target, port, opening));
+      const close = () => lease.http.close();
+      request.signal.addEventListener("abort", close, { once: true });
+      lease.onDone = () => request.signal.removeEventListener("abort", close);
+      deadline.addEventListener("abort", close, { once: true });
+      try {
+        return await lease.http.fetch(request, `localhost:${port}`, port, {
+          bodyIdleMs: bodyIdleTimeout * 1000,
+          signal: request.signal,
+          body,
+        });
+      } catch (err) {
+        if (request.signal.aborted) throw request.signal.reason;
+        if (deadline.aborted) {
+          throw new PortForwardError(
+            `port ${port}: no response within ${timeout} s`,
+            { port, reason: "Timeout", cause: err },
+          );
+        }
+        // A kept connection the server had closed: sent again on a new one when no byte of an
+        // answer came and sending twice is harmless (or nothing was sent).
+        const stale = kept && err instanceof PortForwardError && err.reason !== "Protocol" &&
+          lease.http.unanswered && !(body instanceof ReadableStream) &&
+          (IDEMPOTENT.has(request.method) || !lease.http.requestSent);
+        if (!stale) throw err;
+      } finally {
+        deadline.removeEventListener("abort", close);
       }
-      throw err;
-    } finally {
-      deadline.removeEventListener("abort", expired);
     }
   }
 
@@ -260,8 +275,14 @@ export class SandboxPorts {
     return forward;
   }
 
-  /** Closes every forward (the sandbox is going away). */
+  /** Port forward connections opened by `fetch()` so far (kept ones are counted once). */
+  get fetchConnectionsOpened(): number {
+    return this.#pool.opened;
+  }
+
+  /** Closes every forward and kept connection (the sandbox is going away). */
   async closeAll(): Promise<void> {
+    this.#pool.closeAll();
     await Promise.all([...this.#forwards].map((f) => f.close()));
   }
 

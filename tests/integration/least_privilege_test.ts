@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import yaml from "js-yaml";
 import { KubernetesSandbox, SandboxPool } from "../../mod.ts";
-import { KubeClient } from "../../src/client/client.ts";
+import type { KubeClient } from "../../src/client/client.ts";
 import { deleteObject } from "../../src/client/resources.ts";
 import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
 import {

@@ -2,13 +2,16 @@
  * Ports through the API server on the real node: `sb.fetch()` to Python's `http.server` in the
  * sandbox (streamed bodies, concurrent requests, a port nothing listens on), `sb.forwardPort()`
  * with a local URL, a forward that closes with an error when the pod goes away, and the refusal
- * of a Role without `pods/portforward`.
+ * of a Role without `pods/portforward`; `sb.fetch()` keeping its port forwards alive (counted by
+ * the client's `onRequest`), and a script that returns with some kept still exiting by itself.
  */
 
 import assert from "node:assert/strict";
-import { type KubernetesSandbox, PortForwardError } from "../../mod.ts";
+import { KubernetesSandbox, PortForwardError } from "../../mod.ts";
+import { KubeClient } from "../../src/client/client.ts";
 import { corePath } from "../../src/client/resources.ts";
 import {
+  e2eConnection,
   e2eNamespace,
   skipUnlessCluster,
   withClient,
@@ -158,6 +161,168 @@ Deno.test({
   },
 });
 
+/**
+ * An HTTP/1.1 server on port 8001 that keeps connections (Python's handler with
+ * `protocol_version = "HTTP/1.1"`; Nagle off, as servers that keep connections set it).
+ */
+const KEEP_ALIVE_SERVER = String.raw`
+import http.server
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def __init__(self, *a, **k): super().__init__(*a, directory="/tmp/www", **k)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8001), H).serve_forever()
+`;
+
+/** Server-side connections of `port` established in the pod. */
+async function established(sb: KubernetesSandbox, port = 8100): Promise<number> {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  const r = await sb.exec(["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+  return r.stdout.split("\n").filter((line) => {
+    const f = line.trim().split(/\s+/);
+    return f[1]?.endsWith(`:${hex}`) && f[3] === "01";
+  }).length;
+}
+
+/** Starts the keep-alive server next to `startServer()`'s and waits until it answers. */
+async function startKeepAliveServer(sb: KubernetesSandbox): Promise<void> {
+  await sb.exec(["/bin/sh", "-c", "cat > /tmp/keep.py"], { stdin: KEEP_ALIVE_SERVER });
+  await sb.spawn(["python3", "/tmp/keep.py"], { detached: true });
+  for (const deadline = Date.now() + 15_000;;) {
+    const r = await sb.fetch(8001, "/hello.txt").catch((e) => e);
+    if (r instanceof Response) return void await r.text();
+    if (Date.now() > deadline) throw r;
+    await new Promise((wake) => setTimeout(wake, 200));
+  }
+}
+
+Deno.test({
+  name:
+    "ports: fetch() keeps its port forward for the next request to a keep-alive server, opens one per request to a server that closes, and disconnect() closes the kept ones",
+  ignore,
+  async fn() {
+    await withPortForwardRole(async () => {
+      await withSandbox({ timeout: 60 }, async (sb) => {
+        await startServer(sb);
+        await startKeepAliveServer(sb);
+        // A second handle on the same sandbox, whose client counts the port forwards it opens.
+        let forwards = 0;
+        const client = new KubeClient(await e2eConnection("token"), {
+          onRequest: ({ path }) => path.endsWith("/portforward") && forwards++,
+        });
+        const other = await KubernetesSandbox.connect(sb.sandboxId, {
+          client,
+          namespace: e2eNamespace,
+        });
+        try {
+          // The connection `sb` kept from startKeepAliveServer() has closed after its idle time.
+          assert.equal(await settle(() => established(sb, 8001), 0, 10_000), 0);
+          for (let i = 0; i < 10; i++) {
+            assert.equal(await (await other.fetch(8001, "/hello.txt")).text(), "hello\n");
+          }
+          assert.equal(forwards, 1, "ten requests, one port forward");
+          assert.equal(await established(sb, 8001), 1);
+
+          // http.server (HTTP/1.0) ends each connection: a new forward each time, all answered.
+          forwards = 0;
+          for (let i = 0; i < 5; i++) {
+            assert.equal(await (await other.fetch(8000, "/hello.txt")).text(), "hello\n");
+          }
+          assert.equal(forwards, 5);
+
+          // Concurrent requests each get one; then the kept ones serve the next requests.
+          forwards = 0;
+          const many = await Promise.all(
+            Array.from({ length: 6 }, async () => (await other.fetch(8001, "/hello.txt")).text()),
+          );
+          assert.deepEqual(many, Array(6).fill("hello\n"));
+          const opened = forwards;
+          assert.ok(opened >= 1 && opened <= 6, `${opened} forwards for 6 concurrent requests`);
+          for (let i = 0; i < 3; i++) await (await other.fetch(8001, "/hello.txt")).text();
+          assert.equal(forwards, opened, "sequential requests after them reuse a kept one");
+          assert.ok(await established(sb, 8001) >= 1);
+
+          // Let go: the kept connections close now, not after their idle time.
+          await other.disconnect();
+          assert.equal(await settle(() => established(sb, 8001), 0, 1500), 0);
+        } finally {
+          await other.disconnect();
+          client.close();
+        }
+      });
+    });
+  },
+});
+
+Deno.test({
+  name: "ports: a script that returns with port forwards kept by fetch() exits by itself, at once",
+  ignore,
+  async fn() {
+    await withPortForwardRole(async () => {
+      await withSandbox({ timeout: 60 }, async (sb) => {
+        await sb.exec(["/bin/sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt"]);
+        await startKeepAliveServer(sb);
+        const dir = await Deno.makeTempDir({ prefix: "orbiter-ports-exit-" });
+        try {
+          const script = `${dir}/child.ts`;
+          await Deno.writeTextFile(
+            script,
+            `import { KubernetesSandbox } from ${
+              JSON.stringify(new URL("../../mod.ts", import.meta.url).href)
+            };
+const sb = await KubernetesSandbox.connect(${JSON.stringify(sb.sandboxId)}, {
+  kubeconfig: Deno.env.get("ORBITER_E2E_TOKEN_KUBECONFIG"),
+  namespace: ${JSON.stringify(e2eNamespace)},
+});
+for (let i = 0; i < 3; i++) await (await sb.fetch(8001, "/hello.txt")).text();
+console.log("done");
+`,
+          );
+          const child = new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              "--config",
+              new URL("../../deno.json", import.meta.url).pathname,
+              script,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn();
+          const stderr = new Response(child.stderr).text();
+          let doneAt = 0;
+          let out = "";
+          const reading = (async () => {
+            for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+              out += text;
+              if (!doneAt && /^done$/m.test(out)) doneAt = performance.now();
+            }
+          })();
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const status = await Promise.race([
+            child.status,
+            new Promise<"late">((wake) => timer = setTimeout(() => wake("late"), 60_000)),
+          ]);
+          const exitedAfter = performance.now() - doneAt;
+          clearTimeout(timer);
+          if (status === "late") child.kill("SIGKILL");
+          await child.status;
+          await reading;
+          assert.ok(doneAt > 0, `no "done": ${out}\n${await stderr}`);
+          assert.ok(status !== "late" && status.code === 0, `${await stderr}`);
+          // A kept connection that held the process would end it only at its idle close (3 s).
+          assert.ok(exitedAfter < 2000, `exited ${exitedAfter.toFixed(0)} ms after "done"`);
+          // The sandbox's side saw the kept connection end with the process.
+          assert.equal(await settle(() => established(sb, 8001), 0, 5000), 0);
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+    });
+  },
+});
+
 /** A server on port 8100 that breaks HTTP in the ways a hostile occupant would. */
 const HOSTILE_SERVER = String.raw`
 import socket, threading, time
@@ -175,7 +340,7 @@ def serve(conn):
     if not more: return
     data += more
   path = data.split(b" ")[1].decode()
-  conn.sendall(ANSWERS.get(path, b"HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n"))
+  conn.sendall(ANSWERS.get(path, b"HTTP/1.1 404 X\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
   time.sleep(600)  # never closes: the host must
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -185,15 +350,6 @@ while True:
   c, _ = s.accept()
   threading.Thread(target=serve, args=(c,), daemon=True).start()
 `;
-
-/** Server-side connections of port 8100 still established in the pod. */
-async function established(sb: KubernetesSandbox): Promise<number> {
-  const r = await sb.exec(["cat", "/proc/net/tcp", "/proc/net/tcp6"]);
-  return r.stdout.split("\n").filter((line) => {
-    const f = line.trim().split(/\s+/);
-    return f[1]?.endsWith(":1FA4") && f[3] === "01"; // 8100
-  }).length;
-}
 
 async function settle(check: () => Promise<number>, want: number, ms: number): Promise<number> {
   let got = await check();
@@ -250,6 +406,8 @@ Deno.test({
         // forwardPort(): local clients that come and go, a server that keeps each connection.
         const fwd = await sb.forwardPort(8100);
         try {
+          // The connection `sb` kept from startKeepAliveServer() has closed after its idle time.
+          assert.equal(await settle(() => established(sb, 8001), 0, 10_000), 0);
           for (let i = 0; i < 10; i++) {
             const tcp = await Deno.connect({ hostname: "127.0.0.1", port: fwd.localPort });
             await tcp.write(new TextEncoder().encode("GET /keep HTTP/1.1\r\nHost: x\r\n\r\n"));
