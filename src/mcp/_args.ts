@@ -1,18 +1,24 @@
 /**
- * The MCP server's command line: which cluster (`--kubeconfig`, `--context`), where and what
- * (`--namespace`, `--image`), and the session's limits. Parsing is pure (no environment, no
- * files): the library itself reads `KUBECONFIG`, `ORBITER_K8S_NAMESPACE` and `ORBITER_K8S_IMAGE`
- * for what a flag leaves unset.
+ * The MCP server's command line: which cluster, the operator's fences, and the HTTP listener.
+ * Parsing is pure (no environment, no files): `main()` reads the token file or
+ * `ORBITER_MCP_TOKEN`, and the library reads `KUBECONFIG`, `ORBITER_K8S_NAMESPACE` and
+ * `ORBITER_K8S_IMAGE` for what a flag leaves unset.
  *
  * @module
  */
 
 import { InvalidOptionError } from "../errors.ts";
 import { DEFAULT_TTL_SECONDS } from "../sandbox/options.ts";
+import { DEFAULT_MAX_SANDBOXES } from "./_build.ts";
+import { EGRESS_LEVELS, INGRESS_LEVELS, validateCap, validateImageRef } from "./_fences.ts";
+import { validateAllowEntry } from "./_http_guard.ts";
+
+export { DEFAULT_MAX_SANDBOXES } from "./_build.ts";
+export { USAGE } from "./_usage.ts";
 
 /** What the command line asks for. */
 export interface McpArgs {
-  /** `--help` was given: print {@linkcode USAGE} and exit. */
+  /** `--help` was given: print the usage and exit. */
   help: boolean;
   /** `--kubeconfig`: kubeconfig path(s), `:`-separated. */
   kubeconfig?: string;
@@ -24,40 +30,35 @@ export interface McpArgs {
   image?: string;
   /** `--ttl`: the default (and largest) lifetime of a sandbox, in seconds. */
   ttlSeconds: number;
-  /** `--max-sandboxes`: how many sandboxes one session may hold at once. */
+  /** `--max-sandboxes`: how many sandboxes the server holds at once. */
   maxSandboxes: number;
   /** `--allow-other-sandboxes`: tools may reach sandboxes this session did not create. */
   allowOtherSandboxes: boolean;
+  /** `--egress`. */
+  egress?: "none" | "internet" | "all";
+  /** `--ingress`. */
+  ingress?: "none" | "all";
+  /** `--allow-image` (repeatable). */
+  allowImages?: string[];
+  /** `--image-pull-policy`. */
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
+  /** `--max-cpu`. */
+  maxCpu?: string;
+  /** `--max-memory`. */
+  maxMemory?: string;
+  /** `--max-ephemeral-storage`. */
+  maxEphemeralStorage?: string;
+  /** `--http host:port`. */
+  http?: { hostname: string; port: number };
+  /** `--token-file`. */
+  tokenFile?: string;
+  /** `--allow-host` (repeatable). */
+  allowHosts?: string[];
+  /** `--allow-origin` (repeatable). */
+  allowOrigins?: string[];
+  /** `--session-idle-timeout`, seconds. */
+  sessionIdleSeconds?: number;
 }
-
-/** Default of `--max-sandboxes`. */
-export const DEFAULT_MAX_SANDBOXES = 5;
-
-/** What `--help` prints. */
-export const USAGE: string = `\
-Usage: deno run --allow-net --allow-env --allow-read jsr:@orbiter/sandbox-k8s/mcp [flags]
-
-An MCP server (stdio) that gives an agent Kubernetes sandboxes: sandbox_create, sandbox_exec,
-sandbox_read_file, sandbox_write_file, sandbox_list_files, sandbox_list, sandbox_delete.
-Sandboxes it creates are deleted when the session ends.
-
-Flags:
-  --kubeconfig <path>       kubeconfig file(s), ':'-separated (default: $KUBECONFIG, then
-                            ~/.kube/config, then in-cluster)
-  --context <name>          kubeconfig context (default: the file's current-context)
-  --namespace <name>        namespace for sandboxes (default: $ORBITER_K8S_NAMESPACE, then the
-                            context's, then "default")
-  --image <ref>             default image (default: $ORBITER_K8S_IMAGE, then python:3.11-slim)
-  --ttl <seconds>           longest life of a sandbox, the pod's activeDeadlineSeconds, so one
-                            left behind by a killed server ends on its own (default ${DEFAULT_TTL_SECONDS})
-  --max-sandboxes <n>       sandboxes one session may hold at once (default ${DEFAULT_MAX_SANDBOXES})
-  --allow-other-sandboxes   let tools use (and delete) sandboxes this session did not create,
-                            by id; without it they are refused
-  -h, --help                print this help
-
-Permissions: --allow-net (the API server), --allow-env, --allow-read (the kubeconfig and the
-files it names); --allow-run only for an exec credential plugin. Logs go to stderr.
-`;
 
 const VALUE_FLAGS = [
   "kubeconfig",
@@ -66,15 +67,27 @@ const VALUE_FLAGS = [
   "image",
   "ttl",
   "max-sandboxes",
+  "egress",
+  "ingress",
+  "image-pull-policy",
+  "max-cpu",
+  "max-memory",
+  "max-ephemeral-storage",
+  "http",
+  "token-file",
+  "session-idle-timeout",
 ] as const;
+const REPEATED_FLAGS = ["allow-image", "allow-host", "allow-origin"] as const;
+const HTTP_ONLY = ["token-file", "allow-host", "allow-origin", "session-idle-timeout"];
 
 /**
- * Parses the server's arguments (`--flag value` or `--flag=value`).
+ * Parses the server's arguments (`--flag value` or `--flag=value`) and checks each value.
  *
- * @throws {InvalidOptionError} an unknown flag, a missing or empty value, a bad number.
+ * @throws {InvalidOptionError} an unknown flag, a missing, empty or bad value.
  */
 export function parseMcpArgs(args: readonly string[]): McpArgs {
   const values = new Map<string, string>();
+  const lists = new Map<string, string[]>();
   let help = false;
   let allowOtherSandboxes = false;
   for (let i = 0; i < args.length; i++) {
@@ -88,8 +101,9 @@ export function parseMcpArgs(args: readonly string[]): McpArgs {
       continue;
     }
     const m = /^--([a-z-]+)(?:=([\s\S]*))?$/.exec(arg);
-    const name = m?.[1] as (typeof VALUE_FLAGS)[number] | undefined;
-    if (!m || !VALUE_FLAGS.includes(name!)) {
+    const name = m?.[1];
+    const repeated = (REPEATED_FLAGS as readonly string[]).includes(name!);
+    if (!m || !(repeated || (VALUE_FLAGS as readonly string[]).includes(name!))) {
       throw new InvalidOptionError(
         arg.startsWith("-") ? arg.replace(/=[\s\S]*$/, "") : "arguments",
         arg.startsWith("-")
@@ -103,27 +117,71 @@ export function parseMcpArgs(args: readonly string[]): McpArgs {
       value = args[++i];
     }
     if (!value) throw new InvalidOptionError(`--${name}`, "needs a non-empty value");
+    if (repeated) {
+      lists.set(name!, [...lists.get(name!) ?? [], value]);
+      continue;
+    }
     if (values.has(name!)) throw new InvalidOptionError(`--${name}`, "given twice");
     values.set(name!, value);
   }
+  const http = values.get("http");
+  if (http === undefined) {
+    const stray = HTTP_ONLY.find((f) => values.has(f) || lists.has(f));
+    if (stray) throw new InvalidOptionError(`--${stray}`, "only applies with --http");
+  }
+  const oneOf = <T extends string>(flag: string, levels: readonly T[]) => {
+    const v = values.get(flag);
+    if (v !== undefined && !levels.includes(v as T)) {
+      throw new InvalidOptionError(`--${flag}`, `must be one of ${levels.join(", ")}`);
+    }
+    return v as T | undefined;
+  };
+  const cap = (flag: string) => {
+    const v = values.get(flag);
+    return v === undefined ? undefined : validateCap(`--${flag}`, v);
+  };
+  const image = values.get("image");
   return {
     help,
     kubeconfig: values.get("kubeconfig"),
     context: values.get("context"),
     namespace: values.get("namespace"),
-    image: values.get("image"),
-    ttlSeconds: wholeNumber("--ttl", values.get("ttl"), DEFAULT_TTL_SECONDS),
-    maxSandboxes: wholeNumber(
-      "--max-sandboxes",
-      values.get("max-sandboxes"),
+    image: image === undefined ? undefined : validateImageRef("--image", image),
+    ttlSeconds: wholeNumber("--ttl", values.get("ttl")) ?? DEFAULT_TTL_SECONDS,
+    maxSandboxes: wholeNumber("--max-sandboxes", values.get("max-sandboxes")) ??
       DEFAULT_MAX_SANDBOXES,
-    ),
     allowOtherSandboxes,
+    egress: oneOf("egress", EGRESS_LEVELS),
+    ingress: oneOf("ingress", INGRESS_LEVELS),
+    allowImages: lists.get("allow-image")?.map((r) => validateImageRef("--allow-image", r)),
+    imagePullPolicy: oneOf("image-pull-policy", ["Always", "IfNotPresent", "Never"] as const),
+    maxCpu: cap("max-cpu"),
+    maxMemory: cap("max-memory"),
+    maxEphemeralStorage: cap("max-ephemeral-storage"),
+    http: http === undefined ? undefined : parseListen(http),
+    tokenFile: values.get("token-file"),
+    allowHosts: lists.get("allow-host")?.map((v) => validateAllowEntry("--allow-host", v)),
+    allowOrigins: lists.get("allow-origin")?.map((v) => validateAllowEntry("--allow-origin", v)),
+    sessionIdleSeconds: wholeNumber("--session-idle-timeout", values.get("session-idle-timeout")),
   };
 }
 
-function wholeNumber(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
+/**
+ * `host:port` or `[v6]:port`.
+ *
+ * @throws {InvalidOptionError} anything else.
+ */
+function parseListen(value: string): { hostname: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([a-zA-Z0-9.\-]+)):(\d{1,5})$/.exec(value);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) {
+    throw new InvalidOptionError("--http", `${JSON.stringify(value)} is not host:port`);
+  }
+  return { hostname: m[1] ?? m[2], port };
+}
+
+function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
     throw new InvalidOptionError(flag, `${JSON.stringify(value)} is not a whole number >= 1`);

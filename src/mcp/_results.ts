@@ -58,14 +58,13 @@ export type ProgressSender = (progress: {
 }) => Promise<void>;
 
 /**
- * Reports a long command's progress about once a second: elapsed seconds as `progress` (it only
- * grows, as the protocol requires), the timeout as `total`, and the output's size so far in the
- * message. `stop()` ends it.
+ * Sends a progress notification about once a second: elapsed seconds as `progress` (it only
+ * grows, as the protocol requires), `total` as given, and `message(elapsed)`. `stop()` ends it.
  */
-export function reportProgress(
+export function tickProgress(
   send: ProgressSender,
-  outputBytes: () => number,
-  timeoutSeconds: number,
+  message: (elapsedSeconds: number) => string,
+  total: number,
   intervalMs = 1000,
 ): { stop(): void } {
   const started = performance.now();
@@ -74,11 +73,27 @@ export function reportProgress(
     const elapsed = Math.round((performance.now() - started) / 100) / 10;
     if (elapsed <= last) return;
     last = elapsed;
-    send({
-      progress: elapsed,
-      total: timeoutSeconds,
-      message: `running for ${elapsed.toFixed(1)} s, ${outputBytes()} bytes of output so far`,
-    }).catch(() => {/* the client went away: the command's own signal says so */});
+    send({ progress: elapsed, total, message: message(elapsed) }).catch(() => {
+      /* the client went away: the call's own signal says so */
+    });
   }, intervalMs);
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Reports a long command's progress about once a second (see {@linkcode tickProgress}), with
+ * the timeout as `total` and the output's size so far in the message.
+ */
+export function reportProgress(
+  send: ProgressSender,
+  outputBytes: () => number,
+  timeoutSeconds: number,
+  intervalMs = 1000,
+): { stop(): void } {
+  return tickProgress(
+    send,
+    (elapsed) => `running for ${elapsed.toFixed(1)} s, ${outputBytes()} bytes of output so far`,
+    timeoutSeconds,
+    intervalMs,
+  );
 }

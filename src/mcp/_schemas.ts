@@ -30,16 +30,22 @@ const path = z.string().min(1).max(4096).refine((p) => !p.includes("\0"), "no NU
 export { envMap as envSchema, path as pathSchema, sandboxId as sandboxIdSchema };
 
 const quantity = z.string().min(1).max(32);
+const amounts = z.object({
+  cpu: quantity.optional(),
+  memory: quantity.optional(),
+  "ephemeral-storage": quantity.optional(),
+}).strict();
 
 /** `sandbox_create`. */
 export const createInput = {
   image: z.string().min(1).max(512).optional().describe(
-    "Container image, e.g. python:3.12-slim or node:22-slim. Default: the server's image " +
-      "(python:3.11-slim unless configured). It must provide /bin/sh.",
+    "Container image, e.g. python:3.12-slim or node:22-slim; it must provide /bin/sh. The " +
+      "default, and the images this server allows, are in this tool's description.",
   ),
   timeoutSeconds: z.number().positive().max(3600).optional().describe(
     "Seconds to wait for the sandbox to become ready, and the default time limit of each " +
-      "command in it (default 60).",
+      "command in it (default 50, so that the call ends within a client's usual 60 s request " +
+      "timeout; progress is reported while it waits).",
   ),
   ttlSeconds: z.number().int().min(10).optional().describe(
     "Longest life of the sandbox in seconds; Kubernetes ends it after that even if nobody " +
@@ -54,16 +60,14 @@ export const createInput = {
       "first one. Default: none; relative paths then start at the home directory " +
       "/home/sandbox, and /tmp is writable too.",
   ),
-  resources: z.object({
-    limits: z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict()
-      .optional(),
-    requests: z.object({ cpu: quantity.optional(), memory: quantity.optional() }).strict()
-      .optional(),
-  }).strict().optional().describe(
-    'CPU and memory as Kubernetes quantities, e.g. { limits: { cpu: "2", memory: "1Gi" } }. ' +
-      "Default limits 1 CPU / 512Mi, requests 100m / 128Mi. A command that goes over the " +
-      "memory limit is killed (oomKilled: true).",
-  ),
+  resources: z.object({ limits: amounts.optional(), requests: amounts.optional() }).strict()
+    .optional().describe(
+      "CPU, memory and local disk as Kubernetes quantities, e.g. " +
+        '{ limits: { cpu: "2", memory: "1Gi", "ephemeral-storage": "4Gi" } }. Default limits ' +
+        "1 CPU / 512Mi / 2Gi, requests 100m / 128Mi, unless this server caps them (see this " +
+        "tool's description). A command that goes over the memory limit is killed " +
+        "(oomKilled: true); a sandbox that writes more than its ephemeral-storage is evicted.",
+    ),
 };
 
 /** What `sandbox_create` returns. */
@@ -76,6 +80,12 @@ export const createOutput = {
   workspace: z.array(z.string()),
   timeoutSeconds: z.number(),
   ttlSeconds: z.number(),
+  isolation: z.enum(["enforced", "not-enforced", "unknown"]).describe(
+    "whether the cluster enforces the sandbox's network rules: not-enforced means its network " +
+      "is open whatever the rules say; unknown means not checked yet",
+  ),
+  egress: z.string().describe("what the sandbox may reach: none, internet or all"),
+  ingress: z.string().describe("who may connect to it: none or all"),
 };
 
 /** `sandbox_list`. */
@@ -100,6 +110,7 @@ export const listOutput = {
     ageSeconds: z.number(),
     image: z.string().optional(),
     ready: z.boolean().optional(),
+    isolation: z.enum(["enforced", "not-enforced", "unknown"]).optional(),
   })),
 };
 

@@ -13,6 +13,7 @@ import type { ClusterOptions, KubernetesSandboxOptions } from "../sandbox/option
 import type { SandboxInfo } from "../sandbox/registry.ts";
 import { KubernetesSandbox } from "../sandbox/sandbox.ts";
 import { validateSandboxId } from "../sandbox/_validate.ts";
+import { capResources, checkImage, type Fences, type SandboxBudget } from "./_fences.ts";
 
 /** Label carried by every pod and service a session creates; its value is the session's id. */
 export const SESSION_LABEL = "orbiter.dev/mcp-session";
@@ -30,8 +31,10 @@ export interface SessionConfig {
   image?: string;
   /** Default and largest `ttlSeconds` of a sandbox. */
   ttlSeconds: number;
-  /** Sandboxes the session may hold at once. */
-  maxSandboxes: number;
+  /** The operator's fences: network levels, images, caps. */
+  fences: Fences;
+  /** Sandboxes the server may hold at once, shared by all its sessions. */
+  budget: SandboxBudget;
   /** Whether tools may use sandboxes this session did not create. */
   allowOtherSandboxes: boolean;
   /** The session's id (a label value); default 12 random hex digits. */
@@ -48,6 +51,8 @@ export interface SessionEntry {
   owned: boolean;
   /** When the session got it. */
   since: Date;
+  /** Gives the entry's slot of the budget back. */
+  release: () => void;
 }
 
 /** The sandboxes of one MCP session. */
@@ -92,17 +97,24 @@ export class SandboxSession {
   }
 
   /**
-   * Validates `options` (the constructor throws before any request), then creates and starts a
-   * sandbox labelled with the session's id. On failure or abort what was made is removed.
+   * Validates `options` against the fences and the library (both throw before any request), then
+   * creates and starts a sandbox labelled with the session's id, with the server's network
+   * levels. On failure or abort what was made is removed.
    *
-   * @throws {InvalidOptionError} a bad option.
-   * @throws {SandboxError} the session is full or has ended.
+   * @throws {InvalidOptionError} a bad option, an image not allowed, a resource above its cap.
+   * @throws {SandboxError} the server holds its most sandboxes, or the session has ended.
    */
   async create(
-    options: Omit<KubernetesSandboxOptions, keyof ClusterOptions | "namespace" | "labels">,
+    options: Omit<
+      KubernetesSandboxOptions,
+      keyof ClusterOptions | "namespace" | "labels" | "egress" | "ingress"
+    >,
     signal: AbortSignal,
   ): Promise<KubernetesSandbox> {
     this.#checkOpen();
+    const fences = this.#config.fences;
+    const image = checkImage(fences, options.image, this.#config.image);
+    const resources = capResources(fences, options.resources);
     const ttl = options.ttlSeconds ?? this.#config.ttlSeconds;
     if (ttl > this.#config.ttlSeconds) {
       throw new InvalidOptionError(
@@ -114,11 +126,15 @@ export class SandboxSession {
       ...options,
       ...this.#config.cluster,
       namespace: this.#config.namespace,
-      image: options.image ?? this.#config.image,
+      image,
+      resources,
       ttlSeconds: ttl,
       labels: { [SESSION_LABEL]: this.id },
+      ...(fences.egress === undefined ? {} : { egress: fences.egress }),
+      ...(fences.ingress === undefined ? {} : { ingress: fences.ingress }),
+      ...(fences.imagePullPolicy ? { imagePullPolicy: fences.imagePullPolicy } : {}),
     });
-    this.#checkRoom();
+    const release = this.#config.budget.take();
     const started = (async () => {
       try {
         await sb.start({ signal: AbortSignal.any([signal, this.#ending.signal]) });
@@ -136,15 +152,19 @@ export class SandboxSession {
     this.#pending.set(sb.sandboxId, started);
     try {
       await started;
+    } catch (err) {
+      release();
+      throw err;
     } finally {
       this.#pending.delete(sb.sandboxId);
     }
     if (this.closed) {
       // The session ended while the pod became Ready: close() did not see it, so remove it here.
       await sb.cleanup().catch(() => {});
+      release();
       throw new SandboxError("the MCP session ended");
     }
-    this.#entries.set(sb.sandboxId, { sandbox: sb, owned: true, since: new Date() });
+    this.#entries.set(sb.sandboxId, { sandbox: sb, owned: true, since: new Date(), release });
     this.#config.log(`created sandbox ${sb.sandboxId} (${sb.namespace}/${sb.podName})`);
     return sb;
   }
@@ -172,7 +192,7 @@ export class SandboxSession {
           `--allow-other-sandboxes)`,
       );
     }
-    this.#checkRoom();
+    const release = this.#config.budget.take();
     const attached = KubernetesSandbox.connect(sandboxId, {
       ...this.#config.cluster,
       namespace: this.#config.namespace,
@@ -182,14 +202,18 @@ export class SandboxSession {
     let sb: KubernetesSandbox;
     try {
       sb = await attached;
+    } catch (err) {
+      release();
+      throw err;
     } finally {
       this.#pending.delete(sandboxId);
     }
     if (this.closed) {
       await sb.disconnect();
+      release();
       throw new SandboxError("the MCP session ended");
     }
-    this.#entries.set(sandboxId, { sandbox: sb, owned: false, since: new Date() });
+    this.#entries.set(sandboxId, { sandbox: sb, owned: false, since: new Date(), release });
     this.#config.log(`attached to sandbox ${sandboxId} (not created by this session)`);
     return sb;
   }
@@ -198,6 +222,7 @@ export class SandboxSession {
   async delete(sandboxId: string, signal: AbortSignal): Promise<KubernetesSandbox> {
     const sb = await this.get(sandboxId, signal);
     await sb.cleanup({ signal });
+    this.#entries.get(sandboxId)?.release();
     this.#entries.delete(sandboxId);
     this.#config.log(`deleted sandbox ${sandboxId}`);
     return sb;
@@ -254,6 +279,8 @@ export class SandboxSession {
       ),
       ...this.#pending.values(),
     ]);
+    // Give the slots back only now: until here the pods may still be there.
+    for (const e of entries) e.release();
     for (const r of results) {
       // A creation that the end of the session aborted rejects with the session's own reason.
       if (r.status === "rejected" && r.reason !== this.#ending.signal.reason) {
@@ -267,15 +294,6 @@ export class SandboxSession {
 
   #checkOpen(): void {
     if (this.closed) throw new SandboxError("the MCP session has ended");
-  }
-
-  #checkRoom(): void {
-    if (this.#entries.size + this.#pending.size >= this.#config.maxSandboxes) {
-      throw new SandboxError(
-        `this session already holds ${this.#config.maxSandboxes} sandboxes (the server's ` +
-          `--max-sandboxes): delete one with sandbox_delete first`,
-      );
-    }
   }
 }
 

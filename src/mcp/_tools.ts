@@ -10,39 +10,21 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { InvalidOptionError } from "../errors.ts";
-import type { KubernetesSandbox } from "../sandbox/sandbox.ts";
 import * as s from "./_schemas.ts";
 import { reportProgress } from "./_results.ts";
 import type { SandboxSession } from "./_session.ts";
 import { guarded, register, values } from "./_register.ts";
 import { registerProcessTools } from "./_process_tools.ts";
+import { registerCreate } from "./_create_tool.ts";
+import type { ServerSettings } from "./_descriptions.ts";
 
 /** Registers every tool of the server on `server`, working on `session`'s sandboxes. */
-export function registerSandboxTools(server: McpServer, session: SandboxSession): void {
-  register(server, "sandbox_create", {
-    title: "Create a sandbox",
-    description:
-      "Start a new isolated Linux sandbox (a Kubernetes pod) and return its sandboxId, which " +
-      "every other sandbox_* tool takes. Starting takes a few seconds. The sandbox has no " +
-      "network route off its cluster network, runs as a non-root user with a read-only root " +
-      "filesystem (write to /home/sandbox, /tmp or a workspace directory), and is deleted when " +
-      "this session ends, when sandbox_delete is called, or when its ttlSeconds run out. Reuse " +
-      "one sandbox for related work rather than creating many.",
-    inputSchema: z.object(s.createInput).strict(),
-    outputSchema: s.createOutput,
-    annotations: { destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  }, (args, extra) =>
-    guarded(async () => {
-      const sb = await session.create({
-        image: args.image,
-        timeout: args.timeoutSeconds,
-        ttlSeconds: args.ttlSeconds,
-        env: args.env,
-        workspace: args.workspace,
-        resources: args.resources,
-      }, extra.signal);
-      return describeCreated(sb, session, args.ttlSeconds);
-    }, values(args.env)));
+export function registerSandboxTools(
+  server: McpServer,
+  session: SandboxSession,
+  settings: ServerSettings,
+): void {
+  registerCreate(server, session, settings);
 
   register(server, "sandbox_list", {
     title: "List sandboxes",
@@ -81,6 +63,7 @@ export function registerSandboxTools(server: McpServer, session: SandboxSession)
           createdBySession: e.owned,
           ageSeconds: Math.round((Date.now() - e.since.getTime()) / 1000),
           image: e.sandbox.image,
+          isolation: e.sandbox.isolation,
         })),
       };
     }));
@@ -307,23 +290,6 @@ async function readAtMost(
     if (at === out.length) break;
   }
   return { bytes: out, truncated };
-}
-
-function describeCreated(
-  sb: KubernetesSandbox,
-  session: SandboxSession,
-  ttlSeconds: number | undefined,
-): Record<string, unknown> {
-  return {
-    sandboxId: sb.sandboxId,
-    sessionId: session.id,
-    namespace: sb.namespace,
-    podName: sb.podName!,
-    image: sb.image,
-    workspace: sb.workspace,
-    timeoutSeconds: sb.timeout,
-    ttlSeconds: ttlSeconds ?? session.ttlSeconds,
-  };
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -2,10 +2,14 @@
  * `@orbiter/sandbox-k8s/mcp`: an MCP server that gives any agent (Claude Desktop, an IDE, an
  * agent framework) Kubernetes sandboxes through tools: `sandbox_create`, `sandbox_list`,
  * `sandbox_exec`, `sandbox_read_file`, `sandbox_write_file`, `sandbox_list_files`,
- * `sandbox_fetch` and `sandbox_delete`. Run as a program it speaks MCP on stdio; the sandboxes
- * a session creates are deleted when it ends (stdin closes, SIGINT/SIGTERM), and carry the label
- * `orbiter.dev/mcp-session=<id>` and a `ttl` so that a server killed outright leaves nothing for
- * long.
+ * `sandbox_fetch` and `sandbox_delete`. Run as a program it speaks MCP on stdio, or with
+ * `--http host:port` over Streamable HTTP for remote agents (a bearer token required beyond
+ * loopback, Host and Origin checked, one set of sandboxes per session). The sandboxes a session
+ * creates are deleted when it ends (stdin closes, a DELETE, an idle timeout, SIGINT/SIGTERM), and
+ * carry the label `orbiter.dev/mcp-session=<id>` and a `ttl` so that a server killed outright
+ * leaves nothing for long. The operator fences every session: `--egress`, `--ingress`,
+ * `--allow-image`, `--max-cpu`, `--max-memory`, `--max-ephemeral-storage`, `--max-sandboxes`;
+ * the tools' descriptions are written from them.
  *
  * Add it to a client's `mcpServers` (Claude Desktop's `claude_desktop_config.json`, and most
  * others, take this shape):
@@ -31,10 +35,12 @@
  * import { createSandboxMcpServer } from "@orbiter/sandbox-k8s/mcp";
  * import { StdioServerTransport } from "npm:@modelcontextprotocol/sdk@1.32.2/server/stdio.js";
  *
- * const mcp = createSandboxMcpServer({ namespace: "agents", maxSandboxes: 3 });
+ * const mcp = createSandboxMcpServer({ namespace: "agents", maxSandboxes: 3, egress: "none" });
  * await mcp.server.connect(new StdioServerTransport());
  * await mcp.closed; // the client went away: its sandboxes are deleted
  * ```
+ *
+ * Or serve it over Streamable HTTP (`serveSandboxMcpHttp`, at `http://host:port/mcp`).
  *
  * @module
  */
@@ -43,7 +49,13 @@ import { main } from "./main.ts";
 
 export { main } from "./main.ts";
 export { createSandboxMcpServer } from "./server.ts";
-export type { SandboxMcpServer, SandboxMcpServerOptions } from "./server.ts";
+export { serveSandboxMcpHttp } from "./http.ts";
+export type {
+  SandboxMcpHttpOptions,
+  SandboxMcpHttpServer,
+  SandboxMcpServer,
+  SandboxMcpServerOptions,
+} from "./options.ts";
 // What the options refer to, so that their documentation is complete.
 export type { ClusterOptions } from "../sandbox/options.ts";
 export type { ConnectionConfig, ExecPluginConfig } from "../kubeconfig/mod.ts";

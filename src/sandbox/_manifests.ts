@@ -121,6 +121,7 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
       containers: [{
         name: CONTAINER_NAME,
         image: spec.image,
+        ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
         command: ["/bin/sh", "-c", KEEP_ALIVE_SCRIPT],
         workingDir: spec.workspace[0] ?? SANDBOX_HOME,
         env,

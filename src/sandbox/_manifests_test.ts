@@ -75,3 +75,17 @@ Deno.test("the service selects the pod, is owned by it, and exposes the ports", 
     (e) => e instanceof InvalidOptionError && e.option === "ports[0]",
   );
 });
+
+Deno.test("imagePullPolicy reaches the container, and only a known policy is taken", () => {
+  const spec = resolveSandboxSpec({ sandboxId: "abc123", imagePullPolicy: "Always" }, noEnv);
+  const pod = buildPod(spec, "ns") as Pod & {
+    spec: { containers: { imagePullPolicy?: string }[] };
+  };
+  assert.equal(pod.spec.containers[0].imagePullPolicy, "Always");
+  const plain = buildPod(resolveSandboxSpec({}, noEnv), "ns") as typeof pod;
+  assert.equal(plain.spec.containers[0].imagePullPolicy, undefined);
+  assert.throws(
+    () => resolveSandboxSpec({ imagePullPolicy: "Sometimes" as never }, noEnv),
+    (e) => e instanceof InvalidOptionError && e.option === "imagePullPolicy",
+  );
+});

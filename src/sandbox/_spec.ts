@@ -96,6 +96,7 @@ export interface SandboxSpec {
   nodeSelector?: Record<string, string>;
   tolerations?: Toleration[];
   imagePullSecrets?: string[];
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   serviceAccountName?: string;
   ttlSeconds: number;
   /** `sizeLimit` of each disk-backed `emptyDir`. */
@@ -199,6 +200,12 @@ export function resolveSandboxSpec(
   (options.imagePullSecrets ?? []).forEach((s, i) =>
     validateDnsLabel(`imagePullSecrets[${i}]`, s, 253)
   );
+  if (
+    options.imagePullPolicy !== undefined &&
+    !["Always", "IfNotPresent", "Never"].includes(options.imagePullPolicy)
+  ) {
+    throw new InvalidOptionError("imagePullPolicy", "must be Always, IfNotPresent or Never");
+  }
   const ttlSeconds = validateSeconds("ttlSeconds", options.ttlSeconds ?? DEFAULT_TTL_SECONDS);
   const runAsUser = options.runAsUser ?? 1000;
   if (!Number.isInteger(runAsUser) || runAsUser <= 0) {
@@ -222,6 +229,7 @@ export function resolveSandboxSpec(
     nodeSelector: options.nodeSelector,
     tolerations: options.tolerations,
     imagePullSecrets: options.imagePullSecrets,
+    imagePullPolicy: options.imagePullPolicy,
     serviceAccountName: options.serviceAccountName,
     ttlSeconds: Math.ceil(ttlSeconds),
     diskSizeLimit: validateQuantity(

@@ -119,6 +119,12 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
   tolerations?: Toleration[];
   /** Secrets for pulling a private image. */
   imagePullSecrets?: string[];
+  /**
+   * When the node pulls the image: `"Always"` (each start checks the registry, so a private
+   * image already on the node is not reachable by name alone), `"IfNotPresent"` or `"Never"`.
+   * Default: Kubernetes' (`Always` for `:latest` or no tag, else `IfNotPresent`).
+   */
+  imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
   /** Service account the pod runs as (its token is never mounted). */
   serviceAccountName?: string;
   /**

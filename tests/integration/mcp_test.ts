@@ -12,7 +12,9 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { KubernetesSandbox } from "../../mod.ts";
 import type { KubeClient } from "../../src/client/client.ts";
 import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
+import { egressRules } from "../../src/sandbox/_network_policy.ts";
 import {
+  adminGet,
   e2eNamespace,
   managedObjects,
   skipUnlessCluster,
@@ -752,5 +754,45 @@ Deno.test({
         );
       })
     );
+  },
+});
+
+Deno.test({
+  name:
+    "--egress and --ingress set every sandbox's NetworkPolicy, and sandbox_create says them and the isolation found",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const policy = (id: string) =>
+      adminGet<{ spec: { egress?: unknown[]; ingress?: unknown[]; policyTypes: string[] } }>(
+        `/apis/networking.k8s.io/v1/namespaces/${e2eNamespace}/networkpolicies/` +
+          `orbiter-sandbox-${id}`,
+      );
+    await withServer(async ({ client }) => {
+      const tools = (await client.listTools()).tools as ListedTool[];
+      const description = tools.find((t) => t.name === "sandbox_create")!.description!;
+      assert.match(description, /may open no connection at all/);
+      assert.match(description, /any pod of the cluster may connect/);
+      assert.doesNotMatch(description, /no network route/);
+      const out = await ok<
+        { sandboxId: string; egress: string; ingress: string; isolation: string }
+      >(
+        client,
+        "sandbox_create",
+        {},
+      );
+      assert.deepEqual([out.egress, out.ingress], ["none", "all"]);
+      assert.ok(["enforced", "not-enforced", "unknown"].includes(out.isolation));
+      const made = await policy(out.sandboxId);
+      assert.ok(made, "the sandbox has its NetworkPolicy");
+      assert.deepEqual(made.spec.egress, egressRules("none", out.sandboxId));
+      assert.deepEqual(made.spec.ingress, [{}]);
+    }, { args: ["--egress", "none", "--ingress", "all"] });
+    await withServer(async ({ client }) => {
+      const out = await ok<{ sandboxId: string; isolation: string }>(client, "sandbox_create", {});
+      assert.equal(await policy(out.sandboxId), undefined, "no policy when both are all");
+      assert.equal(out.isolation, "not-enforced");
+    }, { args: ["--egress", "all", "--ingress", "all"] });
   },
 });

@@ -1,0 +1,305 @@
+/**
+ * The MCP server over Streamable HTTP against the real node, as a remote agent meets it: the
+ * server runs in a subprocess (`src/mcp/mod.ts --http 127.0.0.1:0`, the least-privilege token
+ * user's kubeconfig, a bearer token from `ORBITER_MCP_TOKEN`), and the SDK's own
+ * `StreamableHTTPClientTransport` calls its tools. Checked on the cluster, by the session's label:
+ * a session's sandboxes are gone after its DELETE, after it expires, and after the server stops;
+ * the fences hold across sessions.
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { KubernetesSandbox } from "../../mod.ts";
+import type { KubeClient } from "../../src/client/client.ts";
+import {
+  e2eNamespace,
+  managedObjects,
+  skipUnlessCluster,
+  tokenKubeconfig,
+  withClient,
+} from "./_cluster.ts";
+
+const ignore = skipUnlessCluster();
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const SESSION_LABEL = "orbiter.dev/mcp-session";
+const TOKEN = "e2e-http-token-" + crypto.randomUUID();
+
+interface Progress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** The server in a subprocess, listening on a free loopback port. */
+async function startServer(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-env",
+      "--allow-read",
+      "src/mcp/mod.ts",
+      "--kubeconfig",
+      tokenKubeconfig!,
+      "--namespace",
+      e2eNamespace,
+      "--http",
+      "127.0.0.1:0",
+      ...args,
+    ],
+    cwd: root,
+    env: { NO_PROXY: "127.0.0.1,localhost", NO_COLOR: "1", ORBITER_MCP_TOKEN: TOKEN },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let err = "";
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const drained = (async () => {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      err += value;
+    }
+  })();
+  const deadline = Date.now() + 30_000;
+  let url: string | undefined;
+  while (!(url = /listening on (\S+\/mcp)/.exec(err)?.[1])) {
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`the server did not start:\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    stderr: () => err,
+    async stop(): Promise<Deno.CommandStatus> {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      const status = await child.status;
+      await drained;
+      return status;
+    },
+  };
+}
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+async function connect(url: string, token: string | undefined = TOKEN) {
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: token ? { headers: { authorization: `Bearer ${token}` } } : undefined,
+  });
+  const client = new Client({ name: "mcp-http-test", version: "1.0.0" });
+  await client.connect(transport);
+  const list = await client.callTool({ name: "sandbox_list", arguments: {} }) as CallToolResult;
+  const sessionId = (list.structuredContent as { sessionId: string }).sessionId;
+  return { client, transport, sessionId };
+}
+
+async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+  onprogress?: (p: Progress) => void,
+): Promise<CallToolResult> {
+  return await client.callTool({ name, arguments: args }, undefined, {
+    timeout: 120_000,
+    onprogress,
+  }) as CallToolResult;
+}
+
+const text = (r: CallToolResult) => (r.content as { text: string }[])[0].text;
+
+/** Live (not terminating) pods of a session. */
+async function livePods(kube: KubeClient, sessionId: string) {
+  const { pods } = await managedObjects(
+    kube,
+    e2eNamespace,
+    undefined,
+    `${SESSION_LABEL}=${sessionId}`,
+  );
+  return pods.filter((p) => !p.metadata.deletionTimestamp);
+}
+
+async function eventually(check: () => Promise<boolean>, what: string, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Runs `fn` with a server; afterwards it is stopped and every session it had is reaped. */
+async function withServer(
+  args: string[],
+  fn: (server: Server, kube: KubeClient, sessions: string[]) => Promise<void>,
+) {
+  await withClient("token", async (kube) => {
+    const server = await startServer(args);
+    const sessions: string[] = [];
+    try {
+      await fn(server, kube, sessions);
+    } catch (err) {
+      console.error(`server stderr:\n${server.stderr()}`);
+      throw err;
+    } finally {
+      await server.stop();
+      for (const id of sessions) {
+        await KubernetesSandbox.reap({
+          client: kube,
+          namespace: e2eNamespace,
+          labelSelector: `${SESSION_LABEL}=${id}`,
+        });
+      }
+    }
+  });
+}
+
+Deno.test({
+  name:
+    "over Streamable HTTP, the token is required, sandbox_create reports progress and isolation, and a session's sandboxes go with its DELETE",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withServer([], async (server, kube, sessions) => {
+      await assert.rejects(connect(server.url, ""), /401|Unauthorized/);
+      await assert.rejects(connect(server.url, "wrong-token-0123456789"), /401|Unauthorized/);
+      const s = await connect(server.url);
+      sessions.push(s.sessionId);
+      const progress: Progress[] = [];
+      let resultAt = 0;
+      const created = await call(s.client, "sandbox_create", {}, (p) => progress.push(p));
+      resultAt = progress.length;
+      assert.ok(!created.isError, text(created));
+      const out = created.structuredContent as Record<string, string>;
+      assert.ok(progress.length >= 1 && resultAt === progress.length, JSON.stringify(progress));
+      assert.equal(progress[0].progress, 0);
+      assert.equal(progress[0].total, 50, "the default wait, under a client's 60 s");
+      assert.match(progress[0].message!, /creating the sandbox's pod/);
+      assert.ok(progress.every((p, i) => i === 0 || p.progress > progress[i - 1].progress));
+      assert.ok(["enforced", "not-enforced", "unknown"].includes(out.isolation), out.isolation);
+      assert.deepEqual([out.egress, out.ingress], ["internet", "none"]);
+      assert.equal(out.timeoutSeconds, 50);
+      const ran = await call(s.client, "sandbox_exec", {
+        sandboxId: out.sandboxId,
+        argv: ["echo", "over http"],
+      });
+      assert.equal((ran.structuredContent as { stdout: string }).stdout, "over http\n");
+      assert.equal((await livePods(kube, s.sessionId)).length, 1);
+
+      console.log(`isolation: ${out.isolation}; progress: ${JSON.stringify(progress)}`);
+
+      // A wait that lasts (an image that cannot be pulled, until the library gives up on it):
+      // progress keeps coming while sandbox_create waits.
+      const slow: Progress[] = [];
+      const started = Date.now();
+      const failed = await call(
+        s.client,
+        "sandbox_create",
+        { image: "orbiter.local/not-there:1" },
+        (p) => slow.push(p),
+      );
+      assert.equal(failed.isError, true);
+      assert.match(text(failed), /PodStartError/);
+      const seconds = (Date.now() - started) / 1000;
+      assert.ok(slow.length >= Math.floor(seconds) - 1, `${slow.length} in ${seconds} s`);
+      assert.ok(slow.length >= 3, JSON.stringify(slow));
+      assert.match(slow.at(-1)!.message!, /waiting for the sandbox to be ready: \d+ s of 50 s/);
+      assert.equal((await livePods(kube, s.sessionId)).length, 1, "the failed one was removed");
+
+      await s.transport.terminateSession();
+      assert.deepEqual(await livePods(kube, s.sessionId), [], "gone once DELETE is answered");
+      await s.client.close();
+      assert.doesNotMatch(server.stderr(), new RegExp(TOKEN), "the token is never logged");
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "over Streamable HTTP, an idle session's sandboxes are deleted, and so are the others' when the server stops",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withServer(["--session-idle-timeout", "2"], async (server, kube, sessions) => {
+      const idle = await connect(server.url);
+      const live = await connect(server.url);
+      sessions.push(idle.sessionId, live.sessionId);
+      for (const s of [idle, live]) {
+        const r = await call(s.client, "sandbox_create", {});
+        assert.ok(!r.isError, text(r));
+      }
+      // The idle client goes away without DELETE (its stream closes).
+      await idle.client.close();
+      await eventually(
+        async () => (await livePods(kube, idle.sessionId)).length === 0,
+        "the idle session's sandbox is deleted",
+      );
+      assert.match(server.stderr(), new RegExp(`session ${idle.sessionId} idle for \\d+ s`));
+      // The other client is still connected (its stream open): its sandbox stays...
+      assert.equal((await livePods(kube, live.sessionId)).length, 1);
+      // ...until the server stops.
+      const status = await server.stop();
+      assert.equal(status.code, 0);
+      assert.deepEqual(await livePods(kube, live.sessionId), []);
+      await live.client.close().catch(() => {});
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "over Streamable HTTP, the fences hold across sessions: images, caps and --max-sandboxes for the whole server",
+  ignore,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withServer([
+      "--allow-image",
+      "docker.io/library/python:3.11-slim",
+      "--max-memory",
+      "256Mi",
+      "--max-sandboxes",
+      "1",
+      // An allow-list pulls with Always by default; this cluster reaches no registry.
+      "--image-pull-policy",
+      "IfNotPresent",
+    ], async (server, kube, sessions) => {
+      const a = await connect(server.url);
+      const b = await connect(server.url);
+      sessions.push(a.sessionId, b.sessionId);
+      const image = await call(a.client, "sandbox_create", { image: "busybox:1" });
+      assert.match(text(image), /InvalidOptionError: image: "busybox:1" is not allowed/);
+      const cap = await call(a.client, "sandbox_create", {
+        resources: { limits: { memory: "1Gi" } },
+      });
+      assert.match(text(cap), /resources\.limits\.memory: 1Gi is more than this server's cap/);
+      assert.deepEqual(await livePods(kube, a.sessionId), [], "nothing made for a refusal");
+      // No image named: the first allowed one; no memory named: the cap is the limit.
+      const created = await call(a.client, "sandbox_create", {});
+      assert.ok(!created.isError, text(created));
+      const [pod] = await livePods(kube, a.sessionId);
+      const container = (pod.spec as {
+        containers: { resources?: { limits?: object }; imagePullPolicy?: string }[];
+      }).containers[0];
+      assert.equal(container.imagePullPolicy, "IfNotPresent");
+      assert.equal((container.resources?.limits as { memory?: string })?.memory, "256Mi");
+      const full = await call(b.client, "sandbox_create", {});
+      assert.match(text(full), /already holds 1 sandbox\(es\), its limit \(--max-sandboxes\)/);
+      assert.deepEqual(await livePods(kube, b.sessionId), []);
+      await a.transport.terminateSession();
+      // The slot is back: the other session may create one now.
+      const after = await call(b.client, "sandbox_create", {});
+      assert.ok(!after.isError, text(after));
+      await b.transport.terminateSession();
+      await Promise.all([a.client.close(), b.client.close()]);
+    });
+  },
+});
