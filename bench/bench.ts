@@ -290,6 +290,7 @@ async function benchWarm() {
     await pool.close();
   }
   const c = record("warm", "ours: KubernetesSandbox.create() + first exec", cold);
+  coldTtfcMedian = c.median;
   const w = record("warm", "ours: SandboxPool.acquire() + first exec (an idle sandbox)", warm);
   raw["warm/pool stats"] = pool.stats;
   emitRatio("ttfc_pool_vs_cold", ratio(w.median, c.median));
@@ -302,6 +303,82 @@ async function benchWarm() {
     created.delete(sb);
   }
   emitRatio("ttfc_pool_vs_kubectl_exec", ratio(w.median, kubectlExecMedian));
+}
+
+/** `KubernetesSandbox.create()` + first exec, median ms, once benchWarm has measured it. */
+let coldTtfcMedian: number | undefined;
+
+// --- 2c. warm pool, claimed by another process: acquire to first command ----------------------
+/**
+ * A sandbox that another process started (and whose command channel that process holds) is
+ * claimed here by a second, long-lived process (bench/pool_claim_child.ts), which must open its
+ * own channel to run its first command. Its startup is not counted: each sample is one
+ * `acquire()` + `exec(["true"])` inside it.
+ */
+async function benchWarmOtherProcess() {
+  log(`warm, other process: ${SAMPLES} samples (+1 warm-up): pool acquire + first command`);
+  const name = `bench-other-${crypto.randomUUID().slice(0, 8)}`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-lock",
+      "--allow-all",
+      "bench/pool_claim_child.ts",
+      name,
+      kubeconfig,
+      namespace,
+    ],
+    cwd: root,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const input = child.stdin.getWriter();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  const nextLine = async () => {
+    while (!pending.includes("\n")) {
+      const r = await lines.read();
+      if (r.done) throw new Error("bench/pool_claim_child.ts ended early");
+      pending += r.value;
+    }
+    const line = pending.slice(0, pending.indexOf("\n"));
+    pending = pending.slice(pending.indexOf("\n") + 1);
+    return JSON.parse(line) as { ms: number; acquireMs: number; warm: number; cold: number };
+  };
+  const pool = new SandboxPool({ client, namespace, name, size: 1 });
+  const total: number[] = [];
+  const acquire: number[] = [];
+  try {
+    for (let i = -1; i < SAMPLES; i++) {
+      await pool.start(); // an idle sandbox of this process, its channel open here
+      await new Promise((r) => setTimeout(r, 300));
+      await input.write(new TextEncoder().encode("go\n"));
+      const r = await nextLine();
+      if (r.cold !== 0) throw new Error("the other process found no idle sandbox to claim");
+      if (i >= 0) {
+        total.push(r.ms);
+        acquire.push(r.acquireMs);
+      }
+    }
+  } finally {
+    await input.write(new TextEncoder().encode("quit\n")).catch(() => {});
+    await input.close().catch(() => {});
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    await child.status;
+    clearTimeout(timer);
+    await lines.cancel().catch(() => {});
+    await pool.close();
+  }
+  const t = record(
+    "warm",
+    "ours: acquire() + first exec in another process (an idle sandbox)",
+    total,
+  );
+  record("warm diag", "  of which: acquire() in the other process", acquire);
+  if (coldTtfcMedian !== undefined) {
+    emitRatio("ttfc_pool_other_process_vs_cold", ratio(t.median, coldTtfcMedian));
+  }
 }
 
 /**
@@ -650,10 +727,125 @@ async function kubectlPortForward(
   return { port: Number(/127\.0\.0\.1:(\d+)/.exec(seen)![1]), stop };
 }
 
+// --- ports: sb.fetch() against a running `kubectl port-forward` ------------------------------
+/**
+ * An HTTP/1.1 server that keeps connections (Python's handler with `protocol_version =
+ * "HTTP/1.1"`, Nagle off as such servers set it), next to `http.server`, which is HTTP/1.0 and
+ * ends each connection after its response.
+ */
+const KEEP_ALIVE_SERVER = `
+import http.server
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def __init__(self, *a, **k): super().__init__(*a, directory="/tmp/www", **k)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8001), H).serve_forever()
+`;
+
+async function benchPorts() {
+  log(`ports: fetch ${SAMPLES} samples each, two servers`);
+  const sb = new KubernetesSandbox({ client, namespace, timeout: 300 });
+  created.add(sb);
+  await sb.start();
+  const pod = sb.podName!;
+  try {
+    // One HTTP request to a server in the sandbox: sb.fetch() vs fetch() through a running
+    // `kubectl port-forward` (its start is not counted), and through sb.forwardPort(). Against a
+    // server that keeps connections (sb.fetch() keeps its port forward; Deno's fetch() keeps its
+    // connection to kubectl, which keeps its stream), and against http.server, which ends each
+    // one (a new port forward per request for ours, a new stream for kubectl).
+    await sb.exec(["/bin/sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt"]);
+    await sb.exec(["/bin/sh", "-c", "cat > /tmp/keep.py"], { stdin: KEEP_ALIVE_SERVER });
+    await sb.spawn(["python3", "-m", "http.server", "8000", "-d", "/tmp/www"], { detached: true });
+    await sb.spawn(["python3", "/tmp/keep.py"], { detached: true });
+    await withPortForwardGrant(async () => {
+      for (const port of [8000, 8001]) {
+        for (
+          let i = 0;
+          !(await sb.fetch(port, "/hello.txt").then((r) => r.text(), () => ""));
+          i++
+        ) {
+          if (i > 100) throw new Error(`the server on ${port} did not answer`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      const get = async (url: string) => {
+        const text = await (await fetch(url)).text();
+        if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
+      };
+      const ours = (port: number) =>
+        timeRuns(SAMPLES, 3, async () => {
+          const text = await (await sb.fetch(port, "/hello.txt")).text();
+          if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
+        });
+      const viaFetch = await ours(8001);
+      const viaFetchClosing = await ours(8000);
+      const fwd = await sb.forwardPort(8000);
+      const viaForward = await timeRuns(SAMPLES, 3, () => get(`${fwd.url}/hello.txt`));
+      await fwd.close();
+      const running = await kubectlPortForward(pod, 8001);
+      const runningClosing = await kubectlPortForward(pod, 8000);
+      try {
+        const viaKubectl = await timeRuns(
+          SAMPLES,
+          3,
+          () => get(`http://127.0.0.1:${running.port}/hello.txt`),
+        );
+        const viaKubectlClosing = await timeRuns(
+          SAMPLES,
+          3,
+          () => get(`http://127.0.0.1:${runningClosing.port}/hello.txt`),
+        );
+        const f = record(
+          "ports",
+          "ours: sb.fetch(port, path), a server that keeps connections",
+          viaFetch,
+        );
+        const kp = record(
+          "ports",
+          "fetch() through a running `kubectl port-forward`, a server that keeps connections",
+          viaKubectl,
+        );
+        emitRatio("fetch_vs_kubectl_port_forward_keepalive", ratio(f.median, kp.median));
+        const fc = record(
+          "ports",
+          "ours: sb.fetch(port, path), http.server (ends each connection)",
+          viaFetchClosing,
+        );
+        const kc = record(
+          "ports",
+          "fetch() through a running `kubectl port-forward`, http.server",
+          viaKubectlClosing,
+        );
+        emitRatio("fetch_vs_kubectl_port_forward", ratio(fc.median, kc.median));
+        record("ports", "ours: fetch() through sb.forwardPort(8000), http.server", viaForward);
+        // A one-off request, as a tool that needs one answer makes it: kubectl's start counted.
+        const oneShot = await timeRuns(Math.min(SAMPLES, 10), 1, async () => {
+          const once = await kubectlPortForward(pod, 8000);
+          try {
+            await get(`http://127.0.0.1:${once.port}/hello.txt`);
+          } finally {
+            await once.stop();
+          }
+        });
+        const ko = record("ports", "kubectl port-forward started for one request", oneShot);
+        emitRatio("fetch_vs_kubectl_port_forward_oneshot", ratio(fc.median, ko.median));
+      } finally {
+        await running.stop();
+        await runningClosing.stop();
+      }
+    });
+  } finally {
+    await sb.cleanup();
+    created.delete(sb);
+  }
+}
+
 async function benchStreams() {
   log(
-    `streams: ${STREAM_MIB} MiB of stdout, ${TRANSFER_SAMPLES} samples each; fetch ${SAMPLES} ` +
-      `samples; dirs ${TRANSFER_SAMPLES + 2}`,
+    `streams: ${STREAM_MIB} MiB of stdout, ${TRANSFER_SAMPLES} samples each; ` +
+      `dirs ${TRANSFER_SAMPLES + 2}`,
   );
   const sb = new KubernetesSandbox({ client, namespace, timeout: 300 });
   created.add(sb);
@@ -688,57 +880,6 @@ async function benchStreams() {
     record("streams", "ours: spawn() stdout", mibps(ours), "MiB/s");
     record("streams", "kubectl exec stdout", mibps(peer), "MiB/s");
     emitRatio("stream_vs_kubectl_exec", ratio(o.median, k.median));
-
-    // 2. One HTTP request to a server in the sandbox: sb.fetch() vs curl-like fetch through a
-    // running `kubectl port-forward` (its start is not counted), and through sb.forwardPort().
-    await sb.exec(["/bin/sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt"]);
-    await sb.spawn(["python3", "-m", "http.server", "8000", "-d", "/tmp/www"], { detached: true });
-    await withPortForwardGrant(async () => {
-      for (let i = 0; !(await sb.fetch(8000, "/hello.txt").then((r) => r.text(), () => "")); i++) {
-        if (i > 100) throw new Error("http.server did not answer");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      const get = async (url: string) => {
-        const text = await (await fetch(url)).text();
-        if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
-      };
-      const viaFetch = await timeRuns(SAMPLES, 3, async () => {
-        const text = await (await sb.fetch(8000, "/hello.txt")).text();
-        if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
-      });
-      const fwd = await sb.forwardPort(8000);
-      const viaForward = await timeRuns(SAMPLES, 3, () => get(`${fwd.url}/hello.txt`));
-      await fwd.close();
-      const running = await kubectlPortForward(pod, 8000);
-      try {
-        const viaKubectl = await timeRuns(
-          SAMPLES,
-          3,
-          () => get(`http://127.0.0.1:${running.port}/hello.txt`),
-        );
-        const f = record(
-          "ports",
-          "ours: sb.fetch(8000, path) (a port forward per request)",
-          viaFetch,
-        );
-        record("ports", "ours: fetch() through sb.forwardPort(8000)", viaForward);
-        const kp = record("ports", "fetch() through a running `kubectl port-forward`", viaKubectl);
-        emitRatio("fetch_vs_kubectl_port_forward", ratio(f.median, kp.median));
-        // A one-off request, as a tool that needs one answer makes it: kubectl's start counted.
-        const oneShot = await timeRuns(Math.min(SAMPLES, 10), 1, async () => {
-          const once = await kubectlPortForward(pod, 8000);
-          try {
-            await get(`http://127.0.0.1:${once.port}/hello.txt`);
-          } finally {
-            await once.stop();
-          }
-        });
-        const ko = record("ports", "kubectl port-forward started for one request", oneShot);
-        emitRatio("fetch_vs_kubectl_port_forward_oneshot", ratio(f.median, ko.median));
-      } finally {
-        await running.stop();
-      }
-    });
 
     // 3. A tree both ways: uploadDir + downloadDir vs kubectl cp of a folder, up and down.
     const dir = await Deno.makeTempDir({ prefix: "orbiter-bench-dirs-" });
@@ -876,7 +1017,8 @@ function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number):
 
 const startedAt = new Date();
 const t0 = performance.now();
-const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,warm,fanout,cold,files,streams").split(",");
+const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,warm,fanout,cold,files,ports,streams")
+  .split(",");
 try {
   const v = await versions();
   notes.push(
@@ -894,8 +1036,11 @@ try {
       "ratio is (ours write + read) / (kubectl cp up + down), medians.",
     "streams: ours reads spawn()'s stdout to the end; the peer is `kubectl exec POD -- head -c N " +
       "/dev/zero` with its stdout collected by this process. ports: the peer is Deno's fetch() " +
-      "through a `kubectl port-forward POD :8000` started once beforehand (its start not " +
-      "counted), ours opens a port forward per request. dirs: a folder of 10 folders x 10 files " +
+      "through a `kubectl port-forward POD :PORT` started once beforehand (its start not " +
+      "counted), to http.server, which ends each connection (fetch_vs_kubectl_port_forward: " +
+      "ours opens a port forward per request, kubectl a stream on its running connection), " +
+      "and to an HTTP/1.1 server that keeps them (..._keepalive: ours keeps its port forward, " +
+      "Deno's fetch() its connection to kubectl). dirs: a folder of 10 folders x 10 files " +
       "of 256 KiB, each sample into a new folder; the peer is `kubectl cp` both ways.",
     "fan-out: on kwok's fake node (a toleration and a nodeSelector), since hundreds of real " +
       "containers do not fit on 2 cores; it measures the client and the control plane.",
@@ -905,9 +1050,11 @@ try {
   if (only.includes("start")) await benchStart();
   if (only.includes("exec")) await benchExec();
   if (only.includes("warm")) await benchWarm();
+  if (only.includes("warm")) await benchWarmOtherProcess();
   if (only.includes("fanout")) await benchFanout();
   if (only.includes("cold")) await benchCold();
   if (only.includes("files")) await benchFiles();
+  if (only.includes("ports")) await benchPorts();
   if (only.includes("streams")) await benchStreams();
   const out = Deno.env.get("BENCH_RESULTS") ?? `${root}/bench/RESULTS.md`;
   // The soak numbers come from the test suite (tests/integration/soak_test.ts), not from this

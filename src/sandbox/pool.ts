@@ -217,13 +217,13 @@ export class SandboxPool extends EventTarget {
       const signal = options.signal;
       if (options.egress !== undefined) await sb.setEgress(options.egress, { signal });
       if (options.ingress !== undefined) await sb.setIngress(options.ingress, { signal });
-      // Checked before a secret goes in when the pool requires isolation; else in the
-      // background (the pool's own sandboxes were checked when they started).
-      const check = sb.checkIsolation({ signal });
-      check.catch(() => {});
+      // The pool's own sandboxes were checked when they started, before any command. One from
+      // another process is checked here, before a secret goes in, when the pool requires
+      // isolation; otherwise only on demand (a check now would slow the caller's first command).
       const require = this.#options.requireIsolation;
       if (require) {
-        const failure = isolationFailure(await check, require === true ? "not-refuted" : require);
+        const report = await sb.checkIsolation({ signal });
+        const failure = isolationFailure(report, require === true ? "not-refuted" : require);
         if (failure) throw failure;
       }
       await deliver(sb, env, files, options.signal);
