@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from the Go module proxy into a cache outside the
-# repository: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kubectl (k8s.io/kubernetes),
-# etcd (go.etcd.io/etcd/server/v3) and kwok. A warm cache makes this a no-op.
+# repository: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and
+# kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), kwok, and kube-router (the node's
+# NetworkPolicy firewall). A warm cache makes this a no-op.
 #
 # k8s.io/kubernetes and etcd's server module both replace their sibling modules with relative paths,
 # so `go install mod@version` refuses them. We build them from small wrapper modules instead, whose
-# go.mod replaces every such module with its published tag.
+# go.mod replaces every such module with its published tag. kube-router is built from a wrapper
+# module too, whose go.mod raises its dependencies with reported security flaws
+# (KUBE_ROUTER_DEPS in versions.env; those versions need Go >= 1.26).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -14,10 +17,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache_root=${ORBITER_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orbiter-sandbox-k8s}
 key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
 bin="$cache_root/$key/bin"
-k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 want=("${k8s_cmds[@]}" etcd kwok)
+# kube-router shares the folder; the recipe it was built from is kept beside it, so a change to its
+# pins rebuilds it alone.
+kr_recipe="kube-router ${KUBE_ROUTER_VERSION} ${KUBE_ROUTER_DEPS}"
+kr_current() { [ -x "$bin/kube-router" ] && [ "$(cat "$bin/kube-router.recipe" 2>/dev/null)" = "$kr_recipe" ]; }
 
-have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
+have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; kr_current; }
 if have_all; then
   [ "${1:-}" = "--print-bin" ] && echo "$bin"
   exit 0
@@ -121,6 +128,25 @@ if [ ! -x "$bin/kwok" ]; then
   GOBIN="$bin" go install -trimpath -ldflags "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}" \
     "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}" >&2
   log "built kwok ($((SECONDS - start)) s so far)"
+fi
+
+# --- kube-router ----------------------------------------------------------------------------
+if ! kr_current; then
+  rdir="$work/kube-router"
+  rm -rf "$rdir"
+  mkdir -p "$rdir"
+  printf 'module orbiter.local/kube-router-build\n\ngo 1.24.0\n' >"$rdir/go.mod"
+  printf '// Package build only anchors the wrapper module.\npackage build\n' >"$rdir/tools.go"
+  cd "$rdir"
+  log "building kube-router $KUBE_ROUTER_VERSION (its vulnerable dependencies raised: $KUBE_ROUTER_DEPS)"
+  # shellcheck disable=SC2086 # KUBE_ROUTER_DEPS is a list of module@version words.
+  go get "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${KUBE_ROUTER_VERSION}" $KUBE_ROUTER_DEPS >&2
+  kv=github.com/cloudnativelabs/kube-router/v2/pkg/version
+  go build -trimpath -ldflags "-s -w -X $kv.Version=${KUBE_ROUTER_VERSION} -X $kv.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    -o "$bin/kube-router.tmp" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router >&2
+  mv "$bin/kube-router.tmp" "$bin/kube-router"
+  echo "$kr_recipe" >"$bin/kube-router.recipe"
+  log "built kube-router ($((SECONDS - start)) s so far)"
 fi
 
 have_all || { log "some binaries are missing after the build"; exit 1; }

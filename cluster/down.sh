@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the local cluster started by cluster/up.sh and removes its state in .cluster/: every
-# process it started (control plane, kwok, kubelet, containerd and its shims), every container
+# process it started (control plane, kwok, kubelet, kube-proxy, kube-router, containerd and its
+# shims), kube-proxy's and kube-router's iptables rules and ipsets, every container
 # and pod sandbox on the real node, their network namespaces, the orb0 bridge, the mounts under
 # .cluster/ and the node's cgroups. Idempotent: safe to run when nothing is running.
 #
@@ -43,7 +44,7 @@ ours() {
     exe=${cmd%% *}
     exe=${exe##*/}
     case $exe in
-      etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kwok | kubelet | containerd | containerd-shim*) ;;
+      etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kwok | kubelet | kube-proxy | kube-router | containerd | containerd-shim*) ;;
       *) continue ;;
     esac
     [[ "$cmd" == *"$state/"* ]] && echo "$pid"
@@ -80,6 +81,12 @@ named() {
 }
 running() { [ -n "$(named "$1")" ]; }
 ctr_() { timeout 20 ctr --address "$sock" --namespace k8s.io "$@" 2>/dev/null; }
+
+# 0. The network policy firewall and the Service proxy, and the iptables rules and ipsets they
+#    installed (cluster/network.sh).
+stop kube-router kube-proxy
+ORBITER_CLUSTER_LOCKED=1 ORBITER_NETWORK_QUIET=$($quiet && echo 1) bash "$here/network.sh" stop ||
+  echo "[cluster down] WARNING: kube-proxy's or kube-router's iptables state may be left (cluster/network.sh stop failed)" >&2
 
 # 1. The node's pods, the proper way while kubelet and the API server run: force-delete them, and
 #    kubelet stops their containers and tears down their sandboxes (CNI DEL, netns, mounts).

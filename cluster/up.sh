@@ -2,7 +2,10 @@
 # Starts a real, local Kubernetes cluster for the integration tests:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler;
 #   a REAL node "localhost": kubelet + containerd + runc, with images built locally
-#   (cluster/images.sh) and a CNI bridge with no route off the machine. Sandboxes land here;
+#   (cluster/images.sh) and a CNI bridge with no route off the machine (pods route only their
+#   subnet and the Service range); kube-proxy for Services and kube-router enforcing
+#   NetworkPolicy (cluster/network.sh; cluster/netpol.sh turns enforcement off and on).
+#   Sandboxes land here;
 #   kwok with one fake node "kwok-node-0", tainted orbiter.dev/fake-node=true:NoSchedule, for
 #   scale tests only (a pod must tolerate that taint to go there; kwok runs no container).
 # Everything listens on 127.0.0.1 only; state, logs and PIDs live in .cluster/ (git-ignored).
@@ -63,7 +66,7 @@ healthy() {
 }
 
 if [ "${1:-}" = "--check" ]; then
-  healthy
+  healthy && bash "$here/network.sh" check
   exit $?
 fi
 
@@ -105,11 +108,28 @@ import_images() {
   echo "$images" >"$state/images-imported"
 }
 
+# Pods get 10.88.0.0/16 addresses on bridge orb0, with no default route and no masquerading: a
+# sandbox here reaches nothing off its subnet ("Network is unreachable") except the Service range,
+# routed through the bridge, where kube-proxy's rules take it to a pod (hairpinMode: back to the
+# pod itself, too). Written atomically and only when changed: containerd reloads the folder, so a
+# running cluster's new pods get a new version.
+write_cni_conf() {
+  local dir="$state/containerd/cni" conf
+  conf='{"cniVersion":"0.4.0","name":"orbiter","plugins":[{"type":"bridge","bridge":"orb0","isGateway":true,"ipMasq":false,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"routes":[{"dst":"10.96.0.0/16"}],"dataDir":"'"$state/containerd/cni-ipam"'"}}]}'
+  mkdir -p "$dir"
+  [ "$(cat "$dir/10-orbiter.conflist" 2>/dev/null)" = "$conf" ] && return 0
+  printf '%s\n' "$conf" >"$dir/.10-orbiter.conflist.tmp"
+  mv "$dir/.10-orbiter.conflist.tmp" "$dir/10-orbiter.conflist"
+}
+
 # .cluster/auto-started marks a cluster that scripts/test.sh started for its own run (it is
 # stopped when the last test run using it ends). Running up.sh yourself keeps it running.
 if healthy; then
   [ -n "${ORBITER_CLUSTER_AUTO:-}" ] || rm -f "$state/auto-started"
   failed=$(import_images) || die "importing into the node's containerd failed: $failed"
+  write_cni_conf
+  # Starts kube-proxy and kube-router when they are not running (a cluster started before them).
+  bash "$here/network.sh" start || die "starting kube-proxy and kube-router failed (see above; logs in $logs/)"
   log "already up and healthy (kubeconfig: $state/kubeconfig)"
   exit 0
 fi
@@ -234,7 +254,7 @@ kubeconfig "$state/kubeconfig-token" orbiter-e2e-token "$TOKEN_USER" --token="$T
 start() {
   local name=$1
   shift
-  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 7>&- 8>&- 9>&- &
+  setsid "$@" </dev/null >"$logs/$name.log" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
   echo $! >"$pids/$name.pid"
 }
 # wait_for NAME SECONDS CMD...: polls CMD until it succeeds; fails early when NAME has died.
@@ -284,11 +304,7 @@ start kube-apiserver "$bin/kube-apiserver" \
 ctrd="$state/containerd"
 sock="$ctrd/containerd.sock"
 mkdir -p "$ctrd/cni" "$ctrd/certs.d/_default" "$ctrd/opt"
-# Pods get 10.88.0.0/16 addresses on bridge orb0, with no default route and no masquerading: a
-# sandbox here reaches nothing off its subnet ("Network is unreachable").
-cat >"$ctrd/cni/10-orbiter.conflist" <<JSON
-{"cniVersion":"0.4.0","name":"orbiter","plugins":[{"type":"bridge","bridge":"orb0","isGateway":true,"ipMasq":false,"hairpinMode":true,"ipam":{"type":"host-local","ranges":[[{"subnet":"10.88.0.0/16"}]],"dataDir":"$ctrd/cni-ipam"}}]}
-JSON
+write_cni_conf
 # No registry is reachable: every pull must fail at once on loopback, never resolve a registry's
 # name off this machine. containerd 1.6 ignores hosts.toml's _default, so the catch-all is a proxy
 # that is a closed port (HTTP(S)_PROXY, below, for any registry name); the hosts.toml files send the
@@ -333,10 +349,12 @@ rm -f "$state/images-imported"
 failed=$(import_images) || fail containerd "importing into containerd failed: $failed"
 
 log "starting kube-controller-manager, kube-scheduler, kwok and kubelet"
+# resourcequota-controller: the API server enforces no ResourceQuota whose usage that controller
+# has not computed (deploy/namespace.yaml's; tests/integration/hardened_namespace_test.ts).
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig="$state/config/controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
-  --controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller \
+  --controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller,resourcequota-controller \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --use-service-account-credentials=true --service-cluster-ip-range=10.96.0.0/16
 start kube-scheduler "$bin/kube-scheduler" \
@@ -425,6 +443,9 @@ kc -n "$NS" create rolebinding orbiter-sandbox --role=orbiter-sandbox --user="$T
   --dry-run=client -o yaml | kc -n "$NS" apply -f - >/dev/null
 # Pods can only be admitted once the ServiceAccount controller has created "default".
 wait_for kube-controller-manager 60 kc -n "$NS" get serviceaccount default
+
+log "starting kube-proxy and kube-router"
+bash "$here/network.sh" start || fail kube-router "starting kube-proxy and kube-router failed"
 
 for c in "${components[@]}"; do pid_ok "$c" || fail "$c" "$c exited during startup"; done
 if [ -n "${ORBITER_CLUSTER_AUTO:-}" ]; then touch "$state/auto-started"; else rm -f "$state/auto-started"; fi

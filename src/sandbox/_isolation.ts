@@ -25,7 +25,12 @@
 import type { KubeClient } from "../client/client.ts";
 import { corePath, type Pod, type Service } from "../client/resources.ts";
 import { execInPod, type ExecTarget } from "./_exec_in_pod.ts";
-import { INTERNAL_CIDRS_V4, PROBE_CLOSED_PORT, PROBE_OPEN_PORT } from "./_network_policy.ts";
+import {
+  INTERNAL_CIDRS_V4,
+  type PolicyRules,
+  PROBE_CLOSED_PORT,
+  PROBE_OPEN_PORT,
+} from "./_network_policy.ts";
 import { STEP_PRELUDE } from "./_scripts.ts";
 
 /** Whether the sandbox's NetworkPolicy is enforced (see the module's documentation). */
@@ -61,7 +66,7 @@ export const SETTLE_SECONDS = 10;
 const PROBE_PY = String.raw`
 import select, socket, sys, time
 key = sys.stdin.readline().strip()
-host, ok, bad, settle, own = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5].split(",")
+host, ok, bad, settle, own, strict = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5].split(","), sys.argv[6] == "1"
 fam = socket.AF_INET6 if ":" in host else socket.AF_INET
 def out(verdict, detail):
     print(key, verdict, detail[:200]); sys.stdout.flush(); sys.exit(0)
@@ -97,6 +102,8 @@ while True:
         last = ("unknown", "the allowed port did not answer either (%s): no path back to the pod through its Service" % o)
     elif peer is None or peer in own or peer.startswith("127.") or peer == "::1":
         last = ("unknown", "the forbidden port answered, but the connection never left the pod (from %s)" % peer)
+    elif not strict:
+        last = ("unknown", "the forbidden port answered, but the policy allows the sandbox to reach itself one way, which some plugins take as enough")
     else:
         last = ("not-enforced", "a connection the policy forbids went through (from %s)" % peer)
     if time.monotonic() >= until:
@@ -114,16 +121,51 @@ function report(status: IsolationStatus, detail: string, warnings: string[]): Is
   return { status, detail, warnings, checkedAt: new Date() };
 }
 
+const IPV4_ADDRESS = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** Whether the IPv4 address `ip` lies in the IPv4 CIDR `cidr` (false for anything IPv6). */
+function inCidr(ip: string, cidr: string): boolean {
+  const [base, bits] = cidr.split("/");
+  if (!IPV4_ADDRESS.test(ip) || !IPV4_ADDRESS.test(base)) return false;
+  const toInt = (a: string) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+  const shift = 32 - Number(bits);
+  return Math.floor(toInt(ip) / 2 ** shift) === Math.floor(toInt(base) / 2 ** shift);
+}
+
 /** Whether the IPv4 address `ip` lies in one of the ranges `egress: "internet"` excludes. */
 function isInternal(ip: string, extra: string[]): boolean {
-  const toInt = (a: string) => a.split(".").reduce((n, o) => n * 256 + Number(o), 0);
-  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) return true; // IPv6: not judged here
-  return [...INTERNAL_CIDRS_V4, ...extra.filter((c) => !c.includes(":"))].some((cidr) => {
-    const [base, bits] = cidr.split("/");
-    const mask = Number(bits) === 0 ? 0 : 2 ** 32 - 2 ** (32 - Number(bits));
-    const masked = (n: number) => Number(BigInt(n) & BigInt(mask));
-    return masked(toInt(ip)) === masked(toInt(base));
+  if (!IPV4_ADDRESS.test(ip)) return true; // IPv6: not judged here
+  return [...INTERNAL_CIDRS_V4, ...extra].some((cidr) => inCidr(ip, cidr));
+}
+
+/**
+ * Whether `rules` (one direction of the sandbox's policy) surely forbid the pod at `podIp` to
+ * reach itself on the probe's closed port. A peer the library cannot judge (a selector other than
+ * the probe's own, an IPv6 address) counts as allowing.
+ */
+function forbidsSelf(rules: Record<string, unknown>[], podIp: string): boolean {
+  return rules.every((rule) => {
+    const ports = rule.ports as { port: number }[] | undefined;
+    if (ports && !ports.some((p) => p.port === PROBE_CLOSED_PORT)) return true;
+    const peers = (rule.to ?? rule.from) as Record<string, unknown>[] | undefined;
+    if (!peers) return false;
+    return peers.every((peer) => {
+      const block = peer.ipBlock as { cidr: string; except?: string[] } | undefined;
+      if (!block || peer.podSelector || peer.namespaceSelector) return false;
+      if (!IPV4_ADDRESS.test(podIp)) return false;
+      if (block.cidr.includes(":")) return true;
+      return !inCidr(podIp, block.cidr) || (block.except ?? []).some((c) => inCidr(podIp, c));
+    });
   });
+}
+
+/**
+ * Whether the sandbox's policy forbids the probe's closed port in both directions. Some plugins
+ * (kube-router) let a pod reach itself through its Service when either direction allows it, so
+ * a connection that goes through proves nothing unless both forbid it.
+ */
+export function forbidsProbeBothWays(rules: PolicyRules, podIp: string): boolean {
+  return forbidsSelf(rules.egress, podIp) && forbidsSelf(rules.ingress, podIp);
 }
 
 /** Addresses of the sandbox that `"internet"` egress would still reach. */
@@ -150,7 +192,13 @@ export async function checkIsolation(
   target: ExecTarget,
   pod: Pod,
   service: Service | undefined,
-  options: { settleSeconds?: number; warnings?: string[]; signal?: AbortSignal } = {},
+  options: {
+    /** Whether the policy forbids the closed port both ways (see forbidsProbeBothWays()). */
+    strict?: boolean;
+    settleSeconds?: number;
+    warnings?: string[];
+    signal?: AbortSignal;
+  } = {},
 ): Promise<IsolationReport> {
   const warnings = options.warnings ?? [];
   const host = service?.spec?.clusterIP;
@@ -174,6 +222,7 @@ export async function checkIsolation(
     String(PROBE_CLOSED_PORT),
     String(settle),
     own.join(","),
+    options.strict ? "1" : "0",
   ];
   // The probe's own deadline is its settle time and two rounds of timeouts; past that, unknown.
   const deadline = AbortSignal.timeout((settle + 10) * 1000);

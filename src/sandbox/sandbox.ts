@@ -49,10 +49,11 @@ import {
 } from "./registry.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
 import { acquireClient, type ClientLease } from "./_connect.ts";
-import { egressRules, ingressRules, setPolicyRules } from "./_network_policy.ts";
+import { egressRules, ingressRules, type PolicyRules, setPolicyRules } from "./_network_policy.ts";
 import {
   checkIsolation,
   exposedAddresses,
+  forbidsProbeBothWays,
   type IsolationReport,
   type IsolationStatus,
   recordIsolationEvent,
@@ -146,6 +147,11 @@ export class KubernetesSandbox {
   /** The isolation check, once started (see {@linkcode KubernetesSandbox.checkIsolation}). */
   #isolationCheck: Promise<IsolationReport> | undefined;
   #isolation: IsolationReport | undefined;
+  /**
+   * The rules of the sandbox's policy as this object set them: `null` when it has none (both
+   * directions "all"), `undefined` when not known (a sandbox found by `connect()`).
+   */
+  #rules: PolicyRules | null | undefined;
   /** Ends a running check when the sandbox is let go of (it must not keep the process alive). */
   #isolationAbort = new AbortController();
 
@@ -195,6 +201,7 @@ export class KubernetesSandbox {
     this.#procs = new DetachedProcesses(this.commands);
     this.#ports = new SandboxPorts(() => this.#execTarget("fetch"), this.#spec.timeout);
     heldBy.set(this, this.#held);
+    this.#rules = this.#spec.policy ?? null;
   }
 
   /** Constructs a sandbox and starts it. */
@@ -279,6 +286,8 @@ export class KubernetesSandbox {
     sb.#lease = lease;
     sb.#held.pod = found.pod;
     sb.#held.service = found.service;
+    // Its policy's rules are on the cluster, not in these options.
+    sb.#rules = undefined;
     sb.#status = "running";
     sb.#runner.openChannel();
     return sb;
@@ -385,6 +394,7 @@ export class KubernetesSandbox {
         this.#lease = await acquireClient(this.#options, options.signal);
         this.#client = this.#lease.client;
       }
+      this.#rules = this.#spec.policy ?? null; // what createResources() writes
       try {
         await createResources(this.#client, this.namespace, this.#spec, this.#held, {
           signal: options.signal,
@@ -433,7 +443,7 @@ export class KubernetesSandbox {
       const target = this.#execTarget("checkIsolation");
       const { pod, service } = this.#held;
       const run = async (): Promise<IsolationReport> => {
-        if (!this.#spec.policy) {
+        if (this.#rules === null) {
           return {
             status: "not-enforced",
             detail: 'the sandbox has no NetworkPolicy: egress and ingress are both "all"',
@@ -444,7 +454,9 @@ export class KubernetesSandbox {
         const warnings = this.#spec.internetEgress
           ? exposedAddresses(pod!, service, this.#spec.clusterCidrs)
           : [];
+        const podIp = pod!.status?.podIP ?? "";
         const result = await checkIsolation(target, pod!, service, {
+          strict: !!this.#rules && forbidsProbeBothWays(this.#rules, podIp),
           warnings,
           signal: this.#isolationAbort.signal,
         });
@@ -778,19 +790,24 @@ export class KubernetesSandbox {
   async #setPolicy(
     what: string,
     direction: "ingress" | "egress",
-    rules: Record<string, unknown>[],
+    change: Record<string, unknown>[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const target = this.#execTarget(what);
+    const rules = this.#rules;
+    this.#rules = undefined; // unknown until the change is made
     await setPolicyRules(
       target.client,
       target.namespace,
       this.sandboxId,
       this.#held.pod!.metadata.uid!,
       direction,
-      rules,
+      change,
       signal,
     );
+    if (rules !== undefined) {
+      this.#rules = { ...(rules ?? { ingress: [{}], egress: [{}] }), [direction]: change };
+    }
   }
 
   /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */
