@@ -136,8 +136,13 @@ wait_until() {
   die "timed out after ${secs}s waiting for $name (log: $logs/$name.log)"
 }
 
+# Pods route the Service range to the node (the CNI config's one route). A Service address that
+# kube-proxy does not rewrite must end here, not leave by the node's default route: an
+# unreachable route answers the pod at once, and nothing goes off the machine.
+no_route_out() { ip route replace unreachable "$SERVICE_CIDR" 2>/dev/null || die "cannot add the unreachable route for $SERVICE_CIDR"; }
 start_proxy() {
   local bin=$state/bin
+  no_route_out
   pid_ok kube-proxy && proxy_works && return 0
   stop kube-proxy
   log "starting kube-proxy (iptables mode, healthz 127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT)"
@@ -238,6 +243,7 @@ case "${1:-}" in
     clean_router
     stop kube-proxy
     clean_proxy
+    ip route del unreachable "$SERVICE_CIDR" 2>/dev/null || true
     left=$(router_leftovers; leftovers "$PROXY_CHAINS")
     [ -z "$left" ] || die "kube-proxy or kube-router state left behind: $(echo $left)"
     ;;
