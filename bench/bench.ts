@@ -181,6 +181,48 @@ async function benchStart() {
   raw["start/own overhead median ms"] = ov.median;
 }
 
+// --- 1b. isolation ----------------------------------------------------------------------------
+/**
+ * What isolation by default costs: start() with its NetworkPolicy (the default) against start()
+ * with none (egress and ingress "all"), interleaved, and the isolation check's time to its
+ * verdict after start() resolved (it runs in the background, off start()'s path).
+ */
+async function benchIsolation() {
+  log(`isolation: ${SAMPLES} samples each (+2 warm-up), default vs open, interleaved`);
+  const isolated: number[] = [];
+  const open: number[] = [];
+  const check: number[] = [];
+  const verdicts: string[] = [];
+  for (let i = -2; i < SAMPLES; i++) {
+    for (const kind of ["isolated", "open"] as const) {
+      const sb = new KubernetesSandbox({
+        client,
+        namespace,
+        ...(kind === "open" ? { egress: "all", ingress: "all" } : {}),
+      });
+      created.add(sb);
+      const t0 = performance.now();
+      await sb.start();
+      const t1 = performance.now();
+      if (kind === "isolated") {
+        const report = await sb.checkIsolation();
+        if (i >= 0) {
+          check.push(performance.now() - t1);
+          verdicts.push(report.status);
+        }
+      }
+      await sb.cleanup();
+      created.delete(sb);
+      if (i >= 0) (kind === "open" ? open : isolated).push(t1 - t0);
+    }
+  }
+  const iso = record("isolation", "start() with the default NetworkPolicy", isolated);
+  const op = record("isolation", 'start() with none (egress and ingress "all")', open);
+  record("isolation", "isolation check: start() resolved -> verdict", check);
+  raw["isolation/verdicts"] = verdicts as unknown as number[];
+  emitRatio("start_isolated_vs_open", ratio(iso.median, op.median));
+}
+
 // --- 2. exec ----------------------------------------------------------------------------------
 async function benchExec() {
   log(`exec: ${SAMPLES} samples each (+3 warm-up) against one pod`);
@@ -1017,7 +1059,9 @@ function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number):
 
 const startedAt = new Date();
 const t0 = performance.now();
-const only = (Deno.env.get("BENCH_ONLY") ?? "start,exec,warm,fanout,cold,files,ports,streams")
+const only = (
+  Deno.env.get("BENCH_ONLY") ?? "start,isolation,exec,warm,fanout,cold,files,ports,streams"
+)
   .split(",");
 try {
   const v = await versions();
@@ -1048,6 +1092,7 @@ try {
       "resolves on the status callback.",
   );
   if (only.includes("start")) await benchStart();
+  if (only.includes("isolation")) await benchIsolation();
   if (only.includes("exec")) await benchExec();
   if (only.includes("warm")) await benchWarm();
   if (only.includes("warm")) await benchWarmOtherProcess();

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import yaml from "js-yaml";
 import { KubeClient } from "../../src/client/client.ts";
 import { ExecError, KubernetesSandbox, type KubernetesSandboxOptions } from "../../mod.ts";
 import {
@@ -281,4 +282,34 @@ export async function withAccount<T>(
     await deleteObject(admin, `${rbac}/roles/${name}`);
     await deleteObject(admin, corePath(e2eNamespace, "serviceaccounts", name));
   }
+}
+
+/** Live (not terminating) pods of an MCP session (its label). */
+export async function liveSessionPods(kube: KubeClient, sessionId: string): Promise<Pod[]> {
+  const { pods } = await managedObjects(
+    kube,
+    e2eNamespace,
+    undefined,
+    `orbiter.dev/mcp-session=${sessionId}`,
+  );
+  return pods.filter((p) => !p.metadata.deletionTimestamp);
+}
+
+/** Waits (bounded, polling every 250 ms) until `check` holds. */
+export async function eventually(
+  check: () => Promise<boolean>,
+  what: string,
+  ms = 30_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The rules of the documented Role, `deploy/role.yaml`. */
+export async function documentedRole(): Promise<Rule[]> {
+  const text = await Deno.readTextFile(new URL("../../deploy/role.yaml", import.meta.url));
+  return (yaml.load(text) as { rules: Rule[] }).rules;
 }

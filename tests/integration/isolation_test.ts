@@ -14,12 +14,11 @@ import {
 import { KubeClient } from "../../src/client/client.ts";
 import type { ObjectList } from "../../src/client/resources.ts";
 import type { NetworkPolicy } from "../../src/sandbox/_network_policy.ts";
-import yaml from "js-yaml";
 import {
+  documentedRole,
   e2eConnection,
   e2eNamespace,
   managedObjects,
-  type Rule,
   skipUnlessCluster,
   withAccount,
   withClient,
@@ -35,9 +34,7 @@ async function policiesOf(admin: KubeClient, sandboxId: string): Promise<Network
   return list.items;
 }
 
-const role = yaml.load(
-  await Deno.readTextFile(new URL("../../deploy/role.yaml", import.meta.url)),
-) as { rules: Rule[] };
+const role = { rules: await documentedRole() };
 const PROBE_ONLY_FROM = (id: string) => ({
   from: [{ podSelector: { matchLabels: { "orbiter.dev/sandbox-id": id } } }],
   ports: [{ port: 65531, protocol: "TCP" }],

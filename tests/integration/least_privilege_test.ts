@@ -4,15 +4,14 @@
  */
 
 import assert from "node:assert/strict";
-import yaml from "js-yaml";
 import { KubernetesSandbox, SandboxPool } from "../../mod.ts";
 import type { KubeClient } from "../../src/client/client.ts";
 import { deleteObject } from "../../src/client/resources.ts";
 import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
 import {
+  documentedRole,
   e2eNamespace,
   managedObjects,
-  type Rule,
   skipUnlessCluster,
   withAccount,
   withClient,
@@ -20,11 +19,7 @@ import {
 
 const ignore = skipUnlessCluster();
 
-const role = yaml.load(
-  await Deno.readTextFile(new URL("../../deploy/role.yaml", import.meta.url)),
-) as {
-  rules: Rule[];
-};
+const role = { rules: await documentedRole() };
 
 /** Verbs the Role keeps although this test's API server (1.33) does not check them, and why. */
 const OPTIONAL_HERE: Record<string, string> = {

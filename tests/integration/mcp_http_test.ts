@@ -16,7 +16,8 @@ import { KubernetesSandbox } from "../../mod.ts";
 import type { KubeClient } from "../../src/client/client.ts";
 import {
   e2eNamespace,
-  managedObjects,
+  eventually,
+  liveSessionPods,
   skipUnlessCluster,
   tokenKubeconfig,
   withClient,
@@ -115,25 +116,6 @@ async function call(
 
 const text = (r: CallToolResult) => (r.content as { text: string }[])[0].text;
 
-/** Live (not terminating) pods of a session. */
-async function livePods(kube: KubeClient, sessionId: string) {
-  const { pods } = await managedObjects(
-    kube,
-    e2eNamespace,
-    undefined,
-    `${SESSION_LABEL}=${sessionId}`,
-  );
-  return pods.filter((p) => !p.metadata.deletionTimestamp);
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 /** Runs `fn` with a server; afterwards it is stopped and every session it had is reaped. */
 async function withServer(
   args: string[],
@@ -191,7 +173,7 @@ Deno.test({
         argv: ["echo", "over http"],
       });
       assert.equal((ran.structuredContent as { stdout: string }).stdout, "over http\n");
-      assert.equal((await livePods(kube, s.sessionId)).length, 1);
+      assert.equal((await liveSessionPods(kube, s.sessionId)).length, 1);
 
       console.log(`isolation: ${out.isolation}; progress: ${JSON.stringify(progress)}`);
 
@@ -211,10 +193,18 @@ Deno.test({
       assert.ok(slow.length >= Math.floor(seconds) - 1, `${slow.length} in ${seconds} s`);
       assert.ok(slow.length >= 3, JSON.stringify(slow));
       assert.match(slow.at(-1)!.message!, /waiting for the sandbox to be ready: \d+ s of 50 s/);
-      assert.equal((await livePods(kube, s.sessionId)).length, 1, "the failed one was removed");
+      assert.equal(
+        (await liveSessionPods(kube, s.sessionId)).length,
+        1,
+        "the failed one was removed",
+      );
 
       await s.transport.terminateSession();
-      assert.deepEqual(await livePods(kube, s.sessionId), [], "gone once DELETE is answered");
+      assert.deepEqual(
+        await liveSessionPods(kube, s.sessionId),
+        [],
+        "gone once DELETE is answered",
+      );
       await s.client.close();
       assert.doesNotMatch(server.stderr(), new RegExp(TOKEN), "the token is never logged");
     });
@@ -239,16 +229,16 @@ Deno.test({
       // The idle client goes away without DELETE (its stream closes).
       await idle.client.close();
       await eventually(
-        async () => (await livePods(kube, idle.sessionId)).length === 0,
+        async () => (await liveSessionPods(kube, idle.sessionId)).length === 0,
         "the idle session's sandbox is deleted",
       );
       assert.match(server.stderr(), new RegExp(`session ${idle.sessionId} idle for \\d+ s`));
       // The other client is still connected (its stream open): its sandbox stays...
-      assert.equal((await livePods(kube, live.sessionId)).length, 1);
+      assert.equal((await liveSessionPods(kube, live.sessionId)).length, 1);
       // ...until the server stops.
       const status = await server.stop();
       assert.equal(status.code, 0);
-      assert.deepEqual(await livePods(kube, live.sessionId), []);
+      assert.deepEqual(await liveSessionPods(kube, live.sessionId), []);
       await live.client.close().catch(() => {});
     });
   },
@@ -281,11 +271,11 @@ Deno.test({
         resources: { limits: { memory: "1Gi" } },
       });
       assert.match(text(cap), /resources\.limits\.memory: 1Gi is more than this server's cap/);
-      assert.deepEqual(await livePods(kube, a.sessionId), [], "nothing made for a refusal");
+      assert.deepEqual(await liveSessionPods(kube, a.sessionId), [], "nothing made for a refusal");
       // No image named: the first allowed one; no memory named: the cap is the limit.
       const created = await call(a.client, "sandbox_create", {});
       assert.ok(!created.isError, text(created));
-      const [pod] = await livePods(kube, a.sessionId);
+      const [pod] = await liveSessionPods(kube, a.sessionId);
       const container = (pod.spec as {
         containers: { resources?: { limits?: object }; imagePullPolicy?: string }[];
       }).containers[0];
@@ -293,7 +283,7 @@ Deno.test({
       assert.equal((container.resources?.limits as { memory?: string })?.memory, "256Mi");
       const full = await call(b.client, "sandbox_create", {});
       assert.match(text(full), /already holds 1 sandbox\(es\), its limit \(--max-sandboxes\)/);
-      assert.deepEqual(await livePods(kube, b.sessionId), []);
+      assert.deepEqual(await liveSessionPods(kube, b.sessionId), []);
       await a.transport.terminateSession();
       // The slot is back: the other session may create one now.
       const after = await call(b.client, "sandbox_create", {});

@@ -16,7 +16,8 @@ import { egressRules } from "../../src/sandbox/_network_policy.ts";
 import {
   adminGet,
   e2eNamespace,
-  managedObjects,
+  eventually,
+  liveSessionPods,
   skipUnlessCluster,
   tokenKubeconfig,
   withClient,
@@ -146,26 +147,6 @@ async function toolError(client: Client, name: string, args: Record<string, unkn
   return (r.content as { type: string; text: string }[])[0].text;
 }
 
-/** Live (not terminating) pods of a session. */
-async function livePods(kube: KubeClient, sessionId: string) {
-  const { pods } = await managedObjects(
-    kube,
-    e2eNamespace,
-    undefined,
-    `${SESSION_LABEL}=${sessionId}`,
-  );
-  return pods.filter((p) => !p.metadata.deletionTimestamp);
-}
-
-/** Waits (bounded) until `check` holds. */
-async function eventually(check: () => Promise<boolean>, what: string, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 Deno.test({
   name: "the MCP server lists its tools, each with a JSON schema and a description",
   ignore,
@@ -229,7 +210,7 @@ Deno.test({
       const id = created.sandboxId;
       assert.equal(created.podName, `orbiter-${id}`);
       assert.equal(created.sessionId, sessionId);
-      const [pod] = await livePods(kube, sessionId);
+      const [pod] = await liveSessionPods(kube, sessionId);
       assert.equal(pod.metadata.name, created.podName, "the pod carries the session's label");
 
       const argv = await ok(client, "sandbox_exec", {
@@ -346,7 +327,7 @@ Deno.test({
         sandboxId: id,
         deleted: true,
       });
-      assert.deepEqual(await livePods(kube, sessionId), []);
+      assert.deepEqual(await liveSessionPods(kube, sessionId), []);
       const gone = await toolError(client, "sandbox_exec", { sandboxId: id, argv: ["true"] });
       assert.match(gone, /no sandbox .* in this session/);
     });
@@ -445,7 +426,7 @@ Deno.test({
       ) {
         assert.match(await toolError(client, "sandbox_create", args), pattern);
       }
-      assert.deepEqual(await livePods(kube, sessionId), [], "no pod was created");
+      assert.deepEqual(await liveSessionPods(kube, sessionId), [], "no pod was created");
       const { sandboxId } = await ok<{ sandboxId: string }>(client, "sandbox_create", {
         workspace: ["/workspace"],
       });
@@ -606,7 +587,7 @@ Deno.test({
     await withServer(async (server, kube) => {
       const a = await ok<{ sandboxId: string }>(server.client, "sandbox_create", {});
       const b = await ok<{ sandboxId: string }>(server.client, "sandbox_create", {});
-      assert.equal((await livePods(kube, server.sessionId)).length, 2);
+      assert.equal((await liveSessionPods(kube, server.sessionId)).length, 2);
       assert.notEqual(a.sandboxId, b.sandboxId);
       const exited = new Promise<number | null>((resolve) => {
         // deno-lint-ignore no-explicit-any
@@ -614,7 +595,7 @@ Deno.test({
       });
       await server.client.close(); // ends stdin, then waits up to 2 s before SIGTERM
       assert.equal(await exited, 0, "the server exits on its own when stdin closes");
-      assert.deepEqual(await livePods(kube, server.sessionId), []);
+      assert.deepEqual(await liveSessionPods(kube, server.sessionId), []);
       assert.match(server.stderr(), /stdin closed: ending session/);
       assert.match(server.stderr(), /deleted 2 sandbox\(es\) at the end/);
     }, {
@@ -639,14 +620,14 @@ Deno.test({
       });
       Deno.kill(transport.pid!, "SIGKILL");
       await new Promise((r) => setTimeout(r, 500));
-      assert.equal((await livePods(kube, sessionId)).length, 1, "the orphan is still there");
+      assert.equal((await liveSessionPods(kube, sessionId)).length, 1, "the orphan is still there");
       const reaped = await KubernetesSandbox.reap({
         client: kube,
         namespace: e2eNamespace,
         labelSelector: `${SESSION_LABEL}=${sessionId}`,
       });
       assert.deepEqual(reaped.map((s) => s.sandboxId), [sandboxId]);
-      assert.deepEqual(await livePods(kube, sessionId), []);
+      assert.deepEqual(await liveSessionPods(kube, sessionId), []);
     });
   },
 });
