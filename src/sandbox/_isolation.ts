@@ -23,6 +23,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
+import { IsolationError } from "../errors.ts";
 import { corePath, type Pod, type Service } from "../client/resources.ts";
 import { execInPod, type ExecTarget } from "./_exec_in_pod.ts";
 import {
@@ -111,9 +112,65 @@ while True:
     time.sleep(0.5)
 `;
 
-const SCRIPT = `${STEP_PRELUDE} command -v python3 >/dev/null 2>&1 || ` +
-  `{ read -r key; echo "$key unknown the image has no python3 to probe with"; exit 0; }; ` +
-  `exec python3 -c "$0" "$@"`;
+/** The same probe in Perl, for images without Python (Debian's and Ubuntu's all have perl-base). */
+const PROBE_PL = String.raw`
+use strict; use warnings; use IO::Socket::INET; use IO::Select; use Errno; use Time::HiRes qw(time sleep);
+$| = 1;
+my $key = <STDIN>; $key = "" unless defined $key; $key =~ s/\s+//g;
+my ($host, $ok, $bad, $settle, $own, $strict) = @ARGV;
+my %own = map { $_ => 1 } split /,/, $own;
+sub out { my ($v, $d) = @_; print "$key $v " . substr($d, 0, 200) . "\n"; exit 0; }
+out("unknown", "the Perl probe speaks IPv4 only") if $host =~ /:/;
+my %ls;
+for my $p ($ok, $bad) {
+  $ls{$p} = IO::Socket::INET->new(LocalPort => $p, Listen => 8, ReuseAddr => 1, Proto => "tcp")
+    or out("unknown", "cannot listen on the probe ports (errno " . ($! + 0) . ")");
+}
+sub attempt {
+  my $p = shift;
+  my $c = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $p, Proto => "tcp", Timeout => 1);
+  if (!$c) {
+    return ("refused", undef) if $!{ECONNREFUSED};
+    return ("timeout", undef) if $!{ETIMEDOUT} || $!{EINPROGRESS} || !($! + 0);
+    return ("error " . ($! + 0), undef);
+  }
+  my $peer;
+  if (IO::Select->new($ls{$p})->can_read(0.5)) {
+    my $a = $ls{$p}->accept; if ($a) { $peer = $a->peerhost; close $a; }
+  }
+  close $c;
+  return ("open", $peer);
+}
+my $until = time + $settle;
+my @last;
+while (1) {
+  my ($o) = attempt($ok);
+  my ($b, $peer) = attempt($bad);
+  out("enforced", "the allowed port answered; the forbidden one gave: $b") if $o eq "open" && $b ne "open";
+  if ($o ne "open") {
+    @last = ("unknown", "the allowed port did not answer either ($o): no path back to the pod through its Service");
+  } elsif (!defined $peer || $own{$peer} || $peer =~ /^127\./) {
+    @last = ("unknown", "the forbidden port answered, but the connection never left the pod (from " . ($peer // "?") . ")");
+  } elsif ($strict ne "1") {
+    @last = ("unknown", "the forbidden port answered, but the policy allows the sandbox to reach itself one way, which some plugins take as enough");
+  } else {
+    @last = ("not-enforced", "a connection the policy forbids went through (from $peer)");
+  }
+  out(@last) if time >= $until;
+  sleep 0.5;
+}
+`;
+
+/**
+ * Runs the probe with python3, else perl; `$0` is the Python program, `$1` the Perl one, `$2`
+ * which to prefer (`auto` or `perl`), then the probe's arguments.
+ */
+const SCRIPT = `${STEP_PRELUDE} py=$0; pl=$1; prefer=$2; shift 2; ` +
+  `if [ "$prefer" != perl ] && command -v python3 >/dev/null 2>&1; then ` +
+  `exec python3 -c "$py" "$@"; fi; ` +
+  `if command -v perl >/dev/null 2>&1 && perl -MIO::Socket::INET -MIO::Select -e 1 2>/dev/null; ` +
+  `then exec perl -e "$pl" "$@"; fi; ` +
+  `read -r key; echo "$key unknown the image has neither python3 nor perl to probe with"`;
 
 const VERDICT = /^([0-9a-f]{32}) (enforced|not-enforced|unknown) ([\x20-\x7e]{0,200})$/;
 
@@ -195,6 +252,8 @@ export async function checkIsolation(
   options: {
     /** Whether the policy forbids the closed port both ways (see forbidsProbeBothWays()). */
     strict?: boolean;
+    /** Which interpreter to try first (tests): `"perl"` skips python3. Default `"auto"`. */
+    prober?: "auto" | "perl";
     settleSeconds?: number;
     warnings?: string[];
     signal?: AbortSignal;
@@ -217,6 +276,8 @@ export async function checkIsolation(
     "-c",
     SCRIPT,
     PROBE_PY,
+    PROBE_PL,
+    options.prober ?? "auto",
     host,
     String(PROBE_OPEN_PORT),
     String(PROBE_CLOSED_PORT),
@@ -292,4 +353,24 @@ export async function recordIsolationEvent(
   } catch {
     return false;
   }
+}
+
+/** The error of a check that does not meet `require`, or `undefined`. */
+export function isolationFailure(
+  report: IsolationReport,
+  require: "not-refuted" | "enforced",
+): IsolationError | undefined {
+  if (report.status === "enforced") return undefined;
+  if (report.status === "unknown" && require === "not-refuted") return undefined;
+  return report.status === "not-enforced"
+    ? new IsolationError(
+      "NotEnforced",
+      `the cluster does not enforce the sandbox's NetworkPolicy (${report.detail}); use a ` +
+        `network plugin that enforces NetworkPolicy, or drop requireIsolation`,
+    )
+    : new IsolationError(
+      "Unverified",
+      `the isolation check could not show that the sandbox's NetworkPolicy is enforced ` +
+        `(${report.detail}); use requireIsolation: true to accept an unknown result`,
+    );
 }

@@ -19,7 +19,8 @@ import { readEnv } from "./_spec.ts";
 import { normalizePosix, validateDnsLabel, validateEnv, validateLabels } from "./_validate.ts";
 import { egressRules, ingressRules } from "./_network_policy.ts";
 import type { EgressPolicy, IngressPolicy, KubernetesSandboxOptions } from "./options.ts";
-import { isolationFailure, KubernetesSandbox } from "./sandbox.ts";
+import { isolationFailure } from "./_isolation.ts";
+import { KubernetesSandbox } from "./sandbox.ts";
 
 /** Options of `new SandboxPool(...)`: the pool's name and size, and its sandboxes' options. */
 export interface SandboxPoolOptions extends Omit<KubernetesSandboxOptions, "sandboxId"> {

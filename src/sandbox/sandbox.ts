@@ -11,7 +11,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { InvalidOptionError, IsolationError, SandboxError } from "../errors.ts";
+import { InvalidOptionError, SandboxError } from "../errors.ts";
 import {
   CommandRunner,
   type ExecOptions,
@@ -54,6 +54,7 @@ import {
   checkIsolation,
   exposedAddresses,
   forbidsProbeBothWays,
+  isolationFailure,
   type IsolationReport,
   type IsolationStatus,
   recordIsolationEvent,
@@ -915,24 +916,4 @@ export class KubernetesSandbox {
     this.#isolationAbort = new AbortController();
     this.#isolationCheck = this.#isolation = undefined;
   }
-}
-
-/** The error of a check that does not meet `require`, or `undefined`. */
-export function isolationFailure(
-  report: IsolationReport,
-  require: "not-refuted" | "enforced",
-): IsolationError | undefined {
-  if (report.status === "enforced") return undefined;
-  if (report.status === "unknown" && require === "not-refuted") return undefined;
-  return report.status === "not-enforced"
-    ? new IsolationError(
-      "NotEnforced",
-      `the cluster does not enforce the sandbox's NetworkPolicy (${report.detail}); use a ` +
-        `network plugin that enforces NetworkPolicy, or drop requireIsolation`,
-    )
-    : new IsolationError(
-      "Unverified",
-      `the isolation check could not show that the sandbox's NetworkPolicy is enforced ` +
-        `(${report.detail}); use requireIsolation: true to accept an unknown result`,
-    );
 }

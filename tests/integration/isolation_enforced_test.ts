@@ -18,6 +18,8 @@ import {
   withClient,
 } from "./_cluster.ts";
 import { expectConnection, LISTENER, PORTS } from "./_netpol.ts";
+import { heldBy } from "../../src/sandbox/_held.ts";
+import { checkIsolation as probe, type IsolationStatus } from "../../src/sandbox/_isolation.ts";
 
 const ignore = skipUnlessCluster();
 const ROLE_LABEL = "orbiter-isolation-test";
@@ -58,6 +60,14 @@ async function withSandboxes(
   }
 }
 
+/** The check's verdict for `sb` (default policy) from its Perl probe, not its Python one. */
+async function perlVerdict(sb: KubernetesSandbox): Promise<IsolationStatus> {
+  const { pod, service } = heldBy.get(sb)!;
+  const target = { client: sb.client!, namespace: sb.namespace, podName: sb.podName! };
+  const report = await probe(target, pod!, service, { prober: "perl", strict: true });
+  return report.status;
+}
+
 /** Starts the two-port listener in `sb` and waits until it answers. */
 async function listen(sb: KubernetesSandbox): Promise<void> {
   await sb.spawn(["python3", "-c", LISTENER], { detached: true });
@@ -84,6 +94,8 @@ Deno.test({
       assert.equal(report.status, "enforced", report.detail);
       assert.equal(a.isolation, "enforced");
       assert.equal(report.eventRecorded, true);
+      // The same verdict from the Perl probe (images without Python).
+      assert.equal(await perlVerdict(a), "enforced");
       await withClient("admin", async (admin) => {
         const events = await admin.request<ObjectList<{ reason: string; type: string }>>(
           corePath(e2eNamespace, "events"),
@@ -162,6 +174,7 @@ Deno.test({
         assert.equal(report.status, "not-enforced", report.detail);
         // It retried for the settle time before saying so (a policy takes a moment).
         assert.match(report.detail, /went through/);
+        assert.equal(await perlVerdict(plain), "not-enforced");
         // egress "all": a connection to itself proves nothing (some plugins let either direction
         // allow it), so unknown.
         const open = await make({ egress: "all" });
@@ -202,7 +215,7 @@ Deno.test({
       ]);
       const r1 = await busybox.checkIsolation();
       assert.equal(r1.status, "unknown");
-      assert.match(r1.detail, /no python3/);
+      assert.match(r1.detail, /neither python3 nor perl/);
       // kube-router lets a pod reach itself through its Service when either direction allows it.
       const r2 = await selfAllowed.checkIsolation();
       assert.ok(r2.status === "unknown" || r2.status === "enforced", r2.detail);
