@@ -300,12 +300,25 @@ export async function checkIsolation(
     const why = err instanceof Error ? err.name : "an error";
     return report("unknown", `the probe could not run (${why})`, warnings);
   }
-  const lines = new TextDecoder().decode(stdout).split("\n");
-  for (const line of lines) {
+  const verdict = parseVerdict(stdout, key);
+  return verdict
+    ? report(verdict.status, verdict.detail, warnings)
+    : report("unknown", "the probe gave no verdict", warnings);
+}
+
+/**
+ * The probe's verdict in `stdout` (the pod's bytes: untrusted): the first line that carries
+ * `key`, a known verdict and at most 200 printable ASCII characters; `undefined` when none does.
+ */
+export function parseVerdict(
+  stdout: Uint8Array,
+  key: string,
+): { status: IsolationStatus; detail: string } | undefined {
+  for (const line of new TextDecoder().decode(stdout).split("\n")) {
     const m = VERDICT.exec(line);
-    if (m && m[1] === key) return report(m[2] as IsolationStatus, m[3], warnings);
+    if (m && m[1] === key) return { status: m[2] as IsolationStatus, detail: m[3] };
   }
-  return report("unknown", "the probe gave no verdict", warnings);
+  return undefined;
 }
 
 /**
