@@ -216,3 +216,19 @@ export function controlPlanePids(stateDir: string): Record<string, number> {
   }
   return out;
 }
+
+/**
+ * An HTTP/1.1 server on port 8001, serving `/tmp/www`, that keeps connections (Python's handler
+ * with `protocol_version = "HTTP/1.1"`, Nagle off as such servers set it), next to
+ * `http.server`, which is HTTP/1.0 and ends each connection after its response. Shared by the
+ * bench and `tests/integration/ports_test.ts`.
+ */
+export const KEEP_ALIVE_SERVER = String.raw`
+import http.server
+class H(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def __init__(self, *a, **k): super().__init__(*a, directory="/tmp/www", **k)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 8001), H).serve_forever()
+`;

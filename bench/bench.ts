@@ -30,6 +30,7 @@ import { resolveSandboxSpec } from "../src/sandbox/_spec.ts";
 import {
   controlPlanePids,
   cpuSeconds,
+  KEEP_ALIVE_SERVER,
   run,
   Sampler,
   type SamplerReport,
@@ -770,20 +771,6 @@ async function kubectlPortForward(
 }
 
 // --- ports: sb.fetch() against a running `kubectl port-forward` ------------------------------
-/**
- * An HTTP/1.1 server that keeps connections (Python's handler with `protocol_version =
- * "HTTP/1.1"`, Nagle off as such servers set it), next to `http.server`, which is HTTP/1.0 and
- * ends each connection after its response.
- */
-const KEEP_ALIVE_SERVER = `
-import http.server
-class H(http.server.SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def __init__(self, *a, **k): super().__init__(*a, directory="/tmp/www", **k)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("0.0.0.0", 8001), H).serve_forever()
-`;
 
 async function benchPorts() {
   log(`ports: fetch ${SAMPLES} samples each, two servers`);

@@ -18,6 +18,7 @@ import {
   withPortForwardRole,
   withSandbox,
 } from "./_cluster.ts";
+import { KEEP_ALIVE_SERVER } from "../../bench/_lib.ts";
 
 const ignore = skipUnlessCluster();
 /** Starts `python3 -m http.server 8000` in /tmp/www and waits until it answers. */
@@ -160,20 +161,6 @@ Deno.test({
     });
   },
 });
-
-/**
- * An HTTP/1.1 server on port 8001 that keeps connections (Python's handler with
- * `protocol_version = "HTTP/1.1"`; Nagle off, as servers that keep connections set it).
- */
-const KEEP_ALIVE_SERVER = String.raw`
-import http.server
-class H(http.server.SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def __init__(self, *a, **k): super().__init__(*a, directory="/tmp/www", **k)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("0.0.0.0", 8001), H).serve_forever()
-`;
 
 /** Server-side connections of `port` established in the pod. */
 async function established(sb: KubernetesSandbox, port = 8100): Promise<number> {
