@@ -15,7 +15,7 @@ import {
   validateNamespace,
   validateProcessId,
   validateSandboxId,
-} from "../sandbox/_validate.ts";
+} from "../_internal/validate.ts";
 
 /** A bad flag or argument: the command exits with code 2 before any request. */
 export class UsageError extends TypeError {

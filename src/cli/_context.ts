@@ -6,7 +6,7 @@
  */
 
 import { type ConnectionConfig, KubernetesSandbox, loadKubeConfig } from "../../mod.ts";
-import { readEnv } from "../sandbox/_spec.ts";
+import { resolveNamespace } from "../_internal/env.ts";
 import { checkNamespace, type ParsedArgs, UsageError } from "./_args.ts";
 import { escapeMessage } from "./_escape.ts";
 import { Progress } from "./_progress.ts";
@@ -113,10 +113,7 @@ export class CommandContext {
         kubeconfig: this.flag("kubeconfig"),
         context: this.flag("context"),
       });
-      const fromEnv = readEnv("ORBITER_K8S_NAMESPACE");
-      const namespace = flagged ??
-        (fromEnv === undefined ? undefined : checkNamespace(fromEnv, "ORBITER_K8S_NAMESPACE")) ??
-        connection.namespace ?? "default";
+      const namespace = flagged ?? resolveNamespace(undefined, connection.namespace);
       return { connection, namespace };
     })();
   }

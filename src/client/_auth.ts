@@ -7,7 +7,7 @@
  */
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { encodeBase64 } from "./_bytes.ts";
+import { encodeBase64 } from "../_internal/bytes.ts";
 import { ExecCredentialProvider } from "./_exec_credential.ts";
 
 /** Client-certificate material for TLS. */

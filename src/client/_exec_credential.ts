@@ -7,7 +7,7 @@
 
 import { CredentialPluginError } from "../errors.ts";
 import type { ExecPluginConfig } from "../kubeconfig/connection.ts";
-import { encodeBase64 } from "./_bytes.ts";
+import { encodeBase64 } from "../_internal/bytes.ts";
 
 /** A credential given by an exec plugin. */
 export interface ExecCredential {

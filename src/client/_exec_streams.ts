@@ -5,7 +5,7 @@
  * @module
  */
 
-import { concatBytes } from "./_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 
 /** One stream's kept output: chunks, joined once at the end. */
 export class OutputBuffer {

@@ -36,7 +36,7 @@
 
 import { causeMessages, TransportError } from "../errors.ts";
 import { transportHint } from "./_status.ts";
-import { ByteBuffer, writeAll } from "./_bytes.ts";
+import { ByteBuffer, writeAll } from "../_internal/bytes.ts";
 import { newWebSocketKey, upgrade, upgradeRequest, upgradeTarget } from "./_ws_handshake.ts";
 import {
   closePayload,

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { concatBytes } from "./_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 
 /** Opcode of a frame that continues a fragmented message. */
 export const OP_CONTINUATION = 0x0;

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { concatBytes } from "./_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 import {
   closeReason,
   decodeFrame,

@@ -30,7 +30,7 @@
 
 import type { KubernetesApiError } from "../errors.ts";
 import { apiErrorFromReply } from "./_status.ts";
-import { type ByteBuffer, concatBytes, encodeBase64, writeAll } from "./_bytes.ts";
+import { type ByteBuffer, concatBytes, encodeBase64, writeAll } from "../_internal/bytes.ts";
 
 /** What {@linkcode upgrade} got: the connection, now the caller's, and the server's answer. */
 export type UpgradeResult =

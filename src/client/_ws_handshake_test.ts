@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ByteBuffer, concatBytes } from "./_bytes.ts";
+import { ByteBuffer, concatBytes } from "../_internal/bytes.ts";
 import { FastWebSocket, openFastWebSocket } from "./_fast_websocket.ts";
 import {
   acceptFor,

@@ -25,7 +25,7 @@
  */
 
 import { type ExecErrorReason, InvalidOptionError, type KubernetesStatus } from "../errors.ts";
-import { concatBytes } from "./_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 
 /** The WebSocket subprotocol that adds the stdin half-close (Kubernetes 1.30+, 1.29 behind a gate). */
 export const PROTOCOL_V5 = "v5.channel.k8s.io";

@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import { KubeconfigError } from "../errors.ts";
+import { envValue } from "../_internal/env.ts";
 import { ConnectionConfig } from "./connection.ts";
 
 /** Where environment variables are read from; `Deno.env` satisfies it. */
@@ -139,18 +140,5 @@ function reason(error: unknown): string {
  * `denied`.
  */
 export function denoEnv(denied?: Set<string>): EnvReader {
-  return {
-    get(name: string): string | undefined {
-      try {
-        return Deno.env.get(name);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotCapable) {
-          // Recorded so that a final "nothing found" error can say why.
-          denied?.add(name);
-          return undefined;
-        }
-        throw error;
-      }
-    },
-  };
+  return { get: (name: string) => envValue(name, denied) };
 }

@@ -9,7 +9,7 @@
 
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import type { ResourceRequirements } from "../sandbox/options.ts";
-import { quantityValue, validateQuantity } from "../sandbox/_validate.ts";
+import { quantityValue, validateQuantity } from "../_internal/validate.ts";
 
 /** Egress levels the operator may choose (`--egress`). */
 export const EGRESS_LEVELS = ["none", "internet", "all"] as const;

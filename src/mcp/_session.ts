@@ -12,7 +12,7 @@ import { InvalidOptionError, SandboxError } from "../errors.ts";
 import type { ClusterOptions, KubernetesSandboxOptions } from "../sandbox/options.ts";
 import type { SandboxInfo } from "../sandbox/registry.ts";
 import { KubernetesSandbox } from "../sandbox/sandbox.ts";
-import { validateSandboxId } from "../sandbox/_validate.ts";
+import { validateSandboxId } from "../_internal/validate.ts";
 import { capResources, checkImage, type Fences, type SandboxBudget } from "./_fences.ts";
 
 /** Label carried by every pod and service a session creates; its value is the session's id. */

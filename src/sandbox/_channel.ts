@@ -13,7 +13,7 @@
  * @module
  */
 
-import { concatBytes } from "../client/_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 import { ConnectionHold } from "../client/_fast_websocket.ts";
 import { ExecError } from "../errors.ts";
 import { type ChannelResult, FrameParser } from "./_channel_frames.ts";

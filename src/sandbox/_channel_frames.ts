@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concatBytes } from "../client/_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 import { ExecError } from "../errors.ts";
 
 /** What a command run through the channel produced. */

@@ -6,7 +6,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
-import { concatBytes } from "../client/_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 import {
   EXEC_PROTOCOLS,
   execQuery,

@@ -7,7 +7,7 @@
 
 import { InvalidOptionError } from "../errors.ts";
 import type { LabelSelector, NetworkPolicyPeer, PolicyPort } from "./options.ts";
-import { validateLabels, validatePort } from "./_validate.ts";
+import { validateLabels, validatePort } from "../_internal/validate.ts";
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 const IPV6 = /^[0-9a-fA-F:.]+\/(\d{1,3})$/;

@@ -6,7 +6,7 @@
  */
 
 import { InvalidOptionError } from "../errors.ts";
-import { denoEnv } from "../kubeconfig/in_cluster.ts";
+import { chosenNamespace, readEnv } from "../_internal/env.ts";
 import {
   DEFAULT_IMAGE,
   DEFAULT_TIMEOUT_SECONDS,
@@ -31,13 +31,12 @@ import {
   validateDnsLabel,
   validateEnv,
   validateLabels,
-  validateNamespace,
   validatePort,
   validateQuantity,
   validateSandboxId,
   validateSeconds,
   validateTimeout,
-} from "./_validate.ts";
+} from "../_internal/validate.ts";
 
 /** Requests and limits of a sandbox that sets none. */
 const DEFAULT_RESOURCES = {
@@ -114,12 +113,6 @@ export interface SandboxSpec {
   internetEgress: boolean;
 }
 
-/** Reads an environment variable, tolerating a missing `--allow-env` (then it is unset). */
-export function readEnv(name: string): string | undefined {
-  // The kubeconfig loader's reader: a variable that --allow-env does not grant reads as unset.
-  return denoEnv().get(name) || undefined;
-}
-
 /** A fresh 12-hex-digit id. */
 export function randomSandboxId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(6));
@@ -140,8 +133,7 @@ export function resolveSandboxSpec(
     throw new InvalidOptionError("options", "must be an object");
   }
   const sandboxId = validateSandboxId(options.sandboxId ?? randomSandboxId());
-  const nsOption = options.namespace ?? env("ORBITER_K8S_NAMESPACE");
-  const namespace = nsOption === undefined ? undefined : validateNamespace(nsOption);
+  const namespace = chosenNamespace(options.namespace, env);
   const image = options.image ?? env("ORBITER_K8S_IMAGE") ?? DEFAULT_IMAGE;
   if (typeof image !== "string" || !image.trim() || /\s/.test(image)) {
     throw new InvalidOptionError("image", `${JSON.stringify(image)} is not an image reference`);

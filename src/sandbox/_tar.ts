@@ -7,7 +7,7 @@
  * @module
  */
 
-import { concatBytes } from "../client/_bytes.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 
 /** One member of an archive. */
 export interface TarEntry {

@@ -22,7 +22,7 @@ import {
 } from "./_channel.ts";
 import { ENV_FILE, NO_PID_EXIT, OOM_KILLS, PRIVATE_DIR, SIGNAL_TREE } from "./_scripts.ts";
 import { isStep } from "./_step.ts";
-import { checkCommand, validateCommandOptions } from "./_validate.ts";
+import { checkCommand, validateCommandOptions } from "../_internal/validate.ts";
 
 /** Options of {@linkcode SandboxCommands.run} (and `KubernetesSandbox.exec`). */
 export interface ExecOptions {

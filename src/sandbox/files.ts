@@ -25,8 +25,8 @@ import {
   STAT_FILE,
   WRITE_FILE,
 } from "./_scripts.ts";
-import { normalizePosix, validateCount } from "./_validate.ts";
-import { concatBytes } from "../client/_bytes.ts";
+import { normalizePosix, validateCount } from "../_internal/validate.ts";
+import { concatBytes } from "../_internal/bytes.ts";
 import { OutputStream } from "./_output_stream.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
 import { asStep } from "./_step.ts";

@@ -15,8 +15,13 @@ import { acquireClient, type ClientLease } from "./_connect.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
 import { CLAIM_LABEL, MANAGED_BY_LABEL, POOL_LABEL, SANDBOX_ID_LABEL } from "./_labels.ts";
 import { PRIVATE_DIR } from "./_scripts.ts";
-import { readEnv } from "./_spec.ts";
-import { normalizePosix, validateDnsLabel, validateEnv, validateLabels } from "./_validate.ts";
+import { resolveNamespace } from "../_internal/env.ts";
+import {
+  normalizePosix,
+  validateDnsLabel,
+  validateEnv,
+  validateLabels,
+} from "../_internal/validate.ts";
 import { egressRules, ingressRules } from "./_network_policy.ts";
 import type { EgressPolicy, IngressPolicy, KubernetesSandboxOptions } from "./options.ts";
 import { isolationFailure } from "./_isolation.ts";
@@ -379,8 +384,7 @@ export class SandboxPool extends EventTarget {
   }
 
   #namespace(client: KubeClient): string {
-    return this.#options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ??
-      client.connection.namespace;
+    return resolveNamespace(this.#options.namespace, client.connection.namespace);
   }
 
   #clusterOptions() {

@@ -25,7 +25,7 @@ import {
 import type { ExecTarget } from "./_exec_in_pod.ts";
 import { requestBody } from "./_http1.ts";
 import { FetchPool } from "./_fetch_pool.ts";
-import { validateTimeout } from "./_validate.ts";
+import { validateTimeout } from "../_internal/validate.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 
 /** Options of `sb.forwardPort(port, options)`. */

@@ -18,7 +18,7 @@ import {
   validateCwd,
   validateEnv,
   validateProcessId,
-} from "./_validate.ts";
+} from "../_internal/validate.ts";
 import {
   FOLLOW_DETACHED,
   KILL_DETACHED,

@@ -23,8 +23,7 @@ import {
   SANDBOX_ID_LABEL,
 } from "./_labels.ts";
 import type { ClusterOptions } from "./options.ts";
-import { readEnv } from "./_spec.ts";
-import { validateNamespace } from "./_validate.ts";
+import { resolveNamespace } from "../_internal/env.ts";
 
 /** One sandbox found on the cluster. */
 export interface SandboxInfo {
@@ -77,9 +76,10 @@ async function withTarget<T>(
 ): Promise<T> {
   const lease = await acquireClient(options, options.signal);
   try {
-    const ns = options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ??
-      lease.client.connection.namespace;
-    return await fn(lease.client, validateNamespace(ns));
+    return await fn(
+      lease.client,
+      resolveNamespace(options.namespace, lease.client.connection.namespace),
+    );
   } finally {
     lease.release();
   }

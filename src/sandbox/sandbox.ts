@@ -63,8 +63,14 @@ import { findSandbox, type FoundSandbox } from "./_find.ts";
 import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "./_labels.ts";
 import { heldBy, type HeldResources } from "./_held.ts";
 import { createResources, deleteResources } from "./_lifecycle.ts";
-import { readEnv, resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
-import { checkCommand, validateEnv, validateNamespace, validateSandboxId } from "./_validate.ts";
+import { resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
+import { resolveNamespace } from "../_internal/env.ts";
+import {
+  checkCommand,
+  validateEnv,
+  validateNamespace,
+  validateSandboxId,
+} from "../_internal/validate.ts";
 
 export type { IsolationReport, IsolationStatus };
 
@@ -254,9 +260,7 @@ export class KubernetesSandbox {
     if (options.namespace !== undefined) validateNamespace(options.namespace);
     const lease = await acquireClient(options, options.signal);
     try {
-      const namespace = validateNamespace(
-        options.namespace ?? readEnv("ORBITER_K8S_NAMESPACE") ?? lease.client.connection.namespace,
-      );
+      const namespace = resolveNamespace(options.namespace, lease.client.connection.namespace);
       const found = await findSandbox(lease.client, namespace, sandboxId, options);
       return KubernetesSandbox.#attached(found, namespace, lease, options);
     } catch (err) {

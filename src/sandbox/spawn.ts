@@ -11,7 +11,7 @@
 import { InvalidOptionError } from "../errors.ts";
 import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "./commands.ts";
 import { OutputStream } from "./_output_stream.ts";
-import { validateCommandOptions, validateCount } from "./_validate.ts";
+import { validateCommandOptions, validateCount } from "../_internal/validate.ts";
 
 /** Options of `sb.spawn(argv, options)` without `detached`. */
 export interface ProcessOptions {

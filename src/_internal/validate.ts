@@ -30,11 +30,11 @@ export function validateSandboxId(id: unknown): string {
   return id;
 }
 
-/** Throws unless `ns` is a valid namespace name. */
-export function validateNamespace(ns: unknown): string {
+/** Throws unless `ns` is a valid namespace name (`option` names where it came from). */
+export function validateNamespace(ns: unknown, option = "namespace"): string {
   if (typeof ns !== "string" || ns.length === 0 || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
     throw new InvalidOptionError(
-      "namespace",
+      option,
       `"${String(ns).slice(0, 80)}" is not a valid namespace (a DNS-1123 label: lowercase ` +
         `letters, digits and '-', at most 63 characters)`,
     );

@@ -14,18 +14,18 @@ import {
   type ExecResult,
   FOREVER_SECONDS,
   type SandboxCommands,
-} from "./commands.ts";
-import { DetachedProcesses } from "./processes.ts";
-import { SandboxPool } from "./pool.ts";
-import { KubernetesSandbox } from "./sandbox.ts";
-import { spawnProcess } from "./spawn.ts";
+} from "../sandbox/commands.ts";
+import { DetachedProcesses } from "../sandbox/processes.ts";
+import { SandboxPool } from "../sandbox/pool.ts";
+import { KubernetesSandbox } from "../sandbox/sandbox.ts";
+import { spawnProcess } from "../sandbox/spawn.ts";
 import {
   MAX_TIMEOUT_SECONDS,
   validateCommandOptions,
   validateEnv,
   validateEnvName,
   validateTimeout,
-} from "./_validate.ts";
+} from "./validate.ts";
 
 /** A client whose every method records its name and fails: no request gets anywhere. */
 function recordingClient(): { client: KubeClient; calls: string[] } {
