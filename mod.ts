@@ -25,19 +25,19 @@ export type {
   SandboxStatus,
   ToolHandler,
 } from "./src/sandbox/sandbox.ts";
-export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/commands.ts";
+export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/exec/_commands.ts";
 export type {
   DirTransfer,
   DirTransferOptions,
   FileEntry,
   FileInfo,
   SandboxFiles,
-} from "./src/sandbox/files.ts";
-export type { DetachedProcess, ProcessInfo, SpawnOptions } from "./src/sandbox/processes.ts";
-export type { ProcessOptions, ProcessSignal, SandboxProcess } from "./src/sandbox/spawn.ts";
-export type { ForwardPortOptions, PortForward, SandboxFetchInit } from "./src/sandbox/ports.ts";
-export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool.ts";
-export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool.ts";
+} from "./src/sandbox/files/_files.ts";
+export type { DetachedProcess, ProcessInfo, SpawnOptions } from "./src/sandbox/process/_detached.ts";
+export type { ProcessOptions, ProcessSignal, SandboxProcess } from "./src/sandbox/process/_spawn.ts";
+export type { ForwardPortOptions, PortForward, SandboxFetchInit } from "./src/sandbox/ports/_ports.ts";
+export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool/_pool.ts";
+export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool/_pool.ts";
 export type {
   ClusterOptions,
   ConnectOptions,
@@ -56,13 +56,13 @@ export {
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_TTL_SECONDS,
 } from "./src/sandbox/options.ts";
-export { builtinToolNames } from "./src/sandbox/tools.ts";
-export type { ToolResult } from "./src/sandbox/tools.ts";
+export { builtinToolNames } from "./src/sandbox/tools/_tools.ts";
+export type { ToolResult } from "./src/sandbox/tools/_tools.ts";
 export type {
   ListSandboxesOptions,
   ReapSandboxesOptions,
   SandboxInfo,
-} from "./src/sandbox/registry.ts";
+} from "./src/sandbox/cluster/_registry.ts";
 export { ConnectionConfig, loadKubeConfig } from "./src/kubeconfig/mod.ts";
 export type { ConnectionConfigInit, LoadKubeConfigOptions } from "./src/kubeconfig/mod.ts";
 // The types that the names above refer to, so that their documentation is complete. The client

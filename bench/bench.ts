@@ -25,8 +25,8 @@ import {
 import { KubeClient } from "../src/client/mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
-import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/_manifests.ts";
-import { resolveSandboxSpec } from "../src/sandbox/_spec.ts";
+import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/cluster/_manifests.ts";
+import { resolveSandboxSpec } from "../src/sandbox/cluster/_spec.ts";
 import {
   controlPlanePids,
   cpuSeconds,

@@ -12,7 +12,7 @@ import {
   MissingPermissionError,
   TransportError,
 } from "../mod.ts";
-import { acquireClient } from "../src/sandbox/_connect.ts";
+import { acquireClient } from "../src/sandbox/cluster/_connect.ts";
 
 /** A port on 127.0.0.1 that nothing listens on. */
 function closedPort(): number {

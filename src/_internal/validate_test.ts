@@ -14,11 +14,11 @@ import {
   type ExecResult,
   FOREVER_SECONDS,
   type SandboxCommands,
-} from "../sandbox/commands.ts";
-import { DetachedProcesses } from "../sandbox/processes.ts";
-import { SandboxPool } from "../sandbox/pool.ts";
+} from "../sandbox/exec/_commands.ts";
+import { DetachedProcesses } from "../sandbox/process/_detached.ts";
+import { SandboxPool } from "../sandbox/pool/_pool.ts";
 import { KubernetesSandbox } from "../sandbox/sandbox.ts";
-import { spawnProcess } from "../sandbox/spawn.ts";
+import { spawnProcess } from "../sandbox/process/_spawn.ts";
 import {
   MAX_TIMEOUT_SECONDS,
   validateCommandOptions,

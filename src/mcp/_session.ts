@@ -10,7 +10,7 @@
 
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import type { ClusterOptions, KubernetesSandboxOptions } from "../sandbox/options.ts";
-import type { SandboxInfo } from "../sandbox/registry.ts";
+import type { SandboxInfo } from "../sandbox/cluster/_registry.ts";
 import { KubernetesSandbox } from "../sandbox/sandbox.ts";
 import { validateSandboxId } from "../_internal/validate.ts";
 import { capResources, checkImage, type Fences, type SandboxBudget } from "./_fences.ts";

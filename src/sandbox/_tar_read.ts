@@ -8,7 +8,7 @@
 
 import { ExecError, LimitExceededError } from "../errors.ts";
 import { ByteReader } from "./_byte_reader.ts";
-import { BLOCK, padding, type TarEntry } from "./_tar.ts";
+import { BLOCK, padding, type TarEntry } from "./files/_tar.ts";
 
 const decoder = new TextDecoder();
 

@@ -17,22 +17,22 @@ import {
   type ExecOptions,
   type ExecResult,
   type SandboxCommands,
-} from "./commands.ts";
-import type { ExecTarget } from "./_exec_in_pod.ts";
-import { FileAccess, type FileEntry, type SandboxFiles } from "./files.ts";
+} from "./exec/_commands.ts";
+import type { ExecTarget } from "./exec/_exec_in_pod.ts";
+import { FileAccess, type FileEntry, type SandboxFiles } from "./files/_files.ts";
 import {
   type DetachedProcess,
   DetachedProcesses,
   type ProcessInfo,
   type SpawnOptions,
-} from "./processes.ts";
-import { type ProcessOptions, type SandboxProcess, spawnProcess } from "./spawn.ts";
+} from "./process/_detached.ts";
+import { type ProcessOptions, type SandboxProcess, spawnProcess } from "./process/_spawn.ts";
 import {
   type ForwardPortOptions,
   type PortForward,
   type SandboxFetchInit,
   SandboxPorts,
-} from "./ports.ts";
+} from "./ports/_ports.ts";
 import type {
   ConnectOptions,
   EgressPolicy,
@@ -46,10 +46,10 @@ import {
   reapSandboxes,
   type ReapSandboxesOptions,
   type SandboxInfo,
-} from "./registry.ts";
-import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools.ts";
-import { acquireClient, type ClientLease } from "./_connect.ts";
-import { egressRules, ingressRules, type PolicyRules, setPolicyRules } from "./_network_policy.ts";
+} from "./cluster/_registry.ts";
+import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/_tools.ts";
+import { acquireClient, type ClientLease } from "./cluster/_connect.ts";
+import { egressRules, ingressRules, type PolicyRules, setPolicyRules } from "./network/_network_policy.ts";
 import {
   checkIsolation,
   exposedAddresses,
@@ -58,12 +58,12 @@ import {
   type IsolationReport,
   type IsolationStatus,
   recordIsolationEvent,
-} from "./_isolation.ts";
-import { findSandbox, type FoundSandbox } from "./_find.ts";
-import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "./_labels.ts";
-import { heldBy, type HeldResources } from "./_held.ts";
-import { createResources, deleteResources } from "./_lifecycle.ts";
-import { resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
+} from "./network/_isolation.ts";
+import { findSandbox, type FoundSandbox } from "./cluster/_find.ts";
+import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "../_internal/names.ts";
+import { heldBy, type HeldResources } from "./cluster/_held.ts";
+import { createResources, deleteResources } from "./cluster/_lifecycle.ts";
+import { resolveSandboxSpec, type SandboxSpec } from "./cluster/_spec.ts";
 import { resolveNamespace } from "../_internal/env.ts";
 import {
   checkCommand,

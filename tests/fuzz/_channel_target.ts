@@ -10,7 +10,7 @@
  */
 
 import { ExecError } from "../../src/errors.ts";
-import { FrameParser } from "../../src/sandbox/_channel_frames.ts";
+import { FrameParser } from "../../src/sandbox/exec/_channel_frames.ts";
 import { join, mutate, type Rng } from "./_fuzz.ts";
 
 const encoder = new TextEncoder();

@@ -18,7 +18,7 @@ import {
 } from "../../src/client/resources.ts";
 import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
 import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
-import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/sandbox/_labels.ts";
+import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../src/_internal/names.ts";
 
 const env = (name: string) => Deno.env.get(name) || undefined;
 

@@ -7,9 +7,9 @@
 import type { KubeClient } from "../../src/client/client.ts";
 import { corePath, type Pod } from "../../src/client/resources.ts";
 import { KubernetesApiError } from "../../src/errors.ts";
-import { buildPod } from "../../src/sandbox/_manifests.ts";
-import { resolveSandboxSpec } from "../../src/sandbox/_spec.ts";
-import { SANDBOX_ID_LABEL } from "../../src/sandbox/_labels.ts";
+import { buildPod } from "../../src/sandbox/cluster/_manifests.ts";
+import { resolveSandboxSpec } from "../../src/sandbox/cluster/_spec.ts";
+import { SANDBOX_ID_LABEL } from "../../src/_internal/names.ts";
 
 /** The NetworkPolicies of `ns`. */
 export const NETPOL = (ns: string): string =>

@@ -29,10 +29,10 @@ import {
   KubernetesApiError,
   PodStartError,
 } from "../../src/errors.ts";
-import { buildPod } from "../../src/sandbox/_manifests.ts";
+import { buildPod } from "../../src/sandbox/cluster/_manifests.ts";
 import type { KubernetesSandboxOptions } from "../../src/sandbox/options.ts";
-import { resolveSandboxSpec } from "../../src/sandbox/_spec.ts";
-import { SANDBOX_ID_LABEL } from "../../src/sandbox/_labels.ts";
+import { resolveSandboxSpec } from "../../src/sandbox/cluster/_spec.ts";
+import { SANDBOX_ID_LABEL } from "../../src/_internal/names.ts";
 import { e2eConnection, e2eNamespace, skipUnlessCluster } from "./_cluster.ts";
 import { FaultProxy } from "./_fault_proxy.ts";
 import { serveTls, tls } from "../_tls.ts";

@@ -19,7 +19,7 @@ import {
 } from "../../src/client/resources.ts";
 import { ConnectionConfig } from "../../src/kubeconfig/connection.ts";
 import { KubernetesApiError } from "../../src/errors.ts";
-import { SANDBOX_ID_LABEL } from "../../src/sandbox/_labels.ts";
+import { SANDBOX_ID_LABEL } from "../../src/_internal/names.ts";
 import { skipUnlessCluster, withClient } from "./_cluster.ts";
 import { escapes, libraryPod, NETPOL, outcome } from "./_escapes.ts";
 

@@ -18,8 +18,8 @@ import {
   withClient,
 } from "./_cluster.ts";
 import { expectConnection, LISTENER, PORTS } from "./_netpol.ts";
-import { heldBy } from "../../src/sandbox/_held.ts";
-import { checkIsolation as probe, type IsolationStatus } from "../../src/sandbox/_isolation.ts";
+import { heldBy } from "../../src/sandbox/cluster/_held.ts";
+import { checkIsolation as probe, type IsolationStatus } from "../../src/sandbox/network/_isolation.ts";
 
 const ignore = skipUnlessCluster();
 const ROLE_LABEL = "orbiter-isolation-test";

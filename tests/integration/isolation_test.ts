@@ -13,7 +13,7 @@ import {
 } from "../../mod.ts";
 import { KubeClient } from "../../src/client/client.ts";
 import type { ObjectList } from "../../src/client/resources.ts";
-import type { NetworkPolicy } from "../../src/sandbox/_network_policy.ts";
+import type { NetworkPolicy } from "../../src/sandbox/network/_network_policy.ts";
 import {
   documentedRole,
   e2eConnection,

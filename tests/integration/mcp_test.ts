@@ -12,7 +12,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { KubernetesSandbox } from "../../mod.ts";
 import type { KubeClient } from "../../src/client/client.ts";
 import { loadKubeConfig } from "../../src/kubeconfig/load.ts";
-import { egressRules } from "../../src/sandbox/_network_policy.ts";
+import { egressRules } from "../../src/sandbox/network/_network_policy.ts";
 import {
   adminGet,
   e2eNamespace,

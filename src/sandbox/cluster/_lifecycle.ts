@@ -1,0 +1,313 @@
+/**
+ * A sandbox's objects on the cluster: creating its Pod and Service until the pod is Ready, within
+ * one deadline, and deleting them again, including after a create whose reply was lost.
+ *
+ * @module
+ */
+
+import type { KubeClient } from "../../client/client.ts";
+import { corePath, deleteObject, type Pod, type Service } from "../../client/resources.ts";
+import { ExecError, PodStartError, SandboxError } from "../../errors.ts";
+import {
+  buildPolicy,
+  networkPolicies,
+  type NetworkPolicy,
+  policyForbidden,
+} from "../network/_network_policy.ts";
+import { exportLines } from "../exec/_channel.ts";
+import { execInPod } from "../exec/_exec_in_pod.ts";
+import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
+import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "../../_internal/names.ts";
+import { buildPod, buildService, CONFIG_DIR } from "./_manifests.ts";
+import { podWatchHub } from "./_pod_watch.ts";
+import { waitForPodReady } from "./_readiness.ts";
+import { ENV_FILE, STEP_PRELUDE } from "../exec/_scripts.ts";
+import type { SandboxSpec } from "./_spec.ts";
+import type { HeldResources } from "./_held.ts";
+
+/** Deadline of a cleanup (which must not hang on a dead server). */
+const CLEANUP_DEADLINE_MS = 30_000;
+/** How long an aborted start waits for its cleanup before the cleanup goes on alone. */
+const ABORT_CLEANUP_MS = 1000;
+
+/** What {@linkcode createResources} needs besides the spec. */
+export interface CreateOptions {
+  /** The caller's signal. */
+  signal?: AbortSignal;
+  /** Called when the watch reports the pod Ready (for benchmarks). */
+  onReadyEvent?: () => void;
+  /** MCP and agent configuration, written into the pod once it is Ready. */
+  config?: { mcp?: Record<string, unknown>; agents?: Record<string, unknown> };
+  /** Late-bound env (checked names), written into the memory-backed volume once Ready. */
+  secrets?: Record<string, string>;
+}
+
+/**
+ * Creates the pod and service and waits (by watch) until the pod is Ready, all within the spec's
+ * `timeout`. On any failure or abort it deletes what it created and throws; an abort rejects
+ * within about a second, and its cleanup goes on in the background.
+ */
+export async function createResources(
+  client: KubeClient,
+  namespace: string,
+  spec: SandboxSpec,
+  held: HeldResources,
+  options: CreateOptions,
+): Promise<void> {
+  const { signal } = options;
+  const pods = corePath(namespace, "pods");
+  let pod: Pod | undefined;
+  let service: Service | undefined;
+  let serviceP: Promise<Service> | undefined;
+  const instance = crypto.randomUUID();
+  // One deadline for the whole start: the create's retries, the readiness wait, the lookups.
+  const until = performance.now() + spec.timeout * 1000;
+  const deadline = AbortSignal.timeout(spec.timeout * 1000);
+  const podCreate: CreateContext = { signal, deadline, timeoutSeconds: spec.timeout, sent: false };
+  try {
+    const manifest = buildPod(spec, namespace);
+    // Marks this attempt's pod, so a create whose reply was lost can still be found and removed.
+    manifest.metadata.annotations = {
+      ...manifest.metadata.annotations,
+      [INSTANCE_ANNOTATION]: instance,
+    };
+    pod = await createOwn<Pod>(
+      client,
+      pods,
+      manifest,
+      (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
+      podCreate,
+    );
+    held.pod = pod;
+    const created = pod;
+    serviceP = createOwn<Service>(
+      client,
+      corePath(namespace, "services"),
+      buildService(spec, namespace, created.metadata.uid!),
+      (svc) => svc.metadata.ownerReferences?.some((o) => o.uid === created.metadata.uid) ?? false,
+      { ...podCreate, sent: false },
+    );
+    // Keep the result even if readiness fails first, so cleanup knows the service exists.
+    serviceP.then((s) => (service = s), () => {});
+    // The network policy goes in right after the pod, before its container has usually
+    // started; start() returns only once it exists. Owned by the pod, it goes with it. A Role
+    // that may not write it fails the start at once (the pod is removed below).
+    const policyP = spec.policy
+      ? createOwn<NetworkPolicy>(
+        client,
+        networkPolicies(namespace),
+        buildPolicy(spec.sandboxId, namespace, created.metadata.uid!, spec.policy),
+        (p) => p.metadata.ownerReferences?.some((o) => o.uid === created.metadata.uid) ?? false,
+        { ...podCreate, sent: false },
+      ).catch((err) => {
+        throw policyForbidden(err, namespace);
+      })
+      : undefined;
+    policyP?.catch(() => {});
+    const [ready, svc, policy] = await Promise.all([
+      waitForPodReady(client, namespace, created, {
+        timeoutSeconds: Math.max(0.001, (until - performance.now()) / 1000),
+        unschedulableGraceSeconds: spec.unschedulableGraceSeconds,
+        imagePullGraceSeconds: spec.imagePullGraceSeconds,
+        signal,
+        onReadyEvent: options.onReadyEvent,
+      }),
+      serviceP,
+      policyP,
+    ]);
+    held.pod = ready;
+    held.service = service = svc;
+    held.policy = policy;
+    const { mcp, agents } = options.config ?? {};
+    const files: [string, string][] = [];
+    if (mcp) files.push([`${CONFIG_DIR}/mcp.json`, JSON.stringify(mcp, null, 2)]);
+    if (agents) files.push([`${CONFIG_DIR}/agents.json`, JSON.stringify(agents, null, 2)]);
+    if (options.secrets && Object.keys(options.secrets).length) {
+      files.push([ENV_FILE, exportLines(options.secrets)]);
+    }
+    await Promise.all(
+      files.map(([path, text]) =>
+        writePrivateFile(client, namespace, ready.metadata.name, path, text, signal)
+      ),
+    );
+  } catch (err) {
+    // Cleanup's lookups get what is left of the start's deadline (at least a second, so that
+    // a timeout still looks once): they are part of this start. After an abort, half a second.
+    const lookup = AbortSignal.timeout(
+      signal?.aborted ? ABORT_CLEANUP_MS / 2 : Math.max(1000, until - performance.now()),
+    );
+    if (!pod && podCreate.sent) {
+      // The create may have reached the server with only its reply lost: find our pod by
+      // this attempt's mark (a list: the Role has no get) so it is deleted below.
+      pod = await findOwn<Pod>(
+        client,
+        pods,
+        podNameFor(spec.sandboxId),
+        (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
+        lookup,
+      );
+    }
+    if (pod && !service && serviceP) {
+      // The service request may still be in flight: let it settle (bounded) so it is deleted
+      // too. Should it land later anyway, its ownerReference lets the garbage collector go.
+      await settlesWithin(serviceP, 5000);
+      // An aborted or broken POST may still have created it: find it by its owner, our pod.
+      const uid = pod.metadata.uid;
+      service ??= await findOwn<Service>(
+        client,
+        corePath(namespace, "services"),
+        serviceNameFor(spec.sandboxId),
+        (s) => s.metadata.ownerReferences?.some((o) => o.uid === uid) ?? false,
+        lookup,
+      );
+    }
+    const cleaning = deleteResources(client, namespace, { pod, service }, false)
+      .then(() => undefined, (e) => e);
+    if (signal?.aborted && await settlesWithin(cleaning, ABORT_CLEANUP_MS) === false) {
+      // An abort takes effect now; the cleanup goes on in the background (within its own
+      // deadline), and what it removes is forgotten then. stop() and cleanup() retry it.
+      held.pod = pod;
+      held.service = service;
+      cleaning.then((e) => {
+        if (e === undefined && held.pod === pod) held.pod = held.service = undefined;
+      });
+      throw err;
+    }
+    const cleanupError = await cleaning;
+    // What could not be deleted stays known, so a later stop() or cleanup() tries again.
+    held.pod = cleanupError === undefined ? undefined : pod;
+    held.service = cleanupError === undefined ? undefined : service;
+    if (cleanupError === undefined) throw err;
+    const left = [pod && `pod ${pod.metadata.name}`, service && `service ${service.metadata.name}`]
+      .filter(Boolean).join(" and ") + ` in ${namespace}`;
+    if (err instanceof PodStartError) {
+      err.addCleanupError(cleanupError, left);
+      throw err;
+    }
+    throw new SandboxError(
+      `start() failed and its cleanup failed too; delete ${left} by hand, call cleanup() ` +
+        `again, or KubernetesSandbox.reap()`,
+      { cause: new AggregateError([err, cleanupError]) },
+    );
+  }
+}
+
+/**
+ * Writes `text` to `path` in the pod's memory-backed volume, readable by its user only. Through
+ * stdin, never in the pod spec or an argument: MCP configs and secrets often hold API keys, and
+ * the spec is readable by anyone who may `get pods`.
+ */
+async function writePrivateFile(
+  client: KubeClient,
+  namespace: string,
+  podName: string,
+  path: string,
+  text: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  const script = `${STEP_PRELUDE} umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"`;
+  const r = await execInPod({ client, namespace, podName }, ["/bin/sh", "-c", script, path], {
+    stdin: new TextEncoder().encode(text),
+    signal,
+  });
+  if (r.exitCode !== 0) {
+    throw new ExecError(
+      `could not write ${path} in the sandbox: ${new TextDecoder().decode(r.stderr)}`,
+    );
+  }
+}
+
+/**
+ * Deletes the service and the pod (only the ones this sandbox created: uid preconditions), and
+ * when `wait` is set waits by watch until the pod is gone. Retries through a server restart,
+ * within a deadline of its own.
+ */
+export async function deleteResources(
+  client: KubeClient,
+  namespace: string,
+  { pod, service, policy }: HeldResources,
+  wait: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
+  const deadline = AbortSignal.timeout(CLEANUP_DEADLINE_MS);
+  const sig = signal ? AbortSignal.any([signal, deadline]) : deadline;
+  const jobs: Promise<unknown>[] = [];
+  if (service) {
+    jobs.push(deleteObject(client, corePath(namespace, "services", service.metadata.name), {
+      uid: service.metadata.uid,
+      signal: sig,
+      retry: CLEANUP_RETRY,
+    }));
+  }
+  if (policy) {
+    // Deleted with the pod rather than left to the garbage collector, so that a start() with
+    // the same sandbox id right after finds its name free.
+    jobs.push(deleteObject(client, networkPolicies(namespace, policy.metadata.name), {
+      uid: policy.metadata.uid,
+      signal: sig,
+      retry: CLEANUP_RETRY,
+    }));
+  }
+  if (pod) {
+    const name = pod.metadata.name;
+    // If the delete itself fails (403, server gone), nothing will come to wait for.
+    const stopWaiting = new AbortController();
+    const gone = wait
+      ? waitGone(
+        client,
+        namespace,
+        name,
+        pod.metadata.uid,
+        AbortSignal.any([sig, stopWaiting.signal]),
+      )
+      : undefined;
+    const deleted = deleteObject(client, corePath(namespace, "pods", name), {
+      uid: pod.metadata.uid,
+      signal: sig,
+      retry: CLEANUP_RETRY,
+    });
+    deleted.catch((err) => stopWaiting.abort(err));
+    jobs.push(deleted);
+    if (gone) jobs.push(gone);
+  }
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+/** Resolves when the watch sees pod `name` (with `uid`) deleted. */
+function waitGone(
+  client: KubeClient,
+  namespace: string,
+  name: string,
+  uid: string | undefined,
+  signal: AbortSignal,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (fn: () => void) => {
+      signal.removeEventListener("abort", onAbort);
+      unsubscribe();
+      fn();
+    };
+    const onAbort = () => done(() => reject(signal.reason));
+    const unsubscribe = podWatchHub(client, namespace).subscribe(
+      name,
+      uid,
+      (u) => u.type === "DELETED" && done(resolve),
+      (err) => done(() => reject(err)),
+    );
+    signal.addEventListener("abort", onAbort, { once: true });
+    if (signal.aborted) onAbort();
+  });
+}
+
+/** Whether `promise` settles within `ms` (it keeps running either way). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

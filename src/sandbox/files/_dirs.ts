@@ -1,0 +1,397 @@
+/**
+ * Directory trees in and out of a sandbox as one tar stream each way: the archive is written
+ * here (./_tar.ts, ./_tar_read.ts) and extracted by the container's `tar`, or written by it and read here. Memory
+ * stays bounded: files are read and written as streams, and the container's writer waits for a
+ * slow local disk (backpressure through the exec session).
+ *
+ * @module
+ */
+
+import { ExecError, InvalidOptionError } from "../../errors.ts";
+import type { ExecOptions, ExecResult } from "../exec/_commands.ts";
+import { OutputStream } from "../exec/_output_stream.ts";
+import { DOWNLOAD_DIR, UPLOAD_DIR } from "../exec/_scripts.ts";
+import { type TarInput, tarStream } from "./_tar.ts";
+import { readTar, type TarLimits } from "../_tar_read.ts";
+
+/** What a directory transfer moved. */
+export interface DirTransfer {
+  /** Files written. */
+  files: number;
+  /** Directories created (the top one not counted). */
+  directories: number;
+  /** Bytes of file content. */
+  bytes: number;
+  /** Paths left out: symlinks, devices and other special files, which are not copied. */
+  skipped: string[];
+  /** Without a local directory to write to, `downloadDir` returns the files here, by path. */
+  entries?: Record<string, Uint8Array>;
+}
+
+/**
+ * Options of the directory transfers. The `max*` caps apply to `downloadDir`, whose archive comes
+ * from the sandbox and is hostile input: a cap that is hit stops the transfer with a
+ * `LimitExceededError` whose `limit` names it (files already written stay).
+ */
+export interface DirTransferOptions {
+  /** Aborts the transfer (the container's `tar` is killed). */
+  signal?: AbortSignal;
+  /** Seconds the transfer may take; default the sandbox's `timeout`. */
+  timeout?: number;
+  /** Bytes of one file; default 4 GiB. */
+  maxEntryBytes?: number;
+  /** Files, directories and other members; default 1 000 000. */
+  maxEntries?: number;
+  /**
+   * Bytes of the whole archive (contents, plus 512-byte headers and padding); default 16 GiB
+   * into a local directory, 256 MiB into memory.
+   */
+  maxTotalBytes?: number;
+  /** Bytes of the extension headers (long names, pax records) of one member; default 1 MiB. */
+  maxHeaderBytes?: number;
+}
+
+/** The default of `maxTotalBytes` when `downloadDir` returns the files in memory. */
+const MEMORY_MAX_TOTAL_BYTES = 256 * 2 ** 20;
+
+/** Runs a file script on a path in the sandbox (FileAccess's, with its checks and errors). */
+export type FileOp = (script: string, path: string, options: ExecOptions) => Promise<ExecResult>;
+
+const OUTPUT_HIGH_WATER = 1 << 20;
+
+/**
+ * Uploads a local directory (a path: needs `--allow-read`) or in-memory entries (path to content,
+ * directories implied) into `remoteDir`.
+ */
+export async function uploadDir(
+  op: FileOp,
+  source: string | Record<string, string | Uint8Array>,
+  remoteDir: string,
+  options: DirTransferOptions,
+): Promise<DirTransfer> {
+  const result: DirTransfer = { files: 0, directories: 0, bytes: 0, skipped: [] };
+  let entries: AsyncIterable<TarInput> | Iterable<TarInput>;
+  if (typeof source === "string") {
+    if (!source) throw new InvalidOptionError("source", "must be a directory path");
+    const info = await Deno.stat(source);
+    if (!info.isDirectory) throw new InvalidOptionError("source", `${source} is not a directory`);
+    entries = walkLocal(source.replace(/\/+$/, "") || "/", "", result);
+  } else if (source && typeof source === "object") {
+    // Checked in full before anything is sent.
+    entries = [...memoryEntries(source, result)];
+  } else {
+    throw new InvalidOptionError("source", "must be a directory path or an object of entries");
+  }
+  await op(UPLOAD_DIR, remoteDir, {
+    stdin: tarStream(entries),
+    signal: options.signal,
+    timeout: options.timeout,
+    channel: false,
+  });
+  return result;
+}
+
+/**
+ * Downloads `remoteDir` into the local directory `localDir` (created; needs `--allow-write`), or
+ * into memory (`entries`) without one. Nothing is written outside `localDir`: a member whose name
+ * leaves it (`..`, an absolute path, `\` on Windows) fails the transfer, and so does one that
+ * would be written through a symbolic link (or junction) that already exists under `localDir`;
+ * an existing file is replaced, never written through (it may be a hard link).
+ *
+ * @throws {ExecError} (`Protocol`) a malformed archive, or a member that would land outside
+ * `localDir`.
+ * @throws {LimitExceededError} the archive went over `maxEntryBytes`, `maxEntries`,
+ * `maxTotalBytes` or `maxHeaderBytes`.
+ */
+export async function downloadDir(
+  op: FileOp,
+  remoteDir: string,
+  localDir: string | undefined,
+  options: DirTransferOptions,
+): Promise<DirTransfer> {
+  const limits: Partial<TarLimits> = {
+    maxEntryBytes: limit(options, "maxEntryBytes"),
+    maxEntries: limit(options, "maxEntries"),
+    maxTotalBytes: limit(options, "maxTotalBytes") ??
+      (localDir === undefined ? MEMORY_MAX_TOTAL_BYTES : undefined),
+    maxHeaderBytes: limit(options, "maxHeaderBytes"),
+  };
+  const result: DirTransfer = { files: 0, directories: 0, bytes: 0, skipped: [] };
+  const entries: Record<string, Uint8Array> = {};
+  let tree: LocalTree | undefined;
+  if (localDir === undefined) result.entries = entries;
+  else {
+    if (!localDir) throw new InvalidOptionError("localDir", "must be a directory path");
+    await Deno.mkdir(localDir, { recursive: true });
+    tree = new LocalTree(localDir);
+  }
+  const out = new OutputStream(true, OUTPUT_HIGH_WATER);
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  // The archive's reader ends with the caller's signal whatever the command does.
+  const onAbort = () => out.error(options.signal!.reason);
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  // Held open until the archive's end has been read (see DOWNLOAD_DIR), then closed.
+  const hold = new TransformStream<Uint8Array, Uint8Array>();
+  const release = () => hold.writable.close().catch(() => {});
+  const running = op(DOWNLOAD_DIR, remoteDir, {
+    signal,
+    timeout: options.timeout,
+    channel: false,
+    maxOutputBytes: 0,
+    stdin: hold.readable,
+    onStdout: (chunk) => out.push(chunk),
+    // Anything on stderr is a failure (or a warning): stop holding, or the wait never ends.
+    onStderr: release,
+  }).then((r) => {
+    out.close();
+    return r;
+  }, (err) => {
+    out.error(err);
+    throw err;
+  });
+  try {
+    await readTar(out.readable("stdout"), async (entry, data) => {
+      const parts = memberParts(entry.path);
+      if (!parts.length) return; // "." itself
+      const path = parts.join("/");
+      if (entry.type === "directory") {
+        await tree?.directory(parts);
+        result.directories++;
+      } else if (entry.type === "file" && data) {
+        if (!tree) {
+          const bytes = new Uint8Array(await new Response(data).arrayBuffer());
+          // Defined, not assigned: a member named __proto__ is a file like any other.
+          Object.defineProperty(entries, path, {
+            value: bytes,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+          result.bytes += bytes.length;
+        } else {
+          const file = await tree.file(parts, entry.mode & 0o777 || 0o644);
+          let n = 0;
+          await data.pipeThrough(
+            new TransformStream({
+              transform(chunk, c) {
+                n += chunk.length;
+                c.enqueue(chunk);
+              },
+            }),
+          ).pipeTo(file.writable);
+          result.bytes += n;
+        }
+        result.files++;
+      } else {
+        result.skipped.push(path);
+      }
+    }, limits);
+  } catch (err) {
+    stop.abort(err);
+    release();
+    await running.catch(() => {});
+    throw options.signal?.aborted ? options.signal.reason : err;
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+  }
+  release();
+  await running;
+  return result;
+}
+
+/** A cap of `options`, checked: a positive whole number, or `undefined` for the default. */
+function limit(options: DirTransferOptions, name: keyof TarLimits): number | undefined {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOptionError(name, `must be a positive whole number, not ${value}`);
+  }
+  return value;
+}
+
+const WINDOWS = Deno.build.os === "windows";
+
+/**
+ * A member's path as its segments, refused when it would leave the target directory: absolute,
+ * `..`, a NUL byte, and `\` read as a separator too (always for `..`, so `..\..\x` is refused
+ * everywhere; on Windows for every name, where drive letters and `:` streams are refused too).
+ */
+function memberParts(path: string): string[] {
+  const parts = path.split(WINDOWS ? /[\\/]/ : "/").filter((p) => p && p !== ".");
+  const outside = path.startsWith("/") || path.includes("\0") ||
+    parts.some((p) => p.split("\\").includes("..")) ||
+    (WINDOWS && (path.startsWith("\\") || parts.some((p) => p.includes(":"))));
+  if (outside) throw outsideError(path);
+  return parts;
+}
+
+function outsideError(path: string, why = "a path outside its directory"): ExecError {
+  return new ExecError(`the archive holds ${why}: ${JSON.stringify(path)}`, {
+    reason: "Protocol",
+  });
+}
+
+/**
+ * The local directory a download writes into. Each directory on a member's way is checked with
+ * `lstat` (and created when missing), so nothing is written through a symbolic link or junction
+ * already there; a file is created anew (`createNew`, which never follows a link), after removing
+ * a regular file of that name.
+ */
+class LocalTree {
+  readonly #root: string;
+  /** Directories (relative) known to be real ones: created or checked. */
+  readonly #checked = new Set<string>();
+
+  constructor(root: string) {
+    this.#root = root.replace(/[\\/]+$/, "") || "/";
+  }
+
+  /** Makes sure `parts` is a real directory under the root, creating what is missing. */
+  async directory(parts: readonly string[]): Promise<string> {
+    let relative = "";
+    for (const part of parts) {
+      relative = relative ? `${relative}/${part}` : part;
+      if (this.#checked.has(relative)) continue;
+      const full = `${this.#root}/${relative}`;
+      let info = await lstatOrUndefined(full);
+      if (!info) {
+        await Deno.mkdir(full).catch((err) => {
+          if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+        });
+        info = await Deno.lstat(full);
+      }
+      if (info.isSymlink || !info.isDirectory) {
+        throw outsideError(
+          parts.join("/"),
+          `a member under ${relative}, which is ${
+            info.isSymlink ? "a symbolic link" : "not a directory"
+          } in the local directory`,
+        );
+      }
+      this.#checked.add(relative);
+    }
+    return relative ? `${this.#root}/${relative}` : this.#root;
+  }
+
+  /** A new file at `parts`, its directories checked; a regular file there is replaced. */
+  async file(parts: readonly string[], mode: number): Promise<Deno.FsFile> {
+    const dir = await this.directory(parts.slice(0, -1));
+    const full = `${dir}/${parts[parts.length - 1]}`;
+    const info = await lstatOrUndefined(full);
+    if (info) {
+      if (info.isSymlink || !info.isFile) {
+        throw outsideError(
+          parts.join("/"),
+          `a file where the local directory has ${
+            info.isSymlink ? "a symbolic link" : "something else"
+          }`,
+        );
+      }
+      await Deno.remove(full);
+    }
+    return await Deno.open(full, { write: true, createNew: true, mode });
+  }
+}
+
+async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return undefined;
+    throw err;
+  }
+}
+
+/** A member's path for an upload, refused when it would leave the target directory. */
+function safeRelative(path: string): string {
+  return memberParts(path).join("/");
+}
+
+async function* walkLocal(
+  root: string,
+  relative: string,
+  result: DirTransfer,
+): AsyncGenerator<TarInput> {
+  const dir = relative ? `${root}/${relative}` : root;
+  const names: Deno.DirEntry[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e);
+  names.sort((a, b) => a.name < b.name ? -1 : 1);
+  for (const e of names) {
+    const path = relative ? `${relative}/${e.name}` : e.name;
+    const full = `${root}/${path}`;
+    const info = await Deno.lstat(full);
+    if (info.isDirectory) {
+      result.directories++;
+      yield { type: "directory", path, mode: (info.mode ?? 0o755) & 0o777, mtime: mtimeOf(info) };
+      yield* walkLocal(root, path, result);
+    } else if (info.isFile) {
+      result.files++;
+      result.bytes += info.size;
+      yield {
+        type: "file",
+        path,
+        size: info.size,
+        mode: (info.mode ?? 0o644) & 0o777,
+        mtime: mtimeOf(info),
+        data: () => openReadable(full),
+      };
+    } else {
+      result.skipped.push(path);
+    }
+  }
+}
+
+function openReadable(path: string): ReadableStream<Uint8Array> {
+  let file: Deno.FsFile | undefined;
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!reader) {
+        file = await Deno.open(path);
+        reader = file.readable.getReader();
+      }
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await reader?.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+}
+
+function mtimeOf(info: Deno.FileInfo): number {
+  return Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000);
+}
+
+function* memoryEntries(
+  source: Record<string, string | Uint8Array>,
+  result: DirTransfer,
+): Generator<TarInput> {
+  const made = new Set<string>();
+  for (const [name, content] of Object.entries(source)) {
+    if (typeof content !== "string" && !(content instanceof Uint8Array)) {
+      throw new InvalidOptionError(`source.${name}`, "must be a string or a Uint8Array");
+    }
+    let path: string;
+    try {
+      path = safeRelative(name);
+    } catch {
+      throw new InvalidOptionError(`source.${name}`, "must be a relative path without ..");
+    }
+    if (!path) throw new InvalidOptionError(`source.${name}`, "must name a file");
+    const parts = path.split("/");
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join("/");
+      if (made.has(dir)) continue;
+      made.add(dir);
+      result.directories++;
+      yield { type: "directory", path: dir };
+    }
+    const data = typeof content === "string" ? new TextEncoder().encode(content) : content;
+    result.files++;
+    result.bytes += data.length;
+    yield { type: "file", path, size: data.length, data };
+  }
+}
