@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = new URL("../", import.meta.url);
@@ -74,21 +74,64 @@ async function importsOf(path: string): Promise<string[]> {
 
 const library = (await sources("src")).filter((p) => !p.endsWith("_test.ts"));
 
+/** Whether a module is private: `_name.ts`, or anywhere under a `_folder/`. */
+const isPrivate = (p: string) => p.split("/").some((part) => part.startsWith("_"));
+
+/**
+ * The feature folders of the sandbox: each offers the others its `mod.ts` and keeps the rest in
+ * `_name.ts` files. Directly under `src/sandbox/` are only the facade and its options.
+ */
+const FEATURES = new Set(
+  library.filter((p) => /^src\/sandbox\/[^/]+\/mod\.ts$/.test(p)).map((p) => dirname(p)),
+);
+
 Deno.test("private modules are _name.ts: entry points re-export only public modules", async () => {
   const reexported = new Set<string>();
   for (const entry of ENTRY_POINTS) {
     for (const target of await importsOf(entry)) {
-      assert.ok(
-        !target.split("/").pop()!.startsWith("_"),
-        `${entry} exports from the private module ${target}`,
-      );
+      assert.ok(!isPrivate(target), `${entry} exports from the private module ${target}`);
       reexported.add(target);
     }
   }
   const unexported = library.filter((p) =>
-    !p.split("/").pop()!.startsWith("_") && !ENTRY_POINTS.includes(p) && !reexported.has(p)
+    !isPrivate(p) && !ENTRY_POINTS.includes(p) && !reexported.has(p) && !FEATURES.has(dirname(p))
   );
   assert.deepEqual(unexported, [], "modules no entry point exports from should be named _name.ts");
+});
+
+Deno.test("a feature folder offers only its mod.ts; the facade and its options stand alone", () => {
+  assert.ok(FEATURES.size >= 6, `feature folders: ${[...FEATURES]}`);
+  for (const feature of FEATURES) {
+    const loose = library.filter((p) =>
+      dirname(p) === feature && !p.endsWith("/mod.ts") && !basename(p).startsWith("_")
+    );
+    assert.deepEqual(loose, [], `${feature}: everything but mod.ts is _name.ts`);
+  }
+  const top = library.filter((p) => dirname(p) === "src/sandbox");
+  assert.deepEqual(top, ["src/sandbox/options.ts", "src/sandbox/sandbox.ts"]);
+});
+
+Deno.test("a _name.ts is imported only from its own folder (src/_internal/ from anywhere)", async () => {
+  // Tests under tests/ look inside on purpose (white-box); everything else keeps to the rule.
+  const importers = [
+    ...await sources("src"),
+    ...await sources("bench"),
+    ...await sources("examples"),
+    "mod.ts",
+  ];
+  const crossings: string[] = [];
+  for (const from of importers) {
+    for (const target of await importsOf(from)) {
+      if (!target.startsWith("src/") || target.startsWith("src/_internal/")) continue;
+      if (!isPrivate(target.slice("src/".length))) continue;
+      if (dirname(target) !== dirname(from)) crossings.push(`${from} -> ${target}`);
+    }
+  }
+  assert.deepEqual(
+    crossings,
+    [],
+    "import the folder's mod.ts (or move the code to src/_internal/)",
+  );
 });
 
 Deno.test("no import cycle among the library's modules", async () => {

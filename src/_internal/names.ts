@@ -1,5 +1,6 @@
 /**
- * The names and labels by which the library knows its own objects.
+ * The names, labels and paths by which the library knows a sandbox's objects and its pod's
+ * layout: shared by the sandbox's features and the command line.
  *
  * @module
  */
@@ -31,3 +32,13 @@ export function podNameFor(sandboxId: string): string {
 export function serviceNameFor(sandboxId: string): string {
   return `orbiter-svc-${sandboxId}`;
 }
+
+/** Directory of the sandbox's memory-backed volume: late-bound env and files, never on disk. */
+export const PRIVATE_DIR = "/run/orbiter";
+/** File of late-bound environment variables (`export K='V'` lines), read before each command. */
+export const ENV_FILE = `${PRIVATE_DIR}/env`;
+
+/** The sandbox's container in its pod. */
+export const CONTAINER_NAME = "sandbox";
+/** Where MCP and agent configuration is written (memory-backed). */
+export const CONFIG_DIR = `${PRIVATE_DIR}/config`;

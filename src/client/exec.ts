@@ -41,6 +41,7 @@ import {
 
 export { EXEC_CHANNELS, EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
 export type { ExecQueryOptions } from "./exec_protocol.ts";
+export { ConnectionHold } from "./_fast_websocket.ts";
 
 /** Options of {@linkcode runExecSession}. */
 export interface ExecSessionOptions {

@@ -27,7 +27,7 @@ export { parseWatchStream, watchObjects } from "./watch.ts";
 export type { KubeObject, RawWatchEvent, WatchEvent, WatchOptions } from "./watch.ts";
 export { EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
 export type { ExecQueryOptions } from "./exec_protocol.ts";
-export { runExecSession } from "./exec.ts";
+export { ConnectionHold, runExecSession } from "./exec.ts";
 export {
   checkPort,
   PORT_FORWARD_PROTOCOLS,

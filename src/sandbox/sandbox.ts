@@ -17,22 +17,22 @@ import {
   type ExecOptions,
   type ExecResult,
   type SandboxCommands,
-} from "./exec/_commands.ts";
-import type { ExecTarget } from "./exec/_exec_in_pod.ts";
-import { FileAccess, type FileEntry, type SandboxFiles } from "./files/_files.ts";
+} from "./exec/mod.ts";
+import type { ExecTarget } from "./exec/mod.ts";
+import { FileAccess, type FileEntry, type SandboxFiles } from "./files/mod.ts";
 import {
   type DetachedProcess,
   DetachedProcesses,
   type ProcessInfo,
   type SpawnOptions,
-} from "./process/_detached.ts";
-import { type ProcessOptions, type SandboxProcess, spawnProcess } from "./process/_spawn.ts";
+} from "./process/mod.ts";
+import { type ProcessOptions, type SandboxProcess, spawnProcess } from "./process/mod.ts";
 import {
   type ForwardPortOptions,
   type PortForward,
   type SandboxFetchInit,
   SandboxPorts,
-} from "./ports/_ports.ts";
+} from "./ports/mod.ts";
 import type {
   ConnectOptions,
   EgressPolicy,
@@ -46,10 +46,10 @@ import {
   reapSandboxes,
   type ReapSandboxesOptions,
   type SandboxInfo,
-} from "./cluster/_registry.ts";
-import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/_tools.ts";
-import { acquireClient, type ClientLease } from "./cluster/_connect.ts";
-import { egressRules, ingressRules, type PolicyRules, setPolicyRules } from "./network/_network_policy.ts";
+} from "./cluster/mod.ts";
+import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/mod.ts";
+import { acquireClient, type ClientLease } from "./cluster/mod.ts";
+import { egressRules, ingressRules, type PolicyRules, setPolicyRules } from "./network/mod.ts";
 import {
   checkIsolation,
   exposedAddresses,
@@ -58,12 +58,16 @@ import {
   type IsolationReport,
   type IsolationStatus,
   recordIsolationEvent,
-} from "./network/_isolation.ts";
-import { findSandbox, type FoundSandbox } from "./cluster/_find.ts";
+} from "./network/mod.ts";
+import { findSandbox, type FoundSandbox } from "./cluster/mod.ts";
 import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "../_internal/names.ts";
-import { heldBy, type HeldResources } from "./cluster/_held.ts";
-import { createResources, deleteResources } from "./cluster/_lifecycle.ts";
-import { resolveSandboxSpec, type SandboxSpec } from "./cluster/_spec.ts";
+import {
+  createResources,
+  deleteResources,
+  type HeldResources,
+  LeftBehind,
+} from "./cluster/mod.ts";
+import { resolveSandboxSpec, type SandboxSpec } from "./cluster/mod.ts";
 import { resolveNamespace } from "../_internal/env.ts";
 import {
   checkCommand,
@@ -142,7 +146,7 @@ export class KubernetesSandbox {
   readonly #secrets: Record<string, string>;
   readonly #tools = new Map<string, ToolHandler>();
   /** The pod and service while they exist (or could not be deleted yet). */
-  readonly #held: HeldResources = {};
+  #held: HeldResources = {};
   #client: KubeClient | undefined;
   #status: SandboxStatus = "init";
   #busy: Promise<unknown> = Promise.resolve();
@@ -207,7 +211,6 @@ export class KubernetesSandbox {
     this.files = new FileAccess(this.commands, this.#spec.workspace);
     this.#procs = new DetachedProcesses(this.commands);
     this.#ports = new SandboxPorts(() => this.#execTarget("fetch"), this.#spec.timeout);
-    heldBy.set(this, this.#held);
     this.#rules = this.#spec.policy ?? null;
   }
 
@@ -289,8 +292,7 @@ export class KubernetesSandbox {
     });
     sb.#client = lease.client;
     sb.#lease = lease;
-    sb.#held.pod = found.pod;
-    sb.#held.service = found.service;
+    sb.#held = { pod: found.pod, service: found.service };
     // Its policy's rules are on the cluster, not in these options.
     sb.#rules = undefined;
     sb.#status = "running";
@@ -401,7 +403,7 @@ export class KubernetesSandbox {
       }
       this.#rules = this.#spec.policy ?? null; // what createResources() writes
       try {
-        await createResources(this.#client, this.namespace, this.#spec, this.#held, {
+        this.#held = await createResources(this.#client, this.namespace, this.#spec, {
           signal: options.signal,
           onReadyEvent: options.onReadyEvent,
           config: { mcp: this.#options.mcpConfig, agents: this.#options.agents },
@@ -411,7 +413,13 @@ export class KubernetesSandbox {
         this.#runner.openChannel();
       } catch (err) {
         this.#status = "error";
-        throw err;
+        if (!(err instanceof LeftBehind)) throw err;
+        // What could not be deleted yet stays known, so that stop() or cleanup() try again.
+        const left = this.#held = err.left;
+        err.cleaned?.then((gone) => {
+          if (gone && this.#held === left) this.#held = {};
+        });
+        throw err.error;
       }
       if (!this.#spec.policy) return;
       // Before any command of the caller's: when required, start() waits for it.
@@ -536,7 +544,7 @@ export class KubernetesSandbox {
       this.#endIsolationCheck();
       await this.#ports.closeAll();
       await this.#runner.closeChannel();
-      this.#held.pod = this.#held.service = this.#held.policy = undefined;
+      this.#held = {};
       this.#lease?.release();
       this.#lease = undefined;
     });
@@ -912,7 +920,7 @@ export class KubernetesSandbox {
     if (this.#client && (this.#held.pod || this.#held.service || this.#held.policy)) {
       await deleteResources(this.#client, this.namespace, this.#held, true, signal);
     }
-    this.#held.pod = this.#held.service = this.#held.policy = undefined;
+    this.#held = {};
   }
 
   #endIsolationCheck(): void {

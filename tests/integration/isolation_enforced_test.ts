@@ -18,8 +18,11 @@ import {
   withClient,
 } from "./_cluster.ts";
 import { expectConnection, LISTENER, PORTS } from "./_netpol.ts";
-import { heldBy } from "../../src/sandbox/cluster/_held.ts";
-import { checkIsolation as probe, type IsolationStatus } from "../../src/sandbox/network/_isolation.ts";
+import type { Pod, Service } from "../../src/client/resources.ts";
+import {
+  checkIsolation as probe,
+  type IsolationStatus,
+} from "../../src/sandbox/network/_isolation.ts";
 
 const ignore = skipUnlessCluster();
 const ROLE_LABEL = "orbiter-isolation-test";
@@ -62,7 +65,12 @@ async function withSandboxes(
 
 /** The check's verdict for `sb` (default policy) from its Perl probe, not its Python one. */
 async function perlVerdict(sb: KubernetesSandbox): Promise<IsolationStatus> {
-  const { pod, service } = heldBy.get(sb)!;
+  const one = async <T>(kind: "pods" | "services", name: string) =>
+    (await sb.client!.request<ObjectList<T>>(corePath(sb.namespace, kind), {
+      query: { fieldSelector: `metadata.name=${name}` },
+    })).items[0];
+  const pod = await one<Pod>("pods", sb.podName!);
+  const service = await one<Service>("services", sb.serviceName!);
   const target = { client: sb.client!, namespace: sb.namespace, podName: sb.podName! };
   const report = await probe(target, pod!, service, { prober: "perl", strict: true });
   return report.status;

@@ -17,7 +17,8 @@ import {
   POOL_LABEL,
   SANDBOX_ID_LABEL,
 } from "../../_internal/names.ts";
-import { CONTAINER_NAME, type RecoveredOptions } from "./_manifests.ts";
+import { CONTAINER_NAME } from "../../_internal/names.ts";
+import type { RecoveredOptions } from "./_manifests.ts";
 
 /** A running sandbox as found on the cluster. */
 export interface FoundSandbox {

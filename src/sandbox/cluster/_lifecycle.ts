@@ -7,23 +7,35 @@
 
 import type { KubeClient } from "../../client/client.ts";
 import { corePath, deleteObject, type Pod, type Service } from "../../client/resources.ts";
-import { ExecError, PodStartError, SandboxError } from "../../errors.ts";
+import { PodStartError, SandboxError } from "../../errors.ts";
 import {
   buildPolicy,
   networkPolicies,
   type NetworkPolicy,
   policyForbidden,
-} from "../network/_network_policy.ts";
-import { exportLines } from "../exec/_channel.ts";
-import { execInPod } from "../exec/_exec_in_pod.ts";
+} from "../network/mod.ts";
+import { exportLines, stepRunner, writePrivateFile } from "../exec/mod.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
 import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "../../_internal/names.ts";
-import { buildPod, buildService, CONFIG_DIR } from "./_manifests.ts";
+import { buildPod, buildService } from "./_manifests.ts";
+import { CONFIG_DIR } from "../../_internal/names.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 import { waitForPodReady } from "./_readiness.ts";
-import { ENV_FILE, STEP_PRELUDE } from "../exec/_scripts.ts";
+import { ENV_FILE } from "../../_internal/names.ts";
 import type { SandboxSpec } from "./_spec.ts";
-import type { HeldResources } from "./_held.ts";
+
+/**
+ * What a sandbox holds on the cluster. What `createResources` returns, and what a failed start left (a later
+ * cleanup tries again).
+ */
+export interface HeldResources {
+  /** The pod, once created (as last seen). */
+  pod?: Pod;
+  /** The service, once created. */
+  service?: Service;
+  /** The network policy, once created (owned by the pod, so it also goes with it). */
+  policy?: NetworkPolicy;
+}
 
 /** Deadline of a cleanup (which must not hang on a dead server). */
 const CLEANUP_DEADLINE_MS = 30_000;
@@ -43,17 +55,33 @@ export interface CreateOptions {
 }
 
 /**
+ * A start that failed and left objects on the cluster: `left` names them (a later cleanup tries
+ * again), and `cleaned`, after an abort, settles `true` once the cleanup that went on in the
+ * background has removed them. `error` is what the caller gets.
+ */
+export class LeftBehind extends Error {
+  /** Creates it. */
+  constructor(
+    readonly error: unknown,
+    readonly left: HeldResources,
+    readonly cleaned?: Promise<boolean>,
+  ) {
+    super("a start failed and left objects behind", { cause: error });
+  }
+}
+
+/**
  * Creates the pod and service and waits (by watch) until the pod is Ready, all within the spec's
- * `timeout`. On any failure or abort it deletes what it created and throws; an abort rejects
- * within about a second, and its cleanup goes on in the background.
+ * `timeout`, and returns what it made. On any failure or abort it deletes what it created and
+ * throws; what it could not delete is named by a {@linkcode LeftBehind}. An abort rejects within
+ * about a second, and its cleanup goes on in the background.
  */
 export async function createResources(
   client: KubeClient,
   namespace: string,
   spec: SandboxSpec,
-  held: HeldResources,
   options: CreateOptions,
-): Promise<void> {
+): Promise<HeldResources> {
   const { signal } = options;
   const pods = corePath(namespace, "pods");
   let pod: Pod | undefined;
@@ -78,7 +106,6 @@ export async function createResources(
       (p) => p.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
       podCreate,
     );
-    held.pod = pod;
     const created = pod;
     serviceP = createOwn<Service>(
       client,
@@ -115,9 +142,7 @@ export async function createResources(
       serviceP,
       policyP,
     ]);
-    held.pod = ready;
-    held.service = service = svc;
-    held.policy = policy;
+    service = svc;
     const { mcp, agents } = options.config ?? {};
     const files: [string, string][] = [];
     if (mcp) files.push([`${CONFIG_DIR}/mcp.json`, JSON.stringify(mcp, null, 2)]);
@@ -125,11 +150,9 @@ export async function createResources(
     if (options.secrets && Object.keys(options.secrets).length) {
       files.push([ENV_FILE, exportLines(options.secrets)]);
     }
-    await Promise.all(
-      files.map(([path, text]) =>
-        writePrivateFile(client, namespace, ready.metadata.name, path, text, signal)
-      ),
-    );
+    const run = stepRunner({ client, namespace, podName: ready.metadata.name }, signal);
+    await Promise.all(files.map(([path, text]) => writePrivateFile(run, path, text)));
+    return { pod: ready, service: svc, policy };
   } catch (err) {
     // Cleanup's lookups get what is left of the start's deadline (at least a second, so that
     // a timeout still looks once): they are part of this start. After an abort, half a second.
@@ -166,53 +189,24 @@ export async function createResources(
     if (signal?.aborted && await settlesWithin(cleaning, ABORT_CLEANUP_MS) === false) {
       // An abort takes effect now; the cleanup goes on in the background (within its own
       // deadline), and what it removes is forgotten then. stop() and cleanup() retry it.
-      held.pod = pod;
-      held.service = service;
-      cleaning.then((e) => {
-        if (e === undefined && held.pod === pod) held.pod = held.service = undefined;
-      });
-      throw err;
+      throw new LeftBehind(err, { pod, service }, cleaning.then((e) => e === undefined));
     }
     const cleanupError = await cleaning;
-    // What could not be deleted stays known, so a later stop() or cleanup() tries again.
-    held.pod = cleanupError === undefined ? undefined : pod;
-    held.service = cleanupError === undefined ? undefined : service;
     if (cleanupError === undefined) throw err;
+    // What could not be deleted stays known, so a later stop() or cleanup() tries again.
     const left = [pod && `pod ${pod.metadata.name}`, service && `service ${service.metadata.name}`]
       .filter(Boolean).join(" and ") + ` in ${namespace}`;
     if (err instanceof PodStartError) {
       err.addCleanupError(cleanupError, left);
-      throw err;
+      throw new LeftBehind(err, { pod, service });
     }
-    throw new SandboxError(
-      `start() failed and its cleanup failed too; delete ${left} by hand, call cleanup() ` +
-        `again, or KubernetesSandbox.reap()`,
-      { cause: new AggregateError([err, cleanupError]) },
-    );
-  }
-}
-
-/**
- * Writes `text` to `path` in the pod's memory-backed volume, readable by its user only. Through
- * stdin, never in the pod spec or an argument: MCP configs and secrets often hold API keys, and
- * the spec is readable by anyone who may `get pods`.
- */
-async function writePrivateFile(
-  client: KubeClient,
-  namespace: string,
-  podName: string,
-  path: string,
-  text: string,
-  signal?: AbortSignal,
-): Promise<void> {
-  const script = `${STEP_PRELUDE} umask 077; mkdir -p "$(dirname "$0")" && cat > "$0"`;
-  const r = await execInPod({ client, namespace, podName }, ["/bin/sh", "-c", script, path], {
-    stdin: new TextEncoder().encode(text),
-    signal,
-  });
-  if (r.exitCode !== 0) {
-    throw new ExecError(
-      `could not write ${path} in the sandbox: ${new TextDecoder().decode(r.stderr)}`,
+    throw new LeftBehind(
+      new SandboxError(
+        `start() failed and its cleanup failed too; delete ${left} by hand, call cleanup() ` +
+          `again, or KubernetesSandbox.reap()`,
+        { cause: new AggregateError([err, cleanupError]) },
+      ),
+      { pod, service },
     );
   }
 }

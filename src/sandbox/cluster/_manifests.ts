@@ -8,16 +8,18 @@
 
 import type { Pod, Service } from "../../client/resources.ts";
 import {
+  CONFIG_DIR,
+  CONTAINER_NAME,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OPTIONS_ANNOTATION,
   podNameFor,
+  PRIVATE_DIR,
   SANDBOX_HOME,
   SANDBOX_ID_LABEL,
   serviceNameFor,
 } from "../../_internal/names.ts";
-import { PRIVATE_DIR } from "../exec/_scripts.ts";
-import { PROBE_CLOSED_PORT, PROBE_OPEN_PORT } from "../network/_network_policy.ts";
+import { PROBE_CLOSED_PORT, PROBE_OPEN_PORT } from "../network/mod.ts";
 import type { SandboxSpec } from "./_spec.ts";
 
 /** The options a pod records for `connect()` in its {@linkcode OPTIONS_ANNOTATION}. */
@@ -27,11 +29,6 @@ export interface RecoveredOptions {
   /** The sandbox's `timeout`, seconds. */
   timeout: number;
 }
-
-/** Name of the sandbox's container. */
-export const CONTAINER_NAME = "sandbox";
-/** Path of the JSON file holding `mcpConfig` and `agents` inside the pod. */
-export const CONFIG_DIR = `${PRIVATE_DIR}/config`;
 
 /**
  * PID 1 of the sandbox: sleeps until told to stop. A shell as PID 1 gets no default signal

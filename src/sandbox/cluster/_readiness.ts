@@ -10,7 +10,7 @@ import { corePath, type KubeEvent, type Pod, recentEvents } from "../../client/r
 import { watchObjects } from "../../client/watch.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 import { type PodDiagnostics, PodStartError } from "../../errors.ts";
-import { CONTAINER_NAME } from "./_manifests.ts";
+import { CONTAINER_NAME } from "../../_internal/names.ts";
 
 /** Container reasons that never recover by waiting. */
 const FATAL_REASONS = new Set([

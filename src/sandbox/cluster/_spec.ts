@@ -21,7 +21,7 @@ import {
   PROBE_CLOSED_PORT,
   PROBE_OPEN_PORT,
   resolveIsolation,
-} from "../network/_network_policy.ts";
+} from "../network/mod.ts";
 import { MANAGED_BY_LABEL, SANDBOX_ID_LABEL } from "../../_internal/names.ts";
 import {
   normalizePosix,

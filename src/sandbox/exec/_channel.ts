@@ -14,8 +14,9 @@
  */
 
 import { concatBytes } from "../../_internal/bytes.ts";
-import { ConnectionHold } from "../../client/_fast_websocket.ts";
+import { ConnectionHold } from "../../client/exec.ts";
 import { ExecError } from "../../errors.ts";
+import { shellQuote } from "../../_internal/shell.ts";
 import { type ChannelResult, FrameParser } from "./_channel_frames.ts";
 import { CHANNEL } from "./_channel_program.ts";
 import { SAFE_PATH } from "./_scripts.ts";
@@ -51,19 +52,6 @@ const encoder = new TextEncoder();
  * last command, and the next command opens a new channel.
  */
 const IDLE_CLOSE_MS = 3000;
-
-/** Single-quotes `s` for `sh`: every byte but NUL stays itself. */
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
- * `env` as the lines of the late-bound environment file (`export K='V'`), which the occupant's
- * commands read. The names must have been checked (`validateEnv`).
- */
-export function exportLines(env: Record<string, string>): string {
-  return Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join("");
-}
 
 /**
  * `s` quoted for the channel's one-line scripts: as {@linkcode shellQuote}, with each newline

@@ -20,7 +20,8 @@ import {
   commandScript,
   type SessionStarter,
 } from "./_channel.ts";
-import { ENV_FILE, NO_PID_EXIT, OOM_KILLS, PRIVATE_DIR, SIGNAL_TREE } from "./_scripts.ts";
+import { ENV_FILE, PRIVATE_DIR } from "../../_internal/names.ts";
+import { NO_PID_EXIT, OOM_KILLS, SIGNAL_TREE } from "./_scripts.ts";
 import { isStep } from "./_step.ts";
 import { checkCommand, validateCommandOptions } from "../../_internal/validate.ts";
 

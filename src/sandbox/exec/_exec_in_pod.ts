@@ -16,7 +16,7 @@ import {
 } from "../../client/exec.ts";
 import { corePath } from "../../client/resources.ts";
 import { ExecError, KubernetesApiError } from "../../errors.ts";
-import { CONTAINER_NAME } from "../cluster/_manifests.ts";
+import { CONTAINER_NAME } from "../../_internal/names.ts";
 
 /** The container a command runs in. */
 export interface ExecTarget {

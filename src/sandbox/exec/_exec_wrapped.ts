@@ -7,11 +7,10 @@
 
 import type { ExecSessionResult } from "../../client/exec.ts";
 import { ExecError, InvalidOptionError } from "../../errors.ts";
-import { exportLines } from "./_channel.ts";
+import { exportLines, type StepRun, stepRunner, writePrivateFile } from "./_private_file.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS, Tail } from "./_exec_in_pod.ts";
 import {
   KILL_TREE,
-  PRIVATE_DIR,
   RUN_STEP_WITH_PIDFILE,
   RUN_STEP_WITH_PIDFILE_DRAIN,
   RUN_WITH_PIDFILE,
@@ -55,11 +54,7 @@ export async function execWrapped(
   let argv = command;
   if (options.env && Object.keys(options.env).length) {
     argv = await withEnv(
-      async (a, stdin) => {
-        const r = await execInPod(target, a, { stdin, signal });
-        const text = (b: Uint8Array) => new TextDecoder().decode(b);
-        return { exitCode: r.exitCode, stdout: text(r.stdout), stderr: text(r.stderr) };
-      },
+      stepRunner(target, signal),
       options.env,
       argv,
       options.envInRequest === true,
@@ -115,10 +110,7 @@ export async function execWrapped(
  * @throws {InvalidOptionError} a name that is not an environment variable name.
  */
 export async function withEnv(
-  write: (
-    argv: string[],
-    stdin: string,
-  ) => Promise<{ exitCode: number; stdout: string; stderr: string }>,
+  write: StepRun,
   env: Record<string, string>,
   argv: string[],
   allowInRequest = false,
@@ -128,15 +120,9 @@ export async function withEnv(
       throw new InvalidOptionError(`env.${name}`, "is not an environment variable name");
     }
   }
-  const script = exportLines(env);
   let file: string;
   try {
-    const name = `.exec-env-${crypto.randomUUID()}`;
-    const r = await write(["/bin/sh", "-c", WRITE_ENV_FILE, name], script);
-    file = r.stdout;
-    if (r.exitCode !== 0 || !file) {
-      throw new ExecError(`could not pass the environment: ${r.stderr}`);
-    }
+    file = await writePrivateFile(write, `.exec-env-${crypto.randomUUID()}`, exportLines(env));
   } catch (err) {
     if (!(err instanceof ExecError && err.reason === "Unsupported")) throw err;
     if (!allowInRequest) {
@@ -152,13 +138,6 @@ export async function withEnv(
   }
   return ["/bin/sh", "-c", '. "$0"; rm -f -- "$0"; exec "$@"', file, ...argv];
 }
-
-/**
- * Writes stdin to the private file `$0` in the memory-backed volume (in `$TMPDIR` or `/tmp` where
- * there is none), readable by the sandbox's user alone, and prints its path.
- */
-const WRITE_ENV_FILE = `d=${PRIVATE_DIR}; { [ -d "$d" ] && [ -w "$d" ]; } || d=\${TMPDIR:-/tmp}
-umask 077 && cat > "$d/$0" && printf '%s' "$d/$0"`;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

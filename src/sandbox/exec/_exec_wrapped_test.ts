@@ -22,7 +22,7 @@ Deno.test("withEnv() sends the values over stdin, never in the argv it returns",
   let sent = "";
   const argv = await withEnv(
     (_, stdin) => {
-      sent = stdin;
+      sent = new TextDecoder().decode(stdin);
       return Promise.resolve({ exitCode: 0, stdout: "/run/orbiter/.exec-env-x", stderr: "" });
     },
     { API_KEY: "it's s3cret" },

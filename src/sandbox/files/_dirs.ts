@@ -8,9 +8,9 @@
  */
 
 import { ExecError, InvalidOptionError } from "../../errors.ts";
-import type { ExecOptions, ExecResult } from "../exec/_commands.ts";
-import { OutputStream } from "../exec/_output_stream.ts";
-import { DOWNLOAD_DIR, UPLOAD_DIR } from "../exec/_scripts.ts";
+import type { ExecOptions, ExecResult } from "../exec/mod.ts";
+import { OutputStream } from "../exec/mod.ts";
+import { DOWNLOAD_DIR, UPLOAD_DIR } from "./_scripts.ts";
 import { type TarInput, tarStream } from "./_tar.ts";
 import { readTar, type TarLimits } from "../_tar_read.ts";
 

@@ -5,7 +5,7 @@ import {
   InvalidOptionError,
   LimitExceededError,
 } from "../../errors.ts";
-import type { ExecOptions, ExecResult } from "../exec/_commands.ts";
+import type { ExecOptions, ExecResult } from "../exec/mod.ts";
 import { downloadDir, type FileOp } from "./_dirs.ts";
 import { tarStream } from "./_tar.ts";
 import { header } from "../../../tests/fuzz/_tar_target.ts";

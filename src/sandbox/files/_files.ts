@@ -12,7 +12,7 @@ import {
   type ExecResult,
   FOREVER_SECONDS,
   type SandboxCommands,
-} from "../exec/_commands.ts";
+} from "../exec/mod.ts";
 import { SANDBOX_HOME } from "../../_internal/names.ts";
 import {
   LIST_FILES,
@@ -24,12 +24,12 @@ import {
   REMOVE,
   STAT_FILE,
   WRITE_FILE,
-} from "../exec/_scripts.ts";
+} from "./_scripts.ts";
 import { normalizePosix, validateCount } from "../../_internal/validate.ts";
 import { concatBytes } from "../../_internal/bytes.ts";
-import { OutputStream } from "../exec/_output_stream.ts";
+import { OutputStream } from "../exec/mod.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
-import { asStep } from "../exec/_step.ts";
+import { asStep } from "../exec/mod.ts";
 import {
   entryType,
   type FileEntry,

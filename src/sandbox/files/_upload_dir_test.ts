@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { UPLOAD_DIR } from "../exec/_scripts.ts";
+import { UPLOAD_DIR } from "./_scripts.ts";
 
 /** A `tar` that writes through a directory symlink and does not say it is GNU tar. */
 async function busyBoxLikeTar(bin: string): Promise<void> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ExecError, InvalidOptionError, LimitExceededError } from "../../errors.ts";
-import type { ExecOptions, ExecResult, SandboxCommands } from "../exec/_commands.ts";
+import type { ExecOptions, ExecResult, SandboxCommands } from "../exec/mod.ts";
 import { DEFAULT_MAX_READ_BYTES, FileAccess, resolveInWorkspace } from "./_files.ts";
 import { parseFileList } from "./_file_records.ts";
 import {
@@ -11,7 +11,7 @@ import {
   READ_RANGE,
   REMOVE,
   STAT_FILE,
-} from "../exec/_scripts.ts";
+} from "./_scripts.ts";
 
 Deno.test("resolveInWorkspace: relative paths start in the first workspace, .. cannot leave it", () => {
   const ws = ["/workspace", "/data"];

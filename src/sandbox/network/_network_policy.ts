@@ -10,7 +10,12 @@
 import type { KubeClient } from "../../client/client.ts";
 import type { ObjectMeta } from "../../client/resources.ts";
 import { InvalidOptionError, IsolationError, KubernetesApiError } from "../../errors.ts";
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, podNameFor, SANDBOX_ID_LABEL } from "../../_internal/names.ts";
+import {
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  podNameFor,
+  SANDBOX_ID_LABEL,
+} from "../../_internal/names.ts";
 import type { EgressPolicy, IngressPolicy } from "../options.ts";
 import { peer, policyPorts, validateCidr } from "./_policy_input.ts";
 

@@ -7,25 +7,29 @@
 
 import type { KubeClient } from "../../client/client.ts";
 import { corePath, type ObjectList, type Pod } from "../../client/resources.ts";
-import { ExecError, KubernetesApiError } from "../../errors.ts";
+import { KubernetesApiError } from "../../errors.ts";
 import type { KubernetesSandbox } from "../sandbox.ts";
-import { exportLines } from "../exec/_channel.ts";
-import { isReady } from "../cluster/_find.ts";
-import type { HeldResources } from "../cluster/_held.ts";
-import { deleteResources } from "../cluster/_lifecycle.ts";
-import { CLAIM_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POOL_LABEL } from "../../_internal/names.ts";
-import { ENV_FILE } from "../exec/_scripts.ts";
-import { asStep } from "../exec/_step.ts";
+import { exportLines, type StepRun, writePrivateFile } from "../exec/mod.ts";
+import { isReady } from "../cluster/mod.ts";
+import { deleteResources } from "../cluster/mod.ts";
+import {
+  CLAIM_LABEL,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  POOL_LABEL,
+} from "../../_internal/names.ts";
+import { ENV_FILE } from "../../_internal/names.ts";
+import { asStep } from "../exec/mod.ts";
 
 /** Bound of the claim's own requests. */
 const CLAIM_TIMEOUT_MS = 10_000;
 
 /**
- * Claims `held.pod`: a merge patch that adds the claim label and carries the pod's
+ * Claims `pod` (as read from the cluster, or only its name: it is read first): a merge patch that adds the claim label and carries the pod's
  * `resourceVersion`, so it fails with 409 Conflict when anyone changed the pod since it was
  * read. A conflict is looked into: a pod someone else claimed (or deleted) is not ours; one that
  * only changed otherwise (a status update) is claimed again at its new version. Returns the
- * claimed pod (also kept in `held`), or `undefined` when it was taken.
+ * claimed pod, or `undefined` when it was taken.
  *
  * `claimer` must be new for each call: it is how a claim whose answer was lost (an abort or a
  * timeout while the patch was in flight) is recognised. Such a claim is settled before the error
@@ -35,21 +39,27 @@ const CLAIM_TIMEOUT_MS = 10_000;
 export async function claimPod(
   client: KubeClient,
   namespace: string,
-  held: HeldResources,
+  target: Pod | { name: string },
   labels: Record<string, string>,
   claimer: string,
   signal?: AbortSignal,
 ): Promise<Pod | undefined> {
   const deadline = AbortSignal.timeout(CLAIM_TIMEOUT_MS);
   const sig = signal ? AbortSignal.any([signal, deadline]) : deadline;
-  let pod = held.pod;
+  const read = async (name: string, uid?: string) => {
+    const now = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
+      query: { fieldSelector: `metadata.name=${name}` },
+      signal: sig,
+    });
+    return now.items.find((p) => uid === undefined || p.metadata.uid === uid);
+  };
+  let pod = "metadata" in target ? target : await read(target.name);
   for (let attempt = 0; pod && attempt < 3; attempt++) {
     if (pod.metadata.deletionTimestamp || pod.metadata.labels?.[CLAIM_LABEL]) return undefined;
     // Nothing sent yet: nothing to settle.
     sig.throwIfAborted();
     try {
-      held.pod = await patchClaim(client, namespace, pod, labels, claimer, sig);
-      return held.pod;
+      return await patchClaim(client, namespace, pod, labels, claimer, sig);
     } catch (err) {
       if (err instanceof KubernetesApiError && err.code === 404) return undefined;
       if (!(err instanceof KubernetesApiError && err.code === 409)) {
@@ -58,11 +68,7 @@ export async function claimPod(
         throw err;
       }
     }
-    const now = await client.request<ObjectList<Pod>>(corePath(namespace, "pods"), {
-      query: { fieldSelector: `metadata.name=${pod.metadata.name}` },
-      signal: sig,
-    });
-    pod = now.items.find((p) => p.metadata.uid === pod!.metadata.uid);
+    pod = await read(pod.metadata.name, pod.metadata.uid);
   }
   return undefined;
 }
@@ -131,9 +137,9 @@ function patchClaim(
 export async function dropClaimed(
   client: KubeClient,
   namespace: string,
-  held: HeldResources,
+  pod: Pod,
 ): Promise<void> {
-  await deleteResources(client, namespace, held, false).catch(() => {});
+  await deleteResources(client, namespace, { pod }, false).catch(() => {});
 }
 
 /** Idle sandboxes of pool `pool` in the namespace, Ready and not being deleted. */
@@ -163,19 +169,9 @@ export async function deliver(
   files: readonly (readonly [string, string | Uint8Array])[],
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const write = async (path: string, data: string | Uint8Array) => {
-    const r = await sb.exec(
-      ["/bin/sh", "-c", 'umask 077; mkdir -p -- "$(dirname -- "$0")" && cat > "$0"', path],
-      asStep({ stdin: data, signal }),
-    );
-    if (r.exitCode !== 0) {
-      throw new ExecError(`could not write ${path} in the sandbox: ${r.stderr.trim()}`, {
-        stderr: r.stderr,
-      });
-    }
-  };
+  const run: StepRun = (argv, stdin) => sb.exec(argv, asStep({ stdin, signal }));
   await Promise.all([
-    Object.keys(env).length ? write(ENV_FILE, exportLines(env)) : undefined,
-    ...files.map(([path, data]) => write(path, data)),
+    Object.keys(env).length ? writePrivateFile(run, ENV_FILE, exportLines(env)) : undefined,
+    ...files.map(([path, data]) => writePrivateFile(run, path, data)),
   ]);
 }

@@ -59,12 +59,20 @@ const lost = () => new DOMException("the request was aborted", "AbortError");
 
 Deno.test("claimPod() claims an idle pod with its resourceVersion and labels", async () => {
   const server = new FakeServer();
-  const held = { pod: server.pod };
-  const pod = await claimPod(server.client, "ns", held, { team: "a" }, "c1");
+  const pod = await claimPod(server.client, "ns", server.pod, { team: "a" }, "c1");
   assert.equal(pod?.metadata.labels?.[CLAIM_LABEL], "c1");
   assert.equal(pod?.metadata.labels?.team, "a");
-  assert.equal(held.pod, pod);
   assert.deepEqual(server.deleted, []);
+});
+
+Deno.test("claimPod() given a name reads the pod at its latest version first", async () => {
+  const server = new FakeServer();
+  server.pod = { ...server.pod, metadata: { ...server.pod.metadata, resourceVersion: "7" } };
+  const pod = await claimPod(server.client, "ns", { name: "p" }, {}, "c1");
+  assert.equal(pod?.metadata.labels?.[CLAIM_LABEL], "c1");
+  assert.equal(pod?.metadata.resourceVersion, "8");
+  server.claimByOther();
+  assert.equal(await claimPod(server.client, "ns", { name: "p" }, {}, "c2"), undefined);
 });
 
 Deno.test("claimPod() whose patch landed but whose answer was lost deletes the pod and throws", async () => {
@@ -75,7 +83,7 @@ Deno.test("claimPod() whose patch landed but whose answer was lost deletes the p
     apply();
     throw lost();
   };
-  const err = await claimPod(server.client, "ns", { pod: server.pod }, {}, "c1").catch((e) => e);
+  const err = await claimPod(server.client, "ns", server.pod, {}, "c1").catch((e) => e);
   assert.equal(err.name, "AbortError");
   assert.equal(server.pod.metadata.labels?.[CLAIM_LABEL], "c1");
   assert.equal(server.deleted.length, 1, "the claimed pod is deleted");
@@ -89,7 +97,7 @@ Deno.test("claimPod() whose patch never landed claims it again to settle, then d
     if (calls++ === 0) throw lost();
     return apply();
   };
-  const err = await claimPod(server.client, "ns", { pod: server.pod }, {}, "c1").catch((e) => e);
+  const err = await claimPod(server.client, "ns", server.pod, {}, "c1").catch((e) => e);
   assert.equal(err.name, "AbortError");
   // Afterwards no patch of this claim can land any more: the resourceVersion has moved on.
   assert.equal(server.pod.metadata.resourceVersion, "2");
@@ -106,7 +114,7 @@ Deno.test("claimPod() whose lost patch raced another claim leaves that claim alo
     }
     return apply();
   };
-  const err = await claimPod(server.client, "ns", { pod: server.pod }, {}, "c1").catch((e) => e);
+  const err = await claimPod(server.client, "ns", server.pod, {}, "c1").catch((e) => e);
   assert.equal(err.name, "AbortError");
   assert.equal(server.pod.metadata.labels?.[CLAIM_LABEL], "other");
   assert.deepEqual(server.deleted, [], "someone else's pod is not deleted");
@@ -118,7 +126,7 @@ Deno.test("claimPod() with a signal aborted before the patch sends nothing", asy
   server.onPatch = (apply) => (patches++, apply());
   const ac = new AbortController();
   ac.abort(new Error("stop"));
-  const err = await claimPod(server.client, "ns", { pod: server.pod }, {}, "c1", ac.signal)
+  const err = await claimPod(server.client, "ns", server.pod, {}, "c1", ac.signal)
     .catch((e) => e);
   assert.equal(err.message, "stop");
   assert.equal(patches, 0);

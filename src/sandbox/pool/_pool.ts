@@ -11,10 +11,14 @@
 import type { KubeClient } from "../../client/client.ts";
 import { InvalidOptionError } from "../../errors.ts";
 import { claimPod, deliver, dropClaimed, listIdle } from "./_claim.ts";
-import { acquireClient, type ClientLease } from "../cluster/_connect.ts";
-import { heldBy, type HeldResources } from "../cluster/_held.ts";
-import { CLAIM_LABEL, MANAGED_BY_LABEL, POOL_LABEL, SANDBOX_ID_LABEL } from "../../_internal/names.ts";
-import { PRIVATE_DIR } from "../exec/_scripts.ts";
+import { acquireClient, type ClientLease } from "../cluster/mod.ts";
+import {
+  CLAIM_LABEL,
+  MANAGED_BY_LABEL,
+  POOL_LABEL,
+  SANDBOX_ID_LABEL,
+} from "../../_internal/names.ts";
+import { PRIVATE_DIR } from "../../_internal/names.ts";
 import { resolveNamespace } from "../../_internal/env.ts";
 import {
   normalizePosix,
@@ -22,9 +26,9 @@ import {
   validateEnv,
   validateLabels,
 } from "../../_internal/validate.ts";
-import { egressRules, ingressRules } from "../network/_network_policy.ts";
+import { egressRules, ingressRules } from "../network/mod.ts";
 import type { EgressPolicy, IngressPolicy, KubernetesSandboxOptions } from "../options.ts";
-import { isolationFailure } from "../network/_isolation.ts";
+import { isolationFailure } from "../network/mod.ts";
 import { KubernetesSandbox } from "../sandbox.ts";
 
 /** Options of `new SandboxPool(...)`: the pool's name and size, and its sandboxes' options. */
@@ -255,7 +259,7 @@ export class SandboxPool extends EventTarget {
     await Promise.all(idle.map(async (sb) => {
       // Claimed first, so that no other process takes it while it is being deleted. One that
       // cannot be claimed is left to its new owner, or to reap() and its ttlSeconds.
-      const mine = await claimPod(sb.client!, sb.namespace, held(sb), {}, crypto.randomUUID())
+      const mine = await claimPod(sb.client!, sb.namespace, podOf(sb), {}, crypto.randomUUID())
         .catch(() => undefined);
       if (mine) await sb.cleanup().catch(() => {});
       else await sb.disconnect();
@@ -282,7 +286,7 @@ export class SandboxPool extends EventTarget {
         claimed = await claimPod(
           sb.client!,
           sb.namespace,
-          held(sb),
+          podOf(sb),
           labels,
           crypto.randomUUID(),
           signal,
@@ -312,7 +316,7 @@ export class SandboxPool extends EventTarget {
       const claimed = await claimPod(
         lease.client,
         namespace,
-        { pod },
+        pod,
         labels,
         crypto.randomUUID(),
         signal,
@@ -329,7 +333,7 @@ export class SandboxPool extends EventTarget {
         });
       } catch (err) {
         // Claimed, never handed out: nobody else would ever remove it.
-        await dropClaimed(lease.client, namespace, { pod: claimed });
+        await dropClaimed(lease.client, namespace, claimed);
         throw err;
       }
     }
@@ -398,6 +402,7 @@ export class SandboxPool extends EventTarget {
 }
 
 /** What a sandbox of this pool holds (its pod as last seen, updated by each claim). */
-function held(sb: KubernetesSandbox): HeldResources {
-  return heldBy.get(sb)!;
+/** The pod of an idle sandbox of the pool's, by name: the claim reads it at its latest version. */
+function podOf(sb: KubernetesSandbox): { name: string } {
+  return { name: sb.podName! };
 }

@@ -22,11 +22,11 @@ import {
   portForwardConnection,
   portForwardQuery,
 } from "../../client/portforward.ts";
-import type { ExecTarget } from "../exec/_exec_in_pod.ts";
+import type { ExecTarget } from "../exec/mod.ts";
 import { requestBody } from "../_http1.ts";
 import { FetchPool } from "../_fetch_pool.ts";
 import { validateTimeout } from "../../_internal/validate.ts";
-import { podWatchHub } from "../cluster/_pod_watch.ts";
+import { podWatchHub } from "../cluster/mod.ts";
 
 /** Options of `sb.forwardPort(port, options)`. */
 export interface ForwardPortOptions {

@@ -9,9 +9,9 @@
  */
 
 import { ExecError, InvalidOptionError } from "../../errors.ts";
-import { FOREVER_SECONDS, type SandboxCommands } from "../exec/_commands.ts";
-import { OutputStream } from "../exec/_output_stream.ts";
-import { withEnv } from "../exec/_exec_wrapped.ts";
+import { FOREVER_SECONDS, type SandboxCommands } from "../exec/mod.ts";
+import { OutputStream } from "../exec/mod.ts";
+import { withEnv } from "../exec/mod.ts";
 import {
   checkCommand,
   validateCount,
@@ -23,11 +23,11 @@ import {
   FOLLOW_DETACHED,
   KILL_DETACHED,
   LIST_DETACHED,
-  MISSING_EXIT,
   START_DETACHED,
   WAIT_DETACHED,
-} from "../exec/_scripts.ts";
-import { asStep } from "../exec/_step.ts";
+} from "./_scripts.ts";
+import { MISSING_EXIT } from "./_scripts.ts";
+import { asStep } from "../exec/mod.ts";
 
 /** Options of `spawn(argv, { detached: true })`. */
 export interface SpawnOptions {

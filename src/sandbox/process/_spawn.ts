@@ -9,8 +9,8 @@
  */
 
 import { InvalidOptionError } from "../../errors.ts";
-import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "../exec/_commands.ts";
-import { OutputStream } from "../exec/_output_stream.ts";
+import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "../exec/mod.ts";
+import { OutputStream } from "../exec/mod.ts";
 import { validateCommandOptions, validateCount } from "../../_internal/validate.ts";
 
 /** Options of `sb.spawn(argv, options)` without `detached`. */

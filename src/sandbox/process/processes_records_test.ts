@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { ExecError } from "../../errors.ts";
-import type { ExecOptions, ExecResult, SandboxCommands } from "../exec/_commands.ts";
+import type { ExecOptions, ExecResult, SandboxCommands } from "../exec/mod.ts";
 import { DetachedProcesses, parseProcessRecords } from "./_detached.ts";
 
 const encoder = new TextEncoder();

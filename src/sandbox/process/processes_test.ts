@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { ExecResult, SandboxCommands } from "../exec/_commands.ts";
+import type { ExecResult, SandboxCommands } from "../exec/mod.ts";
 import { DetachedProcesses } from "./_detached.ts";
 
 /**

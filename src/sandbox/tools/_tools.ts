@@ -6,10 +6,10 @@
  */
 
 import { InvalidOptionError, UnknownToolError } from "../../errors.ts";
-import type { ExecResult, SandboxCommands } from "../exec/_commands.ts";
-import type { FileEntry, SandboxFiles } from "../files/_files.ts";
+import type { ExecResult, SandboxCommands } from "../exec/mod.ts";
+import type { FileEntry, SandboxFiles } from "../files/mod.ts";
 import type { ResourceRequirements } from "../options.ts";
-import { RUN_SOURCE } from "../exec/_scripts.ts";
+import { RUN_SOURCE } from "../exec/mod.ts";
 
 /** What `runTool` returns: which tool ran where, and its output. */
 export interface ToolResult {

@@ -14,18 +14,18 @@ import {
   type ExecResult,
   FOREVER_SECONDS,
   type SandboxCommands,
-} from "../sandbox/exec/_commands.ts";
-import { DetachedProcesses } from "../sandbox/process/_detached.ts";
-import { SandboxPool } from "../sandbox/pool/_pool.ts";
-import { KubernetesSandbox } from "../sandbox/sandbox.ts";
-import { spawnProcess } from "../sandbox/process/_spawn.ts";
+} from "./exec/mod.ts";
+import { DetachedProcesses } from "./process/mod.ts";
+import { SandboxPool } from "./pool/mod.ts";
+import { KubernetesSandbox } from "./sandbox.ts";
+import { spawnProcess } from "./process/mod.ts";
 import {
   MAX_TIMEOUT_SECONDS,
   validateCommandOptions,
   validateEnv,
   validateEnvName,
   validateTimeout,
-} from "./validate.ts";
+} from "../_internal/validate.ts";
 
 /** A client whose every method records its name and fails: no request gets anywhere. */
 function recordingClient(): { client: KubeClient; calls: string[] } {

@@ -1,0 +1,13 @@
+/**
+ * Reaching servers inside a sandbox through `pods/portforward`: `fetch` (an HTTP/1.1 client
+ * over the forwarded stream, with kept-alive connections) and local listeners that forward.
+ *
+ * @module
+ */
+
+export {
+  type ForwardPortOptions,
+  type PortForward,
+  type SandboxFetchInit,
+  SandboxPorts,
+} from "./_ports.ts";

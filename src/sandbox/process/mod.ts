@@ -1,0 +1,19 @@
+/**
+ * Processes in a sandbox: `spawn()` with streams (living as long as its connection), and
+ * detached processes that outlive the client, with their records and logs in the pod.
+ *
+ * @module
+ */
+
+export {
+  type DetachedProcess,
+  DetachedProcesses,
+  type ProcessInfo,
+  type SpawnOptions,
+} from "./_detached.ts";
+export {
+  type ProcessOptions,
+  type ProcessSignal,
+  type SandboxProcess,
+  spawnProcess,
+} from "./_spawn.ts";
