@@ -25,19 +25,40 @@ export type {
   SandboxStatus,
   ToolHandler,
 } from "./src/sandbox/sandbox.ts";
-export type { ExecOptions, ExecResult, SandboxCommands } from "./src/sandbox/exec/_commands.ts";
+export type {
+  ExecOptions,
+  ExecResult,
+  SandboxCommands,
+  ShOptions,
+} from "./src/sandbox/exec/mod.ts";
 export type {
   DirTransfer,
   DirTransferOptions,
   FileEntry,
   FileInfo,
   SandboxFiles,
-} from "./src/sandbox/files/_files.ts";
-export type { DetachedProcess, ProcessInfo, SpawnOptions } from "./src/sandbox/process/_detached.ts";
-export type { ProcessOptions, ProcessSignal, SandboxProcess } from "./src/sandbox/process/_spawn.ts";
-export type { ForwardPortOptions, PortForward, SandboxFetchInit } from "./src/sandbox/ports/_ports.ts";
-export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool/_pool.ts";
-export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool/_pool.ts";
+} from "./src/sandbox/files/mod.ts";
+export type {
+  AttachOptions,
+  DetachedProcess,
+  DetachedSpawnOptions,
+  ProcessInfo,
+  ProcessOptions,
+  ProcessSignal,
+  SandboxProcess,
+  SandboxProcesses,
+  SpawnOptions,
+} from "./src/sandbox/process/mod.ts";
+export type {
+  ForwardPortOptions,
+  PortForward,
+  SandboxFetchInit,
+  SandboxPorts,
+  WaitForPortOptions,
+} from "./src/sandbox/ports/mod.ts";
+export type { SandboxNetwork } from "./src/sandbox/network/mod.ts";
+export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool/mod.ts";
+export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool/mod.ts";
 export type {
   ClusterOptions,
   ConnectOptions,
@@ -56,25 +77,15 @@ export {
   DEFAULT_TIMEOUT_SECONDS,
   DEFAULT_TTL_SECONDS,
 } from "./src/sandbox/options.ts";
-export { builtinToolNames } from "./src/sandbox/tools/_tools.ts";
-export type { ToolResult } from "./src/sandbox/tools/_tools.ts";
+export { builtinToolNames } from "./src/sandbox/tools/mod.ts";
+export type { ToolResult } from "./src/sandbox/tools/mod.ts";
 export type {
   ListSandboxesOptions,
   ReapSandboxesOptions,
   SandboxInfo,
-} from "./src/sandbox/cluster/_registry.ts";
+} from "./src/sandbox/cluster/mod.ts";
 export { ConnectionConfig, loadKubeConfig } from "./src/kubeconfig/mod.ts";
 export type { ConnectionConfigInit, LoadKubeConfigOptions } from "./src/kubeconfig/mod.ts";
-// The types that the names above refer to, so that their documentation is complete. The client
-// itself (`KubeClient`, requests, watches, exec sessions) is `@orbiter/sandbox-k8s/client`.
-export type { EnvReader, ExecPluginConfig } from "./src/kubeconfig/mod.ts";
-export type * from "./src/kubeconfig/types.ts";
-export type {
-  KubeClient,
-  RequestOptions,
-  RetryPolicy,
-  WebSocketOptions,
-} from "./src/client/mod.ts";
 export {
   CommandTimeoutError,
   CredentialPluginError,

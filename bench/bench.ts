@@ -25,8 +25,9 @@ import {
 import { KubeClient } from "../src/client/mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
-import { buildPod, buildService, CONTAINER_NAME } from "../src/sandbox/cluster/_manifests.ts";
-import { resolveSandboxSpec } from "../src/sandbox/cluster/_spec.ts";
+import { buildPod, buildService } from "../src/sandbox/cluster/mod.ts";
+import { CONTAINER_NAME } from "../src/_internal/names.ts";
+import { resolveSandboxSpec } from "../src/sandbox/cluster/mod.ts";
 import {
   controlPlanePids,
   cpuSeconds,
@@ -206,7 +207,7 @@ async function benchIsolation() {
       await sb.start();
       const t1 = performance.now();
       if (kind === "isolated") {
-        const report = await sb.checkIsolation();
+        const report = await sb.network.checkIsolation();
         if (i >= 0) {
           check.push(performance.now() - t1);
           verdicts.push(report.status);
@@ -673,11 +674,11 @@ async function benchFiles() {
     const check = (got: Uint8Array) => {
       if (got.length !== data.length) throw new Error(`read ${got.length} of ${data.length} B`);
     };
-    const w = await timeRuns(FILE_SAMPLES, 1, () => sb.writeFile("/tmp/ours.bin", data));
+    const w = await timeRuns(FILE_SAMPLES, 1, () => sb.files.write("/tmp/ours.bin", data));
     const r = await timeRuns(
       FILE_SAMPLES,
       1,
-      async () => check(await sb.readFile("/tmp/ours.bin")),
+      async () => check(await sb.files.read("/tmp/ours.bin")),
     );
     // kubectl cp both ways: a tar stream through exec, which needs stdin's end-of-file in the pod.
     const kw = await timeRuns(FILE_SAMPLES, 1, async () => {
@@ -770,7 +771,7 @@ async function kubectlPortForward(
   return { port: Number(/127\.0\.0\.1:(\d+)/.exec(seen)![1]), stop };
 }
 
-// --- ports: sb.fetch() against a running `kubectl port-forward` ------------------------------
+// --- ports: sb.ports.fetch() against a running `kubectl port-forward` ------------------------------
 
 async function benchPorts() {
   log(`ports: fetch ${SAMPLES} samples each, two servers`);
@@ -779,9 +780,9 @@ async function benchPorts() {
   await sb.start();
   const pod = sb.podName!;
   try {
-    // One HTTP request to a server in the sandbox: sb.fetch() vs fetch() through a running
-    // `kubectl port-forward` (its start is not counted), and through sb.forwardPort(). Against a
-    // server that keeps connections (sb.fetch() keeps its port forward; Deno's fetch() keeps its
+    // One HTTP request to a server in the sandbox: sb.ports.fetch() vs fetch() through a running
+    // `kubectl port-forward` (its start is not counted), and through sb.ports.forward(). Against a
+    // server that keeps connections (sb.ports.fetch() keeps its port forward; Deno's fetch() keeps its
     // connection to kubectl, which keeps its stream), and against http.server, which ends each
     // one (a new port forward per request for ours, a new stream for kubectl).
     await sb.exec(["/bin/sh", "-c", "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt"]);
@@ -792,7 +793,7 @@ async function benchPorts() {
       for (const port of [8000, 8001]) {
         for (
           let i = 0;
-          !(await sb.fetch(port, "/hello.txt").then((r) => r.text(), () => ""));
+          !(await sb.ports.fetch(port, "/hello.txt").then((r) => r.text(), () => ""));
           i++
         ) {
           if (i > 100) throw new Error(`the server on ${port} did not answer`);
@@ -805,12 +806,12 @@ async function benchPorts() {
       };
       const ours = (port: number) =>
         timeRuns(SAMPLES, 3, async () => {
-          const text = await (await sb.fetch(port, "/hello.txt")).text();
+          const text = await (await sb.ports.fetch(port, "/hello.txt")).text();
           if (text !== "hello\n") throw new Error(`got ${JSON.stringify(text)}`);
         });
       const viaFetch = await ours(8001);
       const viaFetchClosing = await ours(8000);
-      const fwd = await sb.forwardPort(8000);
+      const fwd = await sb.ports.forward(8000);
       const viaForward = await timeRuns(SAMPLES, 3, () => get(`${fwd.url}/hello.txt`));
       await fwd.close();
       const running = await kubectlPortForward(pod, 8001);
@@ -828,7 +829,7 @@ async function benchPorts() {
         );
         const f = record(
           "ports",
-          "ours: sb.fetch(port, path), a server that keeps connections",
+          "ours: sb.ports.fetch(port, path), a server that keeps connections",
           viaFetch,
         );
         const kp = record(
@@ -839,7 +840,7 @@ async function benchPorts() {
         emitRatio("fetch_vs_kubectl_port_forward_keepalive", ratio(f.median, kp.median));
         const fc = record(
           "ports",
-          "ours: sb.fetch(port, path), http.server (ends each connection)",
+          "ours: sb.ports.fetch(port, path), http.server (ends each connection)",
           viaFetchClosing,
         );
         const kc = record(
@@ -848,7 +849,7 @@ async function benchPorts() {
           viaKubectlClosing,
         );
         emitRatio("fetch_vs_kubectl_port_forward", ratio(fc.median, kc.median));
-        record("ports", "ours: fetch() through sb.forwardPort(8000), http.server", viaForward);
+        record("ports", "ours: fetch() through sb.ports.forward(8000), http.server", viaForward);
         // A one-off request, as a tool that needs one answer makes it: kubectl's start counted.
         const oneShot = await timeRuns(Math.min(SAMPLES, 10), 1, async () => {
           const once = await kubectlPortForward(pod, 8000);

@@ -154,13 +154,13 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
   egress?: EgressPolicy;
   /**
    * Who may connect to the sandbox (through its pod IP or Service). Default `"none"`: no pod;
-   * sandboxes never reach each other. `sb.fetch()` and `forwardPort()` go through the API server's
+   * sandboxes never reach each other. `sb.ports.fetch()` and `forwardPort()` go through the API server's
    * port forward, not the pod network, and work whatever this says.
    *
    * Both directions live in one NetworkPolicy that selects only the sandbox's pod, is owned by it,
    * exists before `start()` resolves, and goes with the pod. It needs `create` and `patch` on
    * `networkpolicies` (deploy/role.yaml), and isolates only where the cluster's network plugin
-   * enforces NetworkPolicy: `sb.isolation` tells. With `egress: "all"` and `ingress: "all"` no
+   * enforces NetworkPolicy: `sb.network.isolation` tells. With `egress: "all"` and `ingress: "all"` no
    * policy is made.
    */
   ingress?: IngressPolicy;
@@ -175,7 +175,7 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
    * on a cluster that enforces): `true` fails with `IsolationError` reason `NotEnforced` when a
    * connection the policy forbids went through; `"enforced"` also fails (reason `Unverified`) when
    * the check could not tell. Default `false`: the check runs in the background and
-   * `sb.isolation` reports it.
+   * `sb.network.isolation` reports it.
    */
   requireIsolation?: boolean | "enforced";
 }

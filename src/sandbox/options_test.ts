@@ -9,12 +9,7 @@
 import assert from "node:assert/strict";
 import type { KubeClient } from "../client/client.ts";
 import { InvalidOptionError } from "../errors.ts";
-import {
-  CommandRunner,
-  type ExecResult,
-  FOREVER_SECONDS,
-  type SandboxCommands,
-} from "./exec/mod.ts";
+import { type CommandRun, CommandRunner, type ExecResult, FOREVER_SECONDS } from "./exec/mod.ts";
 import { DetachedProcesses } from "./process/mod.ts";
 import { SandboxPool } from "./pool/mod.ts";
 import { KubernetesSandbox } from "./sandbox.ts";
@@ -43,7 +38,7 @@ function recordingClient(): { client: KubeClient; calls: string[] } {
 }
 
 /** Command runners that record what they are asked to run, and answer with exit 0. */
-function recordingCommands(): { commands: SandboxCommands; calls: string[][] } {
+function recordingCommands(): { commands: CommandRun; calls: string[][] } {
   const calls: string[][] = [];
   return {
     calls,

@@ -16,22 +16,26 @@ import {
   CommandRunner,
   type ExecOptions,
   type ExecResult,
+  type ExecTarget,
   type SandboxCommands,
+  type ShOptions,
 } from "./exec/mod.ts";
-import type { ExecTarget } from "./exec/mod.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files/mod.ts";
 import {
+  type AttachOptions,
   type DetachedProcess,
-  DetachedProcesses,
-  type ProcessInfo,
+  type DetachedSpawnOptions,
+  ProcessGroup,
+  type SandboxProcess,
+  type SandboxProcesses,
   type SpawnOptions,
 } from "./process/mod.ts";
-import { type ProcessOptions, type SandboxProcess, spawnProcess } from "./process/mod.ts";
 import {
   type ForwardPortOptions,
+  PortAccess,
   type PortForward,
   type SandboxFetchInit,
-  SandboxPorts,
+  type SandboxPorts,
 } from "./ports/mod.ts";
 import type {
   ConnectOptions,
@@ -49,7 +53,13 @@ import {
 } from "./cluster/mod.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/mod.ts";
 import { acquireClient, type ClientLease } from "./cluster/mod.ts";
-import { egressRules, ingressRules, type PolicyRules, setPolicyRules } from "./network/mod.ts";
+import {
+  egressRules,
+  ingressRules,
+  type PolicyRules,
+  type SandboxNetwork,
+  setPolicyRules,
+} from "./network/mod.ts";
 import {
   checkIsolation,
   exposedAddresses,
@@ -61,30 +71,15 @@ import {
 } from "./network/mod.ts";
 import { findSandbox, type FoundSandbox } from "./cluster/mod.ts";
 import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "../_internal/names.ts";
-import {
-  createResources,
-  deleteResources,
-  type HeldResources,
-  LeftBehind,
-} from "./cluster/mod.ts";
+import { createResources, deleteResources, type HeldResources, LeftBehind } from "./cluster/mod.ts";
 import { resolveSandboxSpec, type SandboxSpec } from "./cluster/mod.ts";
 import { resolveNamespace } from "../_internal/env.ts";
-import {
-  checkCommand,
-  validateEnv,
-  validateNamespace,
-  validateSandboxId,
-} from "../_internal/validate.ts";
+import { validateEnv, validateNamespace, validateSandboxId } from "../_internal/validate.ts";
 
 export type { IsolationReport, IsolationStatus };
 
-/** Options of {@linkcode KubernetesSandbox.run}: those of `exec`, with output as text. */
-export interface RunOptions extends Omit<ExecOptions, "onStdout" | "onStderr"> {
-  /** Called with stdout, decoded as UTF-8, as it arrives. */
-  onStdout?: (text: string) => void;
-  /** Called with stderr, decoded as UTF-8, as it arrives. */
-  onStderr?: (text: string) => void;
-}
+/** @deprecated Renamed `ShOptions`, after `sb.commands.sh`, which replaces `sb.run`. */
+export type RunOptions = ShOptions;
 
 /** A sandbox's lifecycle state. */
 export type SandboxStatus = "init" | "running" | "idle" | "error" | "closed";
@@ -153,8 +148,7 @@ export class KubernetesSandbox {
   /** This sandbox's hold on a client the library made (released by `cleanup()`). */
   #lease: ClientLease | undefined;
   readonly #runner: CommandRunner;
-  readonly #procs: DetachedProcesses;
-  readonly #ports: SandboxPorts;
+  readonly #ports: PortAccess;
   /** The isolation check, once started (see {@linkcode KubernetesSandbox.checkIsolation}). */
   #isolationCheck: Promise<IsolationReport> | undefined;
   #isolation: IsolationReport | undefined;
@@ -167,7 +161,8 @@ export class KubernetesSandbox {
   #isolationAbort = new AbortController();
 
   /**
-   * Commands run in the sandbox's container; `sb.exec(...)` is `sb.commands.run(...)`.
+   * Commands run in the sandbox's container: `run(argv)` (no shell; `sb.exec` is its shorthand)
+   * and `sh(line)` (a shell line).
    *
    * @example
    * ```ts ignore
@@ -179,8 +174,8 @@ export class KubernetesSandbox {
    */
   readonly commands: SandboxCommands;
   /**
-   * Files in the sandbox, confined to its workspace when it has one; `sb.readFile(...)` is
-   * `sb.files.read(...)`, and so on.
+   * Files in the sandbox, confined to its workspace when it has one: read, write, list, stat,
+   * remove, and whole directories as tar.
    *
    * @example
    * ```ts ignore
@@ -192,6 +187,15 @@ export class KubernetesSandbox {
    * ```
    */
   readonly files: SandboxFiles;
+  /**
+   * Processes: `spawn(argv)` with streams (`sb.spawn` is its shorthand), `spawn(argv, { detached:
+   * true })` for one that outlives this client, and `list()` and `attach(id)` for those.
+   */
+  readonly processes: SandboxProcesses;
+  /** Servers inside the sandbox: `fetch(port, path)`, `forward(port)` and `waitFor(port)`. */
+  readonly ports: SandboxPorts;
+  /** What the sandbox may reach and who may reach it: `setEgress`, `setIngress`, `isolation`. */
+  readonly network: SandboxNetwork;
 
   /**
    * Validates the options; nothing is sent until {@linkcode KubernetesSandbox.start}.
@@ -209,8 +213,30 @@ export class KubernetesSandbox {
       options.commandChannel ?? true,
     );
     this.files = new FileAccess(this.commands, this.#spec.workspace);
-    this.#procs = new DetachedProcesses(this.commands);
-    this.#ports = new SandboxPorts(() => this.#execTarget("fetch"), this.#spec.timeout);
+    this.processes = new ProcessGroup(this.#runner);
+    this.ports = this.#ports = new PortAccess(() => this.#execTarget("ports"), this.#spec.timeout);
+    // deno-lint-ignore no-this-alias
+    const sb = this;
+    this.network = {
+      get isolation() {
+        return sb.#isolation?.status ?? "unknown";
+      },
+      checkIsolation: (o) => this.#checkIsolation(o),
+      setEgress: (policy, o = {}) =>
+        this.#setPolicy(
+          "setEgress",
+          "egress",
+          egressRules(policy, this.sandboxId, this.#spec.clusterCidrs, "policy"),
+          o.signal,
+        ),
+      setIngress: (policy, o = {}) =>
+        this.#setPolicy(
+          "setIngress",
+          "ingress",
+          ingressRules(policy, this.sandboxId, "policy"),
+          o.signal,
+        ),
+    };
     this.#rules = this.#spec.policy ?? null;
   }
 
@@ -423,7 +449,7 @@ export class KubernetesSandbox {
       }
       if (!this.#spec.policy) return;
       // Before any command of the caller's: when required, start() waits for it.
-      const check = this.checkIsolation();
+      const check = this.#checkIsolation();
       if (!this.#spec.requireIsolation) return;
       const failure = isolationFailure(await check, this.#spec.requireIsolation);
       if (!failure) return;
@@ -433,25 +459,17 @@ export class KubernetesSandbox {
     });
   }
 
-  /**
-   * Whether the sandbox's NetworkPolicy is enforced, as the isolation check found: `"enforced"`
-   * (a connection the policy forbids failed while an allowed one on the same path worked),
-   * `"not-enforced"` (the forbidden connection went through: the cluster's network plugin ignores
-   * NetworkPolicy) or `"unknown"` (not checked yet, or the check could not tell). The check runs
-   * once, in the background, after `start()`; `checkIsolation()` waits for it.
-   */
+  /** @deprecated Use `sb.network.isolation`. */
   get isolation(): IsolationStatus {
-    return this.#isolation?.status ?? "unknown";
+    return this.network.isolation;
   }
 
-  /**
-   * The isolation check's result (see {@linkcode KubernetesSandbox.isolation}): one exec in the
-   * sandbox, started by `start()` and shared by every caller; a sandbox found by `connect()` is
-   * checked on the first call. A sandbox without a policy (`egress` and `ingress` both `"all"`)
-   * is `"not-enforced"` without a check. The verdict is also recorded as an Event on the pod
-   * (when the Role may create events).
-   */
+  /** @deprecated Use `sb.network.checkIsolation()`. */
   checkIsolation(options: { signal?: AbortSignal } = {}): Promise<IsolationReport> {
+    return this.network.checkIsolation(options);
+  }
+
+  #checkIsolation(options: { signal?: AbortSignal } = {}): Promise<IsolationReport> {
     if (!this.#isolationCheck) {
       const target = this.#execTarget("checkIsolation");
       const { pod, service } = this.#held;
@@ -618,45 +636,14 @@ export class KubernetesSandbox {
     return this.commands.run(command, options);
   }
 
-  /**
-   * Runs a shell command line (`/bin/sh -c command`), for those used to E2B's `commands.run`:
-   * `onStdout` and `onStderr` get the output as text as it arrives.
-   *
-   * @example
-   * ```ts ignore
-   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
-   *
-   * await using sb = await KubernetesSandbox.create();
-   * const r = await sb.run("pip list | head -5", { onStdout: (text) => console.log(text) });
-   * console.log(r.exitCode);
-   * ```
-   *
-   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed).
-   * @throws {ExecError} the exec connection failed or ended without an exit status.
-   */
-  run(command: string, options: RunOptions = {}): Promise<ExecResult> {
-    if (typeof command !== "string" || !command) {
-      throw new InvalidOptionError("command", "must be a non-empty string");
-    }
-    const { onStdout, onStderr, ...rest } = options;
-    const text = (fn: ((t: string) => void) | undefined) => {
-      if (!fn) return undefined;
-      const decoder = new TextDecoder();
-      return (chunk: Uint8Array) => fn(decoder.decode(chunk, { stream: true }));
-    };
-    return this.commands.run(["/bin/sh", "-c", command], {
-      ...rest,
-      onStdout: text(onStdout),
-      onStderr: text(onStderr),
-    });
+  /** @deprecated Use `sb.commands.sh(line)`: the name says a shell parses the line. */
+  run(command: string, options: ShOptions = {}): Promise<ExecResult> {
+    return this.commands.sh(command, options);
   }
 
   /**
-   * Starts `argv` (no shell is added) and returns it with its streams: `stdout` and `stderr` are
-   * `ReadableStream`s, `stdin` (with `{ stdin: "piped" }`) a `WritableStream`, `status` the
-   * `ExecResult`, and `kill()` signals its whole process tree. A slow reader slows the process's
-   * writes down: memory stays bounded. The process lives as long as this connection; leaving an
-   * `await using` block kills it.
+   * Starts `argv` (no shell is added) with its streams: the shorthand of
+   * {@linkcode SandboxProcesses.spawn} on `sb.processes`, where it is documented.
    *
    * @example Follow a command's output as text
    * ```ts ignore
@@ -665,139 +652,50 @@ export class KubernetesSandbox {
    * await using sb = await KubernetesSandbox.create();
    * await using p = await sb.spawn(["python3", "-u", "train.py"], { stderr: "null" });
    * for await (const text of p.stdout.pipeThrough(new TextDecoderStream())) console.log(text);
-   * console.log((await p.status).exitCode);
+   * console.log((await p.wait()).exitCode);
    * ```
    *
    * @throws {InvalidOptionError} `argv` is not an array of strings, or an option is invalid.
    * @throws {SandboxError} the sandbox is not running.
    */
-  spawn(argv: string[], options?: ProcessOptions): Promise<SandboxProcess>;
+  spawn(argv: string[], options?: SpawnOptions): Promise<SandboxProcess>;
   /**
-   * Starts `argv` as a detached process: in a new session, it outlives the connection and this
-   * client, and its output (stdout and stderr together) goes to a log in the sandbox's
-   * memory-backed storage. Any client that reaches the sandbox can then list it
-   * ({@linkcode KubernetesSandbox.processes}), follow its output
-   * ({@linkcode KubernetesSandbox.attach}), wait for it and kill its tree.
-   *
-   * @example
-   * ```ts ignore
-   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
-   *
-   * await using sb = await KubernetesSandbox.create();
-   * const server = await sb.spawn(["python3", "-m", "http.server", "8080"], { detached: true });
-   * for await (const text of server.output().pipeThrough(new TextDecoderStream())) {
-   *   if (text.includes("Serving HTTP")) break;
-   * }
-   * await server.kill();
-   * ```
+   * Starts `argv` as a detached process, which outlives the connection and this client: see
+   * {@linkcode SandboxProcesses.spawn} on `sb.processes`.
    *
    * @throws {InvalidOptionError} `argv` is not an array of strings.
    */
-  spawn(argv: string[], options: SpawnOptions): Promise<DetachedProcess>;
-  // deno-lint-ignore require-await
-  async spawn(
+  spawn(argv: string[], options: DetachedSpawnOptions): Promise<DetachedProcess>;
+  spawn(
     argv: string[],
-    options: SpawnOptions | ProcessOptions = {},
+    options: SpawnOptions | DetachedSpawnOptions = {},
   ): Promise<SandboxProcess | DetachedProcess> {
-    if (options.detached === true) return this.#procs.spawn(argv, options);
-    checkCommand(argv);
-    return spawnProcess((o) => this.#runner.start(argv, o), options);
+    return this.processes.spawn(argv, options as SpawnOptions);
   }
 
-  /**
-   * Sends an HTTP request to a server listening on `port` inside the sandbox, through the API
-   * server (`pods/portforward`), and returns a standard `Response` whose body streams. `input` is
-   * a path (`"/api?q=1"`) or a URL whose path and query are used. Nothing listens on this side, so
-   * it also works where Deno cannot listen (Deno Deploy). Each call is its own connection:
-   * concurrent requests run side by side. The Role needs `pods/portforward`
-   * (deploy/role-portforward.yaml).
-   *
-   * @example
-   * ```ts ignore
-   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
-   *
-   * await using sb = await KubernetesSandbox.create();
-   * await sb.spawn(["python3", "-m", "http.server", "8000"], { detached: true });
-   * const res = await sb.fetch(8000, "/");
-   * console.log(res.status, await res.text());
-   * ```
-   *
-   * @throws {InvalidOptionError} a port outside 1-65535, or `input` that is not http.
-   * @throws {PortForwardError} nothing listens on the port (`NoListener`), the forward was refused
-   * (`Refused`: the Role lacks `pods/portforward`), no response head within `timeout` seconds
-   * (`Timeout`), or the connection broke (`ConnectionLost`).
-   * @throws {SandboxError} the sandbox is not running.
-   */
+  /** @deprecated Use `sb.ports.fetch(port, input, init)`. */
   fetch(port: number, input: string | URL | Request, init?: SandboxFetchInit): Promise<Response> {
-    return this.#ports.fetch(port, input, init);
+    return this.ports.fetch(port, input, init);
   }
 
-  /**
-   * Listens on a local TCP port (default: a free one on 127.0.0.1) and forwards each connection
-   * to `port` inside the sandbox, for tools that want a URL (a browser, an MCP client). Close it
-   * with `close()` or `await using`; it closes by itself, `closed` rejecting with a
-   * `PortForwardError` (`PodGone`), when the sandbox's pod goes away, and with the sandbox.
-   *
-   * @example
-   * ```ts ignore
-   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
-   *
-   * await using sb = await KubernetesSandbox.create();
-   * await sb.spawn(["python3", "-m", "http.server", "8000"], { detached: true });
-   * await using fwd = await sb.forwardPort(8000);
-   * console.log(await (await fetch(fwd.url)).text());
-   * ```
-   *
-   * @throws {InvalidOptionError} a port outside 1-65535.
-   * @throws {Deno.errors.AddrInUse} `localPort` is taken.
-   * @throws {SandboxError} the sandbox is not running.
-   */
-  // deno-lint-ignore require-await
-  async forwardPort(port: number, options: ForwardPortOptions = {}): Promise<PortForward> {
-    return this.#ports.forward(port, options);
+  /** @deprecated Use `sb.ports.forward(port, options)`. */
+  forwardPort(port: number, options: ForwardPortOptions = {}): Promise<PortForward> {
+    return this.ports.forward(port, options);
   }
 
-  /** The detached processes started in this sandbox (by any client), oldest first. */
-  processes(options: { signal?: AbortSignal } = {}): Promise<ProcessInfo[]> {
-    return this.#procs.list(options);
+  /** @deprecated Use `sb.processes.attach(id, options)`. */
+  attach(id: string, options: AttachOptions = {}): ReadableStream<Uint8Array> {
+    return this.processes.attach(id, options);
   }
 
-  /**
-   * The output of detached process `id` from byte `offset` (default 0), followed until it ends
-   * (with `follow: false`, only what it has written so far): from this client or another one,
-   * after `connect()`.
-   */
-  attach(
-    id: string,
-    options: { offset?: number; follow?: boolean; signal?: AbortSignal } = {},
-  ): ReadableStream<Uint8Array> {
-    return this.#procs.attach(id, options);
+  /** @deprecated Use `sb.network.setEgress(policy)`. */
+  setEgress(policy: EgressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.network.setEgress(policy, options);
   }
 
-  /**
-   * Changes what the running sandbox may reach (see the `egress` option): replaces the egress
-   * rules of its NetworkPolicy, or creates one owned by its pod. Needs `patch` and `create` on
-   * `networkpolicies`; takes effect where the cluster's network plugin enforces NetworkPolicy.
-   *
-   * @throws {InvalidOptionError} a malformed policy (before any request).
-   * @throws {IsolationError} reason `Forbidden`: the Role may not write NetworkPolicies.
-   * @throws {KubernetesApiError} the server refused otherwise.
-   */
-  async setEgress(policy: EgressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const rules = egressRules(policy, this.sandboxId, this.#spec.clusterCidrs, "policy");
-    await this.#setPolicy("setEgress", "egress", rules, options.signal);
-  }
-
-  /**
-   * Changes who may connect to the running sandbox (see the `ingress` option), as
-   * {@linkcode KubernetesSandbox.setEgress} does for egress.
-   *
-   * @throws {InvalidOptionError} a malformed policy (before any request).
-   * @throws {IsolationError} reason `Forbidden`: the Role may not write NetworkPolicies.
-   */
-  async setIngress(policy: IngressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const rules = ingressRules(policy, this.sandboxId, "policy");
-    await this.#setPolicy("setIngress", "ingress", rules, options.signal);
+  /** @deprecated Use `sb.network.setIngress(policy)`. */
+  setIngress(policy: IngressPolicy, options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.network.setIngress(policy, options);
   }
 
   async #setPolicy(
@@ -823,7 +721,7 @@ export class KubernetesSandbox {
     }
   }
 
-  /** Reads a file from the sandbox (binary-safe). With a workspace, only paths inside it. */
+  /** @deprecated Use `sb.files.read(path)`. */
   readFile(
     path: string,
     options: { signal?: AbortSignal; maxBytes?: number } = {},
@@ -831,15 +729,12 @@ export class KubernetesSandbox {
     return this.files.read(path, options);
   }
 
-  /** Reads a file as UTF-8 text. */
+  /** @deprecated Use `sb.files.readText(path)`. */
   readTextFile(path: string, options: { signal?: AbortSignal } = {}): Promise<string> {
     return this.files.readText(path, options);
   }
 
-  /**
-   * Writes a file in the sandbox (parents created), streamed over stdin so its size is not bound
-   * by argv. With a workspace, only paths inside it. Returns the bytes written.
-   */
+  /** @deprecated Use `sb.files.write(path, data)`. */
   writeFile(
     path: string,
     data: string | Uint8Array | ReadableStream<Uint8Array>,
@@ -848,7 +743,7 @@ export class KubernetesSandbox {
     return this.files.write(path, data, options);
   }
 
-  /** Lists a directory in the sandbox. With a workspace, only paths inside it. */
+  /** @deprecated Use `sb.files.list(path)`. */
   listFiles(path: string, options: { signal?: AbortSignal } = {}): Promise<FileEntry[]> {
     return this.files.list(path, options);
   }

@@ -1,5 +1,5 @@
 /**
- * Fuzz target of the HTTP/1.1 client behind `sb.fetch()` (src/sandbox/_http1.ts): valid
+ * Fuzz target of the HTTP/1.1 client behind `sb.ports.fetch()` (src/sandbox/_http1.ts): valid
  * responses (a length, chunked with extensions and trailers, until the end, after a 100
  * Continue), mutated, sometimes followed by a server that never stops or never sends more. The
  * property: `fetchOver` resolves with a `Response` or rejects with a `PortForwardError`; its body
@@ -81,7 +81,7 @@ export async function fuzzCase(rng: Rng): Promise<void> {
       closed = true;
     },
   };
-  // As sb.fetch() does: the head's deadline closes the connection.
+  // As sb.ports.fetch() does: the head's deadline closes the connection.
   const deadline = setTimeout(() => conn.close(), 200);
   const response = await fetchOver(conn, new Request("http://x/"), "x", 80, {
     bodyIdleMs: BODY_IDLE_MS,

@@ -201,8 +201,8 @@ export async function assertLateDelivery(sb: KubernetesSandbox, secret: string):
     "600 /run/orbiter/env\n600 /run/orbiter/files/token.txt\n",
     modes.stderr,
   );
-  assert.equal(await sb.readTextFile("/run/orbiter/files/token.txt"), secret);
-  assert.deepEqual(await sb.readFile("/tmp/abs.bin"), new Uint8Array([0, 1, 2]));
+  assert.equal(await sb.files.readText("/run/orbiter/files/token.txt"), secret);
+  assert.deepEqual(await sb.files.read("/tmp/abs.bin"), new Uint8Array([0, 1, 2]));
 }
 
 /**

@@ -8,7 +8,7 @@
  * - `create`: creates the sandbox as the token user and runs one command (the command channel).
  * - `cert`: connects as the admin, whose kubeconfig has a client certificate, and runs one command.
  * - `deno-ws`: connects with Deno's own `WebSocket` (`fastWebSocket: false`, as behind a proxy).
- * - `ports`: as the admin: starts `http.server`, reads a body through `sb.fetch()`, and one through
+ * - `ports`: as the admin: starts `http.server`, reads a body through `sb.ports.fetch()`, and one through
  *   a `forwardPort()` that it then closes.
  * - `spawn`: a `spawn()` read to its end, and a detached process left running.
  */
@@ -48,14 +48,14 @@ if (mode === "create") {
   let body = "";
   for (const deadline = Date.now() + 15_000; !body;) {
     try {
-      body = await (await sb.fetch(8000, "/hello.txt")).text();
+      body = await (await sb.ports.fetch(8000, "/hello.txt")).text();
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await new Promise((wake) => setTimeout(wake, 200));
     }
   }
   if (body !== "hello\n") throw new Error(`fetch: ${JSON.stringify(body)}`);
-  const forward = await sb.forwardPort(8000);
+  const forward = await sb.ports.forward(8000);
   const viaForward = await (await fetch(`${forward.url}/hello.txt`)).text();
   if (viaForward !== "hello\n") throw new Error(`forward: ${JSON.stringify(viaForward)}`);
   await forward.close();

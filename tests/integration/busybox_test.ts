@@ -199,7 +199,7 @@ Deno.test({
         ["sh", "-c", 'echo "one $X"; sleep 1; echo two; sleep 0.5; echo three; exit 3'],
         { detached: true, env: { X: "it's $HOME" } },
       );
-      const listed = (await sb.processes()).find((x) => x.id === p.id);
+      const listed = (await sb.processes.list()).find((x) => x.id === p.id);
       assert.deepEqual([listed?.running, listed?.argv[0]], [true, "sh"]);
       // Followed while it runs (BusyBox's tail has no --pid: the script polls), to the last byte.
       let out = "";
@@ -211,7 +211,7 @@ Deno.test({
         rest += t;
       }
       assert.equal(rest, "two\nthree\n");
-      const done = (await sb.processes()).find((x) => x.id === p.id)!;
+      const done = (await sb.processes.list()).find((x) => x.id === p.id)!;
       assert.deepEqual([done.running, done.exitCode], [false, 3]);
 
       // A snapshot ends although the process still runs.

@@ -92,8 +92,8 @@ Deno.test({
         for (let i = 0; i < data.length; i += 65536) {
           crypto.getRandomValues(data.subarray(i, i + 65536));
         }
-        assert.equal(await sb.writeFile("/tmp/blob.bin", data), data.length);
-        const back = await sb.readFile("/tmp/blob.bin");
+        assert.equal(await sb.files.write("/tmp/blob.bin", data), data.length);
+        const back = await sb.files.read("/tmp/blob.bin");
         assert.equal(back.length, data.length);
         assert.ok(back.every((b, i) => b === data[i]));
       });
@@ -201,21 +201,21 @@ Deno.test({
   async fn() {
     await withSandbox({ workspace: ["/workspace"] }, async (sb) => {
       const ws = "/workspace";
-      await sb.writeFile(`${ws}/in.txt`, "inside");
-      assert.equal(await sb.readTextFile(`${ws}/in.txt`), "inside");
+      await sb.files.write(`${ws}/in.txt`, "inside");
+      assert.equal(await sb.files.readText(`${ws}/in.txt`), "inside");
       assert.equal(
-        await sb.readTextFile("in.txt"),
+        await sb.files.readText("in.txt"),
         "inside",
         "relative paths are taken from the workspace",
       );
-      await assert.rejects(() => sb.readFile(`${ws}/../etc/passwd`), InvalidOptionError);
-      await assert.rejects(() => sb.writeFile("/tmp/escape", "x"), InvalidOptionError);
+      await assert.rejects(() => sb.files.read(`${ws}/../etc/passwd`), InvalidOptionError);
+      await assert.rejects(() => sb.files.write("/tmp/escape", "x"), InvalidOptionError);
       // A symlink inside the workspace pointing out of it is resolved on the pod side.
       await sb.exec(["/bin/sh", "-c", "echo secret > /tmp/secret.txt; ln -s /tmp /workspace/link"]);
-      const err = await sb.readFile(`${ws}/link/secret.txt`).catch((e) => e);
+      const err = await sb.files.read(`${ws}/link/secret.txt`).catch((e) => e);
       assert.ok(err instanceof InvalidOptionError, String(err));
       assert.match(err.message, /outside the workspace/);
-      await assert.rejects(() => sb.writeFile(`${ws}/link/new.txt`, "x"), InvalidOptionError);
+      await assert.rejects(() => sb.files.write(`${ws}/link/new.txt`, "x"), InvalidOptionError);
       assert.equal((await sb.exec(["test", "-e", "/tmp/new.txt"])).exitCode, 1, "not written");
     });
   },

@@ -499,7 +499,7 @@ Deno.test({
         assert.ok(ms < 5000, `failed at once (${ms} ms), not at the 30 s timeout`);
         // A broken connection does not stop the remote command by itself (kubectl exec leaves
         // it running); the library kills it, so a caller's retry never runs it twice.
-        const pid = Number(await sb.readTextFile(pidFile));
+        const pid = Number(await sb.files.readText(pidFile));
         assert.ok(pid > 1, `the command wrote its pid (${pid})`);
         // exec() kills the command before it rejects; a zombie may take a moment to be reaped.
         for (let i = 0; i < 50 && await alive(sb, pid); i++) await delay(100);
@@ -544,8 +544,8 @@ Deno.test({
       // A new TLS connection and a WebSocket upgrade: several round trips of >= 100 ms each.
       assert.ok(r.durationMs > 200, `exec took ${r.durationMs} ms`);
       const data = "x".repeat(200_000) + "\n";
-      assert.equal(await sb.writeFile("/tmp/f.txt", data), data.length);
-      assert.equal(await sb.readTextFile("/tmp/f.txt"), data);
+      assert.equal(await sb.files.write("/tmp/f.txt", data), data.length);
+      assert.equal(await sb.files.readText("/tmp/f.txt"), data);
       await sb.stop();
       assert.equal(sb.status, "idle");
       await sb.cleanup();

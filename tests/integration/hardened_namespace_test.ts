@@ -263,7 +263,7 @@ Deno.test({
             assert.equal(r.exitCode, 0, r.stderr);
             assert.equal(r.stdout, "1000\nhi\n");
             await sb.files.write("notes/a.txt", "hardened");
-            assert.equal(await sb.readTextFile("notes/a.txt"), "hardened");
+            assert.equal(await sb.files.readText("notes/a.txt"), "hardened");
             // Its NetworkPolicy selects only it, and changing it is allowed.
             type Policy = {
               spec: { podSelector: unknown; ingress?: unknown[]; egress?: unknown[] };
@@ -279,8 +279,10 @@ Deno.test({
             assert.deepEqual(before.podSelector, {
               matchLabels: { [SANDBOX_ID_LABEL]: sb.sandboxId },
             });
-            await sb.setEgress("none");
-            await sb.setIngress({ from: [{ podSelector: { matchLabels: { app: "client" } } }] });
+            await sb.network.setEgress("none");
+            await sb.network.setIngress({
+              from: [{ podSelector: { matchLabels: { app: "client" } } }],
+            });
             const after = await policyOf();
             assert.notDeepEqual(after.egress, before.egress);
             assert.ok(
@@ -302,7 +304,7 @@ Deno.test({
             started.push(claimed);
             assert.equal(pool.stats.warm, 1, "the claim (a pod patch) was refused: a cold start");
             assert.equal((await claimed.exec(["sh", "-c", 'printf %s "$SECRET"'])).stdout, "s3");
-            await claimed.setEgress("all");
+            await claimed.network.setEgress("all");
             await claimed.stop();
             await pool.close();
             await victim.stop();

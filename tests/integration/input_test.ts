@@ -66,7 +66,7 @@ Deno.test({
       );
       await assert.rejects(() => sb.exec(["echo", "a\0b"]), InvalidOptionError);
       await assert.rejects(() => sb.exec([]), InvalidOptionError);
-      await assert.rejects(() => sb.readFile("bad\0path"), InvalidOptionError);
+      await assert.rejects(() => sb.files.read("bad\0path"), InvalidOptionError);
       assert.equal(requests, 0, "nothing was sent");
     } finally {
       await sb.cleanup();
@@ -87,10 +87,10 @@ Deno.test({
     const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, mcpConfig, agents });
     try {
       await sb.start();
-      const mcp = JSON.parse(await sb.readTextFile("/run/orbiter/config/mcp.json"));
+      const mcp = JSON.parse(await sb.files.readText("/run/orbiter/config/mcp.json"));
       assert.deepEqual(mcp, mcpConfig);
       assert.deepEqual(
-        JSON.parse(await sb.readTextFile("/run/orbiter/config/agents.json")),
+        JSON.parse(await sb.files.readText("/run/orbiter/config/agents.json")),
         agents,
       );
       const mode = await sb.exec(["stat", "-c", "%a", "/run/orbiter/config/mcp.json"]);

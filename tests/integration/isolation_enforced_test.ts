@@ -98,9 +98,9 @@ Deno.test({
       ]);
       await Promise.all([listen(a), listen(b)]);
       // The check: enforced, with its Event on the pod.
-      const report = await a.checkIsolation();
+      const report = await a.network.checkIsolation();
       assert.equal(report.status, "enforced", report.detail);
-      assert.equal(a.isolation, "enforced");
+      assert.equal(a.network.isolation, "enforced");
       assert.equal(report.eventRecorded, true);
       // The same verdict from the Perl probe (images without Python).
       assert.equal(await perlVerdict(a), "enforced");
@@ -148,7 +148,7 @@ Deno.test({
       });
 
       // Named peers get in, on the named port only.
-      await a.setIngress({
+      await a.network.setIngress({
         from: [{ podSelector: { matchLabels: { [ROLE_LABEL]: `${run}-b` } } }],
         ports: [PORTS[0]],
       });
@@ -156,13 +156,13 @@ Deno.test({
       await expectConnection(b, a.clusterIp!, PORTS[0], "open", "B to A's Service, allowed");
       await expectConnection(b, a.podIp!, PORTS[1], "blocked", "B to A's other port");
       // Egress to a named CIDR: B's pod, and only it.
-      await a.setEgress({ allow: [{ cidr: `${b.podIp}/32`, ports: [PORTS[0]] }] });
+      await a.network.setEgress({ allow: [{ cidr: `${b.podIp}/32`, ports: [PORTS[0]] }] });
       await expectConnection(a, b.podIp!, PORTS[0], "open", "A to B's pod, allowed");
       await expectConnection(a, b.podIp!, PORTS[1], "blocked", "A to B's other port");
-      await a.setEgress("none");
+      await a.network.setEgress("none");
       await expectConnection(a, b.podIp!, PORTS[0], "blocked", "A with egress none");
       // Changing the policy keeps the check's verdict: enforcement is the plugin's.
-      assert.equal((await a.checkIsolation()).status, "enforced");
+      assert.equal((await a.network.checkIsolation()).status, "enforced");
     });
   },
 });
@@ -205,7 +205,7 @@ Deno.test({
     // With enforcement back, the same requirement starts.
     await withSandboxes(async (make) => {
       const sb = await make({ requireIsolation: "enforced" });
-      assert.equal(sb.isolation, "enforced");
+      assert.equal(sb.network.isolation, "enforced");
     });
   },
 });

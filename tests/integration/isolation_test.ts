@@ -73,8 +73,8 @@ Deno.test({
         assert.deepEqual(dns.ports, [{ port: 53, protocol: "UDP" }, { port: 53, protocol: "TCP" }]);
         assert.deepEqual(probe, PROBE_ONLY_TO(id));
 
-        await sb.setIngress({ from: [{ podSelector: { matchLabels: { app: "agent" } } }] });
-        await sb.setEgress({ allow: [{ cidr: "10.96.0.0/12", ports: [443] }], dns: true });
+        await sb.network.setIngress({ from: [{ podSelector: { matchLabels: { app: "agent" } } }] });
+        await sb.network.setEgress({ allow: [{ cidr: "10.96.0.0/12", ports: [443] }], dns: true });
         const [p2] = await policiesOf(admin, id);
         assert.deepEqual(p2.spec.ingress, [
           { from: [{ podSelector: { matchLabels: { app: "agent" } } }] },
@@ -85,10 +85,13 @@ Deno.test({
           { ports: [{ port: 53, protocol: "UDP" }, { port: 53, protocol: "TCP" }] },
           PROBE_ONLY_TO(id),
         ]);
-        await sb.setEgress("none");
+        await sb.network.setEgress("none");
         assert.deepEqual((await policiesOf(admin, id))[0].spec.egress, [PROBE_ONLY_TO(id)]);
-        await assert.rejects(sb.setEgress({ allow: [{ cidr: "nope" }] }), InvalidOptionError);
-        await assert.rejects(sb.setIngress({ from: [] }), InvalidOptionError);
+        await assert.rejects(
+          sb.network.setEgress({ allow: [{ cidr: "nope" }] }),
+          InvalidOptionError,
+        );
+        await assert.rejects(sb.network.setIngress({ from: [] }), InvalidOptionError);
 
         // stop() removes the policy with the pod (not later, by the garbage collector), so the
         // same sandbox starts again at once.
@@ -118,8 +121,8 @@ Deno.test({
       try {
         await sb.start();
         assert.deepEqual(await policiesOf(admin, sb.sandboxId), []);
-        assert.equal((await sb.checkIsolation()).status, "not-enforced");
-        await sb.setEgress("none");
+        assert.equal((await sb.network.checkIsolation()).status, "not-enforced");
+        await sb.network.setEgress("none");
         const [p] = await policiesOf(admin, sb.sandboxId);
         assert.deepEqual([p.spec.ingress, p.spec.egress], [[{}], [PROBE_ONLY_TO(sb.sandboxId)]]);
         await sb.cleanup();

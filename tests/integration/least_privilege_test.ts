@@ -47,9 +47,9 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
     await sb.exec(["true"]);
     // Isolation: the policy was created with the pod; it changes at runtime; the check's
     // verdict is an Event on the pod.
-    await sb.setEgress("none");
-    await sb.setIngress({ from: [{ podSelector: { matchLabels: { app: "lp" } } }] });
-    const isolation = await sb.checkIsolation();
+    await sb.network.setEgress("none");
+    await sb.network.setIngress({ from: [{ podSelector: { matchLabels: { app: "lp" } } }] });
+    const isolation = await sb.network.checkIsolation();
     if (!isolation.eventRecorded) return new Degraded("the isolation check's Event");
     // stop() removes the policy with the pod, so the same sandbox starts again at once.
     await sb.stop();

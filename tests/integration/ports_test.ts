@@ -1,8 +1,8 @@
 /**
- * Ports through the API server on the real node: `sb.fetch()` to Python's `http.server` in the
- * sandbox (streamed bodies, concurrent requests, a port nothing listens on), `sb.forwardPort()`
+ * Ports through the API server on the real node: `sb.ports.fetch()` to Python's `http.server` in the
+ * sandbox (streamed bodies, concurrent requests, a port nothing listens on), `sb.ports.forward()`
  * with a local URL, a forward that closes with an error when the pod goes away, and the refusal
- * of a Role without `pods/portforward`; `sb.fetch()` keeping its port forwards alive (counted by
+ * of a Role without `pods/portforward`; `sb.ports.fetch()` keeping its port forwards alive (counted by
  * the client's `onRequest`), and a script that returns with some kept still exiting by itself.
  */
 
@@ -31,7 +31,7 @@ async function startServer(sb: KubernetesSandbox): Promise<void> {
   await sb.spawn(["python3", "-m", "http.server", "8000", "-d", "/tmp/www"], { detached: true });
   for (const deadline = Date.now() + 15_000;;) {
     try {
-      await (await sb.fetch(8000, "/hello.txt")).body?.cancel();
+      await (await sb.ports.fetch(8000, "/hello.txt")).body?.cancel();
       return;
     } catch (err) {
       if (
@@ -48,7 +48,7 @@ Deno.test({
   async fn() {
     await withSandbox({}, async (sb) => {
       const started = performance.now();
-      const err = await sb.fetch(8000, "/").then(() => undefined, (e) => e);
+      const err = await sb.ports.fetch(8000, "/").then(() => undefined, (e) => e);
       assert.ok(err instanceof PortForwardError, String(err));
       assert.equal(err.reason, "Refused");
       assert.match(err.message, /pods\/portforward/);
@@ -64,29 +64,29 @@ Deno.test({
   async fn() {
     await withPortForwardRole(async () => {
       await withSandbox({ timeout: 60 }, async (sb) => {
-        await assert.rejects(sb.fetch(0, "/"), /port: must be a whole number/);
+        await assert.rejects(sb.ports.fetch(0, "/"), /port: must be a whole number/);
         await startServer(sb);
 
-        const res = await sb.fetch(8000, "/hello.txt");
+        const res = await sb.ports.fetch(8000, "/hello.txt");
         assert.equal(res.status, 200);
         assert.equal(res.headers.get("content-length"), "6");
         assert.equal(await res.text(), "hello\n");
 
-        const missing = await sb.fetch(8000, new URL("http://ignored.example/nope?x=1"));
+        const missing = await sb.ports.fetch(8000, new URL("http://ignored.example/nope?x=1"));
         assert.equal(missing.status, 404);
         assert.match(await missing.text(), /File not found/);
 
-        const head = await sb.fetch(8000, "/hello.txt", { method: "HEAD" });
+        const head = await sb.ports.fetch(8000, "/hello.txt", { method: "HEAD" });
         assert.equal(head.status, 200);
         assert.equal(head.body, null);
 
         // A body sent along: http.server answers POST with 501 and a page of its own.
-        const post = await sb.fetch(8000, "/", { method: "POST", body: "x=1" });
+        const post = await sb.ports.fetch(8000, "/", { method: "POST", body: "x=1" });
         assert.equal(post.status, 501);
         await post.body?.cancel();
 
         // 32 MiB streamed, checked against the file's digest in the sandbox.
-        const big = await sb.fetch(8000, "/big.bin");
+        const big = await sb.ports.fetch(8000, "/big.bin");
         let total = 0;
         const hash = await crypto.subtle.digest(
           "SHA-256",
@@ -109,12 +109,12 @@ Deno.test({
         );
 
         const many = await Promise.all(
-          Array.from({ length: 20 }, async () => (await sb.fetch(8000, "/hello.txt")).text()),
+          Array.from({ length: 20 }, async () => (await sb.ports.fetch(8000, "/hello.txt")).text()),
         );
         assert.deepEqual(many, Array(20).fill("hello\n"));
 
         const started = performance.now();
-        const err = await sb.fetch(8001, "/").then(() => undefined, (e) => e);
+        const err = await sb.ports.fetch(8001, "/").then(() => undefined, (e) => e);
         assert.ok(err instanceof PortForwardError, String(err));
         assert.equal(err.reason, "NoListener");
         assert.equal(err.port, 8001);
@@ -132,7 +132,7 @@ Deno.test({
       await withSandbox({ timeout: 60 }, async (sb) => {
         await startServer(sb);
         {
-          await using fwd = await sb.forwardPort(8000);
+          await using fwd = await sb.ports.forward(8000);
           assert.match(fwd.url, /^http:\/\/127\.0\.0\.1:\d+$/);
           const texts = await Promise.all(
             Array.from({ length: 10 }, async () => (await fetch(`${fwd.url}/hello.txt`)).text()),
@@ -140,7 +140,7 @@ Deno.test({
           assert.deepEqual(texts, Array(10).fill("hello\n"));
         }
 
-        const fwd = await sb.forwardPort(8000);
+        const fwd = await sb.ports.forward(8000);
         assert.equal((await fetch(`${fwd.url}/hello.txt`)).status, 200);
         await withClient(
           "admin",
@@ -177,7 +177,7 @@ async function startKeepAliveServer(sb: KubernetesSandbox): Promise<void> {
   await sb.exec(["/bin/sh", "-c", "cat > /tmp/keep.py"], { stdin: KEEP_ALIVE_SERVER });
   await sb.spawn(["python3", "/tmp/keep.py"], { detached: true });
   for (const deadline = Date.now() + 15_000;;) {
-    const r = await sb.fetch(8001, "/hello.txt").catch((e) => e);
+    const r = await sb.ports.fetch(8001, "/hello.txt").catch((e) => e);
     if (r instanceof Response) return void await r.text();
     if (Date.now() > deadline) throw r;
     await new Promise((wake) => setTimeout(wake, 200));
@@ -206,7 +206,7 @@ Deno.test({
           // The connection `sb` kept from startKeepAliveServer() has closed after its idle time.
           assert.equal(await settle(() => established(sb, 8001), 0, 10_000), 0);
           for (let i = 0; i < 10; i++) {
-            assert.equal(await (await other.fetch(8001, "/hello.txt")).text(), "hello\n");
+            assert.equal(await (await other.ports.fetch(8001, "/hello.txt")).text(), "hello\n");
           }
           assert.equal(forwards, 1, "ten requests, one port forward");
           assert.equal(await established(sb, 8001), 1);
@@ -214,19 +214,22 @@ Deno.test({
           // http.server (HTTP/1.0) ends each connection: a new forward each time, all answered.
           forwards = 0;
           for (let i = 0; i < 5; i++) {
-            assert.equal(await (await other.fetch(8000, "/hello.txt")).text(), "hello\n");
+            assert.equal(await (await other.ports.fetch(8000, "/hello.txt")).text(), "hello\n");
           }
           assert.equal(forwards, 5);
 
           // Concurrent requests each get one; then the kept ones serve the next requests.
           forwards = 0;
           const many = await Promise.all(
-            Array.from({ length: 6 }, async () => (await other.fetch(8001, "/hello.txt")).text()),
+            Array.from(
+              { length: 6 },
+              async () => (await other.ports.fetch(8001, "/hello.txt")).text(),
+            ),
           );
           assert.deepEqual(many, Array(6).fill("hello\n"));
           const opened = forwards;
           assert.ok(opened >= 1 && opened <= 6, `${opened} forwards for 6 concurrent requests`);
-          for (let i = 0; i < 3; i++) await (await other.fetch(8001, "/hello.txt")).text();
+          for (let i = 0; i < 3; i++) await (await other.ports.fetch(8001, "/hello.txt")).text();
           assert.equal(forwards, opened, "sequential requests after them reuse a kept one");
           assert.ok(await established(sb, 8001) >= 1);
 
@@ -262,7 +265,7 @@ const sb = await KubernetesSandbox.connect(${JSON.stringify(sb.sandboxId)}, {
   kubeconfig: Deno.env.get("ORBITER_E2E_TOKEN_KUBECONFIG"),
   namespace: ${JSON.stringify(e2eNamespace)},
 });
-for (let i = 0; i < 3; i++) await (await sb.fetch(8001, "/hello.txt")).text();
+for (let i = 0; i < 3; i++) await (await sb.ports.fetch(8001, "/hello.txt")).text();
 console.log("done");
 `,
           );
@@ -357,7 +360,7 @@ Deno.test({
         await sb.exec(["/bin/sh", "-c", "cat > /tmp/hostile.py"], { stdin: HOSTILE_SERVER });
         await sb.spawn(["python3", "/tmp/hostile.py"], { detached: true });
         for (const deadline = Date.now() + 15_000;;) {
-          const r = await sb.fetch(8100, "/nope").catch((e) => e);
+          const r = await sb.ports.fetch(8100, "/nope").catch((e) => e);
           if (r instanceof Response) {
             await r.body?.cancel();
             break;
@@ -366,20 +369,20 @@ Deno.test({
           await new Promise((wake) => setTimeout(wake, 200));
         }
         for (const path of ["/s101", "/s600"]) {
-          const err = await sb.fetch(8100, path).then(() => undefined, (e) => e);
+          const err = await sb.ports.fetch(8100, path).then(() => undefined, (e) => e);
           assert.ok(
             err instanceof PortForwardError && err.reason === "Protocol",
             `${path}: ${err}`,
           );
         }
-        const bad = await sb.fetch(8100, "/badchunk");
+        const bad = await sb.ports.fetch(8100, "/badchunk");
         const badErr = await bad.text().then(() => undefined, (e) => e);
         assert.ok(
           badErr instanceof PortForwardError && badErr.reason === "Protocol",
           String(badErr),
         );
 
-        const stalled = await sb.fetch(8100, "/stall", { bodyIdleTimeout: 1 });
+        const stalled = await sb.ports.fetch(8100, "/stall", { bodyIdleTimeout: 1 });
         const started = performance.now();
         const stallErr = await stalled.text().then(() => undefined, (e) => e);
         assert.ok(
@@ -391,7 +394,7 @@ Deno.test({
         assert.equal(await settle(() => established(sb), 0, 10_000), 0);
 
         // forwardPort(): local clients that come and go, a server that keeps each connection.
-        const fwd = await sb.forwardPort(8100);
+        const fwd = await sb.ports.forward(8100);
         try {
           // The connection `sb` kept from startKeepAliveServer() has closed after its idle time.
           assert.equal(await settle(() => established(sb, 8001), 0, 10_000), 0);

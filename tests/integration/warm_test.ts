@@ -90,7 +90,7 @@ Deno.test({
     });
     try {
       await sb.start();
-      await sb.writeFile("hello.txt", "from the first process");
+      await sb.files.write("hello.txt", "from the first process");
       const again = await KubernetesSandbox.connect(sb.sandboxId, {
         kubeconfig: tokenKubeconfig,
         namespace: e2eNamespace,
@@ -351,7 +351,7 @@ Deno.test({
       for (let i = 0; i < bytes.length; i += 65536) {
         crypto.getRandomValues(bytes.subarray(i, i + 65536));
       }
-      await sb.writeFile("/tmp/random.bin", bytes);
+      await sb.files.write("/tmp/random.bin", bytes);
       const back = await sb.exec(["cat", "/tmp/random.bin"]);
       assert.deepEqual(back.stdoutBytes, bytes);
       const forged = "1 0 999999 0 0\norbiter-channel 1 1\n5 run 1 0 0\n";
@@ -455,7 +455,7 @@ Deno.test({
       const ws = await sb.files.remove("/workspace", { recursive: true }).catch((e) => e);
       assert.equal(ws.name, "InvalidOptionError");
       const seen: string[] = [];
-      const r = await sb.run("echo one; echo two >&2; exit 3", {
+      const r = await sb.commands.sh("echo one; echo two >&2; exit 3", {
         onStdout: (t) => seen.push(t),
       });
       assert.deepEqual([r.stdout, r.stderr, r.exitCode, seen.join("")], [
@@ -490,18 +490,20 @@ Deno.test({
       await child.status;
       reader.releaseLock();
       // This client, which never started it, finds it running and follows it to its end.
-      const [info] = (await sb.processes()).filter((p) => p.id === id);
+      const [info] = (await sb.processes.list()).filter((p) => p.id === id);
       assert.ok(info, `process ${id} is listed`);
       assert.equal(info.running, true);
       assert.deepEqual(info.argv.slice(0, 2), ["sh", "-c"]);
       let text = "";
-      for await (const t of sb.attach(id).pipeThrough(new TextDecoderStream())) text += t;
+      for await (const t of sb.processes.attach(id).pipeThrough(new TextDecoderStream())) text += t;
       assert.equal(text, [1, 2, 3, 4, 5, 6].map((i) => `line ${i}\n`).join(""));
-      const after = (await sb.processes()).find((p) => p.id === id)!;
+      const after = (await sb.processes.list()).find((p) => p.id === id)!;
       assert.deepEqual([after.running, after.exitCode], [false, 7]);
       // From an offset, after the end: the rest, at once.
       let rest = "";
-      for await (const t of sb.attach(id, { offset: 35 }).pipeThrough(new TextDecoderStream())) {
+      for await (
+        const t of sb.processes.attach(id, { offset: 35 }).pipeThrough(new TextDecoderStream())
+      ) {
         rest += t;
       }
       assert.equal(rest, "line 6\n");
@@ -512,7 +514,7 @@ Deno.test({
       assert.ok(code === 143 || code === 137, `exit ${code}`);
       const ps = await sb.exec(["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]);
       assert.ok(!ps.stdout.includes("sleep 300"), "no process of the tree is left");
-      const err = await new Response(sb.attach("no-such-id")).text().catch((e) => e);
+      const err = await new Response(sb.processes.attach("no-such-id")).text().catch((e) => e);
       assert.equal(err.reason, "NotFound");
       await assert.rejects(sb.spawn(["true"], { detached: "yes" } as never), /detached/);
     });

@@ -8,12 +8,7 @@
 
 export { acquireClient, type ClientLease } from "./_connect.ts";
 export { findSandbox, type FoundSandbox, isReady } from "./_find.ts";
-export {
-  createResources,
-  deleteResources,
-  type HeldResources,
-  LeftBehind,
-} from "./_lifecycle.ts";
+export { createResources, deleteResources, type HeldResources, LeftBehind } from "./_lifecycle.ts";
 export { buildPod, buildService } from "./_manifests.ts";
 export { podWatchHub } from "./_pod_watch.ts";
 export {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { CommandTimeoutError, ExecError } from "../../errors.ts";
+import { CommandTimeoutError, ExecError, InvalidOptionError } from "../../errors.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS } from "./_exec_in_pod.ts";
 import {
   execWrapped,
@@ -59,10 +59,20 @@ export interface ExecOptions {
   maxOutputBytes?: number;
   /**
    * `false` runs this command in an exec session of its own even when the sandbox has a command
-   * channel: better for large output, which the channel stages in the container before sending.
-   * Default `true`.
+   * channel (the sandbox's `commandChannel` option): better for large output, which the channel
+   * stages in the container before sending. Default `true`.
    */
+  commandChannel?: boolean;
+  /** @deprecated Use `commandChannel`, the same switch under the sandbox option's name. */
   channel?: boolean;
+}
+
+/** Options of {@linkcode SandboxCommands.sh}: those of `run`, with output as text. */
+export interface ShOptions extends Omit<ExecOptions, "onStdout" | "onStderr"> {
+  /** Called with stdout, decoded as UTF-8, as it arrives. */
+  onStdout?: (text: string) => void;
+  /** Called with stderr, decoded as UTF-8, as it arrives. */
+  onStderr?: (text: string) => void;
 }
 
 /** What a command run in the sandbox produced. A non-zero exit is data, not an exception. */
@@ -101,7 +111,32 @@ export interface SandboxCommands {
    * @throws {SandboxError} the sandbox is not running.
    */
   run(command: string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Runs a shell command line through `/bin/sh -c`: pipes, globs and `$VARS` work, and so does
+   * anything else the line's text says, so never build it from untrusted input (use `run` with
+   * argv for that). `onStdout` and `onStderr` get the output as text as it arrives.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * const r = await sb.commands.sh("pip list | head -5", { onStdout: (text) => console.log(text) });
+   * console.log(r.exitCode);
+   * ```
+   *
+   * @throws {InvalidOptionError} an empty line, or a bad option (nothing is sent).
+   * @throws {CommandTimeoutError} the timeout or the signal stopped it (the process was killed).
+   * @throws {ExecError} the exec connection failed or ended without an exit status.
+   */
+  sh(line: string, options?: ShOptions): Promise<ExecResult>;
 }
+
+/**
+ * What the other features take of the commands: running one (files, processes and tools use
+ * nothing else).
+ */
+export type CommandRun = Pick<SandboxCommands, "run">;
 
 /** A command started by {@linkcode CommandRunner.start}. */
 export interface StartedCommand {
@@ -168,6 +203,24 @@ export class CommandRunner implements SandboxCommands {
     return await this.#run(this.#target(), command, options, pidFileName(), true);
   }
 
+  /** See {@linkcode SandboxCommands.sh}. */
+  async sh(line: string, options: ShOptions = {}): Promise<ExecResult> {
+    if (typeof line !== "string" || !line) {
+      throw new InvalidOptionError("line", "must be a non-empty string");
+    }
+    const { onStdout, onStderr, ...rest } = options;
+    const text = (fn: ((t: string) => void) | undefined) => {
+      if (!fn) return undefined;
+      const decoder = new TextDecoder();
+      return (chunk: Uint8Array) => fn(decoder.decode(chunk, { stream: true }));
+    };
+    return await this.run(["/bin/sh", "-c", line], {
+      ...rest,
+      onStdout: text(onStdout),
+      onStderr: text(onStderr),
+    });
+  }
+
   /**
    * Starts `command` in an exec session of its own (never the channel) and returns at once, with
    * the means to signal its process tree. Unlike `run()`, input left unread once the command has
@@ -180,7 +233,7 @@ export class CommandRunner implements SandboxCommands {
     const target = this.#target();
     const pidFile = pidFileName();
     return {
-      result: this.#run(target, command, { ...options, channel: false }, pidFile, false),
+      result: this.#run(target, command, { ...options, commandChannel: false }, pidFile, false),
       signal: async (name, o = {}) => {
         const r = await execInPod(target, ["/bin/sh", "-c", SIGNAL_TREE, pidFile, name], {
           signal: o.signal ?? AbortSignal.timeout(FOLLOW_UP_MS),
@@ -203,7 +256,8 @@ export class CommandRunner implements SandboxCommands {
     const stdin = typeof options.stdin === "string"
       ? new TextEncoder().encode(options.stdin)
       : options.stdin;
-    const wantsChannel = this.#channelEnabled && options.channel !== false &&
+    const wantsChannel = this.#channelEnabled &&
+      (options.commandChannel ?? options.channel) !== false &&
       !options.onStdout && !options.onStderr &&
       !(stdin instanceof ReadableStream) && (stdin?.length ?? 0) <= CHANNEL_STDIN_MAX;
     // An abort that came first: the command is never sent.

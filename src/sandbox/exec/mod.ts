@@ -8,11 +8,13 @@
 
 export { exportLines, type StepRun, stepRunner, writePrivateFile } from "./_private_file.ts";
 export {
+  type CommandRun,
   CommandRunner,
   type ExecOptions,
   type ExecResult,
   FOREVER_SECONDS,
   type SandboxCommands,
+  type ShOptions,
   type StartedCommand,
 } from "./_commands.ts";
 export { execInPod, type ExecTarget } from "./_exec_in_pod.ts";

@@ -8,10 +8,10 @@
 
 import { ExecError, InvalidOptionError, LimitExceededError } from "../../errors.ts";
 import {
+  type CommandRun,
   type ExecOptions,
   type ExecResult,
   FOREVER_SECONDS,
-  type SandboxCommands,
 } from "../exec/mod.ts";
 import { SANDBOX_HOME } from "../../_internal/names.ts";
 import {
@@ -154,10 +154,10 @@ const decoder = new TextDecoder();
 
 /** File access in one sandbox, through its commands, confined to `workspace` when given. */
 export class FileAccess implements SandboxFiles {
-  readonly #commands: SandboxCommands;
+  readonly #commands: CommandRun;
   readonly #workspace: readonly string[];
 
-  constructor(commands: SandboxCommands, workspace: readonly string[]) {
+  constructor(commands: CommandRun, workspace: readonly string[]) {
     this.#commands = commands;
     this.#workspace = workspace;
   }

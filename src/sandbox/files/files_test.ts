@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ExecError, InvalidOptionError, LimitExceededError } from "../../errors.ts";
-import type { ExecOptions, ExecResult, SandboxCommands } from "../exec/mod.ts";
+import type { CommandRun, ExecOptions, ExecResult } from "../exec/mod.ts";
 import { DEFAULT_MAX_READ_BYTES, FileAccess, resolveInWorkspace } from "./_files.ts";
 import { parseFileList } from "./_file_records.ts";
 import {
@@ -115,7 +115,7 @@ Deno.test("file scripts: stat, mkdir, remove (a symlink itself, never a workspac
 });
 
 /** Commands run on this machine, keeping at most `maxOutputBytes` of stdout (as the sandbox's). */
-function localCommands(): SandboxCommands & { calls: string[][] } {
+function localCommands(): CommandRun & { calls: string[][] } {
   const calls: string[][] = [];
   return {
     calls,

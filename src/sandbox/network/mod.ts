@@ -27,3 +27,4 @@ export {
   resolveIsolation,
   setPolicyRules,
 } from "./_network_policy.ts";
+export type { SandboxNetwork } from "./_network.ts";

@@ -225,14 +225,14 @@ export class SandboxPool extends EventTarget {
     this.#scheduleRefill();
     try {
       const signal = options.signal;
-      if (options.egress !== undefined) await sb.setEgress(options.egress, { signal });
-      if (options.ingress !== undefined) await sb.setIngress(options.ingress, { signal });
+      if (options.egress !== undefined) await sb.network.setEgress(options.egress, { signal });
+      if (options.ingress !== undefined) await sb.network.setIngress(options.ingress, { signal });
       // The pool's own sandboxes were checked when they started, before any command. One from
       // another process is checked here, before a secret goes in, when the pool requires
       // isolation; otherwise only on demand (a check now would slow the caller's first command).
       const require = this.#options.requireIsolation;
       if (require) {
-        const report = await sb.checkIsolation({ signal });
+        const report = await sb.network.checkIsolation({ signal });
         const failure = isolationFailure(report, require === true ? "not-refuted" : require);
         if (failure) throw failure;
       }

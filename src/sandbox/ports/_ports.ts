@@ -1,8 +1,8 @@
 /**
- * Ports of a sandbox, reached through the API server (`pods/portforward`): `sb.fetch(port, ...)`
- * sends one HTTP request to a server in the sandbox and returns a standard `Response` whose body
- * streams, with no listener on this side (so it works in Deno Deploy); `sb.forwardPort(port)`
- * opens a local TCP listener for tools that want a URL. Each accepted connection is one port
+ * Ports of a sandbox, reached through the API server (`pods/portforward`):
+ * `sb.ports.fetch(port, ...)` sends one HTTP request to a server in the sandbox and returns a
+ * standard `Response` whose body streams, with no listener on this side (so it works in Deno
+ * Deploy); `sb.ports.forward(port)` opens a local TCP listener for tools that want a URL. Each accepted connection is one port
  * forward connection, and so is each request in flight, so concurrent requests do not wait for
  * each other; `fetch()` keeps a connection whose response allows it for the next request to the
  * same port (HTTP/1.1 keep-alive, ./_fetch_pool.ts), for a few seconds.
@@ -27,8 +27,9 @@ import { requestBody } from "../_http1.ts";
 import { FetchPool } from "../_fetch_pool.ts";
 import { validateTimeout } from "../../_internal/validate.ts";
 import { podWatchHub } from "../cluster/mod.ts";
+import { waitForPort, type WaitForPortOptions } from "./_wait_for.ts";
 
-/** Options of `sb.forwardPort(port, options)`. */
+/** Options of `sb.ports.forward(port, options)`. */
 export interface ForwardPortOptions {
   /** Local address to listen on; default `127.0.0.1`. */
   hostname?: string;
@@ -36,7 +37,7 @@ export interface ForwardPortOptions {
   localPort?: number;
 }
 
-/** A local listener forwarding to a port in the sandbox, from `sb.forwardPort()`. */
+/** A local listener forwarding to a port in the sandbox, from `sb.ports.forward()`. */
 export interface PortForward extends AsyncDisposable {
   /** The port in the sandbox. */
   readonly port: number;
@@ -56,7 +57,7 @@ export interface PortForward extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Options of `sb.fetch()` beyond `RequestInit`. */
+/** Options of `sb.ports.fetch()` beyond `RequestInit`. */
 export interface SandboxFetchInit extends RequestInit {
   /** Seconds to wait for the response's head; default the sandbox's `timeout`. */
   timeout?: number;
@@ -76,8 +77,58 @@ const LINGER_IDLE_MS = 2000;
 /** Methods that may be sent twice (RFC 9110 section 9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
-/** The ports of one sandbox. */
-export class SandboxPorts {
+/** The ports of a sandbox: `sb.ports`. */
+export interface SandboxPorts {
+  /**
+   * Sends an HTTP request to a server listening on `port` inside the sandbox, through the API
+   * server (`pods/portforward`), and returns a standard `Response` whose body streams. `input`
+   * is a path (`"/api?q=1"`) or a URL whose path and query are used. Nothing listens on this
+   * side, so it also works where Deno cannot listen (Deno Deploy). Concurrent requests run side
+   * by side. The Role needs `pods/portforward` (deploy/role-portforward.yaml).
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * await sb.spawn(["python3", "-m", "http.server", "8000"], { detached: true });
+   * await sb.ports.waitFor(8000);
+   * const res = await sb.ports.fetch(8000, "/");
+   * console.log(res.status, await res.text());
+   * ```
+   *
+   * @throws {InvalidOptionError} a port outside 1-65535, or `input` that is not http.
+   * @throws {PortForwardError} nothing listens on the port (`NoListener`), the forward was
+   * refused (`Refused`: the Role lacks `pods/portforward`), no response head within `timeout`
+   * seconds (`Timeout`), or the connection broke (`ConnectionLost`).
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  fetch(port: number, input: string | URL | Request, init?: SandboxFetchInit): Promise<Response>;
+  /**
+   * Listens on a local TCP port (default: a free one on 127.0.0.1) and forwards each connection
+   * to `port` inside the sandbox, for tools that want a URL (a browser, an MCP client). Close it
+   * with `close()` or `await using`; it closes by itself, `closed` rejecting with a
+   * `PortForwardError` (`PodGone`), when the sandbox's pod goes away, and with the sandbox.
+   *
+   * @throws {InvalidOptionError} a port outside 1-65535.
+   * @throws {Deno.errors.AddrInUse} `localPort` is taken.
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  forward(port: number, options?: ForwardPortOptions): Promise<PortForward>;
+  /**
+   * Resolves once something listens on TCP `port` inside the sandbox (any address): wait for a
+   * server you started before you `fetch` it. One exec runs the wait in the pod, which reads the
+   * kernel's socket table every 0.1 s and ends itself at the deadline.
+   *
+   * @throws {PortForwardError} reason `Timeout`: nothing listened within `timeout` seconds
+   * (default: the sandbox's `timeout`).
+   * @throws {SandboxError} the sandbox is not running.
+   */
+  waitFor(port: number, options?: WaitForPortOptions): Promise<void>;
+}
+
+/** {@linkcode SandboxPorts} of one sandbox. */
+export class PortAccess implements SandboxPorts {
   readonly #target: () => ExecTarget;
   readonly #timeout: number;
   readonly #forwards = new Set<PortForward>();
@@ -88,7 +139,6 @@ export class SandboxPorts {
     this.#timeout = timeoutSeconds;
   }
 
-  /** See `KubernetesSandbox.fetch`. */
   async fetch(
     port: number,
     input: string | URL | Request,
@@ -154,7 +204,8 @@ export class SandboxPorts {
   }
 
   /** See `KubernetesSandbox.forwardPort`. */
-  forward(port: number, options: ForwardPortOptions = {}): PortForward {
+  // deno-lint-ignore require-await
+  async forward(port: number, options: ForwardPortOptions = {}): Promise<PortForward> {
     checkPort(port);
     const hostname = options.hostname ?? "127.0.0.1";
     const localPort = options.localPort ?? 0;
@@ -281,6 +332,11 @@ export class SandboxPorts {
   }
 
   /** Closes every forward and kept connection (the sandbox is going away). */
+  waitFor(port: number, options: WaitForPortOptions = {}): Promise<void> {
+    return waitForPort(this.#target(), port, options.timeout ?? this.#timeout, options.signal);
+  }
+
+  /** Closes every forward and kept-alive connection (the sandbox is let go of). */
   async closeAll(): Promise<void> {
     this.#pool.closeAll();
     await Promise.all([...this.#forwards].map((f) => f.close()));

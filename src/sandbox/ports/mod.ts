@@ -7,7 +7,9 @@
 
 export {
   type ForwardPortOptions,
+  PortAccess,
   type PortForward,
   type SandboxFetchInit,
-  SandboxPorts,
+  type SandboxPorts,
 } from "./_ports.ts";
+export type { WaitForPortOptions } from "./_wait_for.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { KubeClient } from "../../client/client.ts";
 import { PortForwardError } from "../../errors.ts";
-import { SandboxPorts } from "./_ports.ts";
+import { PortAccess } from "./_ports.ts";
 import { IDLE_CLOSE_MS, MAX_IDLE_PER_PORT } from "../_fetch_pool.ts";
 
 /**
@@ -60,13 +60,13 @@ function fakeClient(open: (signal?: AbortSignal) => Promise<void> = async () => 
       return socket;
     },
   } as unknown as KubeClient;
-  const ports = new SandboxPorts(() => ({ client, namespace: "ns", podName: "pod" }), 30);
+  const ports = new PortAccess(() => ({ client, namespace: "ns", podName: "pod" }), 30);
   return { ports, sockets };
 }
 
 Deno.test("forwardPort() ends a pod-side connection kept alive once its local client has gone", async () => {
   const { ports, sockets } = fakeClient();
-  const forward = ports.forward(8000);
+  const forward = await ports.forward(8000);
   try {
     for (let i = 0; i < 5; i++) {
       const tcp = await Deno.connect({ hostname: "127.0.0.1", port: forward.localPort });
@@ -94,7 +94,7 @@ Deno.test("forwardPort(): close() while a connection is being set up leaks neith
     opening.resolve();
     await release.promise;
   });
-  const forward = ports.forward(8000);
+  const forward = await ports.forward(8000);
   const tcp = await Deno.connect({ hostname: "127.0.0.1", port: forward.localPort });
   try {
     await opening.promise; // the forward is opening the connection's WebSocket
@@ -183,7 +183,7 @@ function httpClient(make: () => HttpSocket) {
       return Promise.resolve(socket);
     },
   } as unknown as KubeClient;
-  const ports = new SandboxPorts(() => ({ client, namespace: "ns", podName: "pod" }), 30);
+  const ports = new PortAccess(() => ({ client, namespace: "ns", podName: "pod" }), 30);
   return { ports, sockets };
 }
 

@@ -9,7 +9,7 @@
  */
 
 import { ExecError, InvalidOptionError } from "../../errors.ts";
-import { FOREVER_SECONDS, type SandboxCommands } from "../exec/mod.ts";
+import { type CommandRun, FOREVER_SECONDS } from "../exec/mod.ts";
 import { OutputStream } from "../exec/mod.ts";
 import { withEnv } from "../exec/mod.ts";
 import {
@@ -29,8 +29,8 @@ import {
 import { MISSING_EXIT } from "./_scripts.ts";
 import { asStep } from "../exec/mod.ts";
 
-/** Options of `spawn(argv, { detached: true })`. */
-export interface SpawnOptions {
+/** Options of `sb.processes.spawn(argv, { detached: true })` (and `sb.spawn`). */
+export interface DetachedSpawnOptions {
   /** Must be `true`: the process outlives the connection (see the module's documentation). */
   detached: true;
   /** Working directory (must exist). */
@@ -88,14 +88,14 @@ const MAX_SHORT_OUTPUT = 64;
 
 /** Detached processes in one sandbox, through its commands. */
 export class DetachedProcesses {
-  readonly #commands: SandboxCommands;
+  readonly #commands: CommandRun;
 
-  constructor(commands: SandboxCommands) {
+  constructor(commands: CommandRun) {
     this.#commands = commands;
   }
 
   /** Starts `argv` detached and returns it once it runs. */
-  async spawn(argv: string[], options: SpawnOptions): Promise<DetachedProcess> {
+  async spawn(argv: string[], options: DetachedSpawnOptions): Promise<DetachedProcess> {
     if (options?.detached !== true) {
       throw new InvalidOptionError(
         "detached",

@@ -13,8 +13,8 @@ import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "../exec/m
 import { OutputStream } from "../exec/mod.ts";
 import { validateCommandOptions, validateCount } from "../../_internal/validate.ts";
 
-/** Options of `sb.spawn(argv, options)` without `detached`. */
-export interface ProcessOptions {
+/** Options of `sb.processes.spawn(argv, options)` (and `sb.spawn`) without `detached`. */
+export interface SpawnOptions {
   /** Not detached: the process lives as long as this connection (see `{ detached: true }`). */
   detached?: false;
   /** Working directory (must exist). */
@@ -23,7 +23,7 @@ export interface ProcessOptions {
   env?: Record<string, string>;
   /** Seconds before the process tree is killed; default none. */
   timeout?: number;
-  /** Aborting kills the process tree; `status` then rejects with a `CommandTimeoutError`. */
+  /** Aborting kills the process tree; `wait()` then rejects with a `CommandTimeoutError`. */
   signal?: AbortSignal;
   /** `"piped"` gives the process a `stdin` stream; default `"null"` (it reads end-of-file). */
   stdin?: "piped" | "null";
@@ -38,6 +38,9 @@ export interface ProcessOptions {
    */
   highWaterMark?: number;
 }
+
+/** @deprecated Renamed {@linkcode SpawnOptions}, after the call it configures. */
+export type ProcessOptions = SpawnOptions;
 
 /** A running process started by `sb.spawn(argv)`, with its streams. */
 export interface SandboxProcess extends AsyncDisposable {
@@ -58,11 +61,15 @@ export interface SandboxProcess extends AsyncDisposable {
   /**
    * Resolves once the process has exited and its output has been queued on the streams. Its
    * `stdout` and `stderr` are empty (the output went to the streams); a non-zero exit is data.
+   *
+   * @throws {CommandTimeoutError} its timeout or signal stopped it.
    */
+  wait(): Promise<ExecResult>;
+  /** @deprecated Use `wait()`: `status` is also the sandbox's lifecycle state. */
   readonly status: Promise<ExecResult>;
   /**
    * Sends `signal` (default `"SIGTERM"`) to the process and all its descendants in the sandbox.
-   * `status` then resolves with 128 + the signal's number, as in a shell.
+   * `wait()` then resolves with 128 + the signal's number, as in a shell.
    */
   kill(signal?: ProcessSignal): Promise<void>;
 }
@@ -100,7 +107,7 @@ const KILL_RETRY_PAUSE_MS = 50;
  *
  * @throws {InvalidOptionError} an option out of its domain.
  */
-export function checkProcessOptions(options: ProcessOptions): void {
+export function checkProcessOptions(options: SpawnOptions): void {
   if (options === null || typeof options !== "object") {
     throw new InvalidOptionError("options", "must be an object");
   }
@@ -135,7 +142,7 @@ export function spawnProcess(
       signal?: AbortSignal;
     },
   ) => StartedCommand,
-  options: ProcessOptions,
+  options: SpawnOptions,
 ): SandboxProcess {
   checkProcessOptions(options);
   const hwm = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
@@ -191,6 +198,7 @@ export function spawnProcess(
       return input.writable;
     },
     status,
+    wait: () => status,
     kill,
     async [Symbol.asyncDispose]() {
       if (!settled) await kill("SIGKILL").catch(() => {});

@@ -8,12 +8,14 @@
 export {
   type DetachedProcess,
   DetachedProcesses,
+  type DetachedSpawnOptions,
   type ProcessInfo,
-  type SpawnOptions,
 } from "./_detached.ts";
 export {
   type ProcessOptions,
   type ProcessSignal,
   type SandboxProcess,
+  type SpawnOptions,
   spawnProcess,
 } from "./_spawn.ts";
+export { type AttachOptions, ProcessGroup, type SandboxProcesses } from "./_processes.ts";

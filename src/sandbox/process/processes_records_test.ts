@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { ExecError } from "../../errors.ts";
-import type { ExecOptions, ExecResult, SandboxCommands } from "../exec/mod.ts";
+import type { CommandRun, ExecOptions, ExecResult } from "../exec/mod.ts";
 import { DetachedProcesses, parseProcessRecords } from "./_detached.ts";
 
 const encoder = new TextEncoder();
@@ -25,7 +25,7 @@ function result(stdout: string, exitCode = 0, truncated = false): ExecResult {
 }
 
 /** Commands run on this machine with `ORBITER_PROCS` at `dir`; `maxOutputBytes` is kept. */
-function localCommands(dir: string): SandboxCommands {
+function localCommands(dir: string): CommandRun {
   return {
     async run(command: string[], options: ExecOptions = {}) {
       const out = await new Deno.Command(command[0], {
@@ -46,7 +46,7 @@ function localCommands(dir: string): SandboxCommands {
 }
 
 /** A commands fake that answers every command with `answer`. */
-function answering(answer: ExecResult): SandboxCommands {
+function answering(answer: ExecResult): CommandRun {
   return { run: () => Promise.resolve(answer) };
 }
 

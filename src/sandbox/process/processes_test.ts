@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { ExecResult, SandboxCommands } from "../exec/mod.ts";
+import type { CommandRun, ExecResult } from "../exec/mod.ts";
 import { DetachedProcesses } from "./_detached.ts";
 
 /**
@@ -13,7 +13,7 @@ import { DetachedProcesses } from "./_detached.ts";
  * `dir/tmp` (where `withEnv` stages env values when there is no /run/orbiter). `stdin` is written
  * to the command, as the real runner does. With `path`, that folder comes first on `PATH`.
  */
-function localCommands(dir: string, path?: string): SandboxCommands {
+function localCommands(dir: string, path?: string): CommandRun {
   return {
     async run(command, options = {}) {
       const child = new Deno.Command(command[0], {

@@ -6,7 +6,7 @@
  */
 
 import { InvalidOptionError, UnknownToolError } from "../../errors.ts";
-import type { ExecResult, SandboxCommands } from "../exec/mod.ts";
+import type { CommandRun, ExecResult } from "../exec/mod.ts";
 import type { FileEntry, SandboxFiles } from "../files/mod.ts";
 import type { ResourceRequirements } from "../options.ts";
 import { RUN_SOURCE } from "../exec/mod.ts";
@@ -50,7 +50,7 @@ export interface ToolResult {
 /** What the built-in tools use of a sandbox. */
 export interface ToolTarget {
   /** Where `shell` and `code` run. */
-  readonly commands: SandboxCommands;
+  readonly commands: CommandRun;
   /** What `file_read`, `file_write` and `file_list` use. */
   readonly files: SandboxFiles;
   /** `file_list`'s default directory is the first one. */
