@@ -183,15 +183,35 @@ export class TransportError extends Error {
    * be made (refused, unreachable), so nothing it asked for can have happened.
    */
   readonly requestSent: boolean;
+  /**
+   * Set when the TLS handshake failed on a certificate: final, since trying again meets the same
+   * certificate. `UnknownIssuer` (the server's certificate is not signed by the CA given, or by a
+   * system root), `NotValidForName` (it does not cover the server URL's host), `Expired`,
+   * `NotValidYet`, `InvalidCertificate` (refused for another reason), or
+   * `ClientCertificateRejected` (the server refused this client's certificate).
+   */
+  readonly tlsFailure:
+    | "UnknownIssuer"
+    | "NotValidForName"
+    | "Expired"
+    | "NotValidYet"
+    | "InvalidCertificate"
+    | "ClientCertificateRejected"
+    | undefined;
   /** Creates a transport error. */
   constructor(
     message: string,
-    options: ErrorOptions & { server: string; requestSent?: boolean },
+    options: ErrorOptions & {
+      server: string;
+      requestSent?: boolean;
+      tlsFailure?: TransportError["tlsFailure"];
+    },
   ) {
     super(message, options);
     this.name = "TransportError";
     this.server = options.server;
     this.requestSent = options.requestSent ?? true;
+    this.tlsFailure = options.tlsFailure;
   }
 }
 
@@ -423,7 +443,7 @@ export class LimitExceededError extends ExecError {
 }
 
 /**
- * A connection to a port inside the sandbox (`sb.fetch()`, `sb.forwardPort()`) failed. Branch on
+ * A connection to a port inside the sandbox (`sb.ports.fetch()`, `sb.ports.forward()`) failed. Branch on
  * `reason`:
  * - `NoListener`: nothing listens on the port in the sandbox (the connection was refused there);
  * - `Refused`: the API server refused the port forward (the cause is a `KubernetesApiError`: a

@@ -35,7 +35,7 @@
  */
 
 import { causeMessages, TransportError } from "../errors.ts";
-import { transportHint } from "./_status.ts";
+import { tlsError, transportHint } from "./_status.ts";
 import { ByteBuffer, writeAll } from "../_internal/bytes.ts";
 import { newWebSocketKey, upgrade, upgradeRequest, upgradeTarget } from "./_ws_handshake.ts";
 import {
@@ -582,6 +582,8 @@ export class FastWebSocket extends EventTarget implements WebSocket, PausableRea
 
   #transportError(message: string, cause?: unknown): TransportError {
     const server = this.#target.origin;
+    const tls = tlsError(server, cause, this.#options.caCerts !== undefined);
+    if (tls) return tls;
     return new TransportError(`WebSocket to ${server}: ${message}${transportHint(message)}`, {
       server,
       cause,

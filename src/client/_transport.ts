@@ -7,7 +7,7 @@
  */
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { InvalidOptionError, KubeconfigError, TransportError } from "../errors.ts";
+import { causeMessages, InvalidOptionError, KubeconfigError, TransportError } from "../errors.ts";
 import type { ClientCertificate } from "./_auth.ts";
 
 /** The server's base URL, the proxy, and the pooled `Deno.HttpClient` of one connection. */
@@ -74,6 +74,8 @@ export class Transport {
    * The `Deno.HttpClient` for requests with `certificate` (or none).
    *
    * @throws {TransportError} once closed.
+   * @throws {KubeconfigError} a CA, client certificate, key or proxy that Deno cannot use (final:
+   * a retry would meet the same).
    */
   client(certificate: ClientCertificate | undefined): Deno.HttpClient {
     if (this.#closed) {
@@ -89,12 +91,18 @@ export class Transport {
     }
     // An exec plugin may hand out a new client certificate; requests in flight keep the old
     // client, which is closed once replaced (Deno keeps it alive while requests use it).
-    current?.client.close();
-    const client = Deno.createHttpClient({
+    const options: Deno.CreateHttpClientOptions = {
       caCerts: this.#connection.caData ? [this.#connection.caData] : undefined,
       ...(certificate ? { cert: certificate.certData, key: certificate.keyData } : {}),
       proxy: this.proxy,
-    });
+    };
+    let client: Deno.HttpClient;
+    try {
+      client = Deno.createHttpClient(options);
+    } catch (cause) {
+      throw tlsMaterialError(this.#connection, options, certificate, cause);
+    }
+    current?.client.close();
     this.#http = { client, certificate };
     return client;
   }
@@ -105,6 +113,64 @@ export class Transport {
     this.#http?.client.close();
     this.#http = undefined;
   }
+}
+
+/**
+ * Why Deno could not create the `HttpClient` of `connection` with `certificate` (which an exec
+ * plugin may have given instead of the kubeconfig): the CA, the client certificate, or else the
+ * proxy. Found by loading them apart, since Deno's message can be the same for a CA and a
+ * certificate ("BadEncoding").
+ */
+function tlsMaterialError(
+  connection: ConnectionConfig,
+  options: Deno.CreateHttpClientOptions,
+  certificate: ClientCertificate | undefined,
+  cause: unknown,
+): KubeconfigError {
+  // Deno quotes a CA it cannot parse in full (public, but long); it does not quote keys.
+  const reason = causeMessages(cause).replace(/"[^"]{40,}"/g, '"..."').slice(0, 300);
+  const file = connection.source;
+  const loads = (probe: Deno.CreateHttpClientOptions) => {
+    try {
+      Deno.createHttpClient(probe).close();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!loads({ caCerts: options.caCerts })) {
+    return new KubeconfigError(
+      `Deno cannot load the CA certificate (${reason}). Give the cluster's CA as PEM with its ` +
+        `line breaks kept, or as base64 of the PEM (as certificate-authority-data holds it)`,
+      { file, field: "cluster.certificate-authority-data", cause },
+    );
+  }
+  if (!certificate || !loads({ caCerts: options.caCerts, proxy: options.proxy })) {
+    return new KubeconfigError(`Deno cannot use the proxy (${reason})`, {
+      file,
+      field: "cluster.proxy-url",
+      cause,
+    });
+  }
+  const fromPlugin = certificate.certData !== connection.certData;
+  const what = fromPlugin
+    ? "the client certificate the exec plugin gave"
+    : "the client certificate and key (client-certificate-data and client-key-data, or " +
+      "certData and keyData)";
+  const field = fromPlugin ? "user.exec" : "user.client-certificate-data";
+  if (/UnsupportedCertVersion/.test(reason)) {
+    return new KubeconfigError(
+      `${what}: the certificate is an X.509 version 1 certificate, which Deno's TLS (rustls) ` +
+        `refuses. Issue a version 3 certificate for this user (e.g. with ` +
+        `\`openssl x509 -req -extfile <(printf "basicConstraints=CA:FALSE")\`), or use a token`,
+      { file, field, cause },
+    );
+  }
+  return new KubeconfigError(
+    `Deno cannot load ${what} (${reason}): they must be a PEM certificate and its matching ` +
+      `private key, line breaks kept`,
+    { file, field, cause },
+  );
 }
 
 function parseProxy(proxyUrl: string, source: string | undefined): Deno.Proxy {

@@ -7,9 +7,21 @@
  */
 
 import type { ConnectionConfig } from "../kubeconfig/connection.ts";
-import { KubernetesApiError, notCapable, TransportError } from "../errors.ts";
+import {
+  KubeconfigError,
+  KubernetesApiError,
+  MissingPermissionError,
+  notCapable,
+  TransportError,
+} from "../errors.ts";
 import { Authenticator } from "./_auth.ts";
-import { apiErrorFrom, failedToConnect, permissionError, unreachableError } from "./_status.ts";
+import {
+  apiErrorFrom,
+  failedToConnect,
+  permissionError,
+  tlsError,
+  unreachableError,
+} from "./_status.ts";
 import { openFastWebSocket } from "./_fast_websocket.ts";
 import { Transport } from "./_transport.ts";
 import {
@@ -146,7 +158,9 @@ export class KubeClient {
    * Sends one request and returns the decoded JSON body.
    *
    * @throws {KubernetesApiError} the server answered with an error status.
-   * @throws {TransportError} the server could not be reached.
+   * @throws {TransportError} the server could not be reached, or its TLS certificate was refused
+   * (`tlsFailure` set: not retried).
+   * @throws {KubeconfigError} Deno cannot load the CA, client certificate or key.
    */
   async request<T>(path: string, options: RequestOptions = {}): Promise<T> {
     const res = await this.send(path, options);
@@ -166,7 +180,8 @@ export class KubeClient {
 
   /**
    * Sends one request and returns the successful `Response` with its body unread (for streams).
-   * Retries per the policy; maps failures to typed errors.
+   * Retries per the policy; maps failures to typed errors. A TLS certificate failure is final:
+   * the same certificate would come back.
    */
   async send(path: string, options: RequestOptions = {}): Promise<Response> {
     const method = (options.method ?? "GET").toUpperCase();
@@ -187,6 +202,8 @@ export class KubeClient {
       if (body !== undefined) {
         headers.set("Content-Type", options.contentType ?? "application/json");
       }
+      // Outside the try: a closed client or TLS material Deno cannot load is no network failure.
+      const client = this.#transport.client(creds.certificate);
       this.#onRequest?.({ method, path, attempt });
       let res: Response;
       // A server that accepts the connection and never answers must not hold a caller forever.
@@ -200,7 +217,7 @@ export class KubeClient {
           headers,
           body,
           signal,
-          client: this.#transport.client(creds.certificate),
+          client,
         });
       } catch (cause) {
         if (options.signal?.aborted) throw options.signal.reason;
@@ -217,6 +234,8 @@ export class KubeClient {
           continue;
         }
         if (notCapable(cause)) throw permissionError(this.connection.server, cause);
+        const tls = tlsError(this.connection.server, cause, this.connection.caData !== undefined);
+        if (tls) throw tls;
         const outcome = { kind: "network", notSent: failedToConnect(cause) } as const;
         const delay = retryDelay(method, outcome, attempt, policy);
         if (delay === undefined) throw unreachableError(this.connection.server, cause);
@@ -244,9 +263,13 @@ export class KubeClient {
 
   /**
    * Resolves once the API server answers `/readyz` with 200 (every component, authorizer caches
-   * included, is ready), checking at most every 250 ms until `timeoutSeconds`.
+   * included, is ready), checking at most every 250 ms until `timeoutSeconds`. Failures that
+   * waiting cannot cure end it at once: a refused TLS certificate, unloadable TLS material, a
+   * missing permission.
    *
-   * @throws {TransportError} the server is not ready in time.
+   * @throws {TransportError} the server is not ready in time, or its certificate was refused.
+   * @throws {KubeconfigError} Deno cannot load the CA, client certificate or key.
+   * @throws {MissingPermissionError} Deno may not connect to the server.
    */
   async waitReady(options: { signal?: AbortSignal; timeoutSeconds?: number } = {}): Promise<void> {
     const until = Date.now() + (options.timeoutSeconds ?? 30) * 1000;
@@ -262,6 +285,12 @@ export class KubeClient {
         return;
       } catch (err) {
         if (options.signal?.aborted) throw options.signal.reason;
+        if (
+          (err instanceof TransportError && err.tlsFailure) || err instanceof KubeconfigError ||
+          err instanceof MissingPermissionError
+        ) {
+          throw err;
+        }
         last = err;
         await sleep(250, options.signal);
       }
@@ -277,6 +306,11 @@ export class KubeClient {
    * requests. Without a proxy it connects directly (see
    * {@linkcode KubeClientOptions.fastWebSocket}), and a refused upgrade's `error` event carries a
    * {@linkcode KubernetesApiError}; otherwise it goes through the same HTTP client as requests.
+   * A TLS certificate the handshake refuses is reported (in the `error` event, on the direct
+   * WebSocket) as a {@linkcode TransportError} with `tlsFailure` set.
+   *
+   * @throws {TransportError} the client is closed.
+   * @throws {KubeconfigError} Deno cannot load the CA, client certificate or key.
    */
   async openWebSocket(path: string, options: WebSocketOptions): Promise<WebSocket> {
     options.signal?.throwIfAborted();
@@ -287,10 +321,9 @@ export class KubeClient {
     const headers: Record<string, string> = { "User-Agent": this.#userAgent };
     if (creds.authorization) headers.Authorization = creds.authorization;
     this.#onRequest?.({ method: "GET", path, attempt: 1 });
+    // Fails once closed, and on TLS material Deno cannot load, as a request would.
+    const client = this.#transport.client(creds.certificate);
     if (this.#fastWebSocket && !this.#transport.proxy) {
-      if (this.#transport.closed) {
-        throw new TransportError("the client is closed", { server: this.connection.server });
-      }
       return openFastWebSocket(url, {
         protocols: [...options.protocols],
         headers,
@@ -302,7 +335,7 @@ export class KubeClient {
     return new WebSocket(url, {
       protocols: [...options.protocols],
       headers,
-      client: this.#transport.client(creds.certificate),
+      client,
     });
   }
 

@@ -239,9 +239,33 @@ Deno.test("the mTLS path presents the client certificate (openssl s_server requi
     );
     const err = await v1.request("/").catch((e) => e);
     v1.close();
-    assert.ok(err instanceof TransportError, String(err));
+    // Deno refuses to load it: configuration, final, before any connection.
+    assert.ok(err instanceof KubeconfigError, String(err));
+    assert.equal(err.field, "user.client-certificate-data");
     assert.match(err.message, /X\.509 version 1 certificate/);
     assert.ok(!err.message.includes("PRIVATE KEY"));
+
+    // A certificate not issued for clients (server.crt: serverAuth only): the server refuses it,
+    // and that is final.
+    const attempts: number[] = [];
+    const stranger = new KubeClient(
+      new ConnectionConfig({
+        server,
+        caData: CA,
+        certData: tls("server.crt"),
+        keyData: tls("server.key"),
+      }),
+      { retry: { baseDelayMs: 1000 }, onRequest: ({ attempt }) => attempts.push(attempt) },
+    );
+    const refused = await stranger.request("/").catch((e) => e);
+    stranger.close();
+    assert.ok(refused instanceof TransportError, String(refused));
+    assert.equal(refused.tlsFailure, "ClientCertificateRejected");
+    assert.match(
+      refused.message,
+      /refused this client.s certificate \(received fatal alert: \w+\)/,
+    );
+    assert.deepEqual(attempts, [1]);
   } finally {
     proc.kill();
     await proc.status;

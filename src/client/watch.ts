@@ -170,7 +170,7 @@ export async function* watchObjects<T extends KubeObject>(
         // A (re)list that cannot reach the server (restarting, network cut) counts against the
         // same reconnect budget as a broken watch.
         if (signal?.aborted) throw signal.reason;
-        const transient = err instanceof TransportError ||
+        const transient = (err instanceof TransportError && !err.tlsFailure) ||
           (err instanceof KubernetesApiError && err.code >= 500);
         if (!transient || ++failures > maxReconnects) throw err;
         await sleep(backoff(failures, 100, 2000), signal);
@@ -263,7 +263,7 @@ export async function* watchObjects<T extends KubeObject>(
       }
       const broken = err instanceof InactivityTimeout ||
         local.signal.reason instanceof InactivityTimeout ||
-        err instanceof TransportError || isStreamBreak(err);
+        (err instanceof TransportError && !err.tlsFailure) || isStreamBreak(err);
       if (!broken) throw err;
       if (++failures > maxReconnects) {
         throw new TransportError(

@@ -6,6 +6,9 @@
  * @module
  */
 
+import { InvalidOptionError } from "../errors.ts";
+import { pemOrBase64 } from "./_pem.ts";
+
 /** An exec credential plugin, as configured in a kubeconfig user's `exec` field. */
 export interface ExecPluginConfig {
   /** `client.authentication.k8s.io/v1` or `client.authentication.k8s.io/v1beta1`. */
@@ -36,11 +39,14 @@ export interface ConnectionConfigInit {
   contextName?: string;
   /** Where this came from: kubeconfig paths, `"in-cluster"`, `"inline"`. For messages only. */
   source?: string;
-  /** PEM of the CA bundle that signs the server's certificate. */
+  /**
+   * The CA bundle that signs the server's certificate: PEM, or base64 of PEM (a kubeconfig's
+   * `certificate-authority-data` as it is). An empty string counts as unset.
+   */
   caData?: string;
-  /** PEM of the client certificate. */
+  /** The client certificate: PEM, or base64 of PEM (`client-certificate-data`). */
   certData?: string;
-  /** PEM of the client certificate's private key. */
+  /** The client certificate's private key: PEM, or base64 of PEM (`client-key-data`). */
   keyData?: string;
   /** A bearer token. */
   token?: string;
@@ -78,6 +84,17 @@ const REDACTED = "[redacted]";
  * );
  * assert.equal(JSON.parse(JSON.stringify(conn)).token, "[redacted]");
  * ```
+ *
+ * @example The CA as base64 of PEM, as certificate-authority-data (or an environment variable) holds it
+ * ```ts
+ * import { ConnectionConfig } from "@orbiter/sandbox-k8s/kubeconfig";
+ * import assert from "node:assert/strict";
+ *
+ * const pem = "-----BEGIN CERTIFICATE-----\nMIIBkTCB+wIJAK...\n-----END CERTIFICATE-----\n";
+ * const conn = new ConnectionConfig({ server: "https://10.0.0.1:6443", caData: btoa(pem) });
+ * assert.equal(conn.caData, pem);
+ * assert.throws(() => new ConnectionConfig({ server: "https://10.0.0.1:6443", caData: "oops" }));
+ * ```
  */
 export class ConnectionConfig {
   /** API server URL. */
@@ -88,11 +105,11 @@ export class ConnectionConfig {
   readonly contextName: string | undefined;
   /** Where this came from (paths, `"in-cluster"`, `"inline"`). */
   readonly source: string | undefined;
-  /** PEM of the CA bundle. */
+  /** PEM of the CA bundle (decoded, when it was given as base64). */
   readonly caData: string | undefined;
-  /** PEM of the client certificate. */
+  /** PEM of the client certificate (decoded, when it was given as base64). */
   readonly certData: string | undefined;
-  /** PEM of the client key. Secret. */
+  /** PEM of the client key (decoded, when it was given as base64). Secret. */
   readonly keyData: string | undefined;
   /** Bearer token. Secret. */
   readonly token: string | undefined;
@@ -111,15 +128,21 @@ export class ConnectionConfig {
   /** `insecure-skip-tls-verify` from the kubeconfig. */
   readonly insecureSkipTlsVerify: boolean;
 
-  /** Creates a connection from explicit fields. */
+  /**
+   * Creates a connection from explicit fields. Certificate material given as base64 of PEM is
+   * decoded to PEM.
+   *
+   * @throws {InvalidOptionError} `caData`, `certData` or `keyData` that is neither PEM nor base64
+   * of PEM (the message never quotes it).
+   */
   constructor(init: ConnectionConfigInit) {
     this.server = init.server;
     this.namespace = init.namespace || "default";
     this.contextName = init.contextName;
     this.source = init.source;
-    this.caData = init.caData;
-    this.certData = init.certData;
-    this.keyData = init.keyData;
+    this.caData = pemField("caData", init.caData);
+    this.certData = pemField("certData", init.certData);
+    this.keyData = pemField("keyData", init.keyData);
     this.token = init.token;
     this.tokenFile = init.tokenFile;
     this.username = init.username;
@@ -178,6 +201,34 @@ export class ConnectionConfig {
   [Symbol.for("Deno.customInspect")](): string {
     return `ConnectionConfig ${JSON.stringify(this.toJSON(), null, 2)}`;
   }
+}
+
+/** What each certificate field should hold, for the error that refuses it. */
+const PEM_FIELD_HINTS = {
+  caData: "Give the cluster's CA certificate: a kubeconfig's certificate-authority-data as it " +
+    "is, or the text of its PEM file (ca.crt)",
+  certData: "Give the client certificate: a kubeconfig's client-certificate-data as it is, or " +
+    "the text of its PEM file",
+  keyData: "Give the client key: a kubeconfig's client-key-data as it is, or the text of its " +
+    "PEM file",
+};
+
+/** `value` as PEM (decoded from base64 if need be), `undefined` when unset or empty. */
+function pemField(option: keyof typeof PEM_FIELD_HINTS, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  // Never quote the value, nor its type's contents: keyData is a private key.
+  if (typeof value !== "string") {
+    throw new InvalidOptionError(
+      option,
+      `must be a string (PEM, or base64 of PEM), got ${value === null ? "null" : typeof value}`,
+    );
+  }
+  if (value.trim() === "") return undefined;
+  const result = pemOrBase64(value);
+  if ("problem" in result) {
+    throw new InvalidOptionError(option, `${result.problem}. ${PEM_FIELD_HINTS[option]}`);
+  }
+  return result.pem;
 }
 
 function redactUserInfo(url: string): string {

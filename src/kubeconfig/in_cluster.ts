@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { KubeconfigError } from "../errors.ts";
 import { envValue } from "../_internal/env.ts";
 import { ConnectionConfig } from "./connection.ts";
+import { isPem } from "./_pem.ts";
 
 /** Where environment variables are read from; `Deno.env` satisfies it. */
 export interface EnvReader {
@@ -98,7 +99,11 @@ export async function loadInClusterConfig(
   }
 
   // Like client-go, a missing CA bundle is not fatal: the system's roots may still verify.
-  const caData = await readOptional(read, join(dir, "ca.crt"));
+  const caFile = join(dir, "ca.crt");
+  const caData = await readOptional(read, caFile);
+  if (caData !== undefined && caData.trim() !== "" && !isPem(caData)) {
+    throw new KubeconfigError(`does not hold PEM (no "-----BEGIN" line)`, { file: caFile });
+  }
   const namespace = env.get("POD_NAMESPACE") ||
     (await readOptional(read, join(dir, "namespace")))?.trim() || "default";
 

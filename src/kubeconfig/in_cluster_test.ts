@@ -65,3 +65,16 @@ Deno.test("loadInClusterConfig() fails clearly outside a pod or without a token"
     assert.equal(noToken.file, join(dir, "token"));
   });
 });
+
+Deno.test("loadInClusterConfig() refuses a ca.crt that holds no PEM, naming the file", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "token"), "t");
+    await Deno.writeTextFile(join(dir, "ca.crt"), "garbage");
+    const err = await kubeconfigError(loadInClusterConfig({
+      env: envOf({ KUBERNETES_SERVICE_HOST: "10.0.0.1", KUBERNETES_SERVICE_PORT: "443" }),
+      serviceAccountDir: dir,
+    }));
+    assert.equal(err.file, join(dir, "ca.crt"));
+    assert.match(err.message, /does not hold PEM/);
+  });
+});

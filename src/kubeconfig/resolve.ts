@@ -9,6 +9,7 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { KubeconfigError } from "../errors.ts";
 import { ConnectionConfig, type ExecPluginConfig } from "./connection.ts";
+import { decodeBase64Text, isPem } from "./_pem.ts";
 import type { MergedEntry, MergedKubeConfig } from "./merge.ts";
 import type { KubeConfigCluster, KubeConfigUser } from "./types.ts";
 
@@ -215,7 +216,7 @@ async function pem(
   if (typeof path !== "string" || path === "") return undefined;
   const resolved = resolvePath(entry.file, path);
   const text = await readFileField(entry, key, resolved, read);
-  if (!text.includes("-----BEGIN")) {
+  if (!isPem(text)) {
     fail(entry, key, `${resolved} does not hold PEM (no "-----BEGIN" line)`);
   }
   return text;
@@ -223,8 +224,7 @@ async function pem(
 
 function decodePemData(entry: MergedEntry<unknown>, key: string, data: string): string {
   // Never echo the data: for client-key-data it is a private key.
-  const compact = data.replace(/\s+/g, "");
-  if (compact.startsWith("-----BEGIN")) {
+  if (isPem(data)) {
     fail(
       entry,
       key,
@@ -232,23 +232,10 @@ function decodePemData(entry: MergedEntry<unknown>, key: string, data: string): 
         "file's path in the field without -data",
     );
   }
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
-    fail(entry, key, "is not valid base64");
-  }
-  let text: string;
-  try {
-    const binary = atob(compact);
-    const bytes = Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (error) {
-    throw new KubeconfigError("is not valid base64 of PEM text", {
-      file: entry.file,
-      field: `${entry.field}.${key}`,
-      cause: error,
-    });
-  }
-  if (!text.includes("-----BEGIN")) fail(entry, key, "decodes to something other than PEM");
-  return text;
+  const decoded = decodeBase64Text(data);
+  if ("problem" in decoded) fail(entry, key, decoded.problem);
+  if (!isPem(decoded.text)) fail(entry, key, "decodes to something other than PEM");
+  return decoded.text;
 }
 
 async function readFileField(

@@ -82,7 +82,10 @@ export async function createOwn<T extends { metadata: ObjectMeta }>(
         if (mine) return mine;
         throw err;
       }
-      if (!(err instanceof TransportError) || attempt >= CREATE_ATTEMPTS) throw err;
+      // A certificate that does not verify is final: retrying cannot change it.
+      if (!(err instanceof TransportError) || err.tlsFailure || attempt >= CREATE_ATTEMPTS) {
+        throw err;
+      }
       try {
         await sleep(backoff(attempt, 200, 2000), signal);
         // A server that just restarted answers before its authorizer has synced (every request
