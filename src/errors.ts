@@ -163,7 +163,7 @@ function hintFor(code: number, reason: string): string {
     return " (the credentials were rejected: check the kubeconfig user's token, certificate or exec plugin)";
   }
   if (code === 403) {
-    return " (the user lacks an RBAC permission: see the README's Role for what the library needs)";
+    return " (the user lacks an RBAC permission: deploy/role.yaml is the Role the library needs)";
   }
   if (reason === "AlreadyExists") {
     return " (pick another sandboxId, or stop the sandbox that owns it)";

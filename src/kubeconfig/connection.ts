@@ -62,7 +62,7 @@ export interface ConnectionConfigInit {
   tlsServerName?: string;
   /** An HTTP(S) or SOCKS5 proxy URL. */
   proxyUrl?: string;
-  /** The kubeconfig's `insecure-skip-tls-verify` (Deno cannot honour it per client; see README). */
+  /** The kubeconfig's `insecure-skip-tls-verify` (Deno cannot honour it per client; see docs/configuration.md). */
   insecureSkipTlsVerify?: boolean;
 }
 
