@@ -10,10 +10,9 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "../client/client.ts";
 import { InvalidOptionError } from "../errors.ts";
 import { type CommandRun, CommandRunner, type ExecResult, FOREVER_SECONDS } from "./exec/mod.ts";
-import { DetachedProcesses } from "./process/mod.ts";
+import { DetachedProcesses, spawnProcess } from "./process/mod.ts";
 import { SandboxPool } from "./pool/mod.ts";
 import { KubernetesSandbox } from "./sandbox.ts";
-import { spawnProcess } from "./process/mod.ts";
 import {
   MAX_TIMEOUT_SECONDS,
   validateCommandOptions,

@@ -45,34 +45,38 @@ import type {
   ResourceRequirements,
 } from "./options.ts";
 import {
+  acquireClient,
+  type ClientLease,
+  createResources,
+  deleteResources,
+  findSandbox,
+  type FoundSandbox,
+  type HeldResources,
+  LeftBehind,
   listSandboxes,
   type ListSandboxesOptions,
   reapSandboxes,
   type ReapSandboxesOptions,
+  resolveSandboxSpec,
   type SandboxInfo,
+  type SandboxSpec,
 } from "./cluster/mod.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/mod.ts";
-import { acquireClient, type ClientLease } from "./cluster/mod.ts";
-import {
-  egressRules,
-  ingressRules,
-  type PolicyRules,
-  type SandboxNetwork,
-  setPolicyRules,
-} from "./network/mod.ts";
 import {
   checkIsolation,
+  egressRules,
   exposedAddresses,
   forbidsProbeBothWays,
+  ingressRules,
   isolationFailure,
   type IsolationReport,
   type IsolationStatus,
+  type PolicyRules,
   recordIsolationEvent,
+  type SandboxNetwork,
+  setPolicyRules,
 } from "./network/mod.ts";
-import { findSandbox, type FoundSandbox } from "./cluster/mod.ts";
 import { podNameFor, SANDBOX_ID_LABEL, serviceNameFor } from "../_internal/names.ts";
-import { createResources, deleteResources, type HeldResources, LeftBehind } from "./cluster/mod.ts";
-import { resolveSandboxSpec, type SandboxSpec } from "./cluster/mod.ts";
 import { resolveNamespace } from "../_internal/env.ts";
 import { validateEnv, validateNamespace, validateSandboxId } from "../_internal/validate.ts";
 

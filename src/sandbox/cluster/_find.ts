@@ -11,13 +11,13 @@ import { SandboxNotFoundError } from "../../errors.ts";
 import type { ResourceRequirements } from "../options.ts";
 import {
   CLAIM_LABEL,
+  CONTAINER_NAME,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   OPTIONS_ANNOTATION,
   POOL_LABEL,
   SANDBOX_ID_LABEL,
 } from "../../_internal/names.ts";
-import { CONTAINER_NAME } from "../../_internal/names.ts";
 import type { RecoveredOptions } from "./_manifests.ts";
 
 /** A running sandbox as found on the cluster. */

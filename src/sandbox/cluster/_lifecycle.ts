@@ -16,12 +16,16 @@ import {
 } from "../network/mod.ts";
 import { exportLines, stepRunner, writePrivateFile } from "../exec/mod.ts";
 import { CLEANUP_RETRY, type CreateContext, createOwn, findOwn } from "./_create_own.ts";
-import { INSTANCE_ANNOTATION, podNameFor, serviceNameFor } from "../../_internal/names.ts";
+import {
+  CONFIG_DIR,
+  ENV_FILE,
+  INSTANCE_ANNOTATION,
+  podNameFor,
+  serviceNameFor,
+} from "../../_internal/names.ts";
 import { buildPod, buildService } from "./_manifests.ts";
-import { CONFIG_DIR } from "../../_internal/names.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 import { waitForPodReady } from "./_readiness.ts";
-import { ENV_FILE } from "../../_internal/names.ts";
 import type { SandboxSpec } from "./_spec.ts";
 
 /**

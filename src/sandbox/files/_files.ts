@@ -8,10 +8,12 @@
 
 import { ExecError, InvalidOptionError, LimitExceededError } from "../../errors.ts";
 import {
+  asStep,
   type CommandRun,
   type ExecOptions,
   type ExecResult,
   FOREVER_SECONDS,
+  OutputStream,
 } from "../exec/mod.ts";
 import { SANDBOX_HOME } from "../../_internal/names.ts";
 import {
@@ -27,9 +29,7 @@ import {
 } from "./_scripts.ts";
 import { normalizePosix, validateCount } from "../../_internal/validate.ts";
 import { concatBytes } from "../../_internal/bytes.ts";
-import { OutputStream } from "../exec/mod.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
-import { asStep } from "../exec/mod.ts";
 import {
   entryType,
   type FileEntry,

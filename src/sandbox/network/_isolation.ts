@@ -25,14 +25,13 @@
 import type { KubeClient } from "../../client/client.ts";
 import { IsolationError } from "../../errors.ts";
 import { corePath, type Pod, type Service } from "../../client/resources.ts";
-import { execInPod, type ExecTarget } from "../exec/mod.ts";
+import { execInPod, type ExecTarget, STEP_PRELUDE } from "../exec/mod.ts";
 import {
   INTERNAL_CIDRS_V4,
   type PolicyRules,
   PROBE_CLOSED_PORT,
   PROBE_OPEN_PORT,
 } from "./_network_policy.ts";
-import { STEP_PRELUDE } from "../exec/mod.ts";
 
 /** Whether the sandbox's NetworkPolicy is enforced (see the module's documentation). */
 export type IsolationStatus = "enforced" | "not-enforced" | "unknown";

@@ -9,17 +9,15 @@ import type { KubeClient } from "../../client/client.ts";
 import { corePath, type ObjectList, type Pod } from "../../client/resources.ts";
 import { KubernetesApiError } from "../../errors.ts";
 import type { KubernetesSandbox } from "../sandbox.ts";
-import { exportLines, type StepRun, writePrivateFile } from "../exec/mod.ts";
-import { isReady } from "../cluster/mod.ts";
-import { deleteResources } from "../cluster/mod.ts";
+import { asStep, exportLines, type StepRun, writePrivateFile } from "../exec/mod.ts";
+import { deleteResources, isReady } from "../cluster/mod.ts";
 import {
   CLAIM_LABEL,
+  ENV_FILE,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   POOL_LABEL,
 } from "../../_internal/names.ts";
-import { ENV_FILE } from "../../_internal/names.ts";
-import { asStep } from "../exec/mod.ts";
 
 /** Bound of the claim's own requests. */
 const CLAIM_TIMEOUT_MS = 10_000;

@@ -16,9 +16,9 @@ import {
   CLAIM_LABEL,
   MANAGED_BY_LABEL,
   POOL_LABEL,
+  PRIVATE_DIR,
   SANDBOX_ID_LABEL,
 } from "../../_internal/names.ts";
-import { PRIVATE_DIR } from "../../_internal/names.ts";
 import { resolveNamespace } from "../../_internal/env.ts";
 import {
   normalizePosix,
@@ -26,9 +26,8 @@ import {
   validateEnv,
   validateLabels,
 } from "../../_internal/validate.ts";
-import { egressRules, ingressRules } from "../network/mod.ts";
+import { egressRules, ingressRules, isolationFailure } from "../network/mod.ts";
 import type { EgressPolicy, IngressPolicy, KubernetesSandboxOptions } from "../options.ts";
-import { isolationFailure } from "../network/mod.ts";
 import { KubernetesSandbox } from "../sandbox.ts";
 
 /** Options of `new SandboxPool(...)`: the pool's name and size, and its sandboxes' options. */

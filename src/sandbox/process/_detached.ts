@@ -9,9 +9,7 @@
  */
 
 import { ExecError, InvalidOptionError } from "../../errors.ts";
-import { type CommandRun, FOREVER_SECONDS } from "../exec/mod.ts";
-import { OutputStream } from "../exec/mod.ts";
-import { withEnv } from "../exec/mod.ts";
+import { asStep, type CommandRun, FOREVER_SECONDS, OutputStream, withEnv } from "../exec/mod.ts";
 import {
   checkCommand,
   validateCount,
@@ -23,11 +21,10 @@ import {
   FOLLOW_DETACHED,
   KILL_DETACHED,
   LIST_DETACHED,
+  MISSING_EXIT,
   START_DETACHED,
   WAIT_DETACHED,
 } from "./_scripts.ts";
-import { MISSING_EXIT } from "./_scripts.ts";
-import { asStep } from "../exec/mod.ts";
 
 /** Options of `sb.processes.spawn(argv, { detached: true })` (and `sb.spawn`). */
 export interface DetachedSpawnOptions {

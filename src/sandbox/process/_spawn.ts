@@ -9,8 +9,12 @@
  */
 
 import { InvalidOptionError } from "../../errors.ts";
-import { type ExecResult, FOREVER_SECONDS, type StartedCommand } from "../exec/mod.ts";
-import { OutputStream } from "../exec/mod.ts";
+import {
+  type ExecResult,
+  FOREVER_SECONDS,
+  OutputStream,
+  type StartedCommand,
+} from "../exec/mod.ts";
 import { validateCommandOptions, validateCount } from "../../_internal/validate.ts";
 
 /** Options of `sb.processes.spawn(argv, options)` (and `sb.spawn`) without `detached`. */

@@ -6,10 +6,9 @@
  */
 
 import { InvalidOptionError, UnknownToolError } from "../../errors.ts";
-import type { CommandRun, ExecResult } from "../exec/mod.ts";
+import { type CommandRun, type ExecResult, RUN_SOURCE } from "../exec/mod.ts";
 import type { FileEntry, SandboxFiles } from "../files/mod.ts";
 import type { ResourceRequirements } from "../options.ts";
-import { RUN_SOURCE } from "../exec/mod.ts";
 
 /** What `runTool` returns: which tool ran where, and its output. */
 export interface ToolResult {
