@@ -10,22 +10,16 @@
 
 import type { KubeClient } from "../../client/client.ts";
 import { InvalidOptionError } from "../../errors.ts";
-import { claimPod, deliver, dropClaimed, listIdle } from "./_claim.ts";
+import { claimPod, deliver, deliveries, dropClaimed, listIdle } from "./_claim.ts";
 import { acquireClient, type ClientLease } from "../cluster/mod.ts";
 import {
   CLAIM_LABEL,
   MANAGED_BY_LABEL,
   POOL_LABEL,
-  PRIVATE_DIR,
   SANDBOX_ID_LABEL,
 } from "../../_internal/names.ts";
 import { resolveNamespace } from "../../_internal/env.ts";
-import {
-  normalizePosix,
-  validateDnsLabel,
-  validateEnv,
-  validateLabels,
-} from "../../_internal/validate.ts";
+import { validateDnsLabel, validateEnv, validateLabels } from "../../_internal/validate.ts";
 import { egressRules, ingressRules, isolationFailure } from "../network/mod.ts";
 import type { EgressPolicy, IngressPolicy, KubernetesSandboxOptions } from "../options.ts";
 import { KubernetesSandbox } from "../sandbox.ts";
@@ -189,16 +183,7 @@ export class SandboxPool extends EventTarget {
   async acquire(options: AcquireOptions = {}): Promise<KubernetesSandbox> {
     this.#requireOpen();
     const env = validateEnv("env", options.env);
-    const files = Object.entries(options.files ?? {}).map(([path, data]) => {
-      if (!path || path.includes("\0")) {
-        throw new InvalidOptionError("files", "a path must be non-empty, without NUL bytes");
-      }
-      if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-        throw new InvalidOptionError(`files.${path}`, "must be a string or a Uint8Array");
-      }
-      const absolute = normalizePosix(path.startsWith("/") ? path : `${PRIVATE_DIR}/files/${path}`);
-      return [absolute, data] as const;
-    });
+    const files = deliveries(options.files);
     const labels = { ...options.labels };
     validateLabels("labels", labels);
     for (const reserved of [POOL_LABEL, CLAIM_LABEL, MANAGED_BY_LABEL]) {
