@@ -6,11 +6,12 @@
 
 import { KubernetesSandbox } from "../mod.ts";
 
-// On a real cluster the workspace is an emptyDir mounted in the pod. On the project's local
-// control plane (kwok) commands run on the host, so there it is a folder under /tmp.
-const workspace = Deno.env.get("ORBITER_EXAMPLE_WORKSPACE") ?? "/workspace";
+// The workspace is an emptyDir mounted in the pod (on the local cluster's real node too): the
+// tools may touch paths inside it only.
+const workspace = "/workspace";
 
 await using sandbox = await KubernetesSandbox.create({ workspace: [workspace], timeout: 120 });
+console.log(`sandbox ${sandbox.sandboxId} with workspace ${workspace}`);
 
 await sandbox.runTool("file_write", {
   path: `${workspace}/numbers.txt`,
@@ -27,4 +28,5 @@ const run = await sandbox.runTool("code", {
 console.log(run.stdout?.trim());
 const stats = await sandbox.runTool("file_read", { path: `${workspace}/stats.txt` });
 console.log(stats.content?.trim());
-console.log(await sandbox.listFiles(workspace));
+if (stats.content?.trim() !== "sum=31 max=9") throw new Error(`unexpected stats: ${stats.content}`);
+console.log((await sandbox.files.list(workspace)).map((e) => `${e.name} (${e.size} bytes)`));

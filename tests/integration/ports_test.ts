@@ -21,7 +21,7 @@ import {
 import { KEEP_ALIVE_SERVER } from "../../bench/_lib.ts";
 
 const ignore = skipUnlessCluster();
-/** Starts `python3 -m http.server 8000` in /tmp/www and waits until it answers. */
+/** Starts `python3 -m http.server 8000` in /tmp/www and waits until it listens. */
 async function startServer(sb: KubernetesSandbox): Promise<void> {
   await sb.exec([
     "/bin/sh",
@@ -29,17 +29,7 @@ async function startServer(sb: KubernetesSandbox): Promise<void> {
     "mkdir -p /tmp/www && echo hello > /tmp/www/hello.txt && head -c 33554432 /dev/urandom > /tmp/www/big.bin",
   ]);
   await sb.spawn(["python3", "-m", "http.server", "8000", "-d", "/tmp/www"], { detached: true });
-  for (const deadline = Date.now() + 15_000;;) {
-    try {
-      await (await sb.ports.fetch(8000, "/hello.txt")).body?.cancel();
-      return;
-    } catch (err) {
-      if (
-        !(err instanceof PortForwardError && err.reason === "NoListener") || Date.now() > deadline
-      ) throw err;
-      await new Promise((wake) => setTimeout(wake, 200));
-    }
-  }
+  await sb.ports.waitFor(8000, { timeout: 15 });
 }
 
 Deno.test({
@@ -65,7 +55,17 @@ Deno.test({
     await withPortForwardRole(async () => {
       await withSandbox({ timeout: 60 }, async (sb) => {
         await assert.rejects(sb.ports.fetch(0, "/"), /port: must be a whole number/);
+        // Nothing listens yet: waitFor() gives up at its deadline, and says so.
+        const waitStarted = performance.now();
+        const notYet = await sb.ports.waitFor(8000, { timeout: 1 }).catch((e) => e);
+        assert.ok(
+          notYet instanceof PortForwardError && notYet.reason === "Timeout",
+          String(notYet),
+        );
+        assert.match(notYet.message, /nothing listens on port 8000/);
+        assert.ok(performance.now() - waitStarted < 8000);
         await startServer(sb);
+        // The first request after waitFor() finds the server: no retry loop needed.
 
         const res = await sb.ports.fetch(8000, "/hello.txt");
         assert.equal(res.status, 200);
