@@ -2,7 +2,9 @@
  * The opening of the direct WebSocket (./_fast_websocket.ts): the TCP connection with
  * `TCP_NODELAY`, TLS, and the HTTP/1.1 upgrade of RFC 6455 section 4.1 ({@linkcode upgrade}).
  * The request, the reading of the reply and its checks are plain functions over bytes, so each
- * can be tested without a connection.
+ * can be tested without a connection. The reply is read by the shared HTTP/1.1 parser
+ * (../_internal/http1.ts), its bounds and checks included; its failures are plain `Error`s here,
+ * which ./_fast_websocket.ts reports as a `TransportError`.
  *
  * @example Build a request and check the server's answer
  * ```ts
@@ -30,7 +32,23 @@
 
 import type { KubernetesApiError } from "../errors.ts";
 import { apiErrorFromReply } from "./_status.ts";
-import { type ByteBuffer, concatBytes, encodeBase64, writeAll } from "../_internal/bytes.ts";
+import {
+  type ByteBuffer,
+  ByteReader,
+  type ChunkSource,
+  concatBytes,
+  encodeBase64,
+  writeAll,
+} from "../_internal/bytes.ts";
+import {
+  bodyFraming,
+  bodyPieces,
+  connectionHas,
+  type Http1FailureKind,
+  isToken,
+  readResponseHead,
+  type ResponseHead,
+} from "../_internal/http1.ts";
 
 /** What {@linkcode upgrade} got: the connection, now the caller's, and the server's answer. */
 export type UpgradeResult =
@@ -55,26 +73,14 @@ export interface UpgradeOptions {
   signal: AbortSignal;
 }
 
-/** The status line and headers of the server's reply to the upgrade. */
-export interface ResponseHead {
-  /** The HTTP status: 101 when the server switched to WebSocket. */
-  status: number;
-  /** The status line's reason phrase. */
-  statusText: string;
-  /** The reply's headers. */
-  headers: Headers;
-}
-
 /** RFC 6455 section 1.3: appended to the key before hashing it into `Sec-WebSocket-Accept`. */
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-/** The whole response head (status line and headers) of the upgrade must fit in this. */
-const MAX_HEAD_BYTES = 64 * 1024;
+/** Bytes read from the connection at a time while the reply is read. */
+const READ_BYTES = 16 * 1024;
 /** Bytes of a refused upgrade's body kept for the error (a `Status` is far smaller). */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 /** How long to wait for the body of a refused upgrade. */
 const ERROR_BODY_TIMEOUT_MS = 5000;
-/** RFC 9110's `token`: what a header name and a subprotocol must be. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /** Headers the handshake sets itself; taking them from the caller would break it. */
 const RESERVED_HEADERS = new Set([
@@ -142,10 +148,10 @@ export async function upgrade(
   signal.addEventListener("abort", close, { once: true });
   try {
     await writeAll(conn, request);
-    const fill = () => input.readFrom(conn);
-    const head = await readResponseHead(input, fill);
+    const reader = new ByteReader(chunksOf(conn));
+    const head = await readUpgradeHead(reader, input);
     if (head.status !== 101) {
-      const body = await readRefusalBody(input, fill, head.headers, close);
+      const body = await readRefusalBody(reader, head.headers, close);
       return { conn, refused: refusal(head, body, target.pathname) };
     }
     const problem = checkUpgrade(head.headers, await accept, options.protocols);
@@ -226,7 +232,7 @@ export function upgradeRequest(
 ): Uint8Array {
   const seen = new Set<string>();
   for (const p of protocols) {
-    if (!TOKEN.test(p) || seen.has(p)) {
+    if (!isToken(p) || seen.has(p)) {
       throw new DOMException(`invalid or repeated subprotocol ${JSON.stringify(p)}`, "SyntaxError");
     }
     seen.add(p);
@@ -241,7 +247,7 @@ export function upgradeRequest(
   ];
   if (protocols.length > 0) lines.push(`Sec-WebSocket-Protocol: ${protocols.join(", ")}`);
   for (const [name, value] of Object.entries(headers)) {
-    if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) {
+    if (!isToken(name) || /[\r\n\0]/.test(value)) {
       throw new TypeError(`invalid header ${JSON.stringify(name)}`);
     }
     if (RESERVED_HEADERS.has(name.toLowerCase())) {
@@ -253,66 +259,54 @@ export function upgradeRequest(
 }
 
 /**
- * Reads up to the blank line ending the reply's head, calling `fill` (one read into `input`;
- * false at end of stream) for more, and leaves any bytes after it in `input`.
+ * Reads the reply's head from `reader`. After a `101`, the bytes that came with it (the first
+ * frames) are moved into `input`; after another status they stay in `reader` (the body).
  *
- * @throws {Error} A head that is not HTTP/1.x, is malformed or too large, or never ends.
+ * @throws {Error} The connection ended before the head did, or the head is not HTTP/1.x, is
+ * malformed or is over a bound of ../_internal/http1.ts.
  */
-export async function readResponseHead(
+export async function readUpgradeHead(
+  reader: ByteReader,
   input: ByteBuffer,
-  fill: () => Promise<boolean>,
 ): Promise<ResponseHead> {
-  let searched = 0;
-  while (true) {
-    const data = input.view();
-    const end = indexOfHeadEnd(data, Math.max(0, searched - 3));
-    if (end >= 0) {
-      const head = parseResponseHead(new TextDecoder().decode(data.subarray(0, end)));
-      input.consume(end + 4);
-      return head;
-    }
-    searched = data.length;
-    if (data.length > MAX_HEAD_BYTES) {
-      throw new Error(`the upgrade response head is larger than ${MAX_HEAD_BYTES} bytes`);
-    }
-    if (!await fill()) {
-      throw new Error("the server closed the connection before answering the upgrade");
-    }
+  const head = await readResponseHead(reader, replyError);
+  if (!head) throw new Error("the server closed the connection before answering the upgrade");
+  if (head.status === 101) {
+    const rest = reader.takeBuffered();
+    input.reserve(rest.length).set(rest);
+    input.commit(rest.length);
   }
+  return head;
 }
 
 /**
- * The body of a refused upgrade, bounded in size and time; what arrived if it breaks off. After
- * a few seconds `abandon` is called, which must make the pending `fill` fail (by closing the
- * connection).
+ * The body of a refused upgrade, bounded in size and time; what arrived if it breaks off or is
+ * malformed. After a few seconds `abandon` is called, which must make the pending read fail (by
+ * closing the connection).
  */
 export async function readRefusalBody(
-  input: ByteBuffer,
-  fill: () => Promise<boolean>,
+  reader: ByteReader,
   headers: Headers,
   abandon: () => void,
 ): Promise<Uint8Array> {
   const timer = setTimeout(abandon, ERROR_BODY_TIMEOUT_MS);
-  const chunked = /\bchunked\b/i.test(headers.get("transfer-encoding") ?? "");
-  const length = chunked ? undefined : Number(headers.get("content-length") ?? NaN);
+  const parts: Uint8Array[] = [];
+  let size = 0;
   try {
-    while (true) {
-      const data = input.view();
-      if (chunked) {
-        const body = decodeChunked(data);
-        if (body) return body;
-      } else if (length !== undefined && Number.isFinite(length) && data.length >= length) {
-        return data.slice(0, length);
-      }
-      if (data.length >= MAX_ERROR_BODY_BYTES) return data.slice(0, MAX_ERROR_BODY_BYTES);
-      if (!await fill()) return data.slice();
+    const pieces = bodyPieces(reader, bodyFraming(headers, replyError), replyError);
+    while (size < MAX_ERROR_BODY_BYTES) {
+      const piece = await pieces.next();
+      if (!piece) break;
+      parts.push(piece);
+      size += piece.length;
     }
   } catch {
-    // The body broke off (or took too long): the status line still tells what happened.
-    return chunked ? new Uint8Array() : input.view().slice(0, MAX_ERROR_BODY_BYTES);
+    // The body broke off, was malformed or took too long: the status line still tells what
+    // happened, and what came of the body may help.
   } finally {
     clearTimeout(timer);
   }
+  return concatBytes(parts, size).slice(0, MAX_ERROR_BODY_BYTES);
 }
 
 /** A problem with a `101` reply that makes it unusable, or `undefined` when it is good. */
@@ -322,8 +316,7 @@ export function checkUpgrade(
   offered: readonly string[],
 ): string | undefined {
   if (headers.get("upgrade")?.toLowerCase() !== "websocket") return "no `Upgrade: websocket`";
-  const connection = (headers.get("connection") ?? "").toLowerCase().split(/\s*,\s*/);
-  if (!connection.includes("upgrade")) return "no `Connection: Upgrade`";
+  if (!connectionHas(headers, "upgrade")) return "no `Connection: Upgrade`";
   if (headers.get("sec-websocket-accept") !== accept) return "a wrong Sec-WebSocket-Accept";
   const extensions = headers.get("sec-websocket-extensions");
   if (extensions) return `the server chose extensions that were not offered (${extensions})`;
@@ -341,56 +334,20 @@ export function refusal(head: ResponseHead, body: Uint8Array, path: string): Kub
   return apiErrorFromReply({ code: head.status, statusText: head.statusText, text }, "GET", path);
 }
 
-/**
- * The status line and headers of a reply head (without the blank line that ends it).
- *
- * @throws {Error} A status line that is not HTTP/1.x, or a header line without a name.
- */
-export function parseResponseHead(text: string): ResponseHead {
-  const [statusLine, ...lines] = text.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(statusLine);
-  if (!match) throw new Error(`the upgrade response is not HTTP/1.1: ${statusLine.slice(0, 100)}`);
-  const headers = new Headers();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new Error(`a malformed response header: ${line.slice(0, 100)}`);
-    headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-  }
-  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
+/** The shared parser's failures here: plain errors, which the caller makes `TransportError`s. */
+function replyError(_kind: Http1FailureKind, message: string): Error {
+  return new Error(`the reply to the upgrade is not valid HTTP/1.1: ${message}`);
 }
 
-/**
- * A complete chunked body decoded, or `undefined` when more bytes are needed.
- *
- * @throws {Error} A chunk size that is not hexadecimal.
- */
-export function decodeChunked(data: Uint8Array): Uint8Array | undefined {
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  let at = 0;
-  while (true) {
-    let lineEnd = -1;
-    for (let i = at; i + 1 < data.length; i++) {
-      if (data[i] === 13 && data[i + 1] === 10) {
-        lineEnd = i;
-        break;
-      }
-    }
-    if (lineEnd < 0) return undefined;
-    const length = parseInt(new TextDecoder().decode(data.subarray(at, lineEnd)), 16);
-    if (!Number.isFinite(length)) throw new Error("a malformed chunk size");
-    at = lineEnd + 2;
-    if (length === 0) return concatBytes(parts, size);
-    if (data.length < at + length + 2) return undefined;
-    parts.push(data.subarray(at, at + length));
-    size += length;
-    at += length + 2;
-  }
-}
-
-function indexOfHeadEnd(data: Uint8Array, from: number): number {
-  for (let i = from; i + 3 < data.length; i++) {
-    if (data[i] === 13 && data[i + 1] === 10 && data[i + 2] === 13 && data[i + 3] === 10) return i;
-  }
-  return -1;
+/** `conn` read as a {@linkcode ByteReader} reads: each read into a new array, which is its own. */
+function chunksOf(conn: Deno.Conn): ChunkSource {
+  return {
+    async read() {
+      const buffer = new Uint8Array(READ_BYTES);
+      const n = await conn.read(buffer);
+      return n === null
+        ? { done: true, value: undefined }
+        : { done: false, value: buffer.subarray(0, n) };
+    },
+  };
 }

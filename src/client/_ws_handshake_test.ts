@@ -4,13 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import { ByteBuffer, concatBytes } from "../_internal/bytes.ts";
+import { ByteBuffer, ByteReader } from "../_internal/bytes.ts";
 import { FastWebSocket, openFastWebSocket } from "./_fast_websocket.ts";
 import {
   acceptFor,
   checkUpgrade,
-  decodeChunked,
-  readResponseHead,
+  readRefusalBody,
+  readUpgradeHead,
   upgradeRequest,
   upgradeTarget,
 } from "./_ws_handshake.ts";
@@ -68,39 +68,115 @@ Deno.test("checkUpgrade() names what makes a 101 reply unusable", () => {
   assert.match(check({ "Sec-WebSocket-Protocol": V4 })!, /"v4\.channel\.k8s\.io", which was not/);
 });
 
-Deno.test("readResponseHead() finds the head across reads and leaves the bytes after it buffered", async () => {
-  const head = encoder.encode(
-    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-A: 1\r\n\r\n",
-  );
-  const frame = [0x82, 0x01, 0x07];
-  const reply = concatBytes([head, new Uint8Array(frame)], head.length + frame.length);
-  const input = new ByteBuffer(8);
+/** A reader over `bytes` in pieces of `size` (then the end, unless `open`). */
+function readerOf(bytes: Uint8Array, size = 5, open = false): ByteReader {
   let at = 0;
-  const fill = (): Promise<boolean> => {
-    if (at === reply.length) return Promise.resolve(false);
-    const n = Math.min(5, reply.length - at); // splits "\r\n\r\n" across reads
-    input.reserve(n).set(reply.subarray(at, at + n));
-    input.commit(n);
-    at += n;
-    return Promise.resolve(true);
-  };
-  const parsed = await readResponseHead(input, fill);
+  return new ByteReader({
+    read: () => {
+      if (at >= bytes.length) {
+        return open ? new Promise(() => {}) : Promise.resolve({ done: true, value: undefined });
+      }
+      const value = bytes.slice(at, at += size);
+      return Promise.resolve({ done: false, value });
+    },
+  });
+}
+
+Deno.test("readUpgradeHead() finds the head across reads and leaves the bytes after a 101 in the frame buffer", async () => {
+  const frame = [0x82, 0x01, 0x07];
+  const reply = new Uint8Array([
+    ...encoder.encode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nX-A: 1\r\n\r\n"),
+    ...frame,
+  ]);
+  const input = new ByteBuffer(8);
+  // Five bytes a read: "\r\n\r\n" is split across reads, and the frame's first byte comes
+  // with the head's last read.
+  const reader = readerOf(reply);
+  const parsed = await readUpgradeHead(reader, input);
   assert.equal(parsed.status, 101);
   assert.equal(parsed.statusText, "Switching Protocols");
   assert.equal(parsed.headers.get("x-a"), "1");
-  while (await fill()) { /* the rest of the frame */ }
-  assert.deepEqual([...input.view()], frame);
+  assert.deepEqual([...input.view()], frame.slice(0, 1));
+  assert.equal(reader.buffered, 0, "moved, not copied");
+  assert.deepEqual([...(await reader.exact(2))!], frame.slice(1), "the rest is read later");
   await assert.rejects(
-    () => readResponseHead(new ByteBuffer(8), () => Promise.resolve(false)),
+    () => readUpgradeHead(readerOf(new Uint8Array()), new ByteBuffer(8)),
     /closed the connection before answering/,
   );
 });
 
-Deno.test("decodeChunked() waits for the last chunk, then joins the parts", () => {
-  const body = encoder.encode("6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n");
-  assert.equal(decodeChunked(body.subarray(0, 20)), undefined);
-  assert.equal(decoder.decode(decodeChunked(body)), "hello world");
-  assert.throws(() => decodeChunked(encoder.encode("zz\r\n")), /malformed chunk size/);
+Deno.test("readUpgradeHead() leaves a refusal's body in the reader, and refuses a head that is not valid HTTP/1.1", async () => {
+  const input = new ByteBuffer(8);
+  const reader = readerOf(encoder.encode("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\n{}"));
+  assert.equal((await readUpgradeHead(reader, input)).status, 403);
+  assert.equal(input.view().length, 0);
+  assert.equal(decoder.decode(await reader.exact(2)), "{}");
+  for (
+    const [head, why] of [
+      ["SSH-2.0-OpenSSH\r\n\r\n", /not an HTTP\/1\.x response/],
+      ["HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n folded\r\n\r\n", /obs-fold/],
+      ["HTTP/1.1 101 OK\r\nUpgrade: web\x01socket\r\n\r\n", /control character/],
+      [`HTTP/1.1 101 OK\r\n${"X: 1\r\n".repeat(257)}\r\n`, /more than 256 header lines/],
+      [`HTTP/1.1 101 OK\r\nX: ${"a".repeat(65536)}\r\n\r\n`, /over 65536 bytes/],
+    ] as const
+  ) {
+    await assert.rejects(
+      () => readUpgradeHead(readerOf(encoder.encode(head), 4096), new ByteBuffer(8)),
+      (err: Error) => {
+        assert.equal(err.constructor, Error);
+        assert.match(err.message, /^the reply to the upgrade is not valid HTTP\/1\.1: /);
+        assert.match(err.message, why);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("readRefusalBody() decodes a chunked or sized body, and keeps what came of one that breaks off or is malformed", async () => {
+  const body = (text: string, headers: Record<string, string>, open = false) =>
+    readRefusalBody(readerOf(encoder.encode(text), 5, open), new Headers(headers), () => {})
+      .then((bytes) => decoder.decode(bytes));
+  const chunked = { "Transfer-Encoding": "chunked" };
+  assert.equal(await body("6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n", chunked), "hello world");
+  assert.equal(await body("6\r\nhello \r\nzz\r\n", chunked), "hello ");
+  assert.equal(await body("6\r\nhello \r\n5\r\nwo", chunked), "hello wo");
+  assert.equal(await body("hello world", { "Content-Length": "5" }), "hello");
+  assert.equal(await body("hel", { "Content-Length": "5" }), "hel");
+  assert.equal(await body("until the end", {}), "until the end");
+  assert.equal(await body("bad length", { "Content-Length": "1e3" }), "");
+  // A body over 64 KiB is cut there, without waiting for the rest.
+  const large = await body("x".repeat(70_000), {}, true);
+  assert.equal(large.length, 64 * 1024);
+});
+
+Deno.test("readRefusalBody() gives up after its timeout by calling abandon, and keeps what came", async () => {
+  let abandon!: () => void;
+  const ended = new Promise<void>((resolve) => abandon = resolve);
+  let first = true;
+  const reader = new ByteReader({
+    read: async () => {
+      if (first) {
+        first = false;
+        return { done: false, value: encoder.encode("partial") };
+      }
+      await ended;
+      throw new Deno.errors.BadResource("closed");
+    },
+  });
+  const timers: number[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  // The 5 s timeout, run at once.
+  globalThis.setTimeout = ((fn: () => void, ms: number) => {
+    timers.push(ms);
+    return realSetTimeout(fn, 0);
+  }) as typeof setTimeout;
+  try {
+    const got = await readRefusalBody(reader, new Headers(), abandon);
+    assert.equal(decoder.decode(got), "partial");
+    assert.deepEqual(timers, [5000]);
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
 });
 
 Deno.test("upgradeTarget() requests http(s) for ws(s) and refuses other schemes and fragments", () => {

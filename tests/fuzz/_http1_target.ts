@@ -10,7 +10,7 @@
  */
 
 import { PortForwardError } from "../../src/errors.ts";
-import { type Duplex, fetchOver } from "../../src/sandbox/_http1.ts";
+import { type Duplex, fetchOver } from "../../src/sandbox/ports/_http1.ts";
 import { mutate, type Rng } from "./_fuzz.ts";
 
 const encoder = new TextEncoder();

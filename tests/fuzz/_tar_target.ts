@@ -10,7 +10,7 @@
 
 import { ExecError, LimitExceededError } from "../../src/errors.ts";
 import { tarStream } from "../../src/sandbox/files/_tar.ts";
-import { readTar, type TarLimits } from "../../src/sandbox/_tar_read.ts";
+import { readTar, type TarLimits } from "../../src/sandbox/files/_tar_read.ts";
 import { chunked, HOSTILE_NUMBERS, join, mutate, type Rng } from "./_fuzz.ts";
 
 const encoder = new TextEncoder();

@@ -2,6 +2,9 @@
  * Commands in a sandbox: each one an exec session into its container, wrapped so that a timeout
  * or an abort kills the command's whole process tree, not only the connection.
  *
+ * This module is over 400 lines because it holds the public command types (`ExecOptions`,
+ * `ShOptions`, `ExecResult`, `SandboxCommands`), each documented, beside the runner they describe.
+ *
  * @module
  */
 

@@ -11,7 +11,7 @@ import { ExecError, InvalidOptionError } from "../../errors.ts";
 import { type ExecOptions, type ExecResult, OutputStream } from "../exec/mod.ts";
 import { DOWNLOAD_DIR, UPLOAD_DIR } from "./_scripts.ts";
 import { type TarInput, tarStream } from "./_tar.ts";
-import { readTar, type TarLimits } from "../_tar_read.ts";
+import { readTar, type TarLimits } from "./_tar_read.ts";
 
 /** What a directory transfer moved. */
 export interface DirTransfer {

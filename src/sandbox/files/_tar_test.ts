@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ExecError, LimitExceededError } from "../../errors.ts";
 import { type TarEntry, tarStream } from "./_tar.ts";
-import { readTar, type TarLimits } from "../_tar_read.ts";
+import { readTar, type TarLimits } from "./_tar_read.ts";
 import { fixChecksum, header, padded } from "../../../tests/fuzz/_tar_target.ts";
 import { join } from "../../../tests/fuzz/_fuzz.ts";
 

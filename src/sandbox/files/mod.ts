@@ -13,4 +13,3 @@ export {
   type FileInfo,
   type SandboxFiles,
 } from "./_files.ts";
-export { BLOCK, padding, type TarEntry } from "./_tar.ts";

@@ -23,8 +23,8 @@ import {
   portForwardQuery,
 } from "../../client/portforward.ts";
 import type { ExecTarget } from "../exec/mod.ts";
-import { requestBody } from "../_http1.ts";
-import { FetchPool } from "../_fetch_pool.ts";
+import { requestBody } from "./_http1.ts";
+import { FetchPool } from "./_fetch_pool.ts";
 import { validateTimeout } from "../../_internal/validate.ts";
 import { podWatchHub } from "../cluster/mod.ts";
 import { waitForPort, type WaitForPortOptions } from "./_wait_for.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { KubeClient } from "../../client/client.ts";
 import { PortForwardError } from "../../errors.ts";
 import { PortAccess } from "./_ports.ts";
-import { IDLE_CLOSE_MS, MAX_IDLE_PER_PORT } from "../_fetch_pool.ts";
+import { IDLE_CLOSE_MS, MAX_IDLE_PER_PORT } from "./_fetch_pool.ts";
 
 /**
  * The pod's side of a port forward: a program that answers "hi" to whatever it gets and keeps

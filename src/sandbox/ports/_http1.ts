@@ -1,8 +1,10 @@
 /**
  * HTTP/1.1 over one byte-stream connection (a port forward): the request written out, the
- * response's head parsed (./_http1_response.ts) and its body streamed as the server frames it
- * (`Content-Length`, `chunked`, or until the connection ends). What `sb.fetch()` is made of: it
- * needs no listener, so it runs where Deno cannot listen (Deno Deploy).
+ * response's head parsed and its body streamed as the server frames it (`Content-Length`,
+ * `chunked`, or until the connection ends), by the shared HTTP/1.1 parser
+ * (../_internal/http1.ts, its failures made `PortForwardError`s by ./_http1_response.ts). What
+ * `sb.ports.fetch()` is made of: it needs no listener, so it runs where Deno cannot listen (Deno
+ * Deploy).
  *
  * A connection may carry one request after another (keep-alive, ./_fetch_pool.ts keeps them),
  * but only when nothing can be left over between two responses: an HTTP/1.1 response without
@@ -15,17 +17,16 @@
  * @module
  */
 
-import { PortForwardError } from "../errors.ts";
-import { ByteReader } from "./_byte_reader.ts";
+import { PortForwardError } from "../../errors.ts";
+import { ByteReader } from "../../_internal/bytes.ts";
 import {
   bodyFraming,
   type BodyPieces,
   bodyPieces,
   connectionHas,
-  type Head,
-  protocolError,
-  readHead,
-} from "./_http1_response.ts";
+  type ResponseHead,
+} from "../../_internal/http1.ts";
+import { failureOn, protocolError, readHead } from "./_http1_response.ts";
 
 /** Most interim (1xx) responses before the real one. */
 const MAX_INTERIM_RESPONSES = 8;
@@ -166,7 +167,8 @@ export class Http1Connection {
    * (`onIdle`); otherwise it is closed when the body ends, errs or is cancelled.
    *
    * The server is untrusted: a status outside 200-599 (or a `101` that was not asked for), a
-   * head over 64 KiB or 256 lines, conflicting `Content-Length`s or a malformed chunk is a
+   * head over 64 KiB or 256 lines, a malformed or folded header line, a control character in a
+   * header value, conflicting `Content-Length`s or a malformed chunk is a
    * {@linkcode PortForwardError} (`Protocol`), and the body errors (closing the connection) on
    * a malformed chunk, on `options.signal`, or when the server stays silent for
    * `options.bodyIdleMs`.
@@ -224,10 +226,10 @@ export class Http1Connection {
     }
     const noBody = request.method === "HEAD" || head.status === 204 || head.status === 304 ||
       head.status === 205;
-    const framing = noBody ? undefined : bodyFraming(head.headers, port);
+    const framing = noBody ? undefined : bodyFraming(head.headers, failureOn(port));
     const reusable = this.#keepAlive && interim === 0 && !noBody && persistent(head) &&
       framing !== undefined && !("untilClose" in framing);
-    const pieces = framing && bodyPieces(this.#reader, framing, port);
+    const pieces = framing && bodyPieces(this.#reader, framing, failureOn(port));
     let stream: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer> | null = null;
     if (pieces?.complete()) {
       // An empty body is complete already: the connection is not kept for a read that may not
@@ -321,7 +323,7 @@ export class Http1Connection {
 }
 
 /** Whether the server keeps the connection after `head` (HTTP/1.1 without `close`). */
-function persistent(head: Head): boolean {
+function persistent(head: ResponseHead): boolean {
   return head.version === "1.1" && !connectionHas(head.headers, "close");
 }
 

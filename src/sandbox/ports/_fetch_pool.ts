@@ -1,5 +1,5 @@
 /**
- * The port forward connections that `sb.fetch()` keeps between requests, per pod and port
+ * The port forward connections that `sb.ports.fetch()` keeps between requests, per pod and port
  * (HTTP/1.1 keep-alive; ./_http1.ts decides when a connection may carry another request). A
  * connection comes back here once its response has ended cleanly; it is closed after
  * {@linkcode IDLE_CLOSE_MS} unused, when more than {@linkcode MAX_IDLE_PER_PORT} would wait,
@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { PortForwardConnection } from "../client/portforward.ts";
+import type { PortForwardConnection } from "../../client/portforward.ts";
 import { Http1Connection } from "./_http1.ts";
 
 /** How long a connection may wait unused before it is closed. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PortForwardError } from "../errors.ts";
+import { PortForwardError } from "../../errors.ts";
 import { type Duplex, fetchOver, Http1Connection } from "./_http1.ts";
 
 /** A connection that answers `reply` (in small pieces) and records what was sent. */
@@ -176,6 +176,7 @@ Deno.test("fetchOver: a malformed chunked body errors the body and closes the co
       "fffffffffffffffff\r\n",
       "5\r\nhelloXX0\r\n\r\n", // no CRLF after the chunk's data
       "5" + " ".repeat(5000) + "\r\n", // a size line over its cap
+      "5\r\nhello\r\n0\r\nX-T: a\x01\r\n\r\n", // a control character in a trailer
     ]
   ) {
     const c = conn(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${body}`);
@@ -209,7 +210,7 @@ Deno.test("fetchOver: an abort ends a stalled body with the signal's reason", as
   assert.ok(c.closed);
 });
 
-Deno.test("fetchOver: conflicting or invalid Content-Lengths and too many headers are Protocol errors", async () => {
+Deno.test("fetchOver: conflicting or invalid Content-Lengths, too many headers, folded lines and control characters are Protocol errors", async () => {
   for (
     const head of [
       "Content-Length: 5\r\nContent-Length: 6",
@@ -221,6 +222,11 @@ Deno.test("fetchOver: conflicting or invalid Content-Lengths and too many header
       Array.from({ length: 300 }, (_, i) => `X-${i}: 1`).join("\r\n"),
       "no colon here",
       "bad name: 1",
+      "X-A: 1\r\n folded",
+      "X-A: 1\r\n\tfolded: 2",
+      "X-A: a\x01b",
+      "X-A: a\x7fb",
+      "X-A: a\rb",
     ]
   ) {
     const c = conn(`HTTP/1.1 200 OK\r\n${head}\r\n\r\nhello`);
@@ -236,6 +242,18 @@ Deno.test("fetchOver: conflicting or invalid Content-Lengths and too many header
     80,
   );
   assert.equal(await same.text(), "hello");
+});
+
+Deno.test("fetchOver: the bytes of a header value are kept as they came, 0x80-0x9f included", async () => {
+  // U+0080 goes out as the bytes C2 80: each comes back as the character of its value (not as
+  // windows-1252's euro sign, which Headers would refuse).
+  const kept = await fetchOver(
+    conn("HTTP/1.1 200 OK\r\nX-A: \u0080\r\nContent-Length: 0\r\n\r\n"),
+    new Request("http://x/"),
+    "x",
+    80,
+  );
+  assert.equal(kept.headers.get("x-a"), "\xc2\x80");
 });
 
 // --- keep-alive, against a scripted server on 127.0.0.1 ---

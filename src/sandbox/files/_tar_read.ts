@@ -6,9 +6,9 @@
  * @module
  */
 
-import { ExecError, LimitExceededError } from "../errors.ts";
-import { ByteReader } from "./_byte_reader.ts";
-import { BLOCK, padding, type TarEntry } from "./files/_tar.ts";
+import { ExecError, LimitExceededError } from "../../errors.ts";
+import { ByteReader } from "../../_internal/bytes.ts";
+import { BLOCK, padding, type TarEntry } from "./_tar.ts";
 
 const decoder = new TextDecoder();
 
