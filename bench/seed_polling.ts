@@ -9,8 +9,7 @@
 
 import type { KubeClient } from "../src/client/client.ts";
 import type { Pod, Service } from "../src/client/resources.ts";
-import { buildPod, buildService } from "../src/sandbox/cluster/_manifests.ts";
-import type { SandboxSpec } from "../src/sandbox/cluster/_spec.ts";
+import { buildPod, buildService, type SandboxSpec } from "../src/sandbox/cluster/mod.ts";
 
 /** The Python original's poll interval, seconds. */
 export const SEED_POLL_INTERVAL_SECONDS = 2;
