@@ -8,7 +8,8 @@
  */
 
 import { ExecError, InvalidOptionError } from "../../errors.ts";
-import { type ExecOptions, type ExecResult, OutputStream } from "../exec/mod.ts";
+import { OutputStream } from "../exec/mod.ts";
+import { type FileScope, runFileScript } from "./_file_script.ts";
 import { DOWNLOAD_DIR, UPLOAD_DIR } from "./_scripts.ts";
 import { type TarInput, tarStream } from "./_tar.ts";
 import { readTar, type TarLimits } from "./_tar_read.ts";
@@ -53,9 +54,6 @@ export interface DirTransferOptions {
 /** The default of `maxTotalBytes` when `downloadDir` returns the files in memory. */
 const MEMORY_MAX_TOTAL_BYTES = 256 * 2 ** 20;
 
-/** Runs a file script on a path in the sandbox (FileAccess's, with its checks and errors). */
-export type FileOp = (script: string, path: string, options: ExecOptions) => Promise<ExecResult>;
-
 const OUTPUT_HIGH_WATER = 1 << 20;
 
 /**
@@ -63,7 +61,7 @@ const OUTPUT_HIGH_WATER = 1 << 20;
  * directories implied) into `remoteDir`.
  */
 export async function uploadDir(
-  op: FileOp,
+  scope: FileScope,
   source: string | Record<string, string | Uint8Array>,
   remoteDir: string,
   options: DirTransferOptions,
@@ -81,7 +79,7 @@ export async function uploadDir(
   } else {
     throw new InvalidOptionError("source", "must be a directory path or an object of entries");
   }
-  await op(UPLOAD_DIR, remoteDir, {
+  await runFileScript(scope, UPLOAD_DIR, remoteDir, {
     stdin: tarStream(entries),
     signal: options.signal,
     timeout: options.timeout,
@@ -103,7 +101,7 @@ export async function uploadDir(
  * `maxTotalBytes` or `maxHeaderBytes`.
  */
 export async function downloadDir(
-  op: FileOp,
+  scope: FileScope,
   remoteDir: string,
   localDir: string | undefined,
   options: DirTransferOptions,
@@ -133,7 +131,7 @@ export async function downloadDir(
   // Held open until the archive's end has been read (see DOWNLOAD_DIR), then closed.
   const hold = new TransformStream<Uint8Array, Uint8Array>();
   const release = () => hold.writable.close().catch(() => {});
-  const running = op(DOWNLOAD_DIR, remoteDir, {
+  const running = runFileScript(scope, DOWNLOAD_DIR, remoteDir, {
     signal,
     timeout: options.timeout,
     channel: false,

@@ -6,19 +6,20 @@ import {
   LimitExceededError,
 } from "../../errors.ts";
 import type { ExecOptions, ExecResult } from "../exec/mod.ts";
-import { downloadDir, type FileOp } from "./_dirs.ts";
+import { downloadDir } from "./_dirs.ts";
+import type { FileScope } from "./_file_script.ts";
 import { tarStream } from "./_tar.ts";
 import { header } from "../../../tests/fuzz/_tar_target.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /**
- * A FileOp standing in for the container's `tar -c`: it sends `archive` on stdout (then
+ * A sandbox whose every command stands in for the container's `tar -c`: it sends `archive` on stdout (then
  * `forever`, repeated, when given: a pod that never stops), and honours `signal` and `timeout`
  * as a real command does, with a yield between chunks as a network gives.
  */
-function fakeTar(archive: Uint8Array, forever?: Uint8Array): FileOp {
-  return async (_script: string, _path: string, options: ExecOptions): Promise<ExecResult> => {
+function fakeTar(archive: Uint8Array, forever?: Uint8Array): FileScope {
+  const run = async (_argv: string[], options: ExecOptions = {}): Promise<ExecResult> => {
     const deadline = AbortSignal.timeout((options.timeout ?? 60) * 1000);
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
     const stopped = () => {
@@ -48,6 +49,7 @@ function fakeTar(archive: Uint8Array, forever?: Uint8Array): FileOp {
       truncated: false,
     } as ExecResult;
   };
+  return { commands: { run }, workspace: [] };
 }
 
 async function archiveOf(files: Record<string, string> | [string, string][]): Promise<Uint8Array> {

@@ -7,29 +7,20 @@
  */
 
 import { ExecError, InvalidOptionError, LimitExceededError } from "../../errors.ts";
-import {
-  asStep,
-  type CommandRun,
-  type ExecOptions,
-  type ExecResult,
-  FOREVER_SECONDS,
-  OutputStream,
-} from "../exec/mod.ts";
-import { SANDBOX_HOME } from "../../_internal/names.ts";
+import { type CommandRun, type ExecOptions, FOREVER_SECONDS, OutputStream } from "../exec/mod.ts";
 import {
   LIST_FILES,
   MAKE_DIR,
-  MISSING_EXIT,
-  OUTSIDE_WORKSPACE_EXIT,
   READ_HEAD,
   READ_RANGE,
   REMOVE,
   STAT_FILE,
   WRITE_FILE,
 } from "./_scripts.ts";
-import { normalizePosix, validateCount } from "../../_internal/validate.ts";
+import { validateCount } from "../../_internal/validate.ts";
 import { concatBytes } from "../../_internal/bytes.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
+import { type FileScope, resolveInWorkspace, runFileScript } from "./_file_script.ts";
 import {
   entryType,
   type FileEntry,
@@ -154,11 +145,11 @@ const decoder = new TextDecoder();
 
 /** File access in one sandbox, through its commands, confined to `workspace` when given. */
 export class FileAccess implements SandboxFiles {
-  readonly #commands: CommandRun;
+  readonly #scope: FileScope;
   readonly #workspace: readonly string[];
 
   constructor(commands: CommandRun, workspace: readonly string[]) {
-    this.#commands = commands;
+    this.#scope = { commands, workspace };
     this.#workspace = workspace;
   }
 
@@ -169,7 +160,7 @@ export class FileAccess implements SandboxFiles {
     const max = validateCount("maxBytes", options.maxBytes ?? DEFAULT_MAX_READ_BYTES);
     // The size and the head in one command: enough for most files, through the command channel.
     const first = Math.min(max, HEAD_BYTES);
-    const head = await this.#op(READ_HEAD, path, {
+    const head = await runFileScript(this.#scope, READ_HEAD, path, {
       signal: options.signal,
       maxOutputBytes: first + 32,
     }, String(first));
@@ -196,7 +187,7 @@ export class FileAccess implements SandboxFiles {
     if (body.length >= want) return body.subarray(0, want);
     // A large file: the rest in one exec session of its own, streamed straight from the file
     // (the channel would stage it first). Ranges side by side measured no faster on the real node.
-    const rest = await this.#op(READ_RANGE, path, {
+    const rest = await runFileScript(this.#scope, READ_RANGE, path, {
       signal: options.signal,
       maxOutputBytes: want - body.length,
       channel: false,
@@ -228,17 +219,20 @@ export class FileAccess implements SandboxFiles {
         }),
       );
     } else throw new InvalidOptionError("data", "must be a string, Uint8Array or ReadableStream");
-    await this.#op(WRITE_FILE, path, { signal: options.signal, stdin });
+    await runFileScript(this.#scope, WRITE_FILE, path, { signal: options.signal, stdin });
     return counted;
   }
 
   async list(path: string, options: { signal?: AbortSignal } = {}): Promise<FileEntry[]> {
-    const r = await this.#op(LIST_FILES, path, { signal: options.signal });
+    const r = await runFileScript(this.#scope, LIST_FILES, path, { signal: options.signal });
     return parseFileList(r.stdout);
   }
 
   async stat(path: string, options: { signal?: AbortSignal } = {}): Promise<FileInfo> {
-    const r = await this.#op(STAT_FILE, path, { signal: options.signal, maxOutputBytes: 4096 });
+    const r = await runFileScript(this.#scope, STAT_FILE, path, {
+      signal: options.signal,
+      maxOutputBytes: 4096,
+    });
     const [kind, size, mtime, mode, ...extra] = r.stdout.trim().split("|");
     if (!kind || extra.length || mode === undefined || !/^[0-7]{1,7}$/.test(mode)) {
       throw malformedStat(`${path}: stat printed ${JSON.stringify(r.stdout.slice(0, 80))}`);
@@ -253,7 +247,7 @@ export class FileAccess implements SandboxFiles {
 
   async exists(path: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
     try {
-      await this.#op(STAT_FILE, path, { signal: options.signal });
+      await runFileScript(this.#scope, STAT_FILE, path, { signal: options.signal });
       return true;
     } catch (err) {
       if (err instanceof ExecError && err.reason === "NotFound") return false;
@@ -262,7 +256,7 @@ export class FileAccess implements SandboxFiles {
   }
 
   async mkdir(path: string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.#op(MAKE_DIR, path, { signal: options.signal });
+    await runFileScript(this.#scope, MAKE_DIR, path, { signal: options.signal });
   }
 
   async remove(
@@ -273,7 +267,7 @@ export class FileAccess implements SandboxFiles {
     const slash = absolute.lastIndexOf("/");
     const name = absolute.slice(slash + 1);
     if (!name) throw new InvalidOptionError("path", "the root directory cannot be removed");
-    await this.#op(REMOVE, absolute.slice(0, slash) || "/", {
+    await runFileScript(this.#scope, REMOVE, absolute.slice(0, slash) || "/", {
       signal: options.signal,
       env: options.recursive ? { ORBITER_RECURSIVE: "1" } : undefined,
     }, name);
@@ -288,7 +282,7 @@ export class FileAccess implements SandboxFiles {
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
     const out = new OutputStream(true, chunk, () => stop.abort());
-    this.#op(READ_RANGE, path, {
+    runFileScript(this.#scope, READ_RANGE, path, {
       signal,
       // The reader sets the pace: no deadline but the signal.
       timeout: FOREVER_SECONDS,
@@ -307,7 +301,7 @@ export class FileAccess implements SandboxFiles {
     options: DirTransferOptions = {},
   ): Promise<DirTransfer> {
     resolveInWorkspace(remoteDir, this.#workspace);
-    return await uploadDir((s, p, o) => this.#op(s, p, o), source, remoteDir, options);
+    return await uploadDir(this.#scope, source, remoteDir, options);
   }
 
   async downloadDir(
@@ -316,61 +310,6 @@ export class FileAccess implements SandboxFiles {
     options: DirTransferOptions = {},
   ): Promise<DirTransfer> {
     resolveInWorkspace(remoteDir, this.#workspace);
-    return await downloadDir((s, p, o) => this.#op(s, p, o), remoteDir, localDir, options);
+    return await downloadDir(this.#scope, remoteDir, localDir, options);
   }
-
-  /** Runs a file script on `path`, made absolute and checked against the workspace. */
-  async #op(
-    script: string,
-    path: string,
-    options: ExecOptions,
-    arg0 = "orbiter",
-  ): Promise<ExecResult> {
-    const absolute = resolveInWorkspace(path, this.#workspace);
-    const ws = this.#workspace;
-    const r = await this.#commands.run(
-      ["/bin/sh", "-c", script, arg0, absolute, ...ws],
-      asStep(options),
-    );
-    if (r.exitCode === OUTSIDE_WORKSPACE_EXIT) {
-      throw new InvalidOptionError("path", r.stderr.trim().replace(/^orbiter: /, ""));
-    }
-    if (r.exitCode === MISSING_EXIT) {
-      throw new ExecError(r.stderr.trim().replace(/^orbiter: /, ""), {
-        stderr: r.stderr,
-        reason: "NotFound",
-      });
-    }
-    if (r.exitCode !== 0) {
-      throw new ExecError(`${path}: ${r.stderr.trim() || `failed with exit code ${r.exitCode}`}`, {
-        stdout: r.stdout,
-        stderr: r.stderr,
-      });
-    }
-    return r;
-  }
-}
-
-/**
- * `path` made absolute (from the first workspace directory, else the home directory) and
- * normalized, refused unless it lies inside a workspace directory when there is one.
- *
- * @throws {InvalidOptionError} an empty path, a NUL byte, or a path outside the workspace.
- */
-export function resolveInWorkspace(path: string, workspace: readonly string[]): string {
-  if (typeof path !== "string" || !path || path.includes("\0")) {
-    throw new InvalidOptionError("path", "must be a non-empty string without NUL bytes");
-  }
-  const absolute = normalizePosix(
-    path.startsWith("/") ? path : `${workspace[0] ?? SANDBOX_HOME}/${path}`,
-  );
-  if (
-    workspace.length && !workspace.some((w) => absolute === w || absolute.startsWith(w + "/"))
-  ) {
-    throw new InvalidOptionError(
-      "path",
-      `${path} is outside the workspace (${workspace.join(", ")})`,
-    );
-  }
-  return absolute;
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { ExecError, InvalidOptionError, LimitExceededError } from "../../errors.ts";
 import type { CommandRun, ExecOptions, ExecResult } from "../exec/mod.ts";
-import { DEFAULT_MAX_READ_BYTES, FileAccess, resolveInWorkspace } from "./_files.ts";
+import { DEFAULT_MAX_READ_BYTES, FileAccess } from "./_files.ts";
+import { resolveInWorkspace } from "./_file_script.ts";
 import { parseFileList } from "./_file_records.ts";
 import {
   LIST_FILES,
