@@ -21,9 +21,10 @@ export function validateSandboxId(id: unknown): string {
     throw new InvalidOptionError("sandboxId", "must be a non-empty string");
   }
   if (id.length > MAX_SANDBOX_ID_LENGTH || !DNS1123_LABEL.test(id)) {
+    const shown = JSON.stringify(id.slice(0, 80));
     throw new InvalidOptionError(
       "sandboxId",
-      `"${id.slice(0, 80)}" cannot name a pod: use 1-${MAX_SANDBOX_ID_LENGTH} lowercase letters, ` +
+      `${shown} cannot name a pod: use 1-${MAX_SANDBOX_ID_LENGTH} lowercase letters, ` +
         `digits or '-', starting and ending with a letter or digit`,
     );
   }
@@ -33,9 +34,10 @@ export function validateSandboxId(id: unknown): string {
 /** Throws unless `ns` is a valid namespace name (`option` names where it came from). */
 export function validateNamespace(ns: unknown, option = "namespace"): string {
   if (typeof ns !== "string" || ns.length === 0 || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
+    const shown = JSON.stringify(String(ns).slice(0, 80));
     throw new InvalidOptionError(
       option,
-      `"${String(ns).slice(0, 80)}" is not a valid namespace (a DNS-1123 label: lowercase ` +
+      `${shown} is not a valid namespace (a DNS-1123 label: lowercase ` +
         `letters, digits and '-', at most 63 characters)`,
     );
   }

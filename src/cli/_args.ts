@@ -1,29 +1,34 @@
 /**
- * The command line's grammar, hand-written: global flags and one command with its own flags, in
- * any order, up to a `--` after which everything is the remote command's argv. Values are
- * checked here (durations, `KEY=VALUE`, sandbox ids) so that a bad argument is refused with
- * exit code 2 before the kubeconfig is even read.
+ * The command line's grammar: global flags and one command with its own flags, in any order, up
+ * to a `--` after which everything is the remote command's argv. `node:util`'s `parseArgs` splits
+ * the words (`--name value`, `--name=value`, `-n value`, `-nvalue`, `-fl` groups, `--`); this
+ * module adds what it cannot say: a command's flags are known only once the command is seen, and
+ * an unknown flag or command is refused with a near name suggested. Values are checked here
+ * (durations, `KEY=VALUE`, sandbox ids) so that a bad argument is refused with exit code 2 before
+ * the kubeconfig is even read.
  *
  * @module
  */
 
+import { parseArgs as splitArgs, type ParseArgsOptionsConfig } from "node:util";
 import { InvalidOptionError } from "../errors.ts";
+import { parseDuration as parseDurationRule } from "../_internal/duration.ts";
 import {
-  MAX_SANDBOX_ID_LENGTH,
-  MAX_TIMEOUT_SECONDS,
   validateEnvName,
   validateNamespace,
   validateProcessId,
   validateSandboxId,
+  validateTimeout,
 } from "../_internal/validate.ts";
+import { PROGRAM } from "./_program.ts";
 
 /** A bad flag or argument: the command exits with code 2 before any request. */
 export class UsageError extends TypeError {
   /** The command whose usage was wrong, when one was recognised. */
   readonly command: string | undefined;
   /** Creates a usage error. */
-  constructor(message: string, command?: string) {
-    super(message);
+  constructor(message: string, command?: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "UsageError";
     this.command = command;
   }
@@ -58,10 +63,56 @@ export interface ParsedArgs {
   rest: string[] | undefined;
 }
 
+/** `args` as `parseArgs` reads them with `specs`; unknown flags become tokens too. */
+function split(args: readonly string[], specs: readonly FlagSpec[]) {
+  const options: ParseArgsOptionsConfig = {};
+  for (const s of specs) {
+    const type = s.kind === "boolean" ? "boolean" : "string";
+    options[s.name] = { type, multiple: s.kind === "list", ...(s.short ? { short: s.short } : {}) };
+  }
+  // Not strict: its errors carry no flag name to suggest from; every token is checked instead.
+  return splitArgs({
+    args: [...args],
+    options,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+}
+
+type Token = ReturnType<typeof split>["tokens"][number];
+type OptionToken = Extract<Token, { kind: "option" }>;
+
+/**
+ * The spec of one flag the words held, checked: known (a near name suggested otherwise), with a
+ * value when it takes one and without one when it does not.
+ *
+ * @throws {UsageError} anything else.
+ */
+function checkFlag(token: OptionToken, specs: readonly FlagSpec[], command?: string): FlagSpec {
+  const long = token.rawName.startsWith("--");
+  // An unknown short flag's name is its letter, which must not match a long name.
+  const spec = specs.find((s) =>
+    s.name === token.name && (long || s.short === token.rawName.slice(1))
+  );
+  if (!spec) {
+    const where = command ? ` for "${command}"` : "";
+    const hint = long ? suggest(token.name, specs.map((s) => s.name), "--") : "";
+    throw new UsageError(`unknown flag ${token.rawName}${where}${hint}`, command);
+  }
+  if (spec.kind === "boolean" && token.value !== undefined) {
+    throw new UsageError(`--${spec.name} takes no value`, command);
+  }
+  if (spec.kind !== "boolean" && token.value === undefined) {
+    throw new UsageError(`--${spec.name} needs a value (${spec.value ?? "VALUE"})`, command);
+  }
+  return spec;
+}
+
 /**
  * Splits `args` into a command, its flags and its positionals. Flags may come before or after
- * the command (`--name value`, `--name=value`, `-n value`); the command's own flags are known
- * only once the command has been seen. `-` alone is a positional (standard input or output).
+ * the command; the command's own flags are known only once the command has been seen. `-` alone
+ * is a positional (standard input or output).
  *
  * @throws {UsageError} an unknown command or flag, or a flag without its value.
  */
@@ -70,69 +121,39 @@ export function parseArgs(
   global: readonly FlagSpec[],
   commands: Readonly<Record<string, readonly FlagSpec[]>>,
 ): ParsedArgs {
-  const parsed: ParsedArgs = { command: undefined, flags: {}, positionals: [], rest: undefined };
-  let specs: readonly FlagSpec[] = global;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      parsed.rest = args.slice(i + 1);
+  // The global flags alone find the command: the first word that is not a flag or its value.
+  let words = split(args, global);
+  let command: string | undefined;
+  for (const token of words.tokens) {
+    if (token.kind === "option-terminator") break;
+    if (token.kind === "positional") {
+      command = token.value;
       break;
     }
-    if (arg.startsWith("-") && arg !== "-") {
-      const long = arg.startsWith("--");
-      const eq = long ? arg.indexOf("=") : -1;
-      const name = long ? arg.slice(2, eq < 0 ? undefined : eq) : arg.slice(1);
-      const spec = specs.find((s) => (long ? s.name : s.short) === name);
-      if (!spec) {
-        const where = parsed.command ? ` for "${parsed.command}"` : "";
-        const hint = long ? suggest(name, specs.map((s) => s.name), "--") : "";
-        throw new UsageError(
-          `unknown flag ${long ? "--" : "-"}${name}${where}${hint}`,
-          parsed.command,
-        );
-      }
-      let value: string | undefined = eq < 0 ? undefined : arg.slice(eq + 1);
-      if (spec.kind === "boolean") {
-        if (value !== undefined) {
-          throw new UsageError(`--${spec.name} takes no value`, parsed.command);
-        }
-        parsed.flags[spec.name] = true;
-        continue;
-      }
-      if (value === undefined) {
-        if (i + 1 >= args.length) {
-          throw new UsageError(
-            `--${spec.name} needs a value (${spec.value ?? "VALUE"})`,
-            parsed.command,
-          );
-        }
-        value = args[++i];
-      }
-      if (spec.kind === "list") {
-        const list = parsed.flags[spec.name];
-        parsed.flags[spec.name] = Array.isArray(list) ? [...list, value] : [value];
-      } else {
-        parsed.flags[spec.name] = value;
-      }
-      continue;
-    }
-    if (parsed.command === undefined) {
-      if (!Object.hasOwn(commands, arg)) {
-        throw new UsageError(
-          `unknown command "${arg}"${suggest(arg, Object.keys(commands), "")}`,
-        );
-      }
-      parsed.command = arg;
-      specs = [...global, ...commands[arg]];
-      continue;
-    }
-    parsed.positionals.push(arg);
+    checkFlag(token, global);
   }
+  if (command !== undefined && !Object.hasOwn(commands, command)) {
+    throw new UsageError(`unknown command "${command}"${suggest(command, Object.keys(commands))}`);
+  }
+  const specs = command === undefined ? global : [...global, ...commands[command]];
+  if (command !== undefined) words = split(args, specs);
+  const parsed: ParsedArgs = { command, flags: {}, positionals: [], rest: undefined };
+  for (const token of words.tokens) {
+    if (token.kind === "option") checkFlag(token, specs, command);
+    else if (token.kind === "positional") parsed.positionals.push(token.value);
+    else {
+      parsed.rest = args.slice(token.index + 1);
+      break;
+    }
+  }
+  // Every flag was checked, so the values are the flags': strings, lists of strings, `true`.
+  parsed.flags = { ...words.values } as ParsedArgs["flags"];
+  if (command !== undefined) parsed.positionals.shift();
   return parsed;
 }
 
 /** ` (did you mean X?)` when one of `names` is within two edits of `name`, else `""`. */
-function suggest(name: string, names: readonly string[], prefix: string): string {
+function suggest(name: string, names: readonly string[], prefix = ""): string {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of names) {
@@ -154,39 +175,31 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
-const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+/**
+ * Runs one of the library's checks; its `InvalidOptionError` becomes a {@linkcode UsageError}
+ * with the same message, and `hint` (where to find a valid value) after it.
+ */
+function libraryRule<T>(check: () => T, command?: string, hint?: string): T {
+  try {
+    return check();
+  } catch (err) {
+    if (err instanceof InvalidOptionError) {
+      throw new UsageError(hint ? `${err.message} (${hint})` : err.message, command, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
 
 /**
  * Seconds in a duration such as `90`, `90s`, `5m`, `1h30m`, `2d` or `500ms` (a bare number is
- * seconds).
+ * seconds): the library's one duration syntax, which the MCP server's flags take too.
  *
  * @throws {UsageError} anything else, or a zero duration unless `allowZero`.
  */
 export function parseDuration(flag: string, text: string, allowZero = false): number {
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
-  let seconds = 0;
-  let ok = text.length > 0;
-  if (/^\d+(\.\d+)?$/.test(text)) {
-    seconds = Number(text);
-  } else {
-    let at = 0;
-    while (ok && at < text.length) {
-      part.lastIndex = at;
-      const m = part.exec(text);
-      if (!m) ok = false;
-      else {
-        seconds += Number(m[1]) * UNIT_SECONDS[m[2]];
-        at = part.lastIndex;
-      }
-    }
-  }
-  if (!ok || !Number.isFinite(seconds) || (!allowZero && seconds <= 0)) {
-    throw new UsageError(
-      `--${flag}: "${text}" is not a ${allowZero ? "" : "positive "}duration ` +
-        `(e.g. 90s, 5m, 1h30m, 2d; a bare number is seconds)`,
-    );
-  }
-  return seconds;
+  return libraryRule(() => parseDurationRule(`--${flag}`, text, { allowZero }));
 }
 
 /**
@@ -197,13 +210,7 @@ export function parseDuration(flag: string, text: string, allowZero = false): nu
  */
 export function parseTimeout(flag: string, text: string): number {
   const seconds = parseDuration(flag, text);
-  if (seconds > MAX_TIMEOUT_SECONDS) {
-    throw new UsageError(
-      `--${flag}: "${text}" is longer than a timeout can be (${MAX_TIMEOUT_SECONDS} s, about ` +
-        `24.8 days)`,
-    );
-  }
-  return seconds;
+  return libraryRule(() => validateTimeout(`--${flag}`, seconds));
 }
 
 /**
@@ -247,49 +254,30 @@ export function parseEnv(flag: string, pairs: readonly string[]): Record<string,
 export function parseInteger(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < min || n > max) {
-    throw new UsageError(`--${flag}: "${text}" must be a whole number from ${min} to ${max}`);
+    throw new UsageError(
+      `--${flag}: ${
+        JSON.stringify(text.slice(0, 40))
+      } must be a whole number from ${min} to ${max}`,
+    );
   }
   return n;
 }
 
-/** Runs one of the library's checks; its `InvalidOptionError` becomes a {@linkcode UsageError}. */
-function libraryRule<T>(check: () => T, message?: string, command?: string): T {
-  try {
-    return check();
-  } catch (err) {
-    if (err instanceof InvalidOptionError) {
-      throw new UsageError(message ?? err.message, command);
-    }
-    throw err;
-  }
-}
-
-/** Refuses what cannot be a sandbox id (the library's own check), before any request. */
+/** Refuses what cannot be a sandbox id (the library's rule), before any request. */
 export function checkSandboxId(id: string, command: string): string {
-  return libraryRule(
-    () => validateSandboxId(id),
-    `${
-      JSON.stringify(id.slice(0, 80))
-    } is not a sandbox id (1-${MAX_SANDBOX_ID_LENGTH} lowercase letters, ` +
-      `digits or '-'; \`orbiter-sandbox list\` shows them)`,
-    command,
-  );
+  return libraryRule(() => validateSandboxId(id), command, `\`${PROGRAM} list\` shows the ids`);
 }
 
-/** Refuses what cannot be a namespace name (the library's own check), before any request. */
-export function checkNamespace(ns: string, source = "--namespace"): string {
-  return libraryRule(
-    () => validateNamespace(ns),
-    `${source}: ${JSON.stringify(ns.slice(0, 80))} is not a namespace name (a DNS-1123 label: ` +
-      `lowercase letters, digits and '-', at most 63 characters)`,
-  );
+/** Refuses what cannot be a namespace name (the library's rule), before any request. */
+export function checkNamespace(ns: string): string {
+  return libraryRule(() => validateNamespace(ns, "--namespace"));
 }
 
-/** Refuses what cannot be a detached process id (the library's own check), before any request. */
+/** Refuses what cannot be a detached process id (the library's rule), before any request. */
 export function checkProcessId(id: string, command: string): string {
   return libraryRule(
-    () => validateProcessId("id", id),
-    `${JSON.stringify(id.slice(0, 80))} is not a process id (\`orbiter-sandbox ps ID\` lists them)`,
+    () => validateProcessId("PROCESS_ID", id),
     command,
+    `\`${PROGRAM} ps ID\` lists them`,
   );
 }

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { type ConnectionConfig, KubernetesSandbox, loadKubeConfig } from "../../mod.ts";
-import { resolveNamespace } from "../_internal/env.ts";
+import { type ConnectionConfig, KubernetesSandbox } from "../../mod.ts";
+import { chosenNamespace, resolveNamespace } from "../_internal/env.ts";
 import { checkNamespace, type ParsedArgs, UsageError } from "./_args.ts";
 import { escapeMessage } from "./_escape.ts";
+import { loadCliKubeConfig } from "./_kubeconfig.ts";
 import { Progress } from "./_progress.ts";
 import type { CliIo } from "./io.ts";
 
@@ -108,13 +109,14 @@ export class CommandContext {
   /** The cluster: the kubeconfig loaded once, and the namespace resolved. */
   cluster(): Promise<Cluster> {
     return this.#cluster ??= (async () => {
+      // Both checked before the kubeconfig is read: a bad ORBITER_K8S_NAMESPACE is bad usage.
       const flagged = this.namespaceFlag();
-      const connection = await loadKubeConfig({
+      chosenNamespace(flagged);
+      const connection = await loadCliKubeConfig({
         kubeconfig: this.flag("kubeconfig"),
         context: this.flag("context"),
       });
-      const namespace = flagged ?? resolveNamespace(undefined, connection.namespace);
-      return { connection, namespace };
+      return { connection, namespace: resolveNamespace(flagged, connection.namespace) };
     })();
   }
 

@@ -74,7 +74,7 @@ async function upload(ctx: CommandContext, local: string, to: Required<Location>
     file = local === "-" ? undefined : await Deno.open(local, { read: true });
     const source = file ? file.readable : ctx.io.stdin.readable;
     const started = performance.now();
-    const written = await sb.writeFile(
+    const written = await sb.files.write(
       target,
       counted(source, (n) => ctx.progress.update(transferText("copied", n, size, started))),
       { signal: ctx.signal },
@@ -295,7 +295,7 @@ export async function ls(ctx: CommandContext): Promise<number> {
   checkSandboxId(id, "ls");
   const sb = await ctx.connect(id);
   try {
-    const entries = (await sb.listFiles(path ?? ".", { signal: ctx.signal }))
+    const entries = (await sb.files.list(path ?? ".", { signal: ctx.signal }))
       .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     if (ctx.bool("json")) {
       ctx.out(`${safeJson(entries)}\n`);

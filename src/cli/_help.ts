@@ -10,8 +10,9 @@
 
 import type { FlagSpec } from "./_args.ts";
 
-/** The program's name in messages and help. */
-export const PROGRAM = "orbiter-sandbox";
+import { PROGRAM } from "./_program.ts";
+
+export { PROGRAM };
 
 /** One command: its flags and what its help says. */
 export interface CommandSpec {
@@ -228,7 +229,8 @@ stdout. Files are streamed both ways, never held whole in memory; progress shows
 it is a terminal, and an interrupted download leaves no partial file.
 
 Directories travel as one tar stream, so the image needs tar; symlinks and special files are
-left out (and named on stderr). Copying out of a sandbox needs --allow-write.`,
+left out (and named on stderr). Copying out of a sandbox to a local path needs --allow-write
+(to -, stdout, it does not).`,
     flags: [
       {
         name: "timeout",
@@ -383,8 +385,8 @@ cluster); exec and shell: the command's own code, 124 when it ran past --timeout
 Ctrl-C (the operation in flight is aborted, a command is killed in the sandbox).
 
 Environment: KUBECONFIG, ORBITER_K8S_NAMESPACE, ORBITER_K8S_IMAGE.
-Permissions: deno run --allow-net --allow-env --allow-read (cp out of a sandbox: --allow-write;
-kubeconfig users with an exec credential plugin: --allow-run).
+Permissions: deno run --allow-net --allow-env --allow-read (cp out of a sandbox to a local path:
+--allow-write; kubeconfig users with an exec credential plugin: --allow-run).
 
 Run '${PROGRAM} COMMAND --help' for a command's flags and examples.
 `;

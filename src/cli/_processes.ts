@@ -75,7 +75,7 @@ export async function spawn(ctx: CommandContext): Promise<number> {
 export async function ps(ctx: CommandContext): Promise<number> {
   const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "ps"));
   return await withSandbox(ctx, id, async (sb) => {
-    const procs = await sb.processes({ signal: ctx.signal });
+    const procs = await sb.processes.list({ signal: ctx.signal });
     if (ctx.bool("json")) {
       const plain = procs.map(({ id, pid, argv, startedAt, running, exitCode }) => ({
         id,
@@ -113,7 +113,7 @@ export async function logs(ctx: CommandContext): Promise<number> {
     : parseInteger("offset", offsetFlag, 0, Number.MAX_SAFE_INTEGER);
   return await withSandbox(ctx, id, async (sb) => {
     const output = ctx.bool("follow")
-      ? sb.attach(processId, { offset, signal: ctx.signal })
+      ? sb.processes.attach(processId, { offset, signal: ctx.signal })
       : (await findProcess(ctx, sb, processId)).output({
         offset,
         follow: false,
@@ -142,7 +142,7 @@ async function findProcess(
   sb: KubernetesSandbox,
   processId: string,
 ): Promise<ProcessInfo> {
-  const found = (await sb.processes({ signal: ctx.signal })).find((p) => p.id === processId);
+  const found = (await sb.processes.list({ signal: ctx.signal })).find((p) => p.id === processId);
   if (!found) {
     throw new MissingProcess(
       `no detached process ${processId} in sandbox ${sb.sandboxId} (\`${PROGRAM} ps ${sb.sandboxId}\` lists them)`,

@@ -10,6 +10,7 @@ import {
   type ResourceRequirements,
   type SandboxInfo,
 } from "../../mod.ts";
+import { SANDBOX_ID_LABEL } from "../_internal/names.ts";
 import {
   checkSandboxId,
   parseDuration,
@@ -24,8 +25,6 @@ import type { CommandContext } from "./_context.ts";
 import { PROGRAM } from "./_help.ts";
 import { formatAge, formatTable } from "./_table.ts";
 
-/** The label every sandbox carries with its id (documented in the README's "Nothing leaks"). */
-const SANDBOX_ID_LABEL = "orbiter.dev/sandbox-id";
 /** How long removing a sandbox whose start failed or was interrupted may take. */
 const CLEANUP_MS = 30_000;
 

@@ -5,7 +5,7 @@ import { COMMANDS } from "./_help.ts";
 /** Runs the CLI in-process; the kubeconfig does not exist, so any attempt to load it fails (1). */
 async function run(
   args: string[],
-  options: { signal?: AbortSignal; stdin?: string } = {},
+  options: { signal?: AbortSignal; stdin?: string; kubeconfigFlag?: boolean } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const sink = () => {
     let text = "";
@@ -18,7 +18,8 @@ async function run(
   };
   const stdout = sink();
   const stderr = sink();
-  const code = await main(["--kubeconfig", "/nonexistent/kubeconfig", ...args], {
+  const flag = options.kubeconfigFlag ?? true ? ["--kubeconfig", "/nonexistent/kubeconfig"] : [];
+  const code = await main([...flag, ...args], {
     stdout,
     stderr,
     stdin: { readable: new Blob([options.stdin ?? ""]).stream(), isTerminal: false },
@@ -50,6 +51,9 @@ Deno.test("--help, help and COMMAND --help print complete help on stdout", async
   }
   assert.match((await run(["create", "--help"])).stdout, /activeDeadlineSeconds/);
   assert.match((await run(["shell", "--help"])).stdout, /no TTY exec/);
+  // The permission a download needs, where a user of cp looks.
+  assert.match((await run(["cp", "--help"])).stdout, /to a local path needs --allow-write/);
+  assert.match(top.stdout, /cp out of a sandbox to a local path:\s+--allow-write/);
 });
 
 Deno.test("no command prints the help on stderr and exits 2", async () => {
@@ -73,19 +77,24 @@ Deno.test("usage errors exit 2 before the kubeconfig is read, with a pointer to 
     [["create", "extra"], /unexpected argument "extra"/],
     [["exec", "abc"], /missing the command: orbiter-sandbox exec ID -- COMMAND/],
     [["exec", "abc", "ls"], /unexpected argument "ls" \(put the command after --\)/],
-    [["exec", "Not_An_Id", "--", "ls"], /"Not_An_Id" is not a sandbox id/],
+    [["exec", "Not_An_Id", "--", "ls"], /sandboxId: "Not_An_Id" cannot name a pod/],
     [["exec", "abc", "--timeout", "0", "--", "ls"], /--timeout: "0" is not a positive duration/],
     [["cp", "a", "b"], /one of SRC and DST must be ID:PATH/],
     [["cp", "abc:/x", "def:/y"], /both SRC and DST are in a sandbox/],
     [["cp", "abc:", "./y"], /give a path after the colon/],
     [["cp", "-", "abc:/dir/"], /with - as SRC, DST needs a file name/],
     [["logs", "abc"], /missing PROCESS_ID/],
-    [["logs", "abc", "../etc"], /is not a process id/],
+    [["logs", "abc", "../etc"], /PROCESS_ID: "\.\.\/etc" is not a detached process id/],
     [["logs", "abc", "p1", "--offset", "-1"], /unknown flag -1|--offset/],
     [["reap"], /give --older-than DURATION, or --all/],
     [["reap", "--all", "--older-than", "1h"], /not both/],
     [["delete"], /missing ID/],
-    [["list", "-n", "Bad_NS"], /--namespace: "Bad_NS" is not a namespace name/],
+    [["list", "-n", "Bad_NS"], /--namespace: "Bad_NS" is not a valid namespace/],
+    [
+      ["list", "--namespce", "x"],
+      /unknown flag --namespce for "list" \(did you mean --namespace\?\)/,
+    ],
+    [["create", "--ttl"], /--ttl needs a value \(DURATION\)/],
   ];
   for (const [args, message] of cases) {
     const r = await run(args);
@@ -140,4 +149,43 @@ Deno.test("--env names and --timeout follow the library's rules, refused before 
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, /nonexistent/, args.join(" "));
   }
+});
+
+/** Runs `fn` with the process's environment changed as `vars` says (`undefined`: unset). */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => Promise<T>) {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, Deno.env.get(k)]));
+  const apply = (v: Record<string, string | undefined>) => {
+    for (const [k, value] of Object.entries(v)) {
+      if (value === undefined) Deno.env.delete(k);
+      else Deno.env.set(k, value);
+    }
+  };
+  apply(vars);
+  try {
+    return await fn();
+  } finally {
+    apply(saved);
+  }
+}
+
+Deno.test("a bad ORBITER_K8S_NAMESPACE is bad usage, refused before the kubeconfig is read", async () => {
+  const r = await withEnv({ ORBITER_K8S_NAMESPACE: "Bad\x1b[2J" }, () => run(["list"]));
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    /^orbiter-sandbox: ORBITER_K8S_NAMESPACE: "Bad\\u001b\[2J" is not a valid/,
+  );
+  assert.doesNotMatch(r.stderr, /nonexistent/);
+  assert.ok(!r.stderr.includes("\x1b"), r.stderr);
+});
+
+Deno.test("no kubeconfig anywhere: the message names --kubeconfig, --context and KUBECONFIG", async () => {
+  const r = await withEnv(
+    { KUBECONFIG: "/nonexistent/a", KUBERNETES_SERVICE_HOST: undefined },
+    () => run(["list"], { kubeconfigFlag: false }),
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^orbiter-sandbox: no kubeconfig found \(\/nonexistent\/a not found/);
+  assert.match(r.stderr, /--kubeconfig PATH .*--context NAME.*set KUBECONFIG\n$/s);
+  assert.doesNotMatch(r.stderr, /`content`/);
 });

@@ -7,7 +7,9 @@
  * @module
  */
 
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { InvalidOptionError } from "../errors.ts";
+import { parseDuration } from "../_internal/duration.ts";
 import { DEFAULT_TTL_SECONDS } from "../sandbox/options.ts";
 import { DEFAULT_MAX_SANDBOXES } from "./_build.ts";
 import { EGRESS_LEVELS, INGRESS_LEVELS, validateCap, validateImageRef } from "./_fences.ts";
@@ -28,7 +30,7 @@ export interface McpArgs {
   namespace?: string;
   /** `--image`: the default image of `sandbox_create`. */
   image?: string;
-  /** `--ttl`: the default (and largest) lifetime of a sandbox, in seconds. */
+  /** `--ttl` (a duration such as `2h`): the default (and largest) life of a sandbox, in seconds. */
   ttlSeconds: number;
   /** `--max-sandboxes`: how many sandboxes the server holds at once. */
   maxSandboxes: number;
@@ -56,113 +58,137 @@ export interface McpArgs {
   allowHosts?: string[];
   /** `--allow-origin` (repeatable). */
   allowOrigins?: string[];
-  /** `--session-idle-timeout`, seconds. */
+  /** `--session-idle-timeout` (a duration such as `15m`), in seconds. */
   sessionIdleSeconds?: number;
 }
 
-const VALUE_FLAGS = [
-  "kubeconfig",
-  "context",
-  "namespace",
-  "image",
-  "ttl",
-  "max-sandboxes",
-  "egress",
-  "ingress",
-  "image-pull-policy",
-  "max-cpu",
-  "max-memory",
-  "max-ephemeral-storage",
-  "http",
+/** Every flag, as `node:util`'s `parseArgs` reads them. */
+const FLAGS = {
+  help: { type: "boolean", short: "h" },
+  "allow-other-sandboxes": { type: "boolean" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  namespace: { type: "string" },
+  image: { type: "string" },
+  ttl: { type: "string" },
+  "max-sandboxes": { type: "string" },
+  egress: { type: "string" },
+  ingress: { type: "string" },
+  "allow-image": { type: "string", multiple: true },
+  "image-pull-policy": { type: "string" },
+  "max-cpu": { type: "string" },
+  "max-memory": { type: "string" },
+  "max-ephemeral-storage": { type: "string" },
+  http: { type: "string" },
+  "token-file": { type: "string" },
+  "allow-host": { type: "string", multiple: true },
+  "allow-origin": { type: "string", multiple: true },
+  "session-idle-timeout": { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
+type Flag = keyof typeof FLAGS;
+
+const HTTP_ONLY: readonly Flag[] = [
   "token-file",
+  "allow-host",
+  "allow-origin",
   "session-idle-timeout",
-] as const;
-const REPEATED_FLAGS = ["allow-image", "allow-host", "allow-origin"] as const;
-const HTTP_ONLY = ["token-file", "allow-host", "allow-origin", "session-idle-timeout"];
+];
 
 /**
- * Parses the server's arguments (`--flag value` or `--flag=value`) and checks each value.
+ * Parses the server's arguments (`--flag value`, `--flag=value`, `-h`) and checks each value.
  *
- * @throws {InvalidOptionError} an unknown flag, a missing, empty or bad value.
+ * @throws {InvalidOptionError} an unknown flag, a missing, empty, repeated or bad value.
  */
 export function parseMcpArgs(args: readonly string[]): McpArgs {
-  const values = new Map<string, string>();
-  const lists = new Map<string, string[]>();
-  let help = false;
-  let allowOtherSandboxes = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "-h" || arg === "--help") {
-      help = true;
-      continue;
-    }
-    if (arg === "--allow-other-sandboxes") {
-      allowOtherSandboxes = true;
-      continue;
-    }
-    const m = /^--([a-z-]+)(?:=([\s\S]*))?$/.exec(arg);
-    const name = m?.[1];
-    const repeated = (REPEATED_FLAGS as readonly string[]).includes(name!);
-    if (!m || !(repeated || (VALUE_FLAGS as readonly string[]).includes(name!))) {
+  // Not strict: every word is checked below, with messages that name the flag.
+  const { values, tokens } = parseArgs({
+    args: [...args],
+    options: FLAGS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind === "positional") {
       throw new InvalidOptionError(
-        arg.startsWith("-") ? arg.replace(/=[\s\S]*$/, "") : "arguments",
-        arg.startsWith("-")
-          ? "unknown flag (see --help)"
-          : `unexpected argument ${JSON.stringify(arg)} (see --help)`,
+        "arguments",
+        `unexpected argument ${JSON.stringify(token.value.slice(0, 80))} (see --help)`,
       );
     }
-    let value = m[2];
-    if (value === undefined) {
-      if (i + 1 >= args.length) throw new InvalidOptionError(`--${name}`, "needs a value");
-      value = args[++i];
+    if (token.kind !== "option") continue;
+    // An unknown short flag's name is its letter, and no flag has a one-letter name.
+    if (!Object.hasOwn(FLAGS, token.name)) {
+      // Its name only: a value given with `=` may be a secret.
+      throw new InvalidOptionError(token.rawName, "unknown flag (see --help)");
     }
-    if (!value) throw new InvalidOptionError(`--${name}`, "needs a non-empty value");
-    if (repeated) {
-      lists.set(name!, [...lists.get(name!) ?? [], value]);
+    const name = token.name as Flag;
+    const spec: { type: string; multiple?: boolean } = FLAGS[name];
+    if (spec.type === "boolean") {
+      if (token.value !== undefined) throw new InvalidOptionError(`--${name}`, "takes no value");
       continue;
     }
-    if (values.has(name!)) throw new InvalidOptionError(`--${name}`, "given twice");
-    values.set(name!, value);
+    if (token.value === undefined) throw new InvalidOptionError(`--${name}`, "needs a value");
+    if (!token.value) throw new InvalidOptionError(`--${name}`, "needs a non-empty value");
+    if (!spec.multiple && seen.has(name)) {
+      throw new InvalidOptionError(`--${name}`, "given twice");
+    }
+    seen.add(name);
   }
-  const http = values.get("http");
+  // Every word was checked: a value flag's value is a string, a list flag's an array of them.
+  const value = (flag: Flag) => {
+    const v = values[flag];
+    return typeof v === "string" ? v : undefined;
+  };
+  const list = (flag: Flag) => {
+    const v = values[flag];
+    return Array.isArray(v) ? v.map(String) : undefined;
+  };
+  const http = value("http");
   if (http === undefined) {
-    const stray = HTTP_ONLY.find((f) => values.has(f) || lists.has(f));
+    const stray = HTTP_ONLY.find((f) => seen.has(f));
     if (stray) throw new InvalidOptionError(`--${stray}`, "only applies with --http");
   }
-  const oneOf = <T extends string>(flag: string, levels: readonly T[]) => {
-    const v = values.get(flag);
+  const oneOf = <T extends string>(flag: Flag, levels: readonly T[]) => {
+    const v = value(flag);
     if (v !== undefined && !levels.includes(v as T)) {
       throw new InvalidOptionError(`--${flag}`, `must be one of ${levels.join(", ")}`);
     }
     return v as T | undefined;
   };
-  const cap = (flag: string) => {
-    const v = values.get(flag);
+  const cap = (flag: Flag) => {
+    const v = value(flag);
     return v === undefined ? undefined : validateCap(`--${flag}`, v);
   };
-  const image = values.get("image");
+  const duration = (flag: Flag) => {
+    const v = value(flag);
+    return v === undefined ? undefined : parseDuration(`--${flag}`, v);
+  };
+  const image = value("image");
+  const ttl = duration("ttl");
   return {
-    help,
-    kubeconfig: values.get("kubeconfig"),
-    context: values.get("context"),
-    namespace: values.get("namespace"),
+    help: values.help === true,
+    kubeconfig: value("kubeconfig"),
+    context: value("context"),
+    namespace: value("namespace"),
     image: image === undefined ? undefined : validateImageRef("--image", image),
-    ttlSeconds: wholeNumber("--ttl", values.get("ttl")) ?? DEFAULT_TTL_SECONDS,
-    maxSandboxes: wholeNumber("--max-sandboxes", values.get("max-sandboxes")) ??
+    // A pod's activeDeadlineSeconds is whole seconds.
+    ttlSeconds: ttl === undefined ? DEFAULT_TTL_SECONDS : Math.ceil(ttl),
+    maxSandboxes: wholeNumber("--max-sandboxes", value("max-sandboxes")) ??
       DEFAULT_MAX_SANDBOXES,
-    allowOtherSandboxes,
+    allowOtherSandboxes: values["allow-other-sandboxes"] === true,
     egress: oneOf("egress", EGRESS_LEVELS),
     ingress: oneOf("ingress", INGRESS_LEVELS),
-    allowImages: lists.get("allow-image")?.map((r) => validateImageRef("--allow-image", r)),
+    allowImages: list("allow-image")?.map((r) => validateImageRef("--allow-image", r)),
     imagePullPolicy: oneOf("image-pull-policy", ["Always", "IfNotPresent", "Never"] as const),
     maxCpu: cap("max-cpu"),
     maxMemory: cap("max-memory"),
     maxEphemeralStorage: cap("max-ephemeral-storage"),
     http: http === undefined ? undefined : parseListen(http),
-    tokenFile: values.get("token-file"),
-    allowHosts: lists.get("allow-host")?.map((v) => validateAllowEntry("--allow-host", v)),
-    allowOrigins: lists.get("allow-origin")?.map((v) => validateAllowEntry("--allow-origin", v)),
-    sessionIdleSeconds: wholeNumber("--session-idle-timeout", values.get("session-idle-timeout")),
+    tokenFile: value("token-file"),
+    allowHosts: list("allow-host")?.map((v) => validateAllowEntry("--allow-host", v)),
+    allowOrigins: list("allow-origin")?.map((v) => validateAllowEntry("--allow-origin", v)),
+    sessionIdleSeconds: duration("session-idle-timeout"),
   };
 }
 

@@ -84,7 +84,11 @@ Deno.test("parseMcpArgs() refuses a bad fence or listener value, naming the flag
     [["--token-file", "/x"], "--token-file", /only applies with --http/],
     [["--allow-host=a b", "--http=127.0.0.1:1"], "--allow-host", /not a host/],
     [["--allow-origin=evil.com", "--http=127.0.0.1:1"], "--allow-origin", /not an origin/],
-    [["--http=127.0.0.1:1", "--session-idle-timeout=0"], "--session-idle-timeout", /whole/],
+    [
+      ["--http=127.0.0.1:1", "--session-idle-timeout=0"],
+      "--session-idle-timeout",
+      /"0" is not a positive duration/,
+    ],
   ];
   for (const [args, option, message] of cases) {
     assert.throws(() => parseMcpArgs(args), (err: unknown) => {
@@ -121,6 +125,20 @@ Deno.test("parseMcpArgs() takes `--flag value` and `--flag=value` alike", () => 
   });
 });
 
+Deno.test("parseMcpArgs() reads --ttl and --session-idle-timeout as durations, as the CLI does", () => {
+  for (
+    const [text, seconds] of [["2h", 7200], ["90m", 5400], ["1h30m", 5400], ["600", 600]] as const
+  ) {
+    assert.equal(parseMcpArgs(["--ttl", text]).ttlSeconds, seconds, text);
+  }
+  // activeDeadlineSeconds is whole seconds: a fraction is rounded up.
+  assert.equal(parseMcpArgs(["--ttl=1.5"]).ttlSeconds, 2);
+  assert.equal(
+    parseMcpArgs(["--http=127.0.0.1:1", "--session-idle-timeout", "15m"]).sessionIdleSeconds,
+    900,
+  );
+});
+
 Deno.test("parseMcpArgs() keeps a value that contains '='", () => {
   assert.equal(parseMcpArgs(["--context=a=b"]).context, "a=b");
 });
@@ -139,8 +157,13 @@ Deno.test("parseMcpArgs() refuses unknown flags, stray arguments, missing and re
     [["--namespace"], "--namespace", /needs a value/],
     [["--image="], "--image", /non-empty value/],
     [["--context", "a", "--context", "b"], "--context", /given twice/],
-    [["--ttl", "1.5"], "--ttl", /whole number/],
-    [["--ttl=0"], "--ttl", /whole number/],
+    [["--ttl", "soon"], "--ttl", /"soon" is not a positive duration \(e\.g\. 90s, 5m/],
+    [["--ttl=0"], "--ttl", /is not a positive duration/],
+    [["--ttl", "1h 30m"], "--ttl", /is not a positive duration/],
+    [["--ttl=1h", "--ttl=2h"], "--ttl", /given twice/],
+    [["--help=yes"], "--help", /takes no value/],
+    [["-x"], "-x", /unknown flag/],
+    [["--", "extra"], "arguments", /unexpected argument "extra"/],
     [["--max-sandboxes", "-3"], "--max-sandboxes", /whole number/],
     [["--token=abc"], "--token", /unknown flag/],
   ];

@@ -8,6 +8,8 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { InvalidOptionError } from "../errors.ts";
+import { chosenNamespace } from "../_internal/env.ts";
+import { validateNamespace } from "../_internal/validate.ts";
 import { DEFAULT_TTL_SECONDS } from "../sandbox/options.ts";
 import { describeServer, type ServerSettings } from "./_descriptions.ts";
 import {
@@ -32,9 +34,13 @@ export const DEFAULT_MAX_SANDBOXES = 5;
 /**
  * Checks the operator's options (names in messages are the command line's flags).
  *
- * @throws {InvalidOptionError} a bad level, image reference, cap or count.
+ * @throws {InvalidOptionError} a bad level, image reference, cap, count or namespace (the
+ * option's, else `ORBITER_K8S_NAMESPACE`'s).
  */
 export function resolveSettings(options: SandboxMcpServerOptions): ServerSettings {
+  // A namespace that every call would fail on is refused at start.
+  if (options.namespace !== undefined) validateNamespace(options.namespace, "--namespace");
+  else chosenNamespace(undefined);
   const oneOf = <T extends string>(flag: string, levels: readonly T[], v: string | undefined) => {
     if (v !== undefined && !levels.includes(v as T)) {
       throw new InvalidOptionError(flag, `${JSON.stringify(v)} is not one of ${levels.join(", ")}`);

@@ -61,7 +61,7 @@ export function registerCreate(
         // The check started with the sandbox; its verdict usually comes within a second.
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([
-          sb.checkIsolation({ signal: extra.signal }).catch(() => {}),
+          sb.network.checkIsolation({ signal: extra.signal }).catch(() => {}),
           new Promise((r) => timer = setTimeout(r, ISOLATION_WAIT_MS)),
         ]);
         clearTimeout(timer);
@@ -77,7 +77,7 @@ export function registerCreate(
         workspace: sb.workspace,
         timeoutSeconds: sb.timeout,
         ttlSeconds: args.ttlSeconds ?? session.ttlSeconds,
-        isolation: sb.isolation,
+        isolation: sb.network.isolation,
         egress: settings.fences.egress ?? "internet",
         ingress: settings.fences.ingress ?? "none",
       };

@@ -14,10 +14,6 @@ import type { SandboxSession } from "./_session.ts";
 import { guarded, register, values } from "./_register.ts";
 import { readOutputPiece } from "./_output_piece.ts";
 
-const processId = z.string().regex(/^[a-z0-9-]{1,64}$/).describe(
-  "A process id returned by sandbox_start_process or sandbox_list_processes.",
-);
-
 /**
  * Registers `sandbox_start_process`, `sandbox_process_output`, `sandbox_list_processes` and
  * `sandbox_kill_process`.
@@ -66,7 +62,7 @@ export function registerProcessTools(server: McpServer, session: SandboxSession)
       "count bytes of the output; bytes that are not UTF-8 show as U+FFFD).",
     inputSchema: z.object({
       sandboxId: s.sandboxIdSchema,
-      processId,
+      processId: s.processIdSchema,
       offset: z.number().int().min(0).optional().describe("Byte offset to read from."),
       maxBytes: z.number().int().min(1).max(s.MAX_BYTES).optional().describe(
         `Bytes returned at most (default ${s.DEFAULT_MAX_BYTES}); more sets truncated.`,
@@ -86,13 +82,17 @@ export function registerProcessTools(server: McpServer, session: SandboxSession)
       const offset = args.offset ?? 0;
       const max = args.maxBytes ?? s.DEFAULT_MAX_BYTES;
       // The state first: output read after it is at least as complete as the state says.
-      const info = (await sb.processes({ signal: extra.signal })).find((p) =>
+      const info = (await sb.processes.list({ signal: extra.signal })).find((p) =>
         p.id === args.processId
       );
       if (!info) {
         throw new ExecError(`no process ${args.processId} in this sandbox`, { reason: "NotFound" });
       }
-      const stream = sb.attach(args.processId, { offset, follow: false, signal: extra.signal });
+      const stream = sb.processes.attach(args.processId, {
+        offset,
+        follow: false,
+        signal: extra.signal,
+      });
       const piece = await readOutputPiece(stream, offset, max, !info.running);
       return {
         output: piece.output,
@@ -122,7 +122,7 @@ export function registerProcessTools(server: McpServer, session: SandboxSession)
   }, (args, extra) =>
     guarded(async () => {
       const sb = await session.get(args.sandboxId, extra.signal);
-      const list = await sb.processes({ signal: extra.signal });
+      const list = await sb.processes.list({ signal: extra.signal });
       return {
         processes: list.map((p) => ({
           processId: p.id,
@@ -138,13 +138,14 @@ export function registerProcessTools(server: McpServer, session: SandboxSession)
   register(server, "sandbox_kill_process", {
     title: "Stop a background process",
     description: "Stop a background process and everything it started (TERM, then KILL).",
-    inputSchema: z.object({ sandboxId: s.sandboxIdSchema, processId }).strict(),
+    inputSchema: z.object({ sandboxId: s.sandboxIdSchema, processId: s.processIdSchema })
+      .strict(),
     outputSchema: { processId: z.string(), killed: z.boolean() },
     annotations: { destructiveHint: true, idempotentHint: true, openWorldHint: false },
   }, (args, extra) =>
     guarded(async () => {
       const sb = await session.get(args.sandboxId, extra.signal);
-      const list = await sb.processes({ signal: extra.signal });
+      const list = await sb.processes.list({ signal: extra.signal });
       const p = list.find((x) => x.id === args.processId);
       if (!p) {
         throw new ExecError(`no process ${args.processId} in this sandbox`, { reason: "NotFound" });

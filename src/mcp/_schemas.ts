@@ -8,16 +8,41 @@
  */
 
 import { z } from "zod";
+import { InvalidOptionError } from "../errors.ts";
+import {
+  MAX_SANDBOX_ID_LENGTH,
+  validateProcessId,
+  validateSandboxId,
+} from "../_internal/validate.ts";
 
 /** Largest output or file content a tool returns unless told otherwise. */
 export const DEFAULT_MAX_BYTES = 100_000;
 /** Largest output or file content a tool may be asked to return. */
 export const MAX_BYTES = 16 << 20;
 
-const sandboxId = z.string().min(1).max(51).regex(
-  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-  "a sandbox id is lowercase letters, digits and '-'",
-).describe("The sandbox's id, as returned by sandbox_create (or listed by sandbox_list).");
+/** `schema`, refined by one of the library's rules: its message becomes the schema's issue. */
+function libraryRule(schema: z.ZodString, check: (value: string) => unknown): z.ZodString {
+  return schema.check((ctx) => {
+    try {
+      check(ctx.value);
+    } catch (err) {
+      if (!(err instanceof InvalidOptionError)) throw err;
+      ctx.issues.push({ code: "custom", message: err.message, input: ctx.value });
+    }
+  });
+}
+
+const sandboxId = libraryRule(
+  z.string().min(1).max(MAX_SANDBOX_ID_LENGTH),
+  validateSandboxId,
+).describe(
+  "The sandbox's id, as returned by sandbox_create (or listed by sandbox_list): lowercase " +
+    "letters, digits and '-'.",
+);
+
+const processId = libraryRule(z.string(), (id) => validateProcessId("processId", id)).describe(
+  "A process id returned by sandbox_start_process or sandbox_list_processes.",
+);
 
 const envMap = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name"),
@@ -26,8 +51,13 @@ const envMap = z.record(
 
 const path = z.string().min(1).max(4096).refine((p) => !p.includes("\0"), "no NUL bytes");
 
-/** A sandbox id, an env map and a path, for tools defined elsewhere. */
-export { envMap as envSchema, path as pathSchema, sandboxId as sandboxIdSchema };
+/** A sandbox id, a process id, an env map and a path, for tools defined elsewhere. */
+export {
+  envMap as envSchema,
+  path as pathSchema,
+  processId as processIdSchema,
+  sandboxId as sandboxIdSchema,
+};
 
 const quantity = z.string().min(1).max(32);
 const amounts = z.object({

@@ -10,9 +10,9 @@
 
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import type { ClusterOptions, KubernetesSandboxOptions } from "../sandbox/options.ts";
-import type { SandboxInfo } from "../sandbox/cluster/_registry.ts";
+import type { SandboxInfo } from "../sandbox/cluster/mod.ts";
 import { KubernetesSandbox } from "../sandbox/sandbox.ts";
-import { validateSandboxId } from "../_internal/validate.ts";
+import { validateDnsLabel, validateSandboxId } from "../_internal/validate.ts";
 import { capResources, checkImage, type Fences, type SandboxBudget } from "./_fences.ts";
 
 /** Label carried by every pod and service a session creates; its value is the session's id. */
@@ -70,10 +70,8 @@ export class SandboxSession {
 
   constructor(config: SessionConfig) {
     this.#config = config;
-    this.id = config.sessionId ?? randomHex(6);
-    if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(this.id)) {
-      throw new InvalidOptionError("sessionId", "must be a DNS label (lowercase, 1-63 chars)");
-    }
+    // The value of the session's label, and part of a label selector: a DNS label is safe in both.
+    this.id = validateDnsLabel("sessionId", config.sessionId ?? randomHex(6));
   }
 
   /** Whether the session has ended (or is ending). */

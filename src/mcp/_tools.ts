@@ -63,7 +63,7 @@ export function registerSandboxTools(
           createdBySession: e.owned,
           ageSeconds: Math.round((Date.now() - e.since.getTime()) / 1000),
           image: e.sandbox.image,
-          isolation: e.sandbox.isolation,
+          isolation: e.sandbox.network.isolation,
         })),
       };
     }));
@@ -135,7 +135,7 @@ export function registerSandboxTools(
       const sb = await session.get(args.sandboxId, extra.signal);
       const max = args.maxBytes ?? s.DEFAULT_MAX_BYTES;
       // One byte more than asked tells a file of exactly `max` bytes from a longer one.
-      const data = await sb.readFile(args.path, { signal: extra.signal, maxBytes: max + 1 });
+      const data = await sb.files.read(args.path, { signal: extra.signal, maxBytes: max + 1 });
       const truncated = data.length > max;
       const bytes = truncated ? data.subarray(0, max) : data;
       const encoding = args.encoding ?? "utf8";
@@ -170,7 +170,7 @@ export function registerSandboxTools(
     guarded(async () => {
       const data = args.encoding === "base64" ? fromBase64(args.content) : args.content;
       const sb = await session.get(args.sandboxId, extra.signal);
-      const written = await sb.writeFile(args.path, data, { signal: extra.signal });
+      const written = await sb.files.write(args.path, data, { signal: extra.signal });
       return { path: args.path, bytesWritten: written };
     }));
 
@@ -186,7 +186,7 @@ export function registerSandboxTools(
     guarded(async () => {
       const sb = await session.get(args.sandboxId, extra.signal);
       const path = args.path ?? ".";
-      const entries = await sb.listFiles(path, { signal: extra.signal });
+      const entries = await sb.files.list(path, { signal: extra.signal });
       return { path, entries };
     }));
 
@@ -226,7 +226,7 @@ function registerFetch(server: McpServer, session: SandboxSession): void {
         throw new InvalidOptionError("body", "needs a method other than GET or HEAD");
       }
       const sb = await session.get(args.sandboxId, extra.signal);
-      const res = await sb.fetch(args.port, args.path ?? "/", {
+      const res = await sb.ports.fetch(args.port, args.path ?? "/", {
         method: args.method ?? "GET",
         headers: args.headers,
         body: args.body,

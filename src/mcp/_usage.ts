@@ -1,5 +1,6 @@
 /**
- * The MCP server's `--help`.
+ * The MCP server's `--help`, and the names of its tools: the help lists them from
+ * {@linkcode TOOL_GROUPS}, which a unit test holds equal to what the server registers.
  *
  * @module
  */
@@ -7,14 +8,54 @@
 import { DEFAULT_TTL_SECONDS } from "../sandbox/options.ts";
 import { CREATE_WAIT_SECONDS, DEFAULT_MAX_SANDBOXES } from "./_build.ts";
 
+/** Every tool the server registers, by what it is for, in the order the help lists them. */
+export const TOOL_GROUPS: Readonly<Record<string, readonly string[]>> = {
+  sandboxes: ["sandbox_create", "sandbox_list", "sandbox_delete"],
+  "commands and files": [
+    "sandbox_exec",
+    "sandbox_read_file",
+    "sandbox_write_file",
+    "sandbox_list_files",
+  ],
+  "a server inside": ["sandbox_fetch"],
+  "background processes": [
+    "sandbox_start_process",
+    "sandbox_process_output",
+    "sandbox_list_processes",
+    "sandbox_kill_process",
+  ],
+};
+
+/** Every tool's name. */
+export const TOOL_NAMES: readonly string[] = Object.values(TOOL_GROUPS).flat();
+
+/** The groups as help lines: the group, then its tools, wrapped under one another. */
+function toolLines(width = 98, column = 24): string {
+  const out: string[] = [];
+  for (const [group, names] of Object.entries(TOOL_GROUPS)) {
+    let line = `  ${group}`.padEnd(column);
+    let empty = true;
+    for (const [i, name] of names.entries()) {
+      const word = i < names.length - 1 ? `${name},` : name;
+      if (!empty && line.length + 1 + word.length > width) {
+        out.push(line);
+        line = " ".repeat(column - 1);
+      }
+      line += empty ? word : ` ${word}`;
+      empty = false;
+    }
+    out.push(line);
+  }
+  return out.join("\n");
+}
+
 /** What `--help` prints. */
 export const USAGE: string = `\
 Usage: deno run --allow-net --allow-env --allow-read jsr:@orbiter/sandbox-k8s/mcp [flags]
 
-An MCP server that gives an agent Kubernetes sandboxes (sandbox_create, sandbox_exec,
-sandbox_read_file, sandbox_write_file, sandbox_list_files, sandbox_fetch, sandbox_list,
-sandbox_delete and background processes), on stdio or, with --http, over Streamable HTTP.
-Sandboxes a session creates are deleted when it ends.
+An MCP server that gives an agent Kubernetes sandboxes, on stdio or, with --http, over Streamable
+HTTP. Sandboxes a session creates are deleted when it ends. Its ${TOOL_NAMES.length} tools:
+${toolLines()}
 
 Cluster:
   --kubeconfig <path>       kubeconfig file(s), ':'-separated (default: $KUBECONFIG, then
@@ -42,8 +83,9 @@ Fences (checked before any request; the tools' descriptions say them to the mode
                             the same for local disk (e.g. 4Gi)
   --max-sandboxes <n>       sandboxes the server holds at once, all sessions together
                             (default ${DEFAULT_MAX_SANDBOXES})
-  --ttl <seconds>           longest life of a sandbox (its pod's activeDeadlineSeconds), so one
-                            left by a killed server ends on its own (default ${DEFAULT_TTL_SECONDS})
+  --ttl <duration>          longest life of a sandbox (its pod's activeDeadlineSeconds), so one
+                            left by a killed server ends on its own: 2h, 30m, 1h30m, 2d, or
+                            seconds (default ${DEFAULT_TTL_SECONDS}s)
   --allow-other-sandboxes   let tools use (and delete) sandboxes this session did not create,
                             by id; without it they are refused
 
@@ -55,9 +97,9 @@ Streamable HTTP (instead of stdio):
   --allow-host <host[:port]>
                             a Host header allowed besides loopback names (repeatable; "*": any)
   --allow-origin <origin>   an Origin allowed besides loopback ones (repeatable; "*": any)
-  --session-idle-timeout <seconds>
+  --session-idle-timeout <duration>
                             a session without requests for this long ends and its sandboxes
-                            are deleted (default 900)
+                            are deleted: 15m, 1h, or seconds (default 900s)
 
   -h, --help                print this help
 

@@ -1,10 +1,13 @@
 /**
  * `@orbiter/sandbox-k8s/mcp`: an MCP server that gives any agent (Claude Desktop, an IDE, an
- * agent framework) Kubernetes sandboxes through tools: `sandbox_create`, `sandbox_list`,
- * `sandbox_exec`, `sandbox_read_file`, `sandbox_write_file`, `sandbox_list_files`,
- * `sandbox_fetch` and `sandbox_delete`. Run as a program it speaks MCP on stdio, or with
- * `--http host:port` over Streamable HTTP for remote agents (a bearer token required beyond
- * loopback, Host and Origin checked, one set of sandboxes per session). The sandboxes a session
+ * agent framework) Kubernetes sandboxes through twelve tools: `sandbox_create`, `sandbox_list`
+ * and `sandbox_delete` for sandboxes; `sandbox_exec`, `sandbox_read_file`, `sandbox_write_file`
+ * and `sandbox_list_files` for commands and files; `sandbox_fetch` for an HTTP request to a
+ * server inside one; `sandbox_start_process`, `sandbox_process_output`,
+ * `sandbox_list_processes` and `sandbox_kill_process` for background processes (`--help` lists
+ * them too). Run as a program it speaks MCP on stdio, or with `--http host:port` over
+ * Streamable HTTP for remote agents (a bearer token required beyond loopback, Host and Origin
+ * checked, one set of sandboxes per session). The sandboxes a session
  * creates are deleted when it ends (stdin closes, a DELETE, an idle timeout, SIGINT/SIGTERM), and
  * carry the label `orbiter.dev/mcp-session=<id>` and a `ttl` so that a server killed outright
  * leaves nothing for long. The operator fences every session: `--egress`, `--ingress`,

@@ -45,6 +45,34 @@ Deno.test("createSandboxMcpServer() refuses an id this session did not create, b
   }
 });
 
+Deno.test("the tools' schemas refuse a malformed sandbox or process id by the library's rule", async () => {
+  const { mcp, call, text } = await linked();
+  try {
+    for (
+      const [tool, args, message] of [
+        [
+          "sandbox_exec",
+          { sandboxId: "Not_An_Id", argv: ["true"] },
+          /"Not_An_Id" cannot name a pod/,
+        ],
+        ["sandbox_delete", { sandboxId: "x".repeat(52) }, /sandboxId/],
+        [
+          "sandbox_kill_process",
+          { sandboxId: "abc", processId: "../x" },
+          /"\.\.\/x" is not a detached process id/,
+        ],
+      ] as const
+    ) {
+      const r = await call(tool, args);
+      assert.equal(r.isError, true, tool);
+      assert.match(text(r), /Input validation error/, tool);
+      assert.match(text(r), message, tool);
+    }
+  } finally {
+    await mcp.close();
+  }
+});
+
 Deno.test("createSandboxMcpServer() refuses an invalid option before loading the kubeconfig", async () => {
   const { mcp, call, text } = await linked();
   try {
@@ -147,6 +175,7 @@ Deno.test("createSandboxMcpServer() refuses bad fences at once", () => {
     [{ allowImages: ["python:3.11-slim"], image: "node:22" }, /--image: node:22 is not on/],
     [{ maxMemory: "0" }, /--max-memory/],
     [{ maxSandboxes: 0 }, /--max-sandboxes/],
+    [{ namespace: "Bad_NS" }, /--namespace: "Bad_NS" is not a valid namespace/],
   ];
   for (const [options, message] of cases) {
     assert.throws(() => createSandboxMcpServer(options), message);
