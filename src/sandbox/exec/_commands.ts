@@ -10,13 +10,8 @@
 
 import { CommandTimeoutError, ExecError, InvalidOptionError } from "../../errors.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS } from "./_exec_in_pod.ts";
-import {
-  execWrapped,
-  PARTIAL_OUTPUT_BYTES,
-  PartialOutput,
-  pidFileName,
-  untilAborted,
-} from "./_exec_wrapped.ts";
+import { execWrapped, pidFileName } from "./_exec_wrapped.ts";
+import { CommandLimit } from "./_limit.ts";
 import {
   type ChannelResult,
   CommandChannel,
@@ -271,52 +266,21 @@ export class CommandRunner implements SandboxCommands {
       );
     }
 
-    const local = new AbortController();
-    let limit: "timeout" | "abort" | undefined;
-    const timer = setTimeout(() => {
-      limit = "timeout";
-      local.abort(new Error("timeout"));
-    }, timeoutSeconds * 1000);
-    const onAbort = () => {
-      limit ??= "abort";
-      local.abort(options.signal!.reason);
-    };
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
+    const limit = new CommandLimit(command[0], timeoutSeconds, options.signal);
     const started = performance.now();
-    const timedOut = (err: unknown, stdout: string, stderr: string) => {
-      const name = JSON.stringify(command[0]);
-      return new CommandTimeoutError(
-        limit === "timeout"
-          ? `command ${name} ran past its ${timeoutSeconds} s timeout and was killed`
-          : `command ${name} was aborted and killed`,
-        {
-          limit: limit ?? "timeout",
-          timeoutSeconds: limit === "timeout" ? timeoutSeconds : undefined,
-          stdout,
-          stderr,
-          cause: err,
-        },
-      );
-    };
     try {
       // The limits hold while the channel opens, too: the command is then never sent.
-      const channel = wantsChannel
-        ? await untilAborted(this.#channelFor(target), local.signal)
-        : undefined;
+      const channel = wantsChannel ? await limit.race(this.#channelFor(target)) : undefined;
       const result = channel
-        ? await this.#viaChannel(channel, command, stdin as Uint8Array | undefined, options, local)
+        ? await this.#viaChannel(channel, command, stdin as Uint8Array | undefined, options, limit)
         : await execWrapped(target, command, { ...options, stdin }, {
-          signal: local.signal,
-          limit: () => limit,
+          limit,
           pidFile,
           drain,
           step: isStep(options),
         });
-      if (limit && channel) {
-        const tail = (b: Uint8Array) => decoder.decode(b.subarray(-PARTIAL_OUTPUT_BYTES));
-        throw timedOut(undefined, tail(result.stdout), tail(result.stderr));
-      }
+      // A command the channel killed still answers; its output is the error's.
+      if (limit.hit && channel) throw limit.error(undefined, result.stdout, result.stderr);
       const durationMs = performance.now() - started;
       const oomKilled = result.exitCode === 137 && await this.#newOomKill(target);
       // Decoded on first read: reading a large binary file never pays for UTF-8 decoding.
@@ -335,12 +299,8 @@ export class CommandRunner implements SandboxCommands {
         oomKilled,
         durationMs,
       };
-    } catch (err) {
-      if (limit && err instanceof PartialOutput) throw timedOut(err.cause, err.stdout, err.stderr);
-      throw err;
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
+      limit.dispose();
     }
   }
 
@@ -350,9 +310,10 @@ export class CommandRunner implements SandboxCommands {
     command: string[],
     stdin: Uint8Array | undefined,
     options: ExecOptions,
-    local: AbortController,
+    limit: CommandLimit,
   ): Promise<ChannelResult> {
-    if (local.signal.aborted) throw new PartialOutput(local.signal.reason, "", "");
+    const stop = limit.signal;
+    if (stop.aborted) throw limit.error(stop.reason);
     const script = commandScript(command, {
       cwd: options.cwd,
       env: options.env,
@@ -364,26 +325,26 @@ export class CommandRunner implements SandboxCommands {
       options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
     );
     const onLimit = () => cmd.kill();
-    local.signal.addEventListener("abort", onLimit, { once: true });
-    if (local.signal.aborted) onLimit();
+    stop.addEventListener("abort", onLimit, { once: true });
+    if (stop.aborted) onLimit();
     try {
       const killed = Promise.withResolvers<never>();
       // A killed command answers at once; a channel that cannot answer fails within the bound.
       const bound = () =>
         setTimeout(
-          () => killed.reject(new PartialOutput(new Error("no answer after the kill"), "", "")),
+          () => killed.reject(limit.error(new Error("no answer after the kill"))),
           FOLLOW_UP_MS,
         );
       let timer: ReturnType<typeof setTimeout> | undefined;
-      if (local.signal.aborted) timer = bound();
-      else local.signal.addEventListener("abort", () => timer = bound(), { once: true });
+      if (stop.aborted) timer = bound();
+      else stop.addEventListener("abort", () => timer = bound(), { once: true });
       try {
         return await Promise.race([cmd.result, killed.promise]);
       } finally {
         clearTimeout(timer);
       }
     } finally {
-      local.signal.removeEventListener("abort", onLimit);
+      stop.removeEventListener("abort", onLimit);
     }
   }
 

@@ -28,7 +28,6 @@ export interface ExecTarget {
   podName: string;
 }
 
-const decoder = new TextDecoder();
 /** Bound of the requests that clean up after a command (kill its tree, read the OOM count). */
 export const FOLLOW_UP_MS = 10_000;
 
@@ -99,8 +98,8 @@ export class Tail {
       this.#size -= this.#chunks.shift()!.length;
     }
   }
-  text(): string {
+  bytes(): Uint8Array {
     const out = concatBytes(this.#chunks, this.#size);
-    return decoder.decode(out.subarray(Math.max(0, out.length - this.limit)));
+    return out.subarray(Math.max(0, out.length - this.limit));
   }
 }

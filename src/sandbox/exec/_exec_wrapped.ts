@@ -9,6 +9,7 @@ import type { ExecSessionResult } from "../../client/exec.ts";
 import { ExecError, InvalidOptionError } from "../../errors.ts";
 import { exportLines, type StepRun, stepRunner, writePrivateFile } from "./_private_file.ts";
 import { execInPod, type ExecTarget, FOLLOW_UP_MS, Tail } from "./_exec_in_pod.ts";
+import { type CommandLimit, PARTIAL_OUTPUT_BYTES } from "./_limit.ts";
 import {
   KILL_TREE,
   RUN_STEP_WITH_PIDFILE,
@@ -28,13 +29,10 @@ export interface WrappedOptions {
   onStderr?: (chunk: Uint8Array) => unknown;
 }
 
-/** Output kept for the error of a command that timed out. */
-export const PARTIAL_OUTPUT_BYTES = 64 * 1024;
-
 /**
  * Runs `command` in the target's container under a shell that writes its PID to `how.pidFile`.
- * When `how.limit()` says a limit hit, or the connection was lost, the tree is killed; a limit
- * then rejects with {@linkcode PartialOutput}. With `how.drain`, input the command leaves unread
+ * When `how.limit` hits, or the connection was lost, the tree is killed; a limit then rejects with
+ * the limit's own error, which carries the tail of the output. With `how.drain`, input the command leaves unread
  * is read and dropped once it exits (see `RUN_WITH_PIDFILE_DRAIN`).
  */
 export async function execWrapped(
@@ -42,15 +40,15 @@ export async function execWrapped(
   command: string[],
   options: WrappedOptions,
   how: {
-    signal: AbortSignal;
-    limit: () => "timeout" | "abort" | undefined;
+    limit: CommandLimit;
     pidFile: string;
     drain: boolean;
     /** One of the library's own steps: no late-bound env, a fixed `PATH` (see ./_step.ts). */
     step?: boolean;
   },
 ): Promise<ExecSessionResult> {
-  const { signal, limit, pidFile } = how;
+  const { limit, pidFile } = how;
+  const signal = limit.signal;
   let argv = command;
   if (options.env && Object.keys(options.env).length) {
     argv = await withEnv(
@@ -88,12 +86,12 @@ export async function execWrapped(
   } catch (err) {
     // A broken connection leaves the command running in the pod: stop it, so that a retry by
     // the caller does not run it twice. Closing the socket on a limit leaves it running too.
-    if (limit() || (err instanceof ExecError && err.reason === "ConnectionLost")) {
+    if (limit.hit || (err instanceof ExecError && err.reason === "ConnectionLost")) {
       await execInPod(target, ["/bin/sh", "-c", KILL_TREE, pidFile], {
         signal: AbortSignal.timeout(FOLLOW_UP_MS),
       }).catch(() => {});
     }
-    if (limit()) throw new PartialOutput(err, partialOut.text(), partialErr.text());
+    if (limit.hit) throw limit.error(err, partialOut.bytes(), partialErr.bytes());
     throw err;
   }
 }
@@ -144,22 +142,4 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** A fresh PID file path in the container's /tmp. */
 export function pidFileName(): string {
   return `/tmp/.orbiter-exec-${crypto.randomUUID()}.pid`;
-}
-
-/** A command stopped by its limit, and the output it had written by then. */
-export class PartialOutput extends Error {
-  constructor(cause: unknown, readonly stdout: string, readonly stderr: string) {
-    super("stopped by its limit", { cause });
-  }
-}
-
-/** `promise`, or a {@linkcode PartialOutput} as soon as `signal` aborts. */
-export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new PartialOutput(signal.reason, "", ""));
-  const aborted = Promise.withResolvers<never>();
-  const onAbort = () => aborted.reject(new PartialOutput(signal.reason, "", ""));
-  signal.addEventListener("abort", onAbort, { once: true });
-  return Promise.race([promise, aborted.promise]).finally(() =>
-    signal.removeEventListener("abort", onAbort)
-  );
 }
