@@ -8,6 +8,7 @@
 
 import { concatBytes } from "../../_internal/bytes.ts";
 import { ExecError } from "../../errors.ts";
+import { CHANNEL_HELLO } from "./_channel_program.ts";
 
 /** What a command run through the channel produced. */
 export interface ChannelResult {
@@ -22,8 +23,8 @@ export interface ChannelResult {
 }
 
 const encoder = new TextEncoder();
-/** The greeting's start: the program's protocol version, then its PID. */
-const HELLO = "orbiter-channel 3 ";
+/** The greeting's start (the program's name and protocol version), then its PID. */
+const HELLO = `${CHANNEL_HELLO} `;
 /** Longest header line the parser accepts, so a broken stream cannot grow a line forever. */
 const MAX_HEADER_BYTES = 256;
 

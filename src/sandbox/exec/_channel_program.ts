@@ -8,6 +8,12 @@
 import { KILL_TREE, SAFE_PATH } from "./_scripts.ts";
 
 /**
+ * The program's greeting, before its PID: its name and protocol version. The parser
+ * (./_channel_frames.ts) takes only this greeting as the start of a stream.
+ */
+export const CHANNEL_HELLO = "orbiter-channel 3";
+
+/**
  * `sh -c CHANNEL _ DIR FALLBACK_DIR`: the command channel's program, one per sandbox, fed through
  * one exec session. Its files live in DIR (in the memory-backed volume), or FALLBACK_DIR where
  * DIR cannot be made. Its first input line is a key (random, from the client); it prints
@@ -105,7 +111,7 @@ exec 3<>"$d/done" 4<&0 0</dev/null
   echo "0 exit 0" >&3
 ) <&4 >/dev/null 2>&1 &
 exec 4<&-
-printf 'orbiter-channel 3 %s\\n' "$$"
+printf '${CHANNEL_HELLO} %s\\n' "$$"
 old= n=0
 while read -r id code max <&3; do
   [ "$code" = exit ] && break
