@@ -16,7 +16,7 @@ import {
   CommandRunner,
   type ExecOptions,
   type ExecResult,
-  type ExecTarget,
+  type PodTarget,
   type SandboxCommands,
   type ShOptions,
 } from "./exec/mod.ts";
@@ -791,7 +791,7 @@ export class KubernetesSandbox {
   }
 
   /** Where commands run; throws unless the sandbox is running. */
-  #execTarget(what = "exec"): ExecTarget {
+  #execTarget(what = "exec"): PodTarget {
     if (this.#status !== "running") {
       throw new SandboxError(
         `${what}() needs a running sandbox; ${this.sandboxId} is ${this.#status}`,

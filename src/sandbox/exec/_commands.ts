@@ -9,7 +9,7 @@
  */
 
 import { CommandTimeoutError, ExecError, InvalidOptionError } from "../../errors.ts";
-import { execInPod, type ExecTarget, FOLLOW_UP_MS } from "./_exec_in_pod.ts";
+import { execInPod, FOLLOW_UP_MS, type PodTarget } from "./_exec_in_pod.ts";
 import { execWrapped, pidFileName } from "./_exec_wrapped.ts";
 import { CommandLimit } from "./_limit.ts";
 import {
@@ -165,7 +165,7 @@ const DEFAULT_MAX_OUTPUT_BYTES = 16 << 20;
  * opened, takes an exec session of its own.
  */
 export class CommandRunner implements SandboxCommands {
-  readonly #target: () => ExecTarget;
+  readonly #target: () => PodTarget;
   readonly #defaultTimeout: number;
   /** The container's OOM-kill count as last read, to tell a new OOM kill from an old one. */
   #oomKills = 0;
@@ -174,7 +174,7 @@ export class CommandRunner implements SandboxCommands {
   /** Aborts the channel's opening while it is in flight. */
   #opening: AbortController | undefined;
 
-  constructor(target: () => ExecTarget, defaultTimeout: number, channel = true) {
+  constructor(target: () => PodTarget, defaultTimeout: number, channel = true) {
     this.#target = target;
     this.#defaultTimeout = defaultTimeout;
     this.#channelEnabled = channel;
@@ -242,7 +242,7 @@ export class CommandRunner implements SandboxCommands {
   }
 
   async #run(
-    target: ExecTarget,
+    target: PodTarget,
     command: string[],
     options: ExecOptions,
     pidFile: string,
@@ -352,7 +352,7 @@ export class CommandRunner implements SandboxCommands {
    * The open channel, opening one when there is none or the last one broke; `undefined` when it
    * cannot be opened (the command then takes an exec session of its own).
    */
-  #channelFor(target: ExecTarget): Promise<CommandChannel | undefined> {
+  #channelFor(target: PodTarget): Promise<CommandChannel | undefined> {
     const current = this.#channel;
     if (current) {
       return current.then((ch) => {
@@ -399,7 +399,7 @@ export class CommandRunner implements SandboxCommands {
    * Whether the container's memory cgroup counted an OOM kill since the last look: what tells
    * a command killed for the memory limit from one that got SIGKILL otherwise. Best effort.
    */
-  async #newOomKill(target: ExecTarget): Promise<boolean> {
+  async #newOomKill(target: PodTarget): Promise<boolean> {
     try {
       const r = await execInPod(target, ["/bin/sh", "-c", OOM_KILLS], {
         signal: AbortSignal.timeout(FOLLOW_UP_MS),

@@ -18,8 +18,8 @@ import { corePath } from "../../client/resources.ts";
 import { ExecError, KubernetesApiError } from "../../errors.ts";
 import { CONTAINER_NAME } from "../../_internal/names.ts";
 
-/** The container a command runs in. */
-export interface ExecTarget {
+/** A sandbox's pod: all the features get of the sandbox to reach it (exec, port-forward). */
+export interface PodTarget {
   /** The client to the pod's cluster. */
   client: KubeClient;
   /** The pod's namespace. */
@@ -37,7 +37,7 @@ export const FOLLOW_UP_MS = 10_000;
  * @throws {ExecError} the session failed; a refused handshake says why (`reason: "Refused"`).
  */
 export async function execInPod(
-  target: ExecTarget,
+  target: PodTarget,
   argv: string[],
   options: ExecSessionOptions & { stdin?: string | Uint8Array | ReadableStream<Uint8Array> } = {},
 ): Promise<ExecSessionResult> {

@@ -8,7 +8,7 @@
 import type { ExecSessionResult } from "../../client/exec.ts";
 import { ExecError, InvalidOptionError } from "../../errors.ts";
 import { exportLines, type StepRun, stepRunner, writePrivateFile } from "./_private_file.ts";
-import { execInPod, type ExecTarget, FOLLOW_UP_MS, Tail } from "./_exec_in_pod.ts";
+import { execInPod, FOLLOW_UP_MS, type PodTarget, Tail } from "./_exec_in_pod.ts";
 import { type CommandLimit, PARTIAL_OUTPUT_BYTES } from "./_limit.ts";
 import {
   KILL_TREE,
@@ -36,7 +36,7 @@ export interface WrappedOptions {
  * is read and dropped once it exits (see `RUN_WITH_PIDFILE_DRAIN`).
  */
 export async function execWrapped(
-  target: ExecTarget,
+  target: PodTarget,
   command: string[],
   options: WrappedOptions,
   how: {

@@ -11,7 +11,7 @@ import { ExecError } from "../../errors.ts";
 import { PRIVATE_DIR } from "../../_internal/names.ts";
 import { shellQuote } from "../../_internal/shell.ts";
 import { SAFE_PATH } from "./_scripts.ts";
-import { execInPod, type ExecTarget } from "./_exec_in_pod.ts";
+import { execInPod, type PodTarget } from "./_exec_in_pod.ts";
 
 /** Runs `argv` in the sandbox with `stdin`, as one of the library's own steps. */
 export type StepRun = (
@@ -20,7 +20,7 @@ export type StepRun = (
 ) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
 /** A {@linkcode StepRun} with an exec session of its own in `target` (no channel needed). */
-export function stepRunner(target: ExecTarget, signal?: AbortSignal): StepRun {
+export function stepRunner(target: PodTarget, signal?: AbortSignal): StepRun {
   return async (argv, stdin) => {
     const r = await execInPod(target, argv, { stdin, signal });
     const text = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -17,7 +17,7 @@ export {
   type ShOptions,
   type StartedCommand,
 } from "./_commands.ts";
-export { execInPod, type ExecTarget } from "./_exec_in_pod.ts";
+export { execInPod, type PodTarget } from "./_exec_in_pod.ts";
 export { withEnv } from "./_exec_wrapped.ts";
 export { OutputStream } from "./_output_stream.ts";
 export { KILL_TREE, READ_ENV, RUN_SOURCE, STEP_PRELUDE } from "./_scripts.ts";

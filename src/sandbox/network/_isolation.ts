@@ -25,7 +25,7 @@
 import type { KubeClient } from "../../client/client.ts";
 import { IsolationError } from "../../errors.ts";
 import { corePath, type Pod, type Service } from "../../client/resources.ts";
-import { execInPod, type ExecTarget, STEP_PRELUDE } from "../exec/mod.ts";
+import { execInPod, type PodTarget, STEP_PRELUDE } from "../exec/mod.ts";
 import {
   INTERNAL_CIDRS_V4,
   type PolicyRules,
@@ -245,7 +245,7 @@ export function exposedAddresses(
  * fails or lies about its format is `"unknown"`. Rejects only when aborted.
  */
 export async function checkIsolation(
-  target: ExecTarget,
+  target: PodTarget,
   pod: Pod,
   service: Service | undefined,
   options: {

@@ -22,7 +22,7 @@ import {
   portForwardConnection,
   portForwardQuery,
 } from "../../client/portforward.ts";
-import type { ExecTarget } from "../exec/mod.ts";
+import type { PodTarget } from "../exec/mod.ts";
 import { requestBody } from "./_http1.ts";
 import { FetchPool } from "./_fetch_pool.ts";
 import { validateTimeout } from "../../_internal/validate.ts";
@@ -129,12 +129,12 @@ export interface SandboxPorts {
 
 /** {@linkcode SandboxPorts} of one sandbox. */
 export class PortAccess implements SandboxPorts {
-  readonly #target: () => ExecTarget;
+  readonly #target: () => PodTarget;
   readonly #timeout: number;
   readonly #forwards = new Set<PortForward>();
   readonly #pool = new FetchPool();
 
-  constructor(target: () => ExecTarget, timeoutSeconds: number) {
+  constructor(target: () => PodTarget, timeoutSeconds: number) {
     this.#target = target;
     this.#timeout = timeoutSeconds;
   }
@@ -343,7 +343,7 @@ export class PortAccess implements SandboxPorts {
   }
 
   async #connect(
-    target: ExecTarget,
+    target: PodTarget,
     port: number,
     signal?: AbortSignal,
   ): Promise<PortForwardConnection> {

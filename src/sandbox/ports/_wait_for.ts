@@ -11,7 +11,7 @@
 import { ExecError, PortForwardError } from "../../errors.ts";
 import { checkPort } from "../../client/portforward.ts";
 import { validateTimeout } from "../../_internal/validate.ts";
-import { execInPod, type ExecTarget } from "../exec/mod.ts";
+import { execInPod, type PodTarget } from "../exec/mod.ts";
 
 /** Options of {@linkcode SandboxPorts.waitFor}. */
 export interface WaitForPortOptions {
@@ -46,7 +46,7 @@ exit ${NOT_LISTENING_EXIT}`;
  * @throws {PortForwardError} reason `Timeout`: nothing listened within the timeout.
  */
 export async function waitForPort(
-  target: ExecTarget,
+  target: PodTarget,
   port: number,
   timeoutSeconds: number,
   signal?: AbortSignal,
