@@ -225,16 +225,17 @@ export class KubernetesSandbox {
       get isolation() {
         return sb.#isolation?.status ?? "unknown";
       },
-      checkIsolation: (o) => this.#checkIsolation(o),
-      setEgress: (policy, o = {}) =>
-        this.#setPolicy(
+      // Async, so that a bad argument or a stopped sandbox rejects rather than throws.
+      checkIsolation: async (o) => await this.#checkIsolation(o),
+      setEgress: async (policy, o = {}) =>
+        await this.#setPolicy(
           "setEgress",
           "egress",
           egressRules(policy, this.sandboxId, this.#spec.clusterCidrs, "policy"),
           o.signal,
         ),
-      setIngress: (policy, o = {}) =>
-        this.#setPolicy(
+      setIngress: async (policy, o = {}) =>
+        await this.#setPolicy(
           "setIngress",
           "ingress",
           ingressRules(policy, this.sandboxId, "policy"),

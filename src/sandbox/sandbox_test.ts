@@ -83,3 +83,34 @@ Deno.test("secrets: names are checked at construction, and no value shows in des
     assert.ok(!shown.includes("s3cr3t-value"), shown);
   }
 });
+
+Deno.test("every asynchronous member of the groups rejects, never throws, on a sandbox not started or a bad argument", async () => {
+  const sb = new KubernetesSandbox({ sandboxId: "groups" });
+  const calls: [string, () => Promise<unknown>][] = [
+    ["commands.run", () => sb.commands.run(["true"])],
+    ["commands.sh", () => sb.commands.sh("")],
+    ["exec", () => sb.exec([])],
+    ["files.read", () => sb.files.read("x")],
+    ["files.write", () => sb.files.write("", "x")],
+    ["processes.spawn", () => sb.processes.spawn(["true"])],
+    ["processes.spawn detached", () => sb.processes.spawn(["true"], { detached: true })],
+    ["processes.list", () => sb.processes.list()],
+    ["ports.fetch", () => sb.ports.fetch(0, "/")],
+    ["ports.forward", () => sb.ports.forward(8000)],
+    ["ports.waitFor", () => sb.ports.waitFor(8000)],
+    ["network.checkIsolation", () => sb.network.checkIsolation()],
+    ["network.setEgress", () => sb.network.setEgress({ allow: [{ cidr: "nope" }] })],
+    ["network.setIngress", () => sb.network.setIngress("none")],
+  ];
+  for (const [name, call] of calls) {
+    let promise: Promise<unknown> | undefined;
+    try {
+      promise = call();
+    } catch (err) {
+      assert.fail(`${name} threw instead of rejecting: ${err}`);
+    }
+    const err = await promise.then(() => undefined, (e) => e);
+    assert.ok(err instanceof SandboxError || err instanceof InvalidOptionError, `${name}: ${err}`);
+  }
+  assert.equal(sb.network.isolation, "unknown");
+});

@@ -332,8 +332,8 @@ export class PortAccess implements SandboxPorts {
   }
 
   /** Closes every forward and kept connection (the sandbox is going away). */
-  waitFor(port: number, options: WaitForPortOptions = {}): Promise<void> {
-    return waitForPort(this.#target(), port, options.timeout ?? this.#timeout, options.signal);
+  async waitFor(port: number, options: WaitForPortOptions = {}): Promise<void> {
+    await waitForPort(this.#target(), port, options.timeout ?? this.#timeout, options.signal);
   }
 
   /** Closes every forward and kept-alive connection (the sandbox is let go of). */
