@@ -10,7 +10,7 @@
 
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import type { ClusterOptions, KubernetesSandboxOptions } from "../sandbox/options.ts";
-import type { SandboxInfo } from "../sandbox/cluster/mod.ts";
+import type { SandboxInfo } from "../../mod.ts";
 import { KubernetesSandbox } from "../sandbox/sandbox.ts";
 import { validateDnsLabel, validateSandboxId } from "../_internal/validate.ts";
 import { capResources, checkImage, type Fences, type SandboxBudget } from "./_fences.ts";
