@@ -227,12 +227,12 @@ async function runStreamed(
   };
   try {
     const [result] = await Promise.all([
-      p.status,
+      p.wait(),
       copy(p.stdout, ctx.io.stdout),
       copy(p.stderr, ctx.io.stderr, marker),
       // Until the marker, or the end of the session (a killed wrapper prints no marker).
       run.input && marker
-        ? pipeUntil(run.input, p.stdin, Promise.race([marker.seen, p.status]))
+        ? pipeUntil(run.input, p.stdin, Promise.race([marker.seen, p.wait()]))
         : undefined,
     ]);
     if (result.oomKilled) {

@@ -17,7 +17,7 @@ async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
 }
 
 Deno.test({
-  name: "spawn(): stdout and stderr stream, stdin pipes through, status is the ExecResult",
+  name: "spawn(): stdout and stderr stream, stdin pipes through, wait() is the ExecResult",
   ignore,
   async fn() {
     await withSandbox({}, async (sb) => {
@@ -36,7 +36,8 @@ Deno.test({
       ]);
       assert.equal(out, "HELLO STREAMS\n");
       assert.equal(err, "oops\n");
-      const status = await p.status;
+      const status = await p.wait();
+      assert.equal(p.status, p.wait()); // the deprecated name is the same promise
       assert.equal(status.exitCode, 3);
       assert.equal(status.stdout, "");
       assert.equal(status.truncated, false);
@@ -46,7 +47,7 @@ Deno.test({
       assert.throws(() => q.stdin, TypeError);
       assert.throws(() => q.stderr, TypeError);
       assert.equal(await collect(q.stdout), "");
-      assert.equal((await q.status).exitCode, 0);
+      assert.equal((await q.wait()).exitCode, 0);
     });
   },
 });
@@ -101,14 +102,14 @@ Deno.test({
       const counted = await sb.spawn(["sleep", "299"]);
       assert.equal(await poll(() => countProcesses(sb, ["sleep", "299"]), (n) => n === 1), 1);
       await counted.kill("SIGKILL");
-      assert.equal((await counted.status).exitCode, 137);
+      assert.equal((await counted.wait()).exitCode, 137);
 
       // A kill right after spawn is retried until the wrapper has written its PID; whether or not
       // the background child had started by then, nothing of the tree is left.
       const p = await sb.spawn(["/bin/sh", "-c", "sleep 300 & wait"]);
       await p.kill();
       // (A child left alive would hold the output open, and the status with it.)
-      assert.equal((await within(p.status, 10_000, "the status")).exitCode, 143); // 128 + SIGTERM
+      assert.equal((await within(p.wait(), 10_000, "the status")).exitCode, 143); // 128 + SIGTERM
       assert.equal(await countProcesses(sb, ["sleep", "300"]), 0);
 
       // A child that certainly runs (its PID is written only once it has started) dies with
@@ -133,7 +134,7 @@ Deno.test({
         "",
         "the child is gone (or a zombie) after the kill",
       );
-      assert.equal((await within(q.status, 10_000, "the status")).exitCode, 143);
+      assert.equal((await within(q.wait(), 10_000, "the status")).exitCode, 143);
       assert.equal(await countProcesses(sb, ["sleep", "301"]), 0);
 
       {
@@ -176,7 +177,7 @@ Deno.test({
       let total = 0;
       for await (const chunk of p.stdout) total += chunk.length;
       assert.equal(total, 64 << 20);
-      assert.equal((await p.status).exitCode, 0);
+      assert.equal((await p.wait()).exitCode, 0);
       assert.equal(await progress(), 1024);
     });
   },
@@ -201,7 +202,7 @@ Deno.test({
       }
       const seconds = (performance.now() - started) / 1000;
       assert.equal(total, 1 << 30);
-      assert.equal((await p.status).exitCode, 0);
+      assert.equal((await p.wait()).exitCode, 0);
       const grew = (peak - before) / (1 << 20);
       console.log(
         `1 GiB in ${seconds.toFixed(1)} s (${(1024 / seconds).toFixed(0)} MiB/s), ` +
