@@ -32,13 +32,8 @@ off_marker="$state/netpol-off"
 log() { [ -n "${ORBITER_NETWORK_QUIET:-}" ] || printf '[cluster network %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[cluster network] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# A recorded PID counts only while it is alive and still one of ours (guards PID reuse).
-pid_ok() {
-  local f="$pids/$1.pid" pid
-  [ -s "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state/"
-}
+# shellcheck source=cluster/_lib.sh
+. "$here/_lib.sh"
 
 lock() {
   [ -n "${ORBITER_CLUSTER_LOCKED:-}" ] && return 0

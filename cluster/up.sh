@@ -40,13 +40,8 @@ t0=$(date +%s)
 log() { printf '[cluster up %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[cluster up] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# A recorded PID counts only while it is alive and still one of ours (guards PID reuse).
-pid_ok() {
-  local f="$pids/$1.pid" pid
-  [ -s "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state/"
-}
+# shellcheck source=cluster/_lib.sh
+. "$here/_lib.sh"
 
 kc() { "$state/bin/kubectl" --kubeconfig "$state/kubeconfig" --request-timeout=10s "$@"; }
 # node_usable NODE: Ready, and no longer carrying the not-ready taint.
