@@ -8,9 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { startHttpServer } from "./_mcp_http.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 const SUITE = "npm:@modelcontextprotocol/conformance@0.1.16";
 
 /** Scenarios a server with only tools must pass. */
@@ -67,53 +66,6 @@ async function suite(args: string[]): Promise<{ code: number; out: string }> {
   return { code: r.code, out: text.decode(r.stdout) + text.decode(r.stderr) };
 }
 
-/** Starts the server on a free loopback port; resolves with its URL once it listens. */
-async function startServer() {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "src/mcp/mod.ts",
-      "--kubeconfig",
-      "/nonexistent/kubeconfig",
-      "--http",
-      "127.0.0.1:0",
-    ],
-    cwd: root,
-    env: { NO_COLOR: "1", ORBITER_MCP_TOKEN: "" },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let err = "";
-  let url: string | undefined;
-  const deadline = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  while (url === undefined) {
-    const { done, value } = await lines.read();
-    if (done) break;
-    err += value;
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(err)?.[1];
-  }
-  clearTimeout(deadline);
-  assert.ok(url, `the server did not start:\n${err}`);
-  // Keep draining stderr so that the server never blocks on a full pipe.
-  const drained = (async () => {
-    while (!(await lines.read()).done) { /* discard */ }
-  })();
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      await drained;
-      return status;
-    },
-  };
-}
-
 Deno.test({
   name: "the MCP server passes every conformance scenario that applies to a server with only tools",
   sanitizeResources: false,
@@ -128,7 +80,7 @@ Deno.test({
     assert.deepEqual(unclassified, [], "scenarios to classify as applicable or not");
     for (const s of APPLICABLE) assert.ok(scenarios.includes(s), `the suite still has ${s}`);
 
-    const server = await startServer();
+    const server = await startHttpServer({ kubeconfig: "/nonexistent/kubeconfig", token: "" });
     const failures: string[] = [];
     const started = performance.now();
     try {

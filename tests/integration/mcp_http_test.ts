@@ -8,11 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { KubernetesSandbox } from "../../mod.ts";
+import { type HttpServer, startHttpServer } from "./_mcp_http.ts";
 import type { KubeClient } from "../../src/client/client.ts";
 import {
   e2eNamespace,
@@ -24,7 +24,6 @@ import {
 } from "./_cluster.ts";
 
 const ignore = skipUnlessCluster();
-const root = fileURLToPath(new URL("../../", import.meta.url));
 const SESSION_LABEL = "orbiter.dev/mcp-session";
 const TOKEN = "e2e-http-token-" + crypto.randomUUID();
 
@@ -34,62 +33,7 @@ interface Progress {
   message?: string;
 }
 
-/** The server in a subprocess, listening on a free loopback port. */
-async function startServer(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      "src/mcp/mod.ts",
-      "--kubeconfig",
-      tokenKubeconfig!,
-      "--namespace",
-      e2eNamespace,
-      "--http",
-      "127.0.0.1:0",
-      ...args,
-    ],
-    cwd: root,
-    env: { NO_PROXY: "127.0.0.1,localhost", NO_COLOR: "1", ORBITER_MCP_TOKEN: TOKEN },
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let err = "";
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  const drained = (async () => {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      err += value;
-    }
-  })();
-  const deadline = Date.now() + 30_000;
-  let url: string | undefined;
-  while (!(url = /listening on (\S+\/mcp)/.exec(err)?.[1])) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`the server did not start:\n${err}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url,
-    stderr: () => err,
-    async stop(): Promise<Deno.CommandStatus> {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      const status = await child.status;
-      await drained;
-      return status;
-    },
-  };
-}
-
-type Server = Awaited<ReturnType<typeof startServer>>;
+type Server = HttpServer;
 
 async function connect(url: string, token: string | undefined = TOKEN) {
   const transport = new StreamableHTTPClientTransport(new URL(url), {
@@ -122,7 +66,12 @@ async function withServer(
   fn: (server: Server, kube: KubeClient, sessions: string[]) => Promise<void>,
 ) {
   await withClient("token", async (kube) => {
-    const server = await startServer(args);
+    const server = await startHttpServer({
+      kubeconfig: tokenKubeconfig!,
+      namespace: e2eNamespace,
+      token: TOKEN,
+      args,
+    });
     const sessions: string[] = [];
     try {
       await fn(server, kube, sessions);
