@@ -25,9 +25,8 @@ import {
 import { KubeClient } from "../src/client/mod.ts";
 import { EXEC_PROTOCOLS, execQuery, runExecSession } from "../src/client/exec.ts";
 import type { Service } from "../src/client/resources.ts";
-import { buildPod, buildService } from "../src/sandbox/cluster/mod.ts";
+import { buildPod, buildService, resolveSandboxSpec } from "../src/sandbox/cluster/mod.ts";
 import { CONTAINER_NAME } from "../src/_internal/names.ts";
-import { resolveSandboxSpec } from "../src/sandbox/cluster/mod.ts";
 import {
   controlPlanePids,
   cpuSeconds,

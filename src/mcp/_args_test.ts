@@ -27,6 +27,18 @@ const NO_FLAGS = {
   sessionIdleSeconds: undefined,
 };
 
+/** Asserts that each argument list is refused with an InvalidOptionError naming `option`. */
+function refusedWith(cases: [string[], string, RegExp][]): void {
+  for (const [args, option, message] of cases) {
+    assert.throws(() => parseMcpArgs(args), (err: unknown) => {
+      assert.ok(err instanceof InvalidOptionError, String(err));
+      assert.equal(err.option, option);
+      assert.match(err.message, message);
+      return true;
+    }, args.join(" "));
+  }
+}
+
 Deno.test("parseMcpArgs() with no flags leaves the cluster and the fences to the library's rules", () => {
   assert.deepEqual(parseMcpArgs([]), NO_FLAGS);
 });
@@ -90,14 +102,7 @@ Deno.test("parseMcpArgs() refuses a bad fence or listener value, naming the flag
       /"0" is not a positive duration/,
     ],
   ];
-  for (const [args, option, message] of cases) {
-    assert.throws(() => parseMcpArgs(args), (err: unknown) => {
-      assert.ok(err instanceof InvalidOptionError, String(err));
-      assert.equal(err.option, option);
-      assert.match(err.message, message);
-      return true;
-    }, args.join(" "));
-  }
+  refusedWith(cases);
 });
 
 Deno.test("parseMcpArgs() takes `--flag value` and `--flag=value` alike", () => {
@@ -167,14 +172,7 @@ Deno.test("parseMcpArgs() refuses unknown flags, stray arguments, missing and re
     [["--max-sandboxes", "-3"], "--max-sandboxes", /whole number/],
     [["--token=abc"], "--token", /unknown flag/],
   ];
-  for (const [args, option, message] of cases) {
-    assert.throws(() => parseMcpArgs(args), (err: unknown) => {
-      assert.ok(err instanceof InvalidOptionError, String(err));
-      assert.equal(err.option, option);
-      assert.match(err.message, message);
-      return true;
-    }, args.join(" "));
-  }
+  refusedWith(cases);
 });
 
 Deno.test("parseMcpArgs() never echoes the value of an unknown flag", () => {
