@@ -46,6 +46,48 @@ async function connect(url: string, token: string | undefined = TOKEN) {
   return { client, transport, sessionId };
 }
 
+/**
+ * A client in a process of its own (./_mcp_idle_child.ts) that has created a sandbox; `kill()`
+ * ends the process, so that its connections close as a vanished client's do.
+ */
+async function idleClient(url: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("./_mcp_idle_child.ts", import.meta.url).pathname,
+      url,
+      TOKEN,
+    ],
+    env: { NO_PROXY: "127.0.0.1,localhost", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { done, value } = await lines.read();
+    if (done) break;
+    out += value;
+  }
+  const kill = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await lines.cancel().catch(() => {});
+  };
+  let sessionId: string;
+  try {
+    sessionId = (JSON.parse(out) as { sessionId: string }).sessionId;
+  } catch {
+    await kill();
+    throw new Error(`the idle client did not start: ${JSON.stringify(out)}`);
+  }
+  return { sessionId, kill };
+}
+
 async function call(
   client: Client,
   name: string,
@@ -168,15 +210,13 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withServer(["--session-idle-timeout", "2"], async (server, kube, sessions) => {
-      const idle = await connect(server.url);
+      const idle = await idleClient(server.url);
       const live = await connect(server.url);
       sessions.push(idle.sessionId, live.sessionId);
-      for (const s of [idle, live]) {
-        const r = await call(s.client, "sandbox_create", {});
-        assert.ok(!r.isError, text(r));
-      }
-      // The idle client goes away without DELETE (its stream closes).
-      await idle.client.close();
+      const r = await call(live.client, "sandbox_create", {});
+      assert.ok(!r.isError, text(r));
+      // The idle client goes away without DELETE: its process ends, and its streams with it.
+      await idle.kill();
       await eventually(
         async () => (await liveSessionPods(kube, idle.sessionId)).length === 0,
         "the idle session's sandbox is deleted",
