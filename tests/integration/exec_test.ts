@@ -81,6 +81,20 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "output written in many bursts is kept whole under maxOutputBytes, and cut only past it",
+        async () => {
+          // Each burst is one read of the pipe: the limit counts bytes, not reads.
+          const bursts = ["/bin/sh", "-c", "for i in 1 2 3 4 5 6; do echo $i; sleep 0.05; done"];
+          for (const commandChannel of [true, false]) {
+            const whole = await sb.exec(bursts, { maxOutputBytes: 200_000, commandChannel });
+            assert.deepEqual([whole.stdout, whole.truncated], ["1\n2\n3\n4\n5\n6\n", false]);
+            const cut = await sb.exec(bursts, { maxOutputBytes: 5, commandChannel });
+            assert.deepEqual([cut.stdout, cut.truncated], ["1\n2\n3", true]);
+          }
+        },
+      );
+
       await t.step("argv is literal: shell metacharacters are not interpreted", async () => {
         const args = ["$(echo pwned)", "a;b", "'q'", '"dq"', "`id`", "x y", "*", "ünï"];
         const r = await sb.exec(["printf", "%s\\n", ...args]);

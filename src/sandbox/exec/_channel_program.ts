@@ -27,7 +27,8 @@ export const CHANNEL_HELLO = "orbiter-channel 3";
  * The input is staged with mode 600 and removed as soon as the command has opened it. The
  * command's stdout and stderr go through pipes (both ends opened before the command runs) to
  * `dd`, which keeps at most MAX + 1 bytes of each and drains the rest: a command that prints
- * forever fills nothing. A background process that holds the output open gets 2 s, as an exec
+ * forever fills nothing. (`fullblock`, since without it dd counts reads, not bytes: output
+ * written in bursts was cut after a few of them, without `truncated`.) A background process that holds the output open gets 2 s, as an exec
  * gets from containerd; then the output is cut there.
  *
  * Each finished command is answered on stdout by one frame, `ID CODE OUT_LEN ERR_LEN TRUNCATED\n`,
@@ -73,9 +74,9 @@ exec 3<>"$d/done" 4<&0 0</dev/null
         mkfifo "$o.p" "$e.p"
         exec 5<>"$o.p" 6<>"$e.p" 7<"$o.p" 8<"$e.p"
         rm -f "$o.p" "$e.p"
-        { dd bs=65536 count=$lim iflag=count_bytes of="$o" 2>/dev/null || : > "$o.x"; exec cat > /dev/null; } <&7 5>&- 6>&- 7<&- 8<&- &
+        { dd bs=65536 count=$lim iflag=count_bytes,fullblock of="$o" 2>/dev/null || : > "$o.x"; exec cat > /dev/null; } <&7 5>&- 6>&- 7<&- 8<&- &
         lo=$!
-        { dd bs=65536 count=$lim iflag=count_bytes of="$e" 2>/dev/null || : > "$e.x"; exec cat > /dev/null; } <&8 5>&- 6>&- 7<&- 8<&- &
+        { dd bs=65536 count=$lim iflag=count_bytes,fullblock of="$e" 2>/dev/null || : > "$e.x"; exec cat > /dev/null; } <&8 5>&- 6>&- 7<&- 8<&- &
         le=$!
         (
           exec < "$i" >&5 2>&6 5>&- 6>&- 7<&- 8<&- 3>&- 4<&-
