@@ -35,7 +35,45 @@ export function denoStreams(): Omit<CliIo, "signal"> {
     },
     isTerminal: Deno.stdin.isTerminal(),
   };
-  return { stdin, stdout: output(Deno.stdout), stderr: output(Deno.stderr) };
+  return {
+    stdin,
+    stdout: output(Deno.stdout),
+    stderr: output(Deno.stderr),
+    terminal: stdin.isTerminal ? terminal() : undefined,
+  };
+}
+
+/**
+ * The controls of the terminal on stdin (see `CliIo.terminal`). Deno's raw mode leaves output
+ * processing on, so the terminal turns each LF the sandbox sends into CR LF; a program there that
+ * turned that off (to move down a line without returning the carriage) is then drawn wrong. With
+ * `--allow-run=stty`, `stty -opost` turns it off too, as `kubectl exec -it` does (no prompt is
+ * shown for the permission: without it, output processing stays on).
+ */
+function terminal(): NonNullable<CliIo["terminal"]> {
+  return {
+    setRaw(raw) {
+      Deno.stdin.setRaw(raw);
+      outputProcessing(!raw);
+    },
+    size() {
+      try {
+        const { columns, rows } = Deno.consoleSize();
+        return columns > 0 && rows > 0 ? { cols: columns, rows } : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    onResize(listener) {
+      try {
+        Deno.addSignalListener("SIGWINCH", listener);
+      } catch {
+        // No SIGWINCH on this platform: the size stays the one the terminal started with.
+        return () => {};
+      }
+      return () => Deno.removeSignalListener("SIGWINCH", listener);
+    },
+  };
 }
 
 /**
@@ -58,4 +96,19 @@ export function interruptSignal(): { signal: AbortSignal; dispose(): void } {
     signal: controller.signal,
     dispose: () => Deno.removeSignalListener("SIGINT", onInterrupt),
   };
+}
+
+/** `stty opost` or `-opost` on the terminal on stdin, when running `stty` is allowed. */
+function outputProcessing(on: boolean): void {
+  try {
+    if (Deno.permissions.querySync({ name: "run", command: "stty" }).state !== "granted") return;
+    new Deno.Command("stty", {
+      args: [on ? "opost" : "-opost"],
+      stdin: "inherit",
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+  } catch {
+    // No stty on this machine: output processing stays as raw mode left it.
+  }
 }

@@ -5,9 +5,14 @@
  * @module
  */
 
-import { CommandTimeoutError, type KubernetesSandbox, type ProcessInfo } from "../../mod.ts";
+import {
+  CommandTimeoutError,
+  type KubernetesSandbox,
+  type ProcessInfo,
+  type Terminal,
+} from "../../mod.ts";
 import { MarkerFilter, newMarker, pipeUntil, withExitMarker } from "./_streams.ts";
-import type { CliOutput } from "./io.ts";
+import type { CliIo, CliOutput } from "./io.ts";
 import {
   checkProcessId,
   checkSandboxId,
@@ -42,15 +47,74 @@ export async function exec(ctx: CommandContext): Promise<number> {
   return await withSandbox(ctx, id, (sb) => runStreamed(ctx, sb, run));
 }
 
-/** `shell ID`: an interactive shell without a TTY (the client has no TTY exec). */
+/**
+ * `shell ID`: an interactive shell. With stdin a terminal, a real one: a terminal in the
+ * sandbox, the local one in raw mode, its size followed. Otherwise the shell reads the input
+ * without a TTY (a script piped in).
+ */
 export async function shell(ctx: CommandContext): Promise<number> {
   const [id] = ctx.positionals("ID").map((i) => checkSandboxId(i, "shell"));
-  const run = streamedOptions(ctx, [ctx.flag("shell") ?? "/bin/sh", "-i"], SHELL_TIMEOUT_SECONDS);
-  run.input = ctx.io.stdin.readable;
-  if (ctx.io.stdin.isTerminal) {
-    ctx.info(`connected to sandbox ${id} without a TTY: exit or Ctrl-D leaves, Ctrl-C ends it`);
+  const chosen = ctx.flag("shell");
+  const terminal = ctx.io.stdin.isTerminal ? ctx.io.terminal : undefined;
+  if (!terminal) {
+    const run = streamedOptions(ctx, [chosen ?? "/bin/sh", "-i"], SHELL_TIMEOUT_SECONDS);
+    run.input = ctx.io.stdin.readable;
+    return await withSandbox(ctx, id, (sb) => runStreamed(ctx, sb, run));
   }
-  return await withSandbox(ctx, id, (sb) => runStreamed(ctx, sb, run));
+  const run = streamedOptions(ctx, [], SHELL_TIMEOUT_SECONDS);
+  return await withSandbox(ctx, id, async (sb) => {
+    const size = terminal.size();
+    const term = await sb.pty.create({
+      command: chosen === undefined ? undefined : [chosen, "-i"],
+      cols: size?.cols,
+      rows: size?.rows,
+      cwd: run.cwd,
+      env: run.env,
+      timeout: run.timeout,
+      signal: ctx.signal,
+    });
+    ctx.info(`connected to sandbox ${id}: exit or Ctrl-D leaves`);
+    return await attachTerminal(ctx.io, term);
+  });
+}
+
+/**
+ * Joins the local terminal to `term` until it ends: raw mode on (and off again, whatever
+ * happens), keystrokes sent as typed, output written as it comes, every window size change
+ * passed on. Resolves with the command's exit code.
+ */
+export async function attachTerminal(io: CliIo, term: Terminal): Promise<number> {
+  const local = io.terminal!;
+  const follow = () => {
+    const size = local.size();
+    if (size) term.resize(size).catch(() => {});
+  };
+  const stopFollowing = local.onResize(follow);
+  const keys = io.stdin.readable.getReader();
+  local.setRaw(true);
+  try {
+    // A size change between create() and onResize() would be lost: send the size once more.
+    follow();
+    const typing = (async () => {
+      while (true) {
+        const { done, value } = await keys.read();
+        if (done) return;
+        await term.write(value);
+      }
+    })();
+    // Once the terminal has ended, keys typed are not wanted (the write rejects).
+    typing.catch(() => {});
+    const showing = (async () => {
+      for await (const chunk of term.output) io.stdout.write(chunk);
+    })();
+    const [code] = await Promise.all([term.wait(), showing]);
+    return code;
+  } finally {
+    local.setRaw(false);
+    stopFollowing();
+    await keys.cancel().catch(() => {});
+    await term.kill();
+  }
 }
 
 /** `spawn ID -- COMMAND...`: starts it detached and prints its process id. */

@@ -34,6 +34,25 @@ export interface CliIo {
   /** Standard error: failures, and progress when it is a terminal. */
   stderr: CliOutput;
   /**
+   * The local terminal's controls, which `shell` needs to be a real terminal: raw mode, the
+   * window's size and its changes. Give it only when stdin is a terminal; without it `shell`
+   * runs without a TTY (as it does when stdin is not a terminal).
+   */
+  terminal?: {
+    /**
+     * Raw mode on or off: in raw mode every key is passed on as it is typed, unechoed, and keys
+     * such as Ctrl-C arrive as bytes instead of signals.
+     */
+    setRaw(raw: boolean): void;
+    /** The window's size in character cells, or `undefined` when it cannot be read. */
+    size(): { cols: number; rows: number } | undefined;
+    /**
+     * Calls `listener` whenever the window's size changes (SIGWINCH); returns the function that
+     * stops it.
+     */
+    onResize(listener: () => void): () => void;
+  };
+  /**
    * Aborting it is Ctrl-C: the operation in flight is aborted (a command in a sandbox is killed)
    * and the run ends with exit code 130. Default: the process's SIGINT.
    */

@@ -14,6 +14,7 @@ import { denoStreams, interruptSignal } from "./_deno_io.ts";
 import { cp, ls } from "./_files.ts";
 import { commandHelp, COMMANDS, GLOBAL_FLAGS, mainHelp, PROGRAM } from "./_help.ts";
 import { exec, kill, logs, ps, shell, spawn } from "./_processes.ts";
+import { top } from "./_top.ts";
 import { create, list, reap, remove } from "./_sandboxes.ts";
 import type { CliIo } from "./io.ts";
 
@@ -33,6 +34,7 @@ const HANDLERS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   list,
   reap,
   delete: remove,
+  top,
 };
 /** Commands whose arguments after `--` are a command to run, not more positionals. */
 const TAKES_COMMAND = new Set(["exec", "spawn"]);
@@ -57,6 +59,9 @@ const encoder = new TextEncoder();
  */
 export async function main(args: string[], io: Partial<CliIo> = {}): Promise<number> {
   const streams = { ...denoStreams(), ...io };
+  // The process's own terminal controls belong to the process's own stdin: an embedder that
+  // gives its own stdin gives its own controls too, or none.
+  if (io.stdin && !io.terminal) streams.terminal = undefined;
   const interrupt = io.signal ? undefined : interruptSignal();
   const signal = io.signal ?? interrupt!.signal;
   let command: string | undefined;

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { type CliOutput, main, VERSION } from "./mod.ts";
 import { COMMANDS } from "./_help.ts";
+import { attachTerminal } from "./_processes.ts";
+import type { Terminal, TerminalSize } from "../../mod.ts";
 
 /** Runs the CLI in-process; the kubeconfig does not exist, so any attempt to load it fails (1). */
 async function run(
@@ -50,7 +52,7 @@ Deno.test("--help, help and COMMAND --help print complete help on stdout", async
     }
   }
   assert.match((await run(["create", "--help"])).stdout, /activeDeadlineSeconds/);
-  assert.match((await run(["shell", "--help"])).stdout, /no TTY exec/);
+  assert.match((await run(["shell", "--help"])).stdout, /under a terminal \(a TTY exec\)/);
   // The permission a download needs, where a user of cp looks.
   assert.match((await run(["cp", "--help"])).stdout, /to a local path needs --allow-write/);
   assert.match(top.stdout, /cp out of a sandbox to a local path:\s+--allow-write/);
@@ -188,4 +190,123 @@ Deno.test("no kubeconfig anywhere: the message names --kubeconfig, --context and
   assert.match(r.stderr, /^orbiter-sandbox: no kubeconfig found \(\/nonexistent\/a not found/);
   assert.match(r.stderr, /--kubeconfig PATH .*--context NAME.*set KUBECONFIG\n$/s);
   assert.doesNotMatch(r.stderr, /`content`/);
+});
+
+/** A terminal double: records what the CLI sends, plays output, ends with `code` or `error`. */
+function fakeTerminal() {
+  const written: string[] = [];
+  const sizes: TerminalSize[] = [];
+  let kills = 0;
+  let output!: ReadableStreamDefaultController<Uint8Array>;
+  const ended = Promise.withResolvers<number>();
+  ended.promise.catch(() => {});
+  const term: Terminal = {
+    output: new ReadableStream({ start: (c) => void (output = c) }),
+    size: { cols: 80, rows: 24 },
+    write: (data) => {
+      written.push(typeof data === "string" ? data : new TextDecoder().decode(data));
+      return Promise.resolve();
+    },
+    resize: (size) => {
+      sizes.push(size);
+      return Promise.resolve();
+    },
+    wait: () => ended.promise,
+    kill: () => {
+      kills++;
+      return Promise.resolve();
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  return {
+    term,
+    written,
+    sizes,
+    kills: () => kills,
+    show: (text: string) => output.enqueue(new TextEncoder().encode(text)),
+    exit(code: number) {
+      output.close();
+      ended.resolve(code);
+    },
+    fail(error: Error) {
+      output.error(error);
+      ended.reject(error);
+    },
+  };
+}
+
+/** A local terminal double for `CliIo.terminal`, with keys typed through `type()`. */
+function fakeLocal() {
+  const raw: boolean[] = [];
+  let size = { cols: 100, rows: 30 };
+  let listener: (() => void) | undefined;
+  let stopped = false;
+  let keys!: ReadableStreamDefaultController<Uint8Array>;
+  let shown = "";
+  const io = {
+    stdin: {
+      readable: new ReadableStream<Uint8Array>({ start: (c) => void (keys = c) }),
+      isTerminal: true,
+    },
+    stdout: {
+      isTerminal: true,
+      write: (b: Uint8Array) => void (shown += new TextDecoder().decode(b)),
+    },
+    stderr: { isTerminal: true, write: () => {} },
+    terminal: {
+      setRaw: (on: boolean) => void raw.push(on),
+      size: () => size,
+      onResize(fn: () => void) {
+        listener = fn;
+        return () => void (stopped = true);
+      },
+    },
+  };
+  return {
+    io,
+    raw,
+    shown: () => shown,
+    stopped: () => stopped,
+    type: (text: string) => keys.enqueue(new TextEncoder().encode(text)),
+    resizeWindow(cols: number, rows: number) {
+      size = { cols, rows };
+      listener?.();
+    },
+  };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 10));
+
+Deno.test("shell in a terminal: raw mode while attached, keys and window sizes passed on, output raw, exit code returned", async () => {
+  const local = fakeLocal();
+  const remote = fakeTerminal();
+  const attached = attachTerminal(local.io, remote.term);
+  await tick();
+  assert.deepEqual(local.raw, [true]);
+  assert.deepEqual(remote.sizes, [{ cols: 100, rows: 30 }]);
+  local.type("ls\r");
+  local.type("\x03");
+  local.resizeWindow(132, 43);
+  remote.show("\x1b[?2004hprompt$ ");
+  remote.show("\r\n\xff");
+  await tick();
+  assert.deepEqual(remote.written, ["ls\r", "\x03"]);
+  assert.deepEqual(remote.sizes.at(-1), { cols: 132, rows: 43 });
+  remote.exit(7);
+  assert.equal(await attached, 7);
+  assert.equal(local.shown(), "\x1b[?2004hprompt$ \r\n\xff");
+  assert.deepEqual(local.raw, [true, false]);
+  assert.ok(local.stopped(), "the SIGWINCH listener is removed");
+});
+
+Deno.test("shell in a terminal: a failure (the timeout) still restores the local terminal and kills the remote one", async () => {
+  const local = fakeLocal();
+  const remote = fakeTerminal();
+  const attached = attachTerminal(local.io, remote.term);
+  await tick();
+  remote.fail(new Error("ran past its timeout"));
+  await assert.rejects(attached, /ran past its timeout/);
+  assert.deepEqual(local.raw, [true, false]);
+  assert.ok(local.stopped());
+  assert.equal(remote.kills(), 1);
 });

@@ -3,7 +3,7 @@
  * and stderr, and settling on the command's exit status. Opening the socket (URL, credentials,
  * TLS) is the caller's job; the wire format and the query are in ./exec_protocol.ts, whose names
  * this module re-exports. Over 400 lines, it stays one file: the session is one state machine
- * over the socket's events, its timers and the stdin pump.
+ * over the socket's events, its timers, the stdin pump and (for a terminal) the resize pump.
  *
  * @example Run a command on a socket opened elsewhere (needs a cluster: type-checked, not run)
  * ```ts ignore
@@ -32,15 +32,17 @@ import { type PausableReading, pausableReading } from "./_fast_websocket.ts";
 import {
   EXEC_CHANNELS,
   EXEC_PROTOCOLS,
+  type ExecTerminalSize,
   exitCodeOf,
   PROTOCOL_V4,
   PROTOCOL_V5,
+  resizeFrame,
   StatusChannel,
   V5_ONLY_HINT,
 } from "./exec_protocol.ts";
 
-export { EXEC_CHANNELS, EXEC_PROTOCOLS, execQuery } from "./exec_protocol.ts";
-export type { ExecQueryOptions } from "./exec_protocol.ts";
+export { EXEC_CHANNELS, EXEC_PROTOCOLS, execQuery, resizeFrame } from "./exec_protocol.ts";
+export type { ExecQueryOptions, ExecTerminalSize } from "./exec_protocol.ts";
 export { ConnectionHold } from "./_fast_websocket.ts";
 
 /** Options of {@linkcode runExecSession}. */
@@ -69,6 +71,18 @@ export interface ExecSessionOptions {
   maxOutputBytes?: number;
   /** Aborting closes the socket and rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * The request's query has `tty=true` (see `execQuery`): the command runs under a terminal. Its
+   * stdin is the terminal's input, which ends with a byte (Ctrl-D) rather than a half-close, so it
+   * is sent to a v4-only server too; and `resize` may be given.
+   */
+  tty?: boolean;
+  /**
+   * The terminal's sizes, each sent on the resize channel (4) as it is read, from the moment the
+   * connection opens; the session stops reading it when it ends. Needs `tty`. A size that is not
+   * whole numbers from 1 to 65535 ends the session with an {@linkcode InvalidOptionError}.
+   */
+  resize?: ReadableStream<{ width: number; height: number }>;
   /**
    * For a long-lived session whose owner decides when its connection keeps the process alive:
    * `attach` gets the socket as the session takes it (the library passes a `ConnectionHold`).
@@ -134,7 +148,8 @@ const ERROR_GRACE_MS = 250;
  * server, the socket failed or closed before a status arrived, a frame broke the protocol, or the
  * status is a failure other than a non-zero exit code (its message is the server's; `stdout` and
  * `stderr` hold what arrived before).
- * @throws {InvalidOptionError} When `maxOutputBytes` is not a non-negative number.
+ * @throws {InvalidOptionError} When `maxOutputBytes` is not a non-negative number, `resize` is
+ * given without `tty`, or `resize` yields an invalid size.
  * @throws {unknown} The signal's reason, when `signal` aborts.
  */
 export function runExecSession(
@@ -157,6 +172,7 @@ class ExecSession {
   readonly #status = new StatusChannel();
   #protocol = "";
   #stdin: StdinSource | undefined;
+  #resize: ReadableStreamDefaultReader<ExecTerminalSize> | undefined;
   #settled = false;
   #resolve!: (result: ExecSessionResult) => void;
   #reject!: (error: unknown) => void;
@@ -186,6 +202,13 @@ class ExecSession {
       this.#finish({
         ok: false,
         error: new InvalidOptionError("maxOutputBytes", "must be a number >= 0"),
+      });
+      return;
+    }
+    if (options.resize !== undefined && !options.tty) {
+      this.#finish({
+        ok: false,
+        error: new InvalidOptionError("resize", "needs tty: only a terminal has a size"),
       });
       return;
     }
@@ -227,6 +250,18 @@ class ExecSession {
       });
       return;
     }
+    // The size first: a terminal's program may read it as it starts.
+    if (this.#options.resize !== undefined) {
+      this.#resize = this.#options.resize.getReader();
+      this.#sendSizes(this.#resize).catch((cause) => {
+        this.#finish({
+          ok: false,
+          error: cause instanceof InvalidOptionError
+            ? cause
+            : this.#error("Stdin", "reading the terminal's sizes (resize) failed", { cause }),
+        });
+      });
+    }
     if (this.#options.stdin !== undefined) {
       this.#stdin = new StdinSource(this.#options.stdin);
       this.#sendStdin(this.#stdin).catch((cause) => {
@@ -235,9 +270,18 @@ class ExecSession {
     }
   };
 
+  /** Sends each size as it is read: the terminal's first size, then every change. */
+  async #sendSizes(reader: ReadableStreamDefaultReader<ExecTerminalSize>): Promise<void> {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done || !this.#canSend()) return;
+      this.#socket.send(resizeFrame(value));
+    }
+  }
+
   async #sendStdin(source: StdinSource): Promise<void> {
     let chunk = await source.next();
-    if (this.#protocol === PROTOCOL_V4) {
+    if (this.#protocol === PROTOCOL_V4 && !this.#options.tty) {
       // v4 has no half-close: input without end-of-file would leave `cat`-like commands waiting
       // forever, so refuse before sending anything. Empty input has nothing to signal.
       if (chunk === undefined) return;
@@ -265,7 +309,8 @@ class ExecSession {
       }
       chunk = await source.next();
     }
-    if (this.#canSend()) {
+    // A terminal on v4 has nothing to close with; its input ends with a Ctrl-D byte anyway.
+    if (this.#canSend() && this.#protocol === PROTOCOL_V5) {
       this.#socket.send(new Uint8Array([EXEC_CHANNELS.close, EXEC_CHANNELS.stdin]));
     }
   }
@@ -502,6 +547,7 @@ class ExecSession {
     this.#drainWake?.();
     this.#reading?.resumeReading();
     this.#stdin?.cancel("the exec session ended");
+    this.#resize?.cancel("the exec session ended").catch(() => {});
     if (socket.readyState === WebSocket.CONNECTING || socket.readyState === WebSocket.OPEN) {
       socket.close(1000);
     }

@@ -8,7 +8,9 @@
  * Wire format, both directions: every message is a binary frame `[channel][payload]`, with channel
  * 0 stdin, 1 stdout, 2 stderr, 3 error/status (a JSON `metav1.Status`) and 4 resize. `v5` adds the
  * frame `[255, channel]`, the client's half-close of one channel, which is the only way to give a
- * command end-of-file on stdin.
+ * command end-of-file on stdin. With a terminal (`tty=true` in the query) the command's stdout and
+ * stderr are one stream, the terminal's output on channel 1, and the client sends the terminal's
+ * size on channel 4 as JSON `{"Width":W,"Height":H}` (both versions carry it).
  *
  * @example Build the query of an exec request
  * ```ts
@@ -81,8 +83,18 @@ export interface ExecQueryOptions {
   stdin: boolean;
   /** Whether to receive the command's stdout. Default `true`. */
   stdout?: boolean;
-  /** Whether to receive the command's stderr. Default `true`. */
+  /**
+   * Whether to receive the command's stderr. Default `true`, or `false` with `tty`: a terminal
+   * has one output, and the server sends stderr merged into stdout (as `kubectl exec -t` asks).
+   */
   stderr?: boolean;
+  /**
+   * Runs the command under a pseudo-terminal in the container: its stdin, stdout and stderr are
+   * the terminal, whose line discipline turns input bytes such as Ctrl-C into signals and echoes
+   * what is typed. Set the terminal's size with resize frames (`ExecSessionOptions.resize`).
+   * Default `false`.
+   */
+  tty?: boolean;
 }
 
 /**
@@ -101,8 +113,18 @@ export interface ExecQueryOptions {
  * assert.equal(query.get("stdout"), "true");
  * ```
  *
- * @throws {InvalidOptionError} When `command` is empty or no stream at all is requested (the API
- * server rejects both).
+ * @example A terminal: `tty=true`, and stderr not asked for (it arrives merged into stdout)
+ * ```ts
+ * import { execQuery } from "./exec_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const query = execQuery(["/bin/sh", "-i"], { stdin: true, tty: true });
+ * assert.equal(query.get("tty"), "true");
+ * assert.equal(query.get("stderr"), "false");
+ * ```
+ *
+ * @throws {InvalidOptionError} When `command` is empty, no stream at all is requested (the API
+ * server rejects both), or `stderr` is asked for with `tty`.
  */
 export function execQuery(
   command: readonly string[],
@@ -111,8 +133,15 @@ export function execQuery(
   if (command.length === 0) {
     throw new InvalidOptionError("command", "must hold at least the program to run");
   }
+  const tty = options.tty ?? false;
   const stdout = options.stdout ?? true;
-  const stderr = options.stderr ?? true;
+  const stderr = options.stderr ?? !tty;
+  if (tty && stderr) {
+    throw new InvalidOptionError(
+      "stderr",
+      "must be false with tty: a terminal's stderr arrives merged into its stdout",
+    );
+  }
   if (!options.stdin && !stdout && !stderr) {
     throw new InvalidOptionError("stdin", "at least one of stdin, stdout or stderr must be true");
   }
@@ -122,7 +151,53 @@ export function execQuery(
   query.set("stdin", String(options.stdin));
   query.set("stdout", String(stdout));
   query.set("stderr", String(stderr));
+  if (tty) query.set("tty", "true");
   return query;
+}
+
+/** A terminal's size in character cells, as the resize channel carries it. */
+export interface ExecTerminalSize {
+  /** Columns: a whole number from 1 to 65535. */
+  width: number;
+  /** Rows: a whole number from 1 to 65535. */
+  height: number;
+}
+
+/** Largest width or height the resize channel carries (the server reads each as a `uint16`). */
+export const MAX_TERMINAL_CELLS = 65535;
+
+/**
+ * The frame that sets a terminal's size: channel 4, then `{"Width":W,"Height":H}`, as client-go's
+ * `TerminalSize` marshals it.
+ *
+ * @example
+ * ```ts
+ * import { resizeFrame } from "./exec_protocol.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const frame = resizeFrame({ width: 120, height: 40 });
+ * assert.equal(frame[0], 4);
+ * assert.equal(new TextDecoder().decode(frame.subarray(1)), '{"Width":120,"Height":40}');
+ * ```
+ *
+ * @throws {InvalidOptionError} When a dimension is not a whole number from 1 to 65535.
+ */
+export function resizeFrame(size: ExecTerminalSize): Uint8Array {
+  const width = size?.width;
+  const height = size?.height;
+  for (const [name, value] of [["width", width], ["height", height]] as const) {
+    if (!Number.isInteger(value) || value < 1 || value > MAX_TERMINAL_CELLS) {
+      throw new InvalidOptionError(
+        `resize.${name}`,
+        `must be a whole number from 1 to ${MAX_TERMINAL_CELLS}, not ${String(value)}`,
+      );
+    }
+  }
+  const json = new TextEncoder().encode(JSON.stringify({ Width: width, Height: height }));
+  const frame = new Uint8Array(json.length + 1);
+  frame[0] = EXEC_CHANNELS.resize;
+  frame.set(json, 1);
+  return frame;
 }
 
 /** Most bytes of the error channel kept: a `Status` is a few hundred bytes. */

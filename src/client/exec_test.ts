@@ -11,7 +11,7 @@ import {
   type ExecSessionResult,
   runExecSession,
 } from "./exec.ts";
-import { ExecError, type ExecErrorReason } from "../errors.ts";
+import { ExecError, type ExecErrorReason, InvalidOptionError } from "../errors.ts";
 
 const V5 = "v5.channel.k8s.io";
 const V4 = "v4.channel.k8s.io";
@@ -710,5 +710,93 @@ Deno.test("runExecSession() does not end while output is held, even after the st
     assert.ok(performance.now() - started >= released + 900, "then the 1 s grace ran");
   } finally {
     await server.shutdown();
+  }
+});
+
+/** A terminal server: records every frame, echoes stdin on stdout, exits 0 on the byte "q". */
+function ttyServer(received: Uint8Array[]): Script {
+  return (ws) => {
+    ws.addEventListener("message", (e) => {
+      const data = new Uint8Array(e.data);
+      received.push(data);
+      if (data[0] !== EXEC_CHANNELS.stdin) return;
+      ws.send(frame(EXEC_CHANNELS.stdout, data.subarray(1)));
+      if (data.includes(0x71)) {
+        ws.send(statusFrame(SUCCESS));
+        ws.close(1000);
+      }
+    });
+  };
+}
+
+Deno.test("runExecSession() with tty sends the sizes on channel 4, the first before any input, then each change", async () => {
+  const received: Uint8Array[] = [];
+  const server = startServer(ttyServer(received));
+  try {
+    const sizes = new TransformStream<{ width: number; height: number }>();
+    const sizeWriter = sizes.writable.getWriter();
+    const keys = new TransformStream<Uint8Array, Uint8Array>();
+    const keyWriter = keys.writable.getWriter();
+    sizeWriter.write({ width: 80, height: 24 });
+    keyWriter.write(encoder.encode("a"));
+    const session = run(server, { stdin: keys.readable, tty: true, resize: sizes.readable });
+    while (received.length < 2) await new Promise((r) => setTimeout(r, 5));
+    sizeWriter.write({ width: 132, height: 43 });
+    while (received.length < 3) await new Promise((r) => setTimeout(r, 5));
+    keyWriter.write(encoder.encode("q"));
+    const { result, error } = await session;
+    assert.equal(error, undefined);
+    assert.equal(decoder.decode(result?.stdout), "aq");
+    const shown = received.map((f) => `${f[0]}:${decoder.decode(f.subarray(1))}`);
+    assert.deepEqual(shown, [
+      '4:{"Width":80,"Height":24}',
+      "0:a",
+      '4:{"Width":132,"Height":43}',
+      "0:q",
+    ]);
+    // The session stopped reading the sizes: the writer sees the cancel.
+    await assert.rejects(sizeWriter.write({ width: 1, height: 1 }));
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() with tty sends input to a v4-only server, with no close frame after it", async () => {
+  const received: Uint8Array[] = [];
+  const server = startServer(ttyServer(received), [V4]);
+  try {
+    const { result, error } = await run(server, { stdin: "echo q", tty: true });
+    assert.equal(error, undefined);
+    assert.equal(result?.protocol, V4);
+    assert.equal(decoder.decode(result?.stdout), "echo q");
+    assert.ok(received.every((f) => f[0] === EXEC_CHANNELS.stdin), "no frame on channel 255");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("runExecSession() refuses resize without tty, and ends on a size the channel cannot carry", async () => {
+  const server = startServer(() => {});
+  try {
+    const { error } = await run(server, {
+      resize: ReadableStream.from([{ width: 80, height: 24 }]),
+    });
+    assert.ok(error instanceof InvalidOptionError, String(error));
+    assert.match(error.message, /needs tty/);
+  } finally {
+    await server.shutdown();
+  }
+  const received: Uint8Array[] = [];
+  const again = startServer(ttyServer(received));
+  try {
+    const { error } = await run(again, {
+      tty: true,
+      resize: ReadableStream.from([{ width: 80, height: 24 }, { width: 0, height: 24 }]),
+    });
+    assert.ok(error instanceof InvalidOptionError, String(error));
+    assert.match(error.message, /resize\.width/);
+    assert.equal(received.length, 1, "the valid size was sent, the invalid one not");
+  } finally {
+    await again.shutdown();
   }
 });
