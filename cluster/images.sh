@@ -26,7 +26,7 @@ cache_root=${ORBITER_CLUSTER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/orbiter-sand
 # The recipe is this file: any change to it builds into a new folder.
 key="images-$(sha256sum "$0" | cut -c1-12)"
 dir="$cache_root/$key"
-want=(pause.tar python.tar no-shell.tar busybox.tar)
+want=(pause.tar python.tar no-shell.tar busybox.tar python-data.tar)
 
 have_all() { for f in "${want[@]}"; do [ -s "$dir/$f" ] || return 1; done; }
 done_() {
@@ -126,6 +126,27 @@ if [ ! -s "$dir/python.tar" ]; then
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     bookworm "$work/python-rootfs.tar" "${mirrors[@]}" >&2
   docker_archive "$dir/python.tar" docker.io/library/python:3.11-slim "$work/python-rootfs.tar" \
+    '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],"Cmd":["python3"]}'
+fi
+
+# --- python-data -----------------------------------------------------------------------------
+if [ ! -s "$dir/python-data.tar" ]; then
+  command -v mmdebstrap >/dev/null || { log "mmdebstrap is not installed (apt-get install mmdebstrap)"; exit 3; }
+  [ "$(id -u)" = 0 ] || { log "building the python-data image needs root (mmdebstrap --mode=root)"; exit 3; }
+  mirrors=()
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -s "$f" ] && grep -qE '^(deb |URIs:)' "$f" && mirrors+=("$f")
+  done
+  [ ${#mirrors[@]} -gt 0 ] || { log "no apt sources found in /etc/apt: cannot build the python-data image"; exit 3; }
+  log "building orbiter.local/python-data:1 with mmdebstrap (python3, numpy, pandas, matplotlib; ~2 min)"
+  mmdebstrap --quiet --mode=root --variant=minbase \
+    --include=python3,python-is-python3,python3-numpy,python3-pandas,python3-matplotlib,inotify-tools,procps \
+    --aptopt='Acquire::Languages "none"' --aptopt='APT::Install-Recommends "false"' \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+    bookworm "$work/python-data-rootfs.tar" "${mirrors[@]}" >&2
+  docker_archive "$dir/python-data.tar" orbiter.local/python-data:1 "$work/python-data-rootfs.tar" \
     '{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","LANG=C.UTF-8"],"Cmd":["python3"]}'
 fi
 
