@@ -192,19 +192,21 @@ command that runs past --timeout is killed and the CLI exits 124.`,
   },
   shell: {
     usage: "shell ID [flags]",
-    summary: "an interactive shell in a sandbox (no TTY)",
+    summary: "an interactive shell in a sandbox, in a terminal",
     description:
-      `Runs an interactive shell (\`/bin/sh -i\`) in the sandbox with your input streamed to it.
-The library has no TTY exec (no terminal size, no raw mode), so the shell runs without a
-terminal: your terminal edits the line and sends it on Enter, full-screen programs (vi, top,
-less) do not work, and Ctrl-C ends the whole session (exit 130) rather than the running command.
+      `Runs an interactive shell in the sandbox under a terminal (a TTY exec): your terminal is put
+in raw mode, every key goes to the sandbox as typed, its window size is passed on and follows
+every change: line editing works, Ctrl-C interrupts the running command (not the session), and
+full-screen programs (vi, top, less) get a real terminal. The shell is --shell with -i, else the
+image's: $SHELL, else /bin/bash, else /bin/sh. When stdin is not a terminal (a script piped in),
+the shell (--shell, default /bin/sh, with -i) reads it without a TTY instead.
 Leave with \`exit\` or Ctrl-D; the CLI exits with the shell's exit code.`,
     flags: [
       {
         name: "shell",
         kind: "string",
         value: "PATH",
-        help: "the shell to run with -i (default /bin/sh)",
+        help: "the shell to run with -i (default: the image's shell)",
       },
       {
         name: "timeout",
@@ -255,6 +257,31 @@ choose: control characters in them are shown escaped (\\x1b, \\x0d; a backslash 
 --json keeps them exact.`,
     flags: [json],
     examples: [`${PROGRAM} ls $ID /tmp`, `${PROGRAM} ls $ID --json`],
+  },
+  top: {
+    usage: "top ID [--once] [--interval S] [--count N] [--json]",
+    summary: "show a sandbox's CPU, memory, processes and workspace disk, refreshed",
+    description: `Samples the sandbox's resource use from its container's own cgroup (v1 or v2) and
+\`du\` of its workspace, every --interval seconds (default 2). On a terminal the screen is redrawn
+in place until Ctrl-C; otherwise each sample is one line of key=value fields (bytes, seconds). CPU
+is the share of one core used since the previous sample. --once takes one sample, --count N that
+many; --json prints each sample as one JSON object per line.`,
+    flags: [
+      { name: "once", kind: "boolean", help: "one sample, then exit" },
+      {
+        name: "interval",
+        kind: "string",
+        value: "S",
+        help: "seconds between samples (0.5-3600; default 2)",
+      },
+      { name: "count", kind: "string", value: "N", help: "exit after N samples" },
+      json,
+    ],
+    examples: [
+      `${PROGRAM} top $ID`,
+      `${PROGRAM} top $ID --once --json`,
+      `${PROGRAM} top $ID --interval 5 --count 12`,
+    ],
   },
   spawn: {
     usage: "spawn ID [flags] -- COMMAND [ARG...]",

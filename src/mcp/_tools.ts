@@ -15,6 +15,8 @@ import { reportProgress } from "./_results.ts";
 import type { SandboxSession } from "./_session.ts";
 import { guarded, register, values } from "./_register.ts";
 import { registerProcessTools } from "./_process_tools.ts";
+import { registerCodeTools } from "./_code_tools.ts";
+import { registerMetricsTool } from "./_metrics_tool.ts";
 import { registerCreate } from "./_create_tool.ts";
 import type { ServerSettings } from "./_descriptions.ts";
 
@@ -206,6 +208,8 @@ export function registerSandboxTools(
 
   registerFetch(server, session);
   registerProcessTools(server, session);
+  registerCodeTools(server, session);
+  registerMetricsTool(server, session);
 }
 
 /** Registers `sandbox_fetch`: an HTTP request to a port inside a sandbox. */

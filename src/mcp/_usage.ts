@@ -18,6 +18,8 @@ export const TOOL_GROUPS: Readonly<Record<string, readonly string[]>> = {
     "sandbox_list_files",
   ],
   "a server inside": ["sandbox_fetch"],
+  "resource use": ["sandbox_metrics"],
+  "code, kept state": ["sandbox_run_code"],
   "background processes": [
     "sandbox_start_process",
     "sandbox_process_output",

@@ -1,9 +1,11 @@
 /**
  * `@orbiter/sandbox-k8s/mcp`: an MCP server that gives any agent (Claude Desktop, an IDE, an
- * agent framework) Kubernetes sandboxes through twelve tools: `sandbox_create`, `sandbox_list`
+ * agent framework) Kubernetes sandboxes through fourteen tools: `sandbox_create`, `sandbox_list`
  * and `sandbox_delete` for sandboxes; `sandbox_exec`, `sandbox_read_file`, `sandbox_write_file`
  * and `sandbox_list_files` for commands and files; `sandbox_fetch` for an HTTP request to a
- * server inside one; `sandbox_start_process`, `sandbox_process_output`,
+ * server inside one; `sandbox_run_code` for code in an interpreter that keeps its state;
+ * `sandbox_metrics` for its resource use (CPU, memory, processes, workspace disk);
+ * `sandbox_start_process`, `sandbox_process_output`,
  * `sandbox_list_processes` and `sandbox_kill_process` for background processes (`--help` lists
  * them too). Run as a program it speaks MCP on stdio, or with `--http host:port` over
  * Streamable HTTP for remote agents (a bearer token required beyond loopback, Host and Origin

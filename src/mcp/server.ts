@@ -13,7 +13,9 @@ import type { SandboxMcpServer, SandboxMcpServerOptions } from "./options.ts";
 /**
  * An MCP server with the sandbox tools: `sandbox_create`, `sandbox_list`, `sandbox_delete`,
  * `sandbox_exec`, `sandbox_read_file`, `sandbox_write_file`, `sandbox_list_files`,
- * `sandbox_fetch`, and for background processes `sandbox_start_process`,
+ * `sandbox_fetch`, `sandbox_run_code` (code in an interpreter that keeps its state),
+ * `sandbox_metrics` (its resource use), and for
+ * background processes `sandbox_start_process`,
  * `sandbox_process_output`, `sandbox_list_processes` and `sandbox_kill_process`. The session
  * ends when `close()` is called or the transport closes; either way its sandboxes are deleted.
  * The operator's fences (`egress`, `ingress`, `allowImages`, `maxCpu`, `maxMemory`,

@@ -29,8 +29,11 @@ import {
   statNumber,
 } from "./_file_records.ts";
 
+import { type FileWatch, startWatch, type WatchOptions } from "./_watch.ts";
+
 export type { DirTransfer, DirTransferOptions } from "./_dirs.ts";
 export type { FileEntry } from "./_file_records.ts";
+export type { FileEvent, FileWatch, WatchMode, WatchOptions } from "./_watch.ts";
 
 /**
  * The files of a sandbox: `sb.files`. A relative path is taken from the first workspace
@@ -123,6 +126,36 @@ export interface SandboxFiles {
     localDir?: string,
     options?: DirTransferOptions,
   ): Promise<DirTransfer>;
+  /**
+   * Watches the directory `path` (its whole tree unless `recursive: false`): an async iterator
+   * of `{ type: "create" | "modify" | "delete" | "overflow", path }`, from `inotifywait` where
+   * the image has it, else from a polling loop in the pod that sends only what changed. Events
+   * on one path merge while the consumer is busy, and at most `maxPending` paths wait: a flood
+   * of changes waits in the pod, not in memory here. `await watch.ready` before making changes
+   * that must be seen. Ending the iteration (`break`, `close()`, the signal) kills the watcher.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create({ workspace: ["/workspace"] });
+   * const watch = sb.files.watch("/workspace", { signal: AbortSignal.timeout(10_000) });
+   * await watch.ready;
+   * await sb.files.write("/workspace/a.txt", "hi");
+   * for await (const event of watch) {
+   *   console.log(event.type, event.path); // create /workspace/a.txt
+   *   break;
+   * }
+   * ```
+   *
+   * @throws {InvalidOptionError} the path is outside the workspace, or a bad option (at once);
+   * from the iterator, for a path that resolves outside it in the pod.
+   * @throws {ExecError} from the iterator: `NotFound` (no such directory), `Unsupported`
+   * (`mode: "inotify"` on an image without `inotifywait`), `Protocol` (output the watcher never
+   * sends), or the watcher failed.
+   * @throws {LimitExceededError} from the iterator: the polling loop met over `maxFiles` entries.
+   */
+  watch(path: string, options?: WatchOptions): FileWatch;
 }
 
 /** What {@linkcode SandboxFiles.stat} says of a file. */
@@ -311,5 +344,9 @@ export class FileAccess implements SandboxFiles {
   ): Promise<DirTransfer> {
     resolveInWorkspace(remoteDir, this.#workspace);
     return await downloadDir(this.#scope, remoteDir, localDir, options);
+  }
+
+  watch(path: string, options: WatchOptions = {}): FileWatch {
+    return startWatch(this.#scope, path, options);
   }
 }

@@ -16,7 +16,7 @@ export const OUTSIDE_WORKSPACE_EXIT = 125;
  * the directories `$2...`, or when it cannot be resolved (a dangling or looping symlink): it fails
  * closed. Leaves the resolved path in `$real`. With no directories, allows every path it resolves.
  */
-const CONFINE = `
+export const CONFINE = `
 resolve() {
   q=$1; rest=
   while [ ! -e "$q" ] && [ ! -L "$q" ]; do rest="/\${q##*/}$rest"; q=\${q%/*}; [ -n "$q" ] || q=/; done

@@ -1,5 +1,5 @@
 /**
- * Files and directories in a sandbox: reads, writes, listings and tar transfers, each
+ * Files and directories in a sandbox: reads, writes, listings, tar transfers and watches, each
  * confined to the workspace on the pod's side.
  *
  * @module
@@ -10,6 +10,10 @@ export {
   type DirTransferOptions,
   FileAccess,
   type FileEntry,
+  type FileEvent,
   type FileInfo,
+  type FileWatch,
   type SandboxFiles,
+  type WatchMode,
+  type WatchOptions,
 } from "./_files.ts";
