@@ -35,8 +35,12 @@ export type {
   DirTransfer,
   DirTransferOptions,
   FileEntry,
+  FileEvent,
   FileInfo,
+  FileWatch,
   SandboxFiles,
+  WatchMode,
+  WatchOptions,
 } from "./src/sandbox/files/mod.ts";
 export type {
   AttachOptions,
@@ -57,6 +61,18 @@ export type {
   WaitForPortOptions,
 } from "./src/sandbox/ports/mod.ts";
 export type { SandboxNetwork } from "./src/sandbox/network/mod.ts";
+export type { PtyOptions, SandboxPty, Terminal, TerminalSize } from "./src/sandbox/pty/mod.ts";
+export type {
+  CodeContext,
+  CodeContextOptions,
+  CodeLanguage,
+  Execution,
+  ExecutionError,
+  ExecutionResult,
+  RunCodeOptions,
+  SandboxCode,
+} from "./src/sandbox/code/mod.ts";
+export type { MetricsOptions, SandboxMetrics } from "./src/sandbox/metrics/mod.ts";
 export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool/mod.ts";
 export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool/mod.ts";
 export type {

@@ -232,3 +232,31 @@ class H(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 8001), H).serve_forever()
 `;
+
+/**
+ * What a bench section in a module of its own (bench/_pty.ts, bench/_code.ts...) gets from
+ * bench/bench.ts: the run's client and namespace, kubectl as the peer runs it, and the run's
+ * records.
+ */
+export interface BenchContext {
+  /** The library's client (the least-privilege token). */
+  client: import("../src/client/mod.ts").KubeClient;
+  namespace: string;
+  /** Samples per measurement (BENCH_SAMPLES). */
+  samples: number;
+  /** kubectl (as the admin) in the run's namespace, a fresh process each call. */
+  kubectl: (...args: string[]) => Promise<RunResult>;
+  /** The kubectl binary and the kubeconfig it uses, for a peer driven by hand. */
+  kubectlBin: string;
+  kubectlKubeconfig: string;
+  /** Records a row of the results table; returns its summary. */
+  record: (group: string, name: string, samples: number[], unit?: string) => Summary;
+  /** Prints and keeps `ratio NAME VALUE` (ours / peer, lower is better). */
+  emitRatio: (name: string, value: number) => void;
+  /** Adds a line to the results' notes (how a peer was driven). */
+  note: (text: string) => void;
+  /** Progress on stderr. */
+  log: (msg: string) => void;
+  /** Sandboxes to clean up at the end even when the section throws. */
+  created: Set<import("../mod.ts").KubernetesSandbox>;
+}

@@ -28,6 +28,7 @@ import type { Service } from "../src/client/resources.ts";
 import { buildPod, buildService, resolveSandboxSpec } from "../src/sandbox/cluster/mod.ts";
 import { CONTAINER_NAME } from "../src/_internal/names.ts";
 import {
+  type BenchContext,
   controlPlanePids,
   cpuSeconds,
   KEEP_ALIVE_SERVER,
@@ -39,6 +40,9 @@ import {
   timeRuns,
 } from "./_lib.ts";
 import { startByPolling } from "./seed_polling.ts";
+import { benchCode } from "./_code.ts";
+import { benchPty } from "./_pty.ts";
+import { benchWatch } from "./_watch.ts";
 
 const CLIENT_NODE_VERSION = "2.0.1";
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -111,6 +115,20 @@ async function deleteAndWait(pod: string, service: string): Promise<void> {
 
 const created = new Set<KubernetesSandbox>();
 const tmpDirs: string[] = [];
+/** What the sections in modules of their own (bench/_pty.ts, ...) get. */
+const ctx: BenchContext = {
+  client,
+  namespace,
+  samples: SAMPLES,
+  kubectl,
+  kubectlBin,
+  kubectlKubeconfig,
+  record,
+  emitRatio,
+  note: (text) => notes.push(text),
+  log,
+  created,
+};
 async function cleanupAll() {
   await Promise.allSettled([...created].map((sb) => sb.cleanup()));
   for (const d of tmpDirs) await Deno.remove(d, { recursive: true }).catch(() => {});
@@ -1047,7 +1065,8 @@ function markdown(v: Record<string, string>, startedAt: Date, elapsedS: number):
 const startedAt = new Date();
 const t0 = performance.now();
 const only = (
-  Deno.env.get("BENCH_ONLY") ?? "start,isolation,exec,warm,fanout,cold,files,ports,streams"
+  Deno.env.get("BENCH_ONLY") ??
+    "start,isolation,exec,warm,fanout,cold,files,ports,streams,pty,code,watch"
 )
   .split(",");
 try {
@@ -1088,6 +1107,9 @@ try {
   if (only.includes("files")) await benchFiles();
   if (only.includes("ports")) await benchPorts();
   if (only.includes("streams")) await benchStreams();
+  if (only.includes("pty")) await benchPty(ctx);
+  if (only.includes("code")) await benchCode(ctx);
+  if (only.includes("watch")) await benchWatch(ctx);
   const out = Deno.env.get("BENCH_RESULTS") ?? `${root}/bench/RESULTS.md`;
   // The soak numbers come from the test suite (tests/integration/soak_test.ts), not from this
   // run: keep that section of the previous file as it was.

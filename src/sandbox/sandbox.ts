@@ -21,6 +21,9 @@ import {
   type ShOptions,
 } from "./exec/mod.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files/mod.ts";
+import { PtyAccess, type SandboxPty } from "./pty/mod.ts";
+import { CodeAccess, type SandboxCode } from "./code/mod.ts";
+import { type MetricsOptions, readMetrics, type SandboxMetrics } from "./metrics/mod.ts";
 import {
   type AttachOptions,
   type DetachedProcess,
@@ -153,6 +156,8 @@ export class KubernetesSandbox {
   #lease: ClientLease | undefined;
   readonly #runner: CommandRunner;
   readonly #ports: PortAccess;
+  readonly #pty: PtyAccess;
+  readonly #code: CodeAccess;
   /** The isolation check, once started (see {@linkcode KubernetesSandbox.checkIsolation}). */
   #isolationCheck: Promise<IsolationReport> | undefined;
   #isolation: IsolationReport | undefined;
@@ -200,6 +205,16 @@ export class KubernetesSandbox {
   readonly ports: SandboxPorts;
   /** What the sandbox may reach and who may reach it: `setEgress`, `setIngress`, `isolation`. */
   readonly network: SandboxNetwork;
+  /**
+   * Terminals: `create({ cols, rows })` runs a shell (or a command) under a pseudo-terminal, with
+   * keystrokes in, bytes out and resize.
+   */
+  readonly pty: SandboxPty;
+  /**
+   * Code contexts: `createContext({ language })` starts an interpreter that keeps its state;
+   * `run(code)` returns stdout, stderr, rich results and the error, as a notebook cell does.
+   */
+  readonly code: SandboxCode;
 
   /**
    * Validates the options; nothing is sent until {@linkcode KubernetesSandbox.start}.
@@ -219,6 +234,13 @@ export class KubernetesSandbox {
     this.files = new FileAccess(this.commands, this.#spec.workspace);
     this.processes = new ProcessGroup(this.#runner);
     this.ports = this.#ports = new PortAccess(() => this.#execTarget("ports"), this.#spec.timeout);
+    this.pty = this.#pty = new PtyAccess(() => this.#execTarget("pty"), this.#spec.timeout);
+    this.code = this.#code = new CodeAccess({
+      runner: this.#runner,
+      target: () => this.#execTarget("code"),
+      timeout: this.#spec.timeout,
+      workspace: this.#spec.workspace,
+    });
     // deno-lint-ignore no-this-alias
     const sb = this;
     this.network = {
@@ -565,8 +587,7 @@ export class KubernetesSandbox {
       if (this.#status === "closed") return;
       this.#status = "closed";
       this.#endIsolationCheck();
-      await this.#ports.closeAll();
-      await this.#runner.closeChannel();
+      await this.#closeSessions();
       this.#held = {};
       this.#lease?.release();
       this.#lease = undefined;
@@ -587,6 +608,22 @@ export class KubernetesSandbox {
       throw new InvalidOptionError("handler", "must be a function");
     }
     this.#tools.set(name, handler);
+  }
+
+  /**
+   * What the sandbox uses now, read from its container's own cgroup (v1 or v2) and its workspace
+   * in one command: CPU seconds, memory (now, peak, limit), processes and the workspace's bytes.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * await using sb = await KubernetesSandbox.create();
+   * const { cpuSeconds, memoryBytes } = await sb.metrics();
+   * ```
+   */
+  async metrics(options: MetricsOptions = {}): Promise<SandboxMetrics> {
+    return await readMetrics(this.commands, this.#spec.workspace, options);
   }
 
   /** Names of every tool `runTool` accepts: registered ones, then built-ins. */
@@ -815,12 +852,18 @@ export class KubernetesSandbox {
   /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
   async #deleteHeld(signal?: AbortSignal): Promise<void> {
     this.#endIsolationCheck();
-    await this.#ports.closeAll();
-    await this.#runner.closeChannel();
+    await this.#closeSessions();
     if (this.#client && (this.#held.pod || this.#held.service || this.#held.policy)) {
       await deleteResources(this.#client, this.namespace, this.#held, true, signal);
     }
     this.#held = {};
+  }
+
+  /** Ends what this object holds open in the pod: terminals, code contexts, forwards, the channel. */
+  async #closeSessions(): Promise<void> {
+    await Promise.allSettled([this.#pty.closeAll(), this.#code.closeAll()]);
+    await this.#ports.closeAll();
+    await this.#runner.closeChannel();
   }
 
   #endIsolationCheck(): void {

@@ -101,6 +101,14 @@ Deno.test("every asynchronous member of the groups rejects, never throws, on a s
     ["network.checkIsolation", () => sb.network.checkIsolation()],
     ["network.setEgress", () => sb.network.setEgress({ allow: [{ cidr: "nope" }] })],
     ["network.setIngress", () => sb.network.setIngress("none")],
+    ["pty.create", () => sb.pty.create({ cols: 80, rows: 24 })],
+    ["pty.create bad size", () => sb.pty.create({ cols: -1, rows: 24 })],
+    ["code.createContext", () => sb.code.createContext({ language: "python" })],
+    ["code.run", () => sb.code.run("1 + 1")],
+    ["metrics", () => sb.metrics()],
+    ["files.watch", async () => {
+      for await (const _ of sb.files.watch(".")) break;
+    }],
   ];
   for (const [name, call] of calls) {
     let promise: Promise<unknown> | undefined;
