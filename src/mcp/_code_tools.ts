@@ -12,7 +12,7 @@ import { z } from "zod";
 import * as s from "./_schemas.ts";
 import type { SandboxSession } from "./_session.ts";
 import { register } from "./_register.ts";
-import { errorResult, reportProgress } from "./_results.ts";
+import { errorResult, outputProgress } from "./_results.ts";
 
 /** Most images one call returns (the rest are counted in `imagesLeftOut`). */
 const MAX_IMAGES = 8;
@@ -68,26 +68,17 @@ export function registerCodeTools(server: McpServer, session: SandboxSession): v
         const ctx = await sb.code.defaultContext(language, { signal: extra.signal });
         await ctx.restart({ signal: extra.signal });
       }
-      const token = extra._meta?.progressToken;
-      let bytes = 0;
-      const count = (text: string) => void (bytes += text.length);
-      const progress = token === undefined ? undefined : reportProgress(
-        (p) =>
-          extra.sendNotification({
-            method: "notifications/progress",
-            params: { progressToken: token, ...p },
-          }),
-        () => bytes,
-        timeout,
-      );
+      const progress = outputProgress(extra, timeout);
+      const counted = progress.count;
+      const count = counted && ((text: string) => counted(text.length));
       try {
         const r = await sb.code.run(args.code, {
           language,
           timeout,
           signal: extra.signal,
           maxOutputBytes: args.maxOutputBytes ?? s.DEFAULT_MAX_BYTES,
-          onStdout: progress && count,
-          onStderr: progress && count,
+          onStdout: count,
+          onStderr: count,
         });
         const images: { type: "image"; data: string; mimeType: string }[] = [];
         let imagesLeftOut = 0;
@@ -119,7 +110,7 @@ export function registerCodeTools(server: McpServer, session: SandboxSession): v
           structuredContent: structured,
         };
       } finally {
-        progress?.stop();
+        progress.stop();
       }
     } catch (err) {
       return errorResult(err);

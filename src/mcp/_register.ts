@@ -8,17 +8,9 @@
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
-import { errorResult, okResult } from "./_results.ts";
+import { errorResult, type Extra, okResult } from "./_results.ts";
 
-/** What a tool handler gets from the SDK that it uses. */
-export interface Extra {
-  signal: AbortSignal;
-  _meta?: { progressToken?: string | number };
-  sendNotification(n: {
-    method: "notifications/progress";
-    params: { progressToken: string | number; progress: number; total?: number; message?: string };
-  }): Promise<void>;
-}
+export type { Extra };
 
 /** A tool's definition, as `McpServer.registerTool` takes it. */
 export interface ToolConfig<T extends z.ZodType> {

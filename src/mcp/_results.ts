@@ -10,6 +10,16 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { CommandTimeoutError } from "../errors.ts";
 
+/** What a tool handler gets from the SDK that it uses. */
+export interface Extra {
+  signal: AbortSignal;
+  _meta?: { progressToken?: string | number };
+  sendNotification(n: {
+    method: "notifications/progress";
+    params: { progressToken: string | number; progress: number; total?: number; message?: string };
+  }): Promise<void>;
+}
+
 /** Partial output shown with a command that was stopped. */
 const PARTIAL_OUTPUT_CHARS = 4000;
 
@@ -96,4 +106,29 @@ export function reportProgress(
     timeoutSeconds,
     intervalMs,
   );
+}
+
+/**
+ * Progress of a call whose output is counted: when the client gave a progress token, a
+ * notification about once a second with the elapsed time and the output's size so far (see
+ * {@linkcode reportProgress}). `count` is undefined when nobody watches, so the caller streams
+ * output only then; `stop()` ends the notifications.
+ */
+export function outputProgress(
+  extra: Pick<Extra, "_meta" | "sendNotification">,
+  timeoutSeconds: number,
+): { count: ((bytes: number) => void) | undefined; stop(): void } {
+  const token = extra._meta?.progressToken;
+  if (token === undefined) return { count: undefined, stop() {} };
+  let total = 0;
+  const progress = reportProgress(
+    (p) =>
+      extra.sendNotification({
+        method: "notifications/progress",
+        params: { progressToken: token, ...p },
+      }),
+    () => total,
+    timeoutSeconds,
+  );
+  return { count: (bytes) => void (total += bytes), stop: () => progress.stop() };
 }

@@ -11,7 +11,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import { InvalidOptionError } from "../errors.ts";
 import * as s from "./_schemas.ts";
-import { reportProgress } from "./_results.ts";
+import { outputProgress } from "./_results.ts";
 import type { SandboxSession } from "./_session.ts";
 import { guarded, register, values } from "./_register.ts";
 import { registerProcessTools } from "./_process_tools.ts";
@@ -86,18 +86,9 @@ export function registerSandboxTools(
       const sb = await session.get(args.sandboxId, extra.signal);
       const argv = args.argv ?? ["/bin/sh", "-c", args.command!];
       const timeout = args.timeoutSeconds ?? sb.timeout;
-      const token = extra._meta?.progressToken;
-      let bytes = 0;
-      const count = (chunk: Uint8Array) => void (bytes += chunk.length);
-      const progress = token === undefined ? undefined : reportProgress(
-        (p) =>
-          extra.sendNotification({
-            method: "notifications/progress",
-            params: { progressToken: token, ...p },
-          }),
-        () => bytes,
-        timeout,
-      );
+      const progress = outputProgress(extra, timeout);
+      const counted = progress.count;
+      const count = counted && ((chunk: Uint8Array) => counted(chunk.length));
       try {
         const r = await sb.exec(argv, {
           stdin: args.stdin,
@@ -107,8 +98,8 @@ export function registerSandboxTools(
           signal: extra.signal,
           maxOutputBytes: args.maxOutputBytes ?? s.DEFAULT_MAX_BYTES,
           // Streamed output (an exec session of its own) only when someone watches progress.
-          onStdout: progress && count,
-          onStderr: progress && count,
+          onStdout: count,
+          onStderr: count,
         });
         return {
           exitCode: r.exitCode,
@@ -119,7 +110,7 @@ export function registerSandboxTools(
           durationMs: Math.round(r.durationMs),
         };
       } finally {
-        progress?.stop();
+        progress.stop();
       }
     }, values(args.env)));
 

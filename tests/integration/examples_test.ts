@@ -45,6 +45,10 @@ const EXAMPLES: Record<string, Example> = {
   },
   "files_and_dirs.ts": { extra: ["--allow-write"], marker: /: identical\n/ },
   "mcp_agent_loop.ts": { marker: /the agent's plan ran: 10 primes below 30/ },
+  "interactive.ts": {
+    marker:
+      /mean of the scores: 3\.875\nthen: IndexError: list index out of range\nthe context lives on: 8 scores\nterminal: size 30 100, a tty\nthe shell exited with 4\nmemory in use: [\d.]+ MiB, \d+ processes/,
+  },
 };
 
 const files = [...Deno.readDirSync(new URL("../../examples/", import.meta.url))]

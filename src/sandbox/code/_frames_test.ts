@@ -1,3 +1,4 @@
+import { concatBytes } from "../../_internal/bytes.ts";
 import assert from "node:assert/strict";
 import type { ExecError } from "../../errors.ts";
 import {
@@ -52,13 +53,7 @@ function parser(inFlight: () => Uint8Array | undefined): [CodeFrameParser, Seen]
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatBytes(parts, parts.reduce((n, p) => n + p.length, 0));
 }
 
 function validStream(id: Uint8Array): Uint8Array {
