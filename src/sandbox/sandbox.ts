@@ -11,6 +11,7 @@
  */
 
 import type { KubeClient } from "../client/client.ts";
+import { ConnectionHold } from "../client/exec.ts";
 import { InvalidOptionError, SandboxError } from "../errors.ts";
 import {
   CommandRunner,
@@ -161,6 +162,8 @@ export class KubernetesSandbox {
   /** The isolation check, once started (see {@linkcode KubernetesSandbox.checkIsolation}). */
   #isolationCheck: Promise<IsolationReport> | undefined;
   #isolation: IsolationReport | undefined;
+  /** Whether the running check's connection keeps the process alive: only while someone waits. */
+  #isolationHold: ConnectionHold | undefined;
   /**
    * The rules of the sandbox's policy as this object set them: `null` when it has none (both
    * directions "all"), `undefined` when not known (a sandbox found by `connect()`).
@@ -476,7 +479,8 @@ export class KubernetesSandbox {
       }
       if (!this.#spec.policy) return;
       // Before any command of the caller's: when required, start() waits for it.
-      const check = this.#checkIsolation();
+      // Started, not waited for (unless required): it must not keep a script alive by itself.
+      const check = this.#checkIsolation({}, !!this.#spec.requireIsolation);
       if (!this.#spec.requireIsolation) return;
       const failure = isolationFailure(await check, this.#spec.requireIsolation);
       if (!failure) return;
@@ -496,9 +500,14 @@ export class KubernetesSandbox {
     return this.network.checkIsolation(options);
   }
 
-  #checkIsolation(options: { signal?: AbortSignal } = {}): Promise<IsolationReport> {
+  #checkIsolation(
+    options: { signal?: AbortSignal } = {},
+    waited = true,
+  ): Promise<IsolationReport> {
     if (!this.#isolationCheck) {
       const target = this.#execTarget("checkIsolation");
+      const hold = this.#isolationHold = new ConnectionHold();
+      hold.held = false;
       const { pod, service } = this.#held;
       const run = async (): Promise<IsolationReport> => {
         if (this.#rules === null) {
@@ -517,6 +526,7 @@ export class KubernetesSandbox {
           strict: !!this.#rules && forbidsProbeBothWays(this.#rules, podIp),
           warnings,
           signal: this.#isolationAbort.signal,
+          hold,
         });
         result.eventRecorded = await recordIsolationEvent(
           target.client,
@@ -532,6 +542,7 @@ export class KubernetesSandbox {
       });
       this.#isolationCheck = check;
     }
+    if (waited && this.#isolationHold) this.#isolationHold.held = true;
     const check = this.#isolationCheck;
     const signal = options.signal;
     if (!signal) return check;

@@ -256,6 +256,8 @@ export async function checkIsolation(
     settleSeconds?: number;
     warnings?: string[];
     signal?: AbortSignal;
+    /** Decides whether the probe's connection keeps the process alive (see `ConnectionHold`). */
+    hold?: { attach(socket: WebSocket): void };
   } = {},
 ): Promise<IsolationReport> {
   const warnings = options.warnings ?? [];
@@ -285,19 +287,31 @@ export async function checkIsolation(
     options.strict ? "1" : "0",
   ];
   // The probe's own deadline is its settle time and two rounds of timeouts; past that, unknown.
-  const deadline = AbortSignal.timeout((settle + 10) * 1000);
-  const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
+  // Its timer is unref'd: a check nobody waits for must not keep the process alive (Deno keeps
+  // it alive while an `AbortSignal.timeout()` has listeners, which the session adds).
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException("the probe ran past its deadline", "TimeoutError")),
+    (settle + 10) * 1000,
+  );
+  Deno.unrefTimer(timer);
+  const signal = options.signal
+    ? AbortSignal.any([options.signal, deadline.signal])
+    : deadline.signal;
   let stdout: Uint8Array;
   try {
     ({ stdout } = await execInPod(target, argv, {
       stdin: `${key}\n`,
       maxOutputBytes: 4096,
       signal,
+      hold: options.hold,
     }));
   } catch (err) {
     options.signal?.throwIfAborted();
     const why = err instanceof Error ? err.name : "an error";
     return report("unknown", `the probe could not run (${why})`, warnings);
+  } finally {
+    clearTimeout(timer);
   }
   const verdict = parseVerdict(stdout, key);
   return verdict
