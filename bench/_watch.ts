@@ -21,7 +21,7 @@ export async function benchWatch(ctx: BenchContext): Promise<void> {
     const cat = await timeRuns(ctx.samples, 3, () => sb.exec(["cat", CGROUP_FILE]));
     const m = ctx.record("metrics", "ours: sb.metrics() (cgroup + du of the workspace)", metrics);
     const c = ctx.record("metrics", `sb.exec(["cat", "${CGROUP_FILE}"])`, cat);
-    ctx.emitRatio("metrics_vs_exec_cat", m.median / c.median);
+    ctx.emitRatio("metrics_vs_exec_cat", Number((m.median / c.median).toFixed(3)));
     const write = await timeRuns(
       ctx.samples,
       2,

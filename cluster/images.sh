@@ -15,6 +15,9 @@
 #                                       Alpine's is: /bin/busybox, and /bin/sh and every other applet
 #                                       a symlink to it (no coreutils, no GNU tail, no ps binary of
 #                                       its own), /tmp 1777, a uid 1000 user in /etc/passwd
+#   orbiter.local/python-data:1         like python:3.11-slim plus numpy, pandas, matplotlib,
+#                                       inotify-tools and procps (about 1.2 GB): code contexts'
+#                                       rich results and the inotify file watcher run on it
 #
 #   bash cluster/images.sh [--print-dir]
 set -euo pipefail
