@@ -286,18 +286,13 @@ export async function checkIsolation(
     own.join(","),
     options.strict ? "1" : "0",
   ];
-  // The probe's own deadline is its settle time and two rounds of timeouts; past that, unknown.
-  // Its timer is unref'd: a check nobody waits for must not keep the process alive (Deno keeps
-  // it alive while an `AbortSignal.timeout()` has listeners, which the session adds).
+  // Past its settle time and two rounds of timeouts the probe is unknown. An unref'd timer: a
+  // check nobody waits for keeps no process alive (`AbortSignal.timeout()` with listeners would).
   const deadline = new AbortController();
-  const timer = setTimeout(
-    () => deadline.abort(new DOMException("the probe ran past its deadline", "TimeoutError")),
-    (settle + 10) * 1000,
-  );
+  const late = () => deadline.abort(new DOMException("the probe ran late", "TimeoutError"));
+  const timer = setTimeout(late, (settle + 10) * 1000);
   Deno.unrefTimer(timer);
-  const signal = options.signal
-    ? AbortSignal.any([options.signal, deadline.signal])
-    : deadline.signal;
+  const signal = AbortSignal.any([deadline.signal, ...(options.signal ? [options.signal] : [])]);
   let stdout: Uint8Array;
   try {
     ({ stdout } = await execInPod(target, argv, {
