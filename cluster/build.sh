@@ -24,7 +24,10 @@ want=("${k8s_cmds[@]}" etcd kwok)
 kr_recipe="kube-router ${KUBE_ROUTER_VERSION} ${KUBE_ROUTER_DEPS}"
 kr_current() { [ -x "$bin/kube-router" ] && [ "$(cat "$bin/kube-router.recipe" 2>/dev/null)" = "$kr_recipe" ]; }
 
-have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; kr_current; }
+lp_recipe="local-path-provisioner ${LOCAL_PATH_PROVISIONER_VERSION}"
+lp_current() { [ -x "$bin/local-path-provisioner" ] && [ "$(cat "$bin/local-path-provisioner.recipe" 2>/dev/null)" = "$lp_recipe" ]; }
+
+have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; kr_current && lp_current; }
 if have_all; then
   [ "${1:-}" = "--print-bin" ] && echo "$bin"
   exit 0
@@ -147,6 +150,15 @@ if ! kr_current; then
   mv "$bin/kube-router.tmp" "$bin/kube-router"
   echo "$kr_recipe" >"$bin/kube-router.recipe"
   log "built kube-router ($((SECONDS - start)) s so far)"
+fi
+
+# --- local-path-provisioner ------------------------------------------------------------------
+if ! lp_current; then
+  log "building local-path-provisioner $LOCAL_PATH_PROVISIONER_VERSION"
+  GOBIN="$bin" CGO_ENABLED=0 go install -trimpath -ldflags "-s -w" \
+    "github.com/rancher/local-path-provisioner@${LOCAL_PATH_PROVISIONER_VERSION}" >&2
+  echo "$lp_recipe" >"$bin/local-path-provisioner.recipe"
+  log "built local-path-provisioner ($((SECONDS - start)) s so far)"
 fi
 
 have_all || { log "some binaries are missing after the build"; exit 1; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops the local cluster started by cluster/up.sh and removes its state in .cluster/: every
-# process it started (control plane, kwok, kubelet, kube-proxy, kube-router, containerd and its
+# process it started (control plane, kwok, kubelet, kube-proxy, kube-router, the volume
+# provisioner, containerd and its
 # shims), kube-proxy's and kube-router's iptables rules and ipsets, every container
 # and pod sandbox on the real node, their network namespaces, the orb0 bridge, the mounts under
 # .cluster/ and the node's cgroups. Idempotent: safe to run when nothing is running.
@@ -44,7 +45,7 @@ ours() {
     exe=${cmd%% *}
     exe=${exe##*/}
     case $exe in
-      etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kwok | kubelet | kube-proxy | kube-router | containerd | containerd-shim*) ;;
+      etcd | kube-apiserver | kube-controller-manager | kube-scheduler | kwok | kubelet | kube-proxy | kube-router | local-path-provisioner | containerd | containerd-shim*) ;;
       *) continue ;;
     esac
     [[ "$cmd" == *"$state/"* ]] && echo "$pid"
@@ -81,6 +82,9 @@ named() {
 }
 running() { [ -n "$(named "$1")" ]; }
 ctr_() { timeout 20 ctr --address "$sock" --namespace k8s.io "$@" 2>/dev/null; }
+
+# The volume provisioner first: it would start helper pods for the claims deleted below.
+stop local-path-provisioner
 
 # 0. The network policy firewall and the Service proxy, and the iptables rules and ipsets they
 #    installed (cluster/network.sh).

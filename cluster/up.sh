@@ -30,7 +30,7 @@ TOKEN_USER=sandbox-e2e-user
 NODE=kwok-node-0
 REAL_NODE=localhost
 CGROUP_ROOT=orbiter-e2e
-components=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kwok kubelet)
+components=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kwok kubelet local-path-provisioner)
 
 # Nothing we start or call may go through a proxy.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
@@ -344,12 +344,14 @@ rm -f "$state/images-imported"
 failed=$(import_images) || fail containerd "importing into containerd failed: $failed"
 
 log "starting kube-controller-manager, kube-scheduler, kwok and kubelet"
+# The persistent-volume controllers bind claims to the volumes local-path-provisioner makes (below)
+# and hold a claim's deletion until no pod uses it, as on any cluster.
 # resourcequota-controller: the API server enforces no ResourceQuota whose usage that controller
 # has not computed (deploy/namespace.yaml's; tests/integration/hardened_namespace_test.ts).
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig="$state/config/controller-manager.kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
-  --controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller,resourcequota-controller \
+  --controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,service-cidr-controller,resourcequota-controller,persistentvolume-binder-controller,persistentvolume-protection-controller,persistentvolumeclaim-protection-controller \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --use-service-account-credentials=true --service-cluster-ip-range=10.96.0.0/16
 start kube-scheduler "$bin/kube-scheduler" \
@@ -438,6 +440,57 @@ kc -n "$NS" create rolebinding orbiter-sandbox --role=orbiter-sandbox --user="$T
   --dry-run=client -o yaml | kc -n "$NS" apply -f - >/dev/null
 # Pods can only be admitted once the ServiceAccount controller has created "default".
 wait_for kube-controller-manager 60 kc -n "$NS" get serviceaccount default
+
+# Dynamic volumes: rancher's local-path-provisioner (as kind runs it), out of cluster with the
+# admin credentials. A claim of the default StorageClass "local-path" binds once a pod uses it
+# (WaitForFirstConsumer); its volume is a directory under .cluster/volumes/ on the real node, made
+# (mode 0777: a sandbox runs as non-root) and removed by a helper pod of the busybox image.
+mkdir -p "$state/volumes"
+kc apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: local-path-storage}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: local-path-provisioner-service-account, namespace: local-path-storage}
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: local-path-config, namespace: local-path-storage}
+data:
+  config.json: '{"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["$state/volumes"]}]}'
+  setup: |-
+    #!/bin/sh
+    set -eu
+    mkdir -m 0777 -p "\$VOL_DIR"
+  teardown: |-
+    #!/bin/sh
+    set -eu
+    rm -rf "\$VOL_DIR"
+  helperPod.yaml: |-
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: helper-pod}
+    spec:
+      containers:
+      - name: helper-pod
+        image: orbiter.local/busybox:1
+        imagePullPolicy: Never
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local-path
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+EOF
+start local-path-provisioner "$bin/local-path-provisioner" --debug start \
+  --kubeconfig "$state/kubeconfig" --namespace local-path-storage \
+  --helper-image orbiter.local/busybox:1 --provisioner-name rancher.io/local-path
 
 log "starting kube-proxy and kube-router"
 bash "$here/network.sh" start || fail kube-router "starting kube-proxy and kube-router failed"
