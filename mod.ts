@@ -73,19 +73,24 @@ export type {
   SandboxCode,
 } from "./src/sandbox/code/mod.ts";
 export type { MetricsOptions, SandboxMetrics } from "./src/sandbox/metrics/mod.ts";
+export type { SnapshotOptions } from "./src/sandbox/snapshot/mod.ts";
 export { ColdStartEvent, SandboxPool } from "./src/sandbox/pool/mod.ts";
 export type { AcquireOptions, PoolStats, SandboxPoolOptions } from "./src/sandbox/pool/mod.ts";
 export type {
   ClusterOptions,
   ConnectOptions,
   EgressPolicy,
+  ForkOptions,
   IngressPolicy,
   KubernetesSandboxOptions,
   LabelSelector,
   NetworkPolicyPeer,
+  PersistentOptions,
   PolicyPort,
   ResourceRequirements,
+  ResumeOptions,
   SandboxPort,
+  SandboxSnapshot,
   Toleration,
 } from "./src/sandbox/options.ts";
 export {
@@ -116,6 +121,8 @@ export {
   PortForwardError,
   SandboxError,
   SandboxNotFoundError,
+  SandboxPausedError,
+  SnapshotError,
   TransportError,
   UnknownToolError,
   WatchError,

@@ -369,6 +369,30 @@ export class SandboxNotFoundError extends SandboxError {
 }
 
 /**
+ * `KubernetesSandbox.connect(id, { resume: false })` found the sandbox paused (its pod gone, its
+ * workspace kept): call `connect(id)` to resume it, or `sb.resume()`.
+ */
+export class SandboxPausedError extends SandboxNotFoundError {
+  /** Creates it. */
+  constructor(sandboxId: string, namespace: string, message: string) {
+    super(sandboxId, namespace, "Paused", message);
+    this.name = "SandboxPausedError";
+  }
+}
+
+/**
+ * A snapshot, a fork or a start from a snapshot failed: the copy of the workspace failed or did
+ * not finish in time, or the snapshot does not exist. What was made for it has been removed.
+ */
+export class SnapshotError extends SandboxError {
+  /** Creates it. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "SnapshotError";
+  }
+}
+
+/**
  * A command run in the sandbox could not complete: the exec connection broke, closed without a
  * status, or the server reported a failure that is not an exit code.
  */

@@ -20,6 +20,18 @@ export const CLAIM_LABEL = "orbiter.dev/claimed-by";
 /** Annotation holding the options `connect()` recovers that the pod spec does not show. */
 export const OPTIONS_ANNOTATION = "orbiter.dev/options";
 
+/**
+ * Annotation of a persistent sandbox's workspace claim: the options it is rebuilt from on resume
+ * (never a secret).
+ */
+export const RECORD_ANNOTATION = "orbiter.dev/record";
+/** Label of a snapshot's claim (and of the pods that copy into it): the snapshot's name. */
+export const SNAPSHOT_LABEL = "orbiter.dev/snapshot";
+/** Label of a pod that copies a workspace between claims (a snapshot, a fork): its job. */
+export const COPY_LABEL = "orbiter.dev/copy";
+/** File whose creation tells an `idleTimeout` sandbox's keep-alive that the library was used. */
+export const ACTIVITY_FILE = "/run/orbiter/activity";
+
 /** Annotation naming the `start()` attempt that created a pod. */
 export const INSTANCE_ANNOTATION = "orbiter.dev/instance";
 

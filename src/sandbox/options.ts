@@ -178,6 +178,72 @@ export interface KubernetesSandboxOptions extends ClusterOptions {
    * `sb.network.isolation` reports it.
    */
   requireIsolation?: boolean | "enforced";
+  /**
+   * Keep the workspace on a PersistentVolumeClaim of the sandbox's own instead of `emptyDir`s:
+   * it outlives the pod, so `sb.pause()` can delete the pod and `sb.resume()` (or
+   * `KubernetesSandbox.connect(id)`) start a new one on the same files. Needs `workspace`.
+   * `stop()` and `cleanup()` delete the claim; `reap()` deletes it once its `ttlSeconds` have
+   * passed with the sandbox paused. Needs `create`, `list`, `patch` and `delete` on
+   * `persistentvolumeclaims` (deploy/role.yaml).
+   */
+  persistent?: PersistentOptions;
+  /**
+   * Seconds without activity after which a persistent sandbox pauses itself, with or without a
+   * client running: its keep-alive process ends, the pod stops, the claim stays. Activity is any
+   * command, file operation, process start, terminal or code context run through the library,
+   * and (unless `idleCountsProcesses` is `false`) any process still running in the sandbox.
+   * Checked every few seconds (a tenth of this, at least 1 s, at most 30 s). Default: never.
+   */
+  idleTimeout?: number;
+  /**
+   * Whether a process that is still running (a detached server, a terminal, a code context)
+   * keeps an `idleTimeout` sandbox awake. Default `true`; `false` counts only what the library
+   * runs (commands, file operations, process starts).
+   */
+  idleCountsProcesses?: boolean;
+  /**
+   * Start with a copy of a snapshot's workspace (see `sb.snapshot()`): the new sandbox is
+   * persistent, in the snapshot's namespace, and its workspace directories are the snapshot's
+   * unless `workspace` names as many others.
+   */
+  from?: SandboxSnapshot;
+}
+
+/** The persistent workspace of {@linkcode KubernetesSandboxOptions.persistent}. */
+export interface PersistentOptions {
+  /** The claim's requested size. Default `"1Gi"`. */
+  size?: string;
+  /** The claim's StorageClass. Default: the cluster's default class. */
+  storageClassName?: string;
+  /**
+   * Seconds a paused sandbox is kept before `reap()` may delete its claim (counted from the
+   * pause, and again from each later one). Default 604800 (7 days).
+   */
+  ttlSeconds?: number;
+}
+
+/**
+ * A copy of a sandbox's workspace at one moment, kept on the cluster as a claim of its own (see
+ * `sb.snapshot()`); `KubernetesSandbox.create({ from: snapshot })` starts from it.
+ */
+export interface SandboxSnapshot {
+  /** Its name (unique in its namespace). */
+  readonly name: string;
+  /** Namespace. */
+  readonly namespace: string;
+  /** The sandbox it was taken from. */
+  readonly sourceId: string;
+  /** The workspace directories it holds, in order. */
+  readonly workspace: readonly string[];
+  /** The image of the sandbox it was taken from. */
+  readonly image: string;
+  /**
+   * How it was taken: `"copy"`, a pod on the cluster copied the claim's files (no byte goes
+   * through this client); `"tar"`, the workspace was streamed through this client as one tar.
+   */
+  readonly method: "copy" | "tar";
+  /** When it was taken. */
+  readonly createdAt: Date;
 }
 
 /**
@@ -248,6 +314,43 @@ export interface ConnectOptions extends ClusterOptions {
   /** As in {@linkcode KubernetesSandboxOptions.commandChannel}. Default `true`. */
   commandChannel?: boolean;
   /** Aborts the lookup. */
+  signal?: AbortSignal;
+  /**
+   * What to do when the sandbox is paused: resume it (the default), or, with `false`, throw
+   * `SandboxPausedError`.
+   */
+  resume?: boolean;
+  /** Late-bound env delivered when `connect()` resumes a paused sandbox (see `sb.resume()`). */
+  env?: Record<string, string>;
+  /** Files delivered when `connect()` resumes a paused sandbox (see `sb.resume()`). */
+  files?: Record<string, string | Uint8Array>;
+}
+
+/** Options of `sb.fork()`: what each new sandbox gets besides a copy of the workspace. */
+export interface ForkOptions {
+  /** Late-bound env for each new sandbox (added to the parent's `secrets`, never stored). */
+  env?: Record<string, string>;
+  /** Files written into each new sandbox, as `resume({ files })`. */
+  files?: Record<string, string | Uint8Array>;
+  /** Seconds the copy may take. Default 600. */
+  timeout?: number;
+  /** Aborts the fork; every new sandbox is removed. */
+  signal?: AbortSignal;
+}
+
+/** Options of `sb.resume()`. */
+export interface ResumeOptions {
+  /**
+   * Late-bound env for the new pod's commands, delivered as `secrets` is at start (never stored:
+   * a resume delivers it again, or the commands run without it).
+   */
+  env?: Record<string, string>;
+  /**
+   * Files written into the new pod (absolute paths, or relative ones under the memory-backed
+   * `/run/orbiter/files/`), as the pool's `acquire({ files })`: never stored either.
+   */
+  files?: Record<string, string | Uint8Array>;
+  /** Aborts the resume (what it created is removed). */
   signal?: AbortSignal;
 }
 

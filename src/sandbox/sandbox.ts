@@ -12,7 +12,12 @@
 
 import type { KubeClient } from "../client/client.ts";
 import { ConnectionHold } from "../client/exec.ts";
-import { InvalidOptionError, SandboxError } from "../errors.ts";
+import {
+  InvalidOptionError,
+  SandboxError,
+  SandboxNotFoundError,
+  SandboxPausedError,
+} from "../errors.ts";
 import {
   CommandRunner,
   type ExecOptions,
@@ -20,6 +25,7 @@ import {
   type PodTarget,
   type SandboxCommands,
   type ShOptions,
+  deliveries,
 } from "./exec/mod.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files/mod.ts";
 import { PtyAccess, type SandboxPty } from "./pty/mod.ts";
@@ -44,20 +50,33 @@ import {
 import type {
   ConnectOptions,
   EgressPolicy,
+  ForkOptions,
   IngressPolicy,
   KubernetesSandboxOptions,
   ResourceRequirements,
+  ResumeOptions,
+  SandboxSnapshot,
 } from "./options.ts";
 import {
   acquireClient,
+  buildClaim,
+  buildPod,
+  type Claim,
+  claimsPath,
+  clearEndedPod,
   type ClientLease,
   createResources,
   deleteResources,
+  findClaim,
   findSandbox,
   type FoundSandbox,
   type HeldResources,
   LeftBehind,
   listSandboxes,
+  markPaused,
+  readRecord,
+  type RecordedOptions,
+  recordOf,
   type ListSandboxesOptions,
   reapSandboxes,
   type ReapSandboxesOptions,
@@ -66,6 +85,17 @@ import {
   type SandboxSpec,
 } from "./cluster/mod.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/mod.ts";
+import {
+  checkSnapshotOptions,
+  type CopyJob,
+  deleteSnapshot,
+  findSnapshotClaim,
+  listSnapshots,
+  reapSnapshots,
+  runCopy,
+  type SnapshotOptions,
+  takeSnapshot,
+} from "./snapshot/mod.ts";
 import {
   checkIsolation,
   egressRules,
@@ -89,8 +119,11 @@ export type { IsolationReport, IsolationStatus };
 /** @deprecated Renamed `ShOptions`, after `sb.commands.sh`, which replaces `sb.run`. */
 export type RunOptions = ShOptions;
 
-/** A sandbox's lifecycle state. */
-export type SandboxStatus = "init" | "running" | "idle" | "error" | "closed";
+/**
+ * A sandbox's lifecycle state. `paused`: a persistent sandbox whose pod is gone and whose
+ * workspace is kept (`sb.pause()`, or found so by `connect()`); `resume()` starts it again.
+ */
+export type SandboxStatus = "init" | "running" | "paused" | "idle" | "error" | "closed";
 
 /** A tool run in the host process, registered with {@linkcode KubernetesSandbox.registerTool}. */
 export type ToolHandler = (
@@ -146,7 +179,7 @@ export class KubernetesSandbox {
   readonly #spec: SandboxSpec;
   readonly #options: KubernetesSandboxOptions;
   /** `secrets`, checked and copied: delivered at start, never shown. */
-  readonly #secrets: Record<string, string>;
+  #secrets: Record<string, string>;
   readonly #tools = new Map<string, ToolHandler>();
   /** The pod and service while they exist (or could not be deleted yet). */
   #held: HeldResources = {};
@@ -171,6 +204,8 @@ export class KubernetesSandbox {
   #rules: PolicyRules | null | undefined;
   /** Ends a running check when the sandbox is let go of (it must not keep the process alive). */
   #isolationAbort = new AbortController();
+  /** What a persistent sandbox's claim records (set by the constructor or by `connect()`). */
+  #record: RecordedOptions | undefined;
 
   /**
    * Commands run in the sandbox's container: `run(argv)` (no shell; `sb.exec` is its shorthand)
@@ -318,11 +353,50 @@ export class KubernetesSandbox {
     validateSandboxId(sandboxId);
     if (options.namespace !== undefined) validateNamespace(options.namespace);
     const lease = await acquireClient(options, options.signal);
+    let sb: KubernetesSandbox | undefined;
     try {
       const namespace = resolveNamespace(options.namespace, lease.client.connection.namespace);
-      const found = await findSandbox(lease.client, namespace, sandboxId, options);
-      return KubernetesSandbox.#attached(found, namespace, lease, options);
+      const [found, claim] = await Promise.all([
+        findSandbox(lease.client, namespace, sandboxId, options).catch((err) => {
+          if (!(err instanceof SandboxNotFoundError)) throw err;
+          return err;
+        }),
+        findClaim(lease.client, namespace, sandboxId, options.signal).catch(() => undefined),
+      ]);
+      const record = claim && readRecord(claim);
+      if (!(found instanceof SandboxNotFoundError)) {
+        sb = KubernetesSandbox.#attached(found, namespace, lease, options, record);
+        if (claim && record) sb.#held.claim = claim;
+        return sb;
+      }
+      if (!claim || !record || !["Missing", "Succeeded", "Failed"].includes(found.state)) {
+        throw found;
+      }
+      if (options.resume === false) {
+        throw new SandboxPausedError(
+          sandboxId,
+          namespace,
+          `sandbox ${sandboxId} in namespace ${namespace} is paused: connect without ` +
+            `resume: false (or call resume()) to start it again`,
+        );
+      }
+      sb = new KubernetesSandbox({
+        ...record,
+        sandboxId,
+        namespace,
+        commandChannel: options.commandChannel ?? record.commandChannel,
+        connection: lease.client.connection,
+      });
+      sb.#client = lease.client;
+      sb.#lease = lease;
+      sb.#record = record;
+      sb.#held = { claim };
+      sb.#status = "paused";
+      await sb.resume({ env: options.env, files: options.files, signal: options.signal });
+      return sb;
     } catch (err) {
+      // A resume that failed has already removed what it made; the claim stays.
+      if (sb) sb.#status = "closed";
       lease.release();
       throw err;
     }
@@ -334,9 +408,11 @@ export class KubernetesSandbox {
     namespace: string,
     lease: ClientLease,
     options: ConnectOptions,
+    record?: RecordedOptions,
   ): KubernetesSandbox {
     const sandboxId = found.pod.metadata.labels![SANDBOX_ID_LABEL];
     const sb = new KubernetesSandbox({
+      ...record,
       sandboxId,
       namespace,
       image: found.image || undefined,
@@ -346,6 +422,7 @@ export class KubernetesSandbox {
       commandChannel: options.commandChannel,
       connection: lease.client.connection,
     });
+    sb.#record = record;
     sb.#client = lease.client;
     sb.#lease = lease;
     sb.#held = { pod: found.pod, service: found.service };
@@ -369,8 +446,53 @@ export class KubernetesSandbox {
    * returns what it removed. Pods also carry `activeDeadlineSeconds`, so even an orphan nobody
    * reaps stops on its own.
    */
-  static reap(options: ReapSandboxesOptions = {}): Promise<SandboxInfo[]> {
-    return reapSandboxes(options);
+  static async reap(options: ReapSandboxesOptions = {}): Promise<SandboxInfo[]> {
+    const removed = await reapSandboxes(options);
+    // Snapshots past their ttlSeconds, and copy pods a dead client left, go too.
+    await KubernetesSandbox.#withClient(options, (client, namespace) =>
+      reapSnapshots(client, namespace, options)
+    );
+    return removed;
+  }
+
+  /**
+   * The snapshots in a namespace (of one sandbox, with `sourceId`), oldest first. Each is what
+   * `create({ from })` takes.
+   */
+  static listSnapshots(
+    options: ListSandboxesOptions & { sourceId?: string } = {},
+  ): Promise<SandboxSnapshot[]> {
+    return KubernetesSandbox.#withClient(options, (client, namespace) =>
+      listSnapshots(client, namespace, options)
+    );
+  }
+
+  /** Deletes a snapshot; `false` when there was none of that name. */
+  static deleteSnapshot(
+    snapshot: SandboxSnapshot | string,
+    options: ListSandboxesOptions = {},
+  ): Promise<boolean> {
+    const name = typeof snapshot === "string" ? snapshot : snapshot.name;
+    const namespace = typeof snapshot === "string" ? options.namespace : snapshot.namespace;
+    return KubernetesSandbox.#withClient({ ...options, namespace }, (client, ns) =>
+      deleteSnapshot(client, ns, name, options.signal)
+    );
+  }
+
+  static async #withClient<T>(
+    options: ListSandboxesOptions,
+    fn: (client: KubeClient, namespace: string) => Promise<T>,
+  ): Promise<T> {
+    if (options.namespace !== undefined) validateNamespace(options.namespace);
+    const lease = await acquireClient(options, options.signal);
+    try {
+      return await fn(
+        lease.client,
+        resolveNamespace(options.namespace, lease.client.connection.namespace),
+      );
+    } finally {
+      lease.release();
+    }
   }
 
   /** The sandbox's id. */
@@ -449,7 +571,18 @@ export class KubernetesSandbox {
    * @throws {SandboxError} the sandbox is closed.
    */
   start(options: { signal?: AbortSignal; onReadyEvent?: () => void } = {}): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial(() => this.#start(options));
+  }
+
+  async #start(
+    options: {
+      signal?: AbortSignal;
+      onReadyEvent?: () => void;
+      env?: Record<string, string>;
+      files?: readonly (readonly [string, string | Uint8Array])[];
+    },
+  ): Promise<void> {
+    {
       if (this.#status === "running") return;
       if (this.#status === "closed") throw new SandboxError(`sandbox ${this.sandboxId} is closed`);
       options.signal?.throwIfAborted();
@@ -458,22 +591,43 @@ export class KubernetesSandbox {
         this.#client = this.#lease.client;
       }
       this.#rules = this.#spec.policy ?? null; // what createResources() writes
+      const client = this.#client;
+      const from = this.#spec.from;
+      // A resume (or a fork's child) starts on a claim that exists: a failure keeps it.
+      const kept = this.#held.claim;
+      const resuming = kept !== undefined;
       try {
-        this.#held = await createResources(this.#client, this.namespace, this.#spec, {
+        this.#held = await createResources(client, this.namespace, this.#spec, {
           signal: options.signal,
           onReadyEvent: options.onReadyEvent,
           config: { mcp: this.#options.mcpConfig, agents: this.#options.agents },
-          secrets: this.#secrets,
+          secrets: { ...this.#secrets, ...options.env },
+          files: options.files,
+          claim: this.#held.claim,
+          record: this.#record ??= recordOf(this.#options, this.#spec, this.namespace),
+          prepareClaim: from
+            ? async (claim, signal) => {
+              const source = await findSnapshotClaim(client, from.namespace, from.name, signal);
+              await runCopy(client, {
+                ...this.#copyPlacement(),
+                namespace: this.namespace,
+                source: source.metadata.name,
+                targets: [claim.metadata.name],
+                purpose: `from-${from.name}`,
+                timeoutSeconds: this.#spec.timeout,
+              }, signal);
+            }
+            : undefined,
         });
         this.#status = "running";
         this.#runner.openChannel();
       } catch (err) {
-        this.#status = "error";
+        this.#status = resuming ? "paused" : "error";
         if (!(err instanceof LeftBehind)) throw err;
         // What could not be deleted yet stays known, so that stop() or cleanup() try again.
-        const left = this.#held = err.left;
+        const left = this.#held = { ...err.left, claim: err.left.claim ?? kept };
         err.cleaned?.then((gone) => {
-          if (gone && this.#held === left) this.#held = {};
+          if (gone && this.#held === left) this.#held = kept ? { claim: kept } : {};
         });
         throw err.error;
       }
@@ -484,10 +638,11 @@ export class KubernetesSandbox {
       if (!this.#spec.requireIsolation) return;
       const failure = isolationFailure(await check, this.#spec.requireIsolation);
       if (!failure) return;
-      await this.#deleteHeld().catch(() => {});
-      this.#status = "error";
+      const keep = this.#held.claim;
+      await this.#deleteHeld(undefined, !!keep && resuming).catch(() => {});
+      this.#status = keep && resuming ? "paused" : "error";
       throw failure;
-    });
+    }
   }
 
   /** @deprecated Use `sb.network.isolation`. */
@@ -563,6 +718,162 @@ export class KubernetesSandbox {
       if (this.#status === "closed") return;
       await this.#deleteHeld(options.signal);
       this.#status = "idle";
+    });
+  }
+
+  /**
+   * Pauses a persistent sandbox: ends every process in it and deletes its pod (and its Service
+   * and policy), and keeps its workspace claim and record. Status becomes `paused`;
+   * {@linkcode KubernetesSandbox.resume} (or `connect(id)` from any process) starts it again on
+   * the same files. Late-bound env and files are not kept: give them to `resume()`.
+   *
+   * @example
+   * ```ts ignore
+   * import { KubernetesSandbox } from "@orbiter/sandbox-k8s";
+   *
+   * const sb = await KubernetesSandbox.create({ workspace: ["/work"], persistent: {} });
+   * await sb.files.write("/work/notes.txt", "kept");
+   * await sb.pause();
+   * // ... later, here or in another process:
+   * const again = await KubernetesSandbox.connect(sb.sandboxId);
+   * console.log(await again.files.readText("/work/notes.txt"));
+   * ```
+   *
+   * @throws {SandboxError} the sandbox is not persistent, or not running.
+   */
+  pause(options: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#serial(async () => {
+      if (this.#status === "paused") return;
+      const claim = this.#persistentClaim("pause");
+      if (this.#status !== "running") {
+        throw new SandboxError(`pause() needs a running sandbox; ${this.sandboxId} is ${this.#status}`);
+      }
+      await this.#deleteHeld(options.signal, true);
+      await markPaused(this.#client!, this.namespace, claim, options.signal);
+      this.#status = "paused";
+    });
+  }
+
+  /**
+   * Starts a paused sandbox again: a new pod on the same workspace claim, Ready when this
+   * resolves. `env` (late-bound, as `secrets`) and `files` are delivered into the new pod; the
+   * `secrets` this object was created with are delivered again too. Also resumes a sandbox whose
+   * pod paused itself (`idleTimeout`) or reached its `ttlSeconds` while this object held it.
+   *
+   * @throws {SandboxError} the sandbox is not persistent, or is closed.
+   * @throws {PodStartError} the new pod failed to start (the sandbox stays paused).
+   */
+  resume(options: ResumeOptions = {}): Promise<void> {
+    const env = validateEnv("env", options.env);
+    const files = deliveries(options.files);
+    return this.#serial(async () => {
+      const claim = this.#persistentClaim("resume");
+      if (this.#status !== "running" && this.#status !== "paused") {
+        throw new SandboxError(
+          `resume() needs a paused sandbox; ${this.sandboxId} is ${this.#status}`,
+        );
+      }
+      // A pod that ended by itself (idle, or its ttlSeconds) holds the names: it goes first.
+      const last = await clearEndedPod(this.#client!, this.namespace, this.sandboxId, options.signal);
+      if (last === "running" && this.#status === "running") return;
+      if (last === "running") {
+        // Another client resumed it meanwhile: take its pod as this object's.
+        const found = await findSandbox(this.#client!, this.namespace, this.sandboxId, {
+          signal: options.signal,
+        });
+        this.#held = { pod: found.pod, service: found.service, claim };
+        this.#rules = undefined;
+        this.#status = "running";
+        this.#runner.openChannel();
+        return;
+      }
+      if (this.#status === "running") {
+        this.#endIsolationCheck();
+        await this.#closeSessions();
+      }
+      this.#held = { claim };
+      this.#status = "paused";
+      await this.#start({ signal: options.signal, env, files });
+    });
+  }
+
+  /**
+   * Copies the workspace of a persistent sandbox (running or paused) into a snapshot: a claim of
+   * its own, filled on the cluster by a short-lived pod, which outlives the sandbox.
+   * `KubernetesSandbox.create({ from: snapshot })` starts new sandboxes from it. Files that
+   * change while it is taken may be copied in either state.
+   *
+   * @throws {SandboxError} the sandbox is not persistent, or not running or paused.
+   * @throws {SnapshotError} the copy failed (nothing is left of it).
+   */
+  snapshot(options: SnapshotOptions = {}): Promise<SandboxSnapshot> {
+    const checked = checkSnapshotOptions(options, this.sandboxId);
+    return this.#serial(async () => {
+      const claim = this.#persistentClaim("snapshot");
+      if (this.#status !== "running" && this.#status !== "paused") {
+        throw new SandboxError(`snapshot() needs a running or paused sandbox; ${this.sandboxId} is ${this.#status}`);
+      }
+      return await takeSnapshot(this.#client!, this.namespace, {
+        sandboxId: this.sandboxId,
+        claim,
+        workspace: this.workspace,
+        copy: this.#copyPlacement(),
+      }, { ...checked, signal: options.signal });
+    });
+  }
+
+  /**
+   * `n` new sandboxes, each starting with a copy of this one's workspace as it is now (one copy
+   * pod fills every new claim on the cluster), with this sandbox's options and its `secrets`,
+   * plus `env` and `files`. They are independent: a change in one is seen in no other. Either
+   * all start, or none is left.
+   *
+   * @throws {SandboxError} the sandbox is not persistent, or not running or paused.
+   * @throws {SnapshotError} the copy failed.
+   */
+  fork(n: number, options: ForkOptions = {}): Promise<KubernetesSandbox[]> {
+    if (!Number.isInteger(n) || n < 1 || n > 100) {
+      throw new InvalidOptionError("n", "must be a whole number from 1 to 100");
+    }
+    const env = validateEnv("env", options.env);
+    const files = deliveries(options.files);
+    return this.#serial(async () => {
+      const claim = this.#persistentClaim("fork");
+      if (this.#status !== "running" && this.#status !== "paused") {
+        throw new SandboxError(`fork() needs a running or paused sandbox; ${this.sandboxId} is ${this.#status}`);
+      }
+      const client = this.#client!;
+      const record = this.#record ?? recordOf(this.#options, this.#spec, this.namespace);
+      const children = Array.from({ length: n }, () => {
+        const child = new KubernetesSandbox({
+          ...record,
+          sandboxId: undefined,
+          ...(this.#options.client ? { client } : { connection: client.connection }),
+        });
+        child.#secrets = { ...this.#secrets };
+        return child;
+      });
+      const signal = options.signal;
+      try {
+        const claims = await Promise.all(children.map((c) => c.#createClaim(signal)));
+        await runCopy(client, {
+          ...this.#copyPlacement(),
+          namespace: this.namespace,
+          source: claim.metadata.name,
+          targets: claims.map((c) => c.metadata.name),
+          purpose: `fork-${this.sandboxId}`,
+          timeoutSeconds: options.timeout ?? 600,
+        }, signal ?? new AbortController().signal);
+        const started = await Promise.allSettled(
+          children.map((c) => c.#serial(() => c.#start({ signal, env, files }))),
+        );
+        const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed) throw failed.reason;
+        return children;
+      } catch (err) {
+        await Promise.allSettled(children.map((c) => c.cleanup()));
+        throw err;
+      }
     });
   }
 
@@ -839,6 +1150,56 @@ export class KubernetesSandbox {
     return this.describe();
   }
 
+  /** The workspace claim of a persistent sandbox; throws for any other. */
+  #persistentClaim(what: string): Claim {
+    if (!this.#spec.persistent) {
+      throw new SandboxError(
+        `${what}() needs a persistent sandbox: create it with persistent: {} and a workspace`,
+      );
+    }
+    const claim = this.#held.claim;
+    if (!claim || !this.#client) {
+      throw new SandboxError(
+        `${what}() needs the sandbox's workspace claim; ${this.sandboxId} is ${this.#status}`,
+      );
+    }
+    return claim;
+  }
+
+  /** How a copy pod for this sandbox runs: its image and user, where its pod runs. */
+  #copyPlacement(): Omit<CopyJob, "source" | "targets" | "purpose" | "timeoutSeconds" | "namespace"> {
+    const spec = this.#spec;
+    const node = this.#status === "running"
+      ? this.#held.pod?.spec?.nodeName as string | undefined
+      : undefined;
+    return {
+      image: spec.image,
+      imagePullPolicy: spec.imagePullPolicy,
+      imagePullSecrets: spec.imagePullSecrets,
+      runAsUser: spec.runAsUser,
+      nodeSelector: spec.nodeSelector,
+      tolerations: spec.tolerations,
+      node,
+    };
+  }
+
+  /** Makes this (new) sandbox's workspace claim before its start: a fork's child. */
+  async #createClaim(signal?: AbortSignal): Promise<Claim> {
+    if (!this.#client) {
+      this.#lease = await acquireClient(this.#options, signal);
+      this.#client = this.#lease.client;
+    }
+    this.#record ??= recordOf(this.#options, this.#spec, this.namespace);
+    const labels = buildPod(this.#spec, this.namespace).metadata.labels!;
+    const claim = await this.#client.request<Claim>(claimsPath(this.namespace), {
+      method: "POST",
+      body: buildClaim(this.#spec, this.namespace, labels, this.#record),
+      signal,
+    });
+    this.#held = { claim };
+    return claim;
+  }
+
   /** Where commands run; throws unless the sandbox is running. */
   #execTarget(what = "exec"): PodTarget {
     if (this.#status !== "running") {
@@ -860,14 +1221,19 @@ export class KubernetesSandbox {
     return run;
   }
 
-  /** Deletes this sandbox's pod and service, if any, and waits until the pod is gone. */
-  async #deleteHeld(signal?: AbortSignal): Promise<void> {
+  /**
+   * Deletes this sandbox's pod and service (and its claim, unless `keepClaim`), if any, and
+   * waits until the pod is gone.
+   */
+  async #deleteHeld(signal?: AbortSignal, keepClaim = false): Promise<void> {
     this.#endIsolationCheck();
     await this.#closeSessions();
-    if (this.#client && (this.#held.pod || this.#held.service || this.#held.policy)) {
-      await deleteResources(this.#client, this.namespace, this.#held, true, signal);
+    const { claim, ...rest } = this.#held;
+    const doomed: HeldResources = keepClaim ? rest : this.#held;
+    if (this.#client && (doomed.pod || doomed.service || doomed.policy || doomed.claim)) {
+      await deleteResources(this.#client, this.namespace, doomed, true, signal);
     }
-    this.#held = {};
+    this.#held = keepClaim && claim ? { claim } : {};
   }
 
   /** Ends what this object holds open in the pod: terminals, code contexts, forwards, the channel. */

@@ -19,6 +19,8 @@ import {
   SANDBOX_ID_LABEL,
 } from "../../_internal/names.ts";
 import type { RecoveredOptions } from "./_manifests.ts";
+import { deleteResources } from "./_lifecycle.ts";
+import { type NetworkPolicy, policyName } from "../network/mod.ts";
 
 /** A running sandbox as found on the cluster. */
 export interface FoundSandbox {
@@ -122,4 +124,35 @@ export async function findSandbox(
     resources: container?.resources ?? {},
     recovered,
   };
+}
+
+/**
+ * What is left on the cluster of a persistent sandbox's last pod, for a resume: `"running"` when
+ * that pod still runs (nothing is removed), else `"cleared"` once an ended pod, its Service and
+ * its policy are gone (their names are the new pod's).
+ */
+export async function clearEndedPod(
+  client: KubeClient,
+  namespace: string,
+  sandboxId: string,
+  signal?: AbortSignal,
+): Promise<"running" | "cleared"> {
+  const query = {
+    labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${SANDBOX_ID_LABEL}=${sandboxId}`,
+  };
+  const [pods, services] = await Promise.all([
+    client.request<ObjectList<Pod>>(corePath(namespace, "pods"), { query, signal }),
+    client.request<ObjectList<Service>>(corePath(namespace, "services"), { query, signal }),
+  ]);
+  const pod = pods.items[0];
+  const phase = pod?.status?.phase;
+  if (pod && !pod.metadata.deletionTimestamp && phase !== "Succeeded" && phase !== "Failed") {
+    return "running";
+  }
+  await deleteResources(client, namespace, {
+    pod,
+    service: services.items[0],
+    policy: { metadata: { name: policyName(sandboxId) } } as NetworkPolicy,
+  }, !!pod, signal);
+  return "cleared";
 }

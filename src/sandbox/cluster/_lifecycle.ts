@@ -24,6 +24,13 @@ import {
   serviceNameFor,
 } from "../../_internal/names.ts";
 import { buildPod, buildService } from "./_manifests.ts";
+import {
+  buildClaim,
+  type Claim,
+  claimsPath,
+  deleteClaim,
+  type RecordedOptions,
+} from "./_volume.ts";
 import { podWatchHub } from "./_pod_watch.ts";
 import { waitForPodReady } from "./_readiness.ts";
 import type { SandboxSpec } from "./_spec.ts";
@@ -39,6 +46,8 @@ export interface HeldResources {
   service?: Service;
   /** The network policy, once created (owned by the pod, so it also goes with it). */
   policy?: NetworkPolicy;
+  /** A persistent sandbox's workspace claim (which outlives the pod). */
+  claim?: Claim;
 }
 
 /** Deadline of a cleanup (which must not hang on a dead server). */
@@ -56,6 +65,14 @@ export interface CreateOptions {
   config?: { mcp?: Record<string, unknown>; agents?: Record<string, unknown> };
   /** Late-bound env (checked names), written into the memory-backed volume once Ready. */
   secrets?: Record<string, string>;
+  /** Late-bound files (absolute paths), written into the pod once Ready. */
+  files?: readonly (readonly [string, string | Uint8Array])[];
+  /** A persistent sandbox's claim when it exists already (a resume); else one is made. */
+  claim?: Claim;
+  /** The record a new claim carries (required for a persistent sandbox without `claim`). */
+  record?: RecordedOptions;
+  /** Fills a new claim before the pod starts (from a snapshot); removed with it on failure. */
+  prepareClaim?: (claim: Claim, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -91,12 +108,34 @@ export async function createResources(
   let pod: Pod | undefined;
   let service: Service | undefined;
   let serviceP: Promise<Service> | undefined;
+  /** The claim this call created (removed again on failure), if any. */
+  let newClaim: Claim | undefined;
   const instance = crypto.randomUUID();
   // One deadline for the whole start: the create's retries, the readiness wait, the lookups.
   const until = performance.now() + spec.timeout * 1000;
   const deadline = AbortSignal.timeout(spec.timeout * 1000);
   const podCreate: CreateContext = { signal, deadline, timeoutSeconds: spec.timeout, sent: false };
   try {
+    let claim = options.claim;
+    if (spec.persistent && !claim) {
+      const body = buildClaim(spec, namespace, buildPod(spec, namespace).metadata.labels!, {
+        ...options.record!,
+      });
+      body.metadata.annotations![INSTANCE_ANNOTATION] = instance;
+      claim = newClaim = await createOwn<Claim>(
+        client,
+        claimsPath(namespace),
+        body,
+        (c) => c.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
+        { ...podCreate, sent: false },
+      );
+      if (options.prepareClaim) {
+        await options.prepareClaim(
+          claim,
+          signal ? AbortSignal.any([signal, deadline]) : deadline,
+        );
+      }
+    }
     const manifest = buildPod(spec, namespace);
     // Marks this attempt's pod, so a create whose reply was lost can still be found and removed.
     manifest.metadata.annotations = {
@@ -155,8 +194,10 @@ export async function createResources(
       files.push([ENV_FILE, exportLines(options.secrets)]);
     }
     const run = stepRunner({ client, namespace, podName: ready.metadata.name }, signal);
-    await Promise.all(files.map(([path, text]) => writePrivateFile(run, path, text)));
-    return { pod: ready, service: svc, policy };
+    await Promise.all(
+      [...files, ...options.files ?? []].map(([path, data]) => writePrivateFile(run, path, data)),
+    );
+    return { pod: ready, service: svc, policy, claim };
   } catch (err) {
     // Cleanup's lookups get what is left of the start's deadline (at least a second, so that
     // a timeout still looks once): they are part of this start. After an abort, half a second.
@@ -188,21 +229,28 @@ export async function createResources(
         lookup,
       );
     }
-    const cleaning = deleteResources(client, namespace, { pod, service }, false)
+    const cleaning = deleteResources(client, namespace, { pod, service, claim: newClaim }, false)
       .then(() => undefined, (e) => e);
     if (signal?.aborted && await settlesWithin(cleaning, ABORT_CLEANUP_MS) === false) {
       // An abort takes effect now; the cleanup goes on in the background (within its own
       // deadline), and what it removes is forgotten then. stop() and cleanup() retry it.
-      throw new LeftBehind(err, { pod, service }, cleaning.then((e) => e === undefined));
+      throw new LeftBehind(
+        err,
+        { pod, service, claim: newClaim },
+        cleaning.then((e) => e === undefined),
+      );
     }
     const cleanupError = await cleaning;
     if (cleanupError === undefined) throw err;
     // What could not be deleted stays known, so a later stop() or cleanup() tries again.
-    const left = [pod && `pod ${pod.metadata.name}`, service && `service ${service.metadata.name}`]
-      .filter(Boolean).join(" and ") + ` in ${namespace}`;
+    const left = [
+      pod && `pod ${pod.metadata.name}`,
+      service && `service ${service.metadata.name}`,
+      newClaim && `persistentvolumeclaim ${newClaim.metadata.name}`,
+    ].filter(Boolean).join(" and ") + ` in ${namespace}`;
     if (err instanceof PodStartError) {
       err.addCleanupError(cleanupError, left);
-      throw new LeftBehind(err, { pod, service });
+      throw new LeftBehind(err, { pod, service, claim: newClaim });
     }
     throw new LeftBehind(
       new SandboxError(
@@ -210,7 +258,7 @@ export async function createResources(
           `again, or KubernetesSandbox.reap()`,
         { cause: new AggregateError([err, cleanupError]) },
       ),
-      { pod, service },
+      { pod, service, claim: newClaim },
     );
   }
 }
@@ -223,7 +271,7 @@ export async function createResources(
 export async function deleteResources(
   client: KubeClient,
   namespace: string,
-  { pod, service, policy }: HeldResources,
+  { pod, service, policy, claim }: HeldResources,
   wait: boolean,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -267,6 +315,10 @@ export async function deleteResources(
     deleted.catch((err) => stopWaiting.abort(err));
     jobs.push(deleted);
     if (gone) jobs.push(gone);
+  }
+  if (claim) {
+    // Goes once no pod uses it (the claim-protection finalizer waits for that).
+    jobs.push(deleteClaim(client, namespace, claim, sig));
   }
   const results = await Promise.allSettled(jobs);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");

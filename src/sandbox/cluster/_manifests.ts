@@ -1,7 +1,8 @@
 /**
  * The Pod and Service of a sandbox. The pod passes the PodSecurity `restricted` profile and still
  * runs images that expect root (such as `python:3.11-slim`): it runs as a non-root user with a
- * read-only root filesystem and writable `emptyDir`s for `/tmp`, `HOME` and every workspace.
+ * read-only root filesystem and writable `emptyDir`s for `/tmp`, `HOME` and every workspace (or,
+ * for a persistent sandbox, one PersistentVolumeClaim holding every workspace directory).
  *
  * @module
  */
@@ -21,6 +22,8 @@ import {
 } from "../../_internal/names.ts";
 import { PROBE_CLOSED_PORT, PROBE_OPEN_PORT } from "../network/mod.ts";
 import type { SandboxSpec } from "./_spec.ts";
+import { idleKeepAliveScript, KEEP_ALIVE_SCRIPT } from "./_idle.ts";
+import { claimNameFor } from "./_volume.ts";
 
 /** The options a pod records for `connect()` in its {@linkcode OPTIONS_ANNOTATION}. */
 export interface RecoveredOptions {
@@ -31,10 +34,11 @@ export interface RecoveredOptions {
 }
 
 /**
- * PID 1 of the sandbox: sleeps until told to stop. A shell as PID 1 gets no default signal
- * handlers, so the trap is what makes SIGTERM end it at once instead of after the grace period.
+ * PID 1 of the sandbox: sleeps until told to stop (or, with `idleTimeout`, until idle: see
+ * ./_idle.ts). A shell as PID 1 gets no default signal handlers, so the trap is what makes
+ * SIGTERM end it at once instead of after the grace period.
  */
-export const KEEP_ALIVE_SCRIPT = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+export { KEEP_ALIVE_SCRIPT };
 
 function baseLabels(spec: SandboxSpec): Record<string, string> {
   return {
@@ -62,10 +66,21 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
     { name: "home", mountPath: SANDBOX_HOME },
     { name: "private", mountPath: PRIVATE_DIR },
   ];
-  spec.workspace.forEach((path, i) => {
-    volumes.push({ name: `workspace-${i}`, emptyDir: disk });
-    mounts.push({ name: `workspace-${i}`, mountPath: path });
-  });
+  if (spec.persistent) {
+    // One claim for every workspace directory, each in a folder of its own (`ws-0`, `ws-1`...).
+    volumes.push({
+      name: "workspace",
+      persistentVolumeClaim: { claimName: claimNameFor(spec.sandboxId) },
+    });
+    spec.workspace.forEach((path, i) => {
+      mounts.push({ name: "workspace", mountPath: path, subPath: `ws-${i}` });
+    });
+  } else {
+    spec.workspace.forEach((path, i) => {
+      volumes.push({ name: `workspace-${i}`, emptyDir: disk });
+      mounts.push({ name: `workspace-${i}`, mountPath: path });
+    });
+  }
   const env = [
     { name: "HOME", value: SANDBOX_HOME },
     { name: "TMPDIR", value: "/tmp" },
@@ -119,7 +134,13 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
         name: CONTAINER_NAME,
         image: spec.image,
         ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-        command: ["/bin/sh", "-c", KEEP_ALIVE_SCRIPT],
+        command: [
+          "/bin/sh",
+          "-c",
+          spec.idleTimeout
+            ? idleKeepAliveScript(spec.idleTimeout, spec.idleCountsProcesses)
+            : KEEP_ALIVE_SCRIPT,
+        ],
         workingDir: spec.workspace[0] ?? SANDBOX_HOME,
         env,
         ports: spec.ports.map((p) => ({

@@ -21,9 +21,12 @@ import {
   MANAGED_BY_VALUE,
   POOL_LABEL,
   SANDBOX_ID_LABEL,
+  SNAPSHOT_LABEL,
 } from "../../_internal/names.ts";
 import type { ClusterOptions } from "../options.ts";
 import { resolveNamespace } from "../../_internal/env.ts";
+import { type Claim, claimsPath, PAUSED_AT_ANNOTATION, readRecord } from "./_volume.ts";
+import { KubernetesApiError } from "../../errors.ts";
 
 /** One sandbox found on the cluster. */
 export interface SandboxInfo {
@@ -49,6 +52,13 @@ export interface SandboxInfo {
   pool: string | null;
   /** Whether it waits, unclaimed, in its pool (`false` once claimed, and outside pools). */
   idle: boolean;
+  /** The workspace claim's name when the sandbox is persistent, else `null`. */
+  claimName: string | null;
+  /**
+   * For a paused sandbox (status `Paused`): when `reap()` may delete it (its `persistent.ttlSeconds`
+   * after the pause); else `null`.
+   */
+  expiresAt: Date | null;
 }
 
 /** Options of {@linkcode listSandboxes}. */
@@ -67,6 +77,11 @@ export interface ReapSandboxesOptions extends ListSandboxesOptions {
   olderThan?: number;
   /** List what would be removed without removing it. */
   dryRun?: boolean;
+  /**
+   * Which paused sandboxes to delete (with their workspace): `"expired"` (the default), those
+   * whose `persistent.ttlSeconds` have passed since they paused; `"all"`, every one found.
+   */
+  paused?: "expired" | "all";
 }
 
 /** Runs `fn` with the client and namespace `options` name; the client is released after. */
@@ -98,15 +113,16 @@ async function list(
   const labelSelector = [`${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`, options.labelSelector]
     .filter(Boolean).join(",");
   const query = { labelSelector };
-  const [pods, services] = await Promise.all([
+  const [pods, services, claims] = await Promise.all([
     client.request<ObjectList<Pod>>(corePath(namespace, "pods"), { query, signal: options.signal }),
     client.request<ObjectList<Service>>(corePath(namespace, "services"), {
       query,
       signal: options.signal,
     }),
+    listClaims(client, namespace, query.labelSelector, options.signal),
   ]);
-  const byId = new Map<string, { pod?: Pod; service?: Service }>();
-  const entry = (o: Pod | Service) => {
+  const byId = new Map<string, { pod?: Pod; service?: Service; claim?: Claim }>();
+  const entry = (o: Pod | Service | Claim) => {
     const id = o.metadata.labels?.[SANDBOX_ID_LABEL];
     if (!id) return undefined;
     let e = byId.get(id);
@@ -121,11 +137,19 @@ async function list(
     const e = entry(s);
     if (e) e.service = s;
   }
+  for (const c of claims) {
+    if (c.metadata.labels?.[SNAPSHOT_LABEL] || c.metadata.deletionTimestamp) continue;
+    const e = entry(c);
+    if (e) e.claim = c;
+  }
   const now = Date.now();
-  return [...byId].map(([sandboxId, { pod, service }]) => {
-    const times = [pod, service].filter((o) => o?.metadata.creationTimestamp)
+  return [...byId].map(([sandboxId, { pod, service, claim }]) => {
+    const times = [pod, service, claim].filter((o) => o?.metadata.creationTimestamp)
       .map((o) => Date.parse(o!.metadata.creationTimestamp!));
     const createdAt = new Date(times.length ? Math.min(...times) : now);
+    const ended = !pod || !!pod.metadata.deletionTimestamp ||
+      pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed";
+    const paused = !!claim && ended;
     return {
       sandboxId,
       namespace,
@@ -134,7 +158,9 @@ async function list(
       clusterIp: service?.spec.clusterIP ?? null,
       createdAt,
       ageSeconds: Math.max(0, (now - createdAt.getTime()) / 1000),
-      status: !pod
+      status: paused
+        ? "Paused"
+        : !pod
         ? "Missing"
         : pod.metadata.deletionTimestamp
         ? "Terminating"
@@ -143,6 +169,8 @@ async function list(
         false,
       pool: pod?.metadata.labels?.[POOL_LABEL] ?? null,
       idle: !!pod?.metadata.labels?.[POOL_LABEL] && !pod.metadata.labels[CLAIM_LABEL],
+      claimName: claim?.metadata.name ?? null,
+      expiresAt: paused ? pausedExpiry(claim!, pod) : null,
     };
   }).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
 }
@@ -158,9 +186,15 @@ export async function reapSandboxes(options: ReapSandboxesOptions = {}): Promise
   }
   return await withTarget(options, async (client, namespace) => {
     const found = await list(client, namespace, options);
-    const doomed = found.filter((s) => s.ageSeconds >= olderThan);
+    const now = Date.now();
+    const doomed = found.filter((s) =>
+      s.ageSeconds >= olderThan &&
+      (s.status !== "Paused" || options.paused === "all" || s.expiresAt!.getTime() <= now)
+    );
     if (options.dryRun) return doomed;
     await Promise.all(doomed.flatMap((s) => [
+      s.claimName &&
+      deleteObject(client, claimsPath(namespace, s.claimName), { signal: options.signal }),
       s.serviceName &&
       deleteObject(client, corePath(namespace, "services", s.serviceName), {
         signal: options.signal,
@@ -170,4 +204,40 @@ export async function reapSandboxes(options: ReapSandboxesOptions = {}): Promise
     ]));
     return doomed;
   });
+}
+
+/**
+ * The library's claims in `namespace`; none when the Role may not list claims (a deployment
+ * older than persistent sandboxes, which has none).
+ */
+export async function listClaims(
+  client: KubeClient,
+  namespace: string,
+  labelSelector: string,
+  signal?: AbortSignal,
+): Promise<Claim[]> {
+  try {
+    const list = await client.request<ObjectList<Claim>>(claimsPath(namespace), {
+      query: { labelSelector },
+      signal,
+    });
+    return list.items;
+  } catch (err) {
+    if (err instanceof KubernetesApiError && err.code === 403) return [];
+    throw err;
+  }
+}
+
+/** When a paused sandbox's claim may be reaped: its TTL after the last pause it knows of. */
+function pausedExpiry(claim: Claim, pod: Pod | undefined): Date {
+  const ttl = readRecord(claim)?.persistent?.ttlSeconds ?? 7 * 24 * 3600;
+  const finished = pod?.status?.containerStatuses?.map((c) =>
+    (c.state?.terminated as { finishedAt?: string } | undefined)?.finishedAt
+  ) ?? [];
+  const times = [
+    claim.metadata.creationTimestamp,
+    claim.metadata.annotations?.[PAUSED_AT_ANNOTATION],
+    ...finished,
+  ].map((t) => (t ? Date.parse(t) : NaN)).filter((t) => Number.isFinite(t));
+  return new Date(Math.max(...times) + ttl * 1000);
 }

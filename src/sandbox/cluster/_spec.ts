@@ -111,7 +111,20 @@ export interface SandboxSpec {
   clusterCidrs: string[];
   /** Whether egress is `"internet"`. */
   internetEgress: boolean;
+  /** The workspace's claim, when persistent. */
+  persistent?: { size: string; storageClassName?: string; ttlSeconds: number };
+  /** Seconds of inactivity after which the sandbox pauses itself. */
+  idleTimeout?: number;
+  /** Whether running processes count as activity. */
+  idleCountsProcesses: boolean;
+  /** The snapshot the workspace starts from. */
+  from?: { name: string; namespace: string; workspace: string[] };
 }
+
+/** Default size of a persistent workspace's claim. */
+const DEFAULT_CLAIM_SIZE = "1Gi";
+/** Default `persistent.ttlSeconds`: a week. */
+const DEFAULT_PAUSED_TTL_SECONDS = 7 * 24 * 3600;
 
 /** A fresh 12-hex-digit id. */
 export function randomSandboxId(): string {
@@ -139,13 +152,21 @@ export function resolveSandboxSpec(
     throw new InvalidOptionError("image", `${JSON.stringify(image)} is not an image reference`);
   }
   const timeout = validateTimeout("timeout", options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
-  const workspace = (options.workspace ?? []).map((p, i) => {
+  const from = resolveFrom(options);
+  const workspace = (options.workspace ?? from?.workspace ?? []).map((p, i) => {
     const path = validateAbsolutePath(`workspace[${i}]`, p);
     return normalizePosix(path);
   });
   if (workspace.some((p) => p === "/")) {
     throw new InvalidOptionError("workspace", "the root directory cannot be a workspace");
   }
+  if (from && workspace.length !== from.workspace.length) {
+    throw new InvalidOptionError(
+      "workspace",
+      `the snapshot ${from.name} holds ${from.workspace.length} workspace directories; give as many`,
+    );
+  }
+  const persistent = resolvePersistent(options, workspace, from !== undefined);
   const resources = resolveResources(options.resources);
   const envVars = validateEnv("env", options.env);
   const labels = { ...options.labels };
@@ -199,6 +220,14 @@ export function resolveSandboxSpec(
     throw new InvalidOptionError("imagePullPolicy", "must be Always, IfNotPresent or Never");
   }
   const ttlSeconds = validateSeconds("ttlSeconds", options.ttlSeconds ?? DEFAULT_TTL_SECONDS);
+  const idleTimeout = options.idleTimeout === undefined
+    ? undefined
+    : Math.ceil(validateSeconds("idleTimeout", options.idleTimeout));
+  if (
+    options.idleCountsProcesses !== undefined && typeof options.idleCountsProcesses !== "boolean"
+  ) {
+    throw new InvalidOptionError("idleCountsProcesses", "must be true or false");
+  }
   const runAsUser = options.runAsUser ?? 1000;
   if (!Number.isInteger(runAsUser) || runAsUser <= 0) {
     throw new InvalidOptionError(
@@ -238,5 +267,63 @@ export function resolveSandboxSpec(
       options.imagePullGraceSeconds ?? 10,
     ),
     ...resolveIsolation(options, sandboxId, env),
+    persistent,
+    idleTimeout,
+    idleCountsProcesses: options.idleCountsProcesses ?? true,
+    from,
+  };
+}
+
+function resolveFrom(options: KubernetesSandboxOptions): SandboxSpec["from"] {
+  const snap = options.from;
+  if (snap === undefined) return undefined;
+  if (
+    snap === null || typeof snap !== "object" || typeof snap.name !== "string" ||
+    typeof snap.namespace !== "string" || !Array.isArray(snap.workspace)
+  ) {
+    throw new InvalidOptionError("from", "must be a snapshot that sb.snapshot() returned");
+  }
+  if (options.namespace !== undefined && options.namespace !== snap.namespace) {
+    throw new InvalidOptionError(
+      "from",
+      `the snapshot ${snap.name} is in namespace ${snap.namespace}: start the sandbox there`,
+    );
+  }
+  return { name: snap.name, namespace: snap.namespace, workspace: [...snap.workspace] };
+}
+
+function resolvePersistent(
+  options: KubernetesSandboxOptions,
+  workspace: string[],
+  fromSnapshot: boolean,
+): SandboxSpec["persistent"] {
+  const given = options.persistent ?? (fromSnapshot ? {} : undefined);
+  if (given === undefined) {
+    if (options.idleTimeout !== undefined) {
+      throw new InvalidOptionError(
+        "idleTimeout",
+        "pauses the sandbox, which needs persistent: { } (a workspace that outlives the pod)",
+      );
+    }
+    return undefined;
+  }
+  if (given === null || typeof given !== "object") {
+    throw new InvalidOptionError("persistent", "must be an object, e.g. { size: \"1Gi\" }");
+  }
+  if (workspace.length === 0) {
+    throw new InvalidOptionError(
+      "persistent",
+      'keeps the workspace directories, and there are none: add workspace: ["/workspace"]',
+    );
+  }
+  if (given.storageClassName !== undefined) {
+    validateDnsLabel("persistent.storageClassName", given.storageClassName, 253);
+  }
+  return {
+    size: validateQuantity("persistent.size", given.size ?? DEFAULT_CLAIM_SIZE),
+    storageClassName: given.storageClassName,
+    ttlSeconds: Math.ceil(
+      validateSeconds("persistent.ttlSeconds", given.ttlSeconds ?? DEFAULT_PAUSED_TTL_SECONDS),
+    ),
   };
 }

@@ -7,15 +7,29 @@
  */
 
 export { acquireClient, type ClientLease } from "./_connect.ts";
-export { findSandbox, type FoundSandbox, isReady } from "./_find.ts";
+export { clearEndedPod, findSandbox, type FoundSandbox, isReady } from "./_find.ts";
 export { createResources, deleteResources, type HeldResources, LeftBehind } from "./_lifecycle.ts";
 export { buildPod, buildService } from "./_manifests.ts";
 export { podWatchHub } from "./_pod_watch.ts";
 export {
   listSandboxes,
   type ListSandboxesOptions,
+  listClaims,
   reapSandboxes,
   type ReapSandboxesOptions,
   type SandboxInfo,
 } from "./_registry.ts";
 export { resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
+export {
+  buildClaim,
+  type Claim,
+  claimNameFor,
+  claimsPath,
+  deleteClaim,
+  findClaim,
+  markPaused,
+  readRecord,
+  type RecordedOptions,
+  recordOf,
+} from "./_volume.ts";
+export { IDLE_MESSAGE } from "./_idle.ts";

@@ -6,6 +6,7 @@
  */
 
 import { KILL_TREE, SAFE_PATH } from "./_scripts.ts";
+import { ACTIVITY_FILE } from "../../_internal/names.ts";
 
 /**
  * The program's greeting, before its PID: its name and protocol version. The parser
@@ -38,6 +39,10 @@ export const CHANNEL_HELLO = "orbiter-channel 3";
  * checks each frame's id, lengths and closing key, so output that changes under the program
  * breaks the channel instead of passing for a frame.
  *
+ * Each request creates {@linkcode ACTIVITY_FILE} (an `idleTimeout` sandbox's keep-alive counts
+ * it), and `DIR/idle-skip` names the program's own two processes, which that keep-alive does not
+ * count as activity: an idle channel does not keep a sandbox awake.
+ *
  * Commands run at once. The requests are read by a background subshell; the program itself
  * (the session's process, whose PID the greeting gives) is the only writer of stdout, so frames
  * stay whole, and its end ends the session. A kill is remembered before it looks for the
@@ -56,12 +61,14 @@ kill_tree() { sh -c '${KILL_TREE.replaceAll("'", "'\\''")}' "$1" >/dev/null 2>&1
 umask 077
 mkdir -p "$d" 2>/dev/null || d=$2
 mkdir -p "$d" && mkfifo "$d/done" || exit 1
+echo $$ > "$d/idle-skip"
 exec 3<>"$d/done" 4<&0 0</dev/null
 (
   while read -r id kind ilen max script; do
     case $id$ilen$max in *[!0-9]*|'') continue ;; esac
     case $kind in
     run)
+      true 2>/dev/null >${ACTIVITY_FILE}
       i=/dev/null
       if [ "$ilen" -gt 0 ]; then
         i="$d/$id.in"
@@ -111,6 +118,7 @@ exec 3<>"$d/done" 4<&0 0</dev/null
   for f in "$d"/*.pid; do [ -s "$f" ] && kill_tree "$f"; done
   echo "0 exit 0" >&3
 ) <&4 >/dev/null 2>&1 &
+echo $! >> "$d/idle-skip"
 exec 4<&-
 printf '${CHANNEL_HELLO} %s\\n' "$$"
 old= n=0

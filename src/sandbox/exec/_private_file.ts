@@ -7,7 +7,8 @@
  * @module
  */
 
-import { ExecError } from "../../errors.ts";
+import { ExecError, InvalidOptionError } from "../../errors.ts";
+import { normalizePosix } from "../../_internal/validate.ts";
 import { PRIVATE_DIR } from "../../_internal/names.ts";
 import { shellQuote } from "../../_internal/shell.ts";
 import { SAFE_PATH } from "./_scripts.ts";
@@ -67,4 +68,24 @@ export async function writePrivateFile(
  */
 export function exportLines(env: Record<string, string>): string {
   return Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}\n`).join("");
+}
+
+/**
+ * Late-bound `files` (the pool's `acquire()`, `resume()`), checked, with their paths made absolute: a relative path goes to the
+ * memory-backed `/run/orbiter/files/`.
+ *
+ * @throws {InvalidOptionError} an empty path, a NUL byte, or data that is not text or bytes.
+ */
+export function deliveries(
+  files: Record<string, string | Uint8Array> | undefined,
+): (readonly [string, string | Uint8Array])[] {
+  return Object.entries(files ?? {}).map(([path, data]) => {
+    if (!path || path.includes("\0")) {
+      throw new InvalidOptionError("files", "a path must be non-empty, without NUL bytes");
+    }
+    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
+      throw new InvalidOptionError(`files.${path}`, "must be a string or a Uint8Array");
+    }
+    return [normalizePosix(path.startsWith("/") ? path : `${PRIVATE_DIR}/files/${path}`), data];
+  });
 }

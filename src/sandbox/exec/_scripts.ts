@@ -11,7 +11,7 @@
  * @module
  */
 
-import { ENV_FILE, PRIVATE_DIR } from "../../_internal/names.ts";
+import { ACTIVITY_FILE, ENV_FILE, PRIVATE_DIR } from "../../_internal/names.ts";
 
 /**
  * The `PATH` of the library's own steps in the pod. The root file system is read-only, so nothing
@@ -54,7 +54,9 @@ export const RUN_STEP_WITH_PIDFILE = runWithPidFile(STEP_PRELUDE, "");
 export const RUN_STEP_WITH_PIDFILE_DRAIN = runWithPidFile(STEP_PRELUDE, " cat > /dev/null;");
 
 function runWithPidFile(prelude: string, after: string): string {
-  return `echo $$ > "$0"; if [ -e "$0.kill" ]; then rm -f "$0" "$0.kill"; exit 137; fi; ` +
+  // The activity mark first (an idleTimeout sandbox's keep-alive counts it): a builtin, silent.
+  return `true 2>/dev/null >${ACTIVITY_FILE}; echo $$ > "$0"; ` +
+    `if [ -e "$0.kill" ]; then rm -f "$0" "$0.kill"; exit 137; fi; ` +
     `${prelude} "$@"; s=$?; rm -f "$0";${after} exit $s`;
 }
 

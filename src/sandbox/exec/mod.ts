@@ -6,7 +6,13 @@
  * @module
  */
 
-export { exportLines, type StepRun, stepRunner, writePrivateFile } from "./_private_file.ts";
+export {
+  deliveries,
+  exportLines,
+  type StepRun,
+  stepRunner,
+  writePrivateFile,
+} from "./_private_file.ts";
 export {
   type CommandRun,
   CommandRunner,

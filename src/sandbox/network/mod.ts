@@ -21,6 +21,7 @@ export {
   networkPolicies,
   type NetworkPolicy,
   policyForbidden,
+  policyName,
   type PolicyRules,
   PROBE_CLOSED_PORT,
   PROBE_OPEN_PORT,

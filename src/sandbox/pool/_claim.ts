@@ -7,7 +7,7 @@
 
 import type { KubeClient } from "../../client/client.ts";
 import { corePath, type ObjectList, type Pod } from "../../client/resources.ts";
-import { InvalidOptionError, KubernetesApiError } from "../../errors.ts";
+import { KubernetesApiError } from "../../errors.ts";
 import type { KubernetesSandbox } from "../sandbox.ts";
 import { asStep, exportLines, type StepRun, writePrivateFile } from "../exec/mod.ts";
 import { deleteResources, isReady } from "../cluster/mod.ts";
@@ -17,9 +17,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   POOL_LABEL,
-  PRIVATE_DIR,
 } from "../../_internal/names.ts";
-import { normalizePosix } from "../../_internal/validate.ts";
 
 /** Bound of the claim's own requests. */
 const CLAIM_TIMEOUT_MS = 10_000;
@@ -174,24 +172,4 @@ export async function deliver(
     Object.keys(env).length ? writePrivateFile(run, ENV_FILE, exportLines(env)) : undefined,
     ...files.map(([path, data]) => writePrivateFile(run, path, data)),
   ]);
-}
-
-/**
- * `acquire()`'s `files`, checked, with their paths made absolute: a relative path goes to the
- * memory-backed `/run/orbiter/files/`.
- *
- * @throws {InvalidOptionError} an empty path, a NUL byte, or data that is not text or bytes.
- */
-export function deliveries(
-  files: Record<string, string | Uint8Array> | undefined,
-): (readonly [string, string | Uint8Array])[] {
-  return Object.entries(files ?? {}).map(([path, data]) => {
-    if (!path || path.includes("\0")) {
-      throw new InvalidOptionError("files", "a path must be non-empty, without NUL bytes");
-    }
-    if (typeof data !== "string" && !(data instanceof Uint8Array)) {
-      throw new InvalidOptionError(`files.${path}`, "must be a string or a Uint8Array");
-    }
-    return [normalizePosix(path.startsWith("/") ? path : `${PRIVATE_DIR}/files/${path}`), data];
-  });
 }

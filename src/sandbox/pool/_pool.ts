@@ -10,7 +10,8 @@
 
 import type { KubeClient } from "../../client/client.ts";
 import { InvalidOptionError } from "../../errors.ts";
-import { claimPod, deliver, deliveries, dropClaimed, listIdle } from "./_claim.ts";
+import { claimPod, deliver, dropClaimed, listIdle } from "./_claim.ts";
+import { deliveries } from "../exec/mod.ts";
 import { acquireClient, type ClientLease } from "../cluster/mod.ts";
 import {
   CLAIM_LABEL,
