@@ -20,12 +20,12 @@ import {
 } from "../errors.ts";
 import {
   CommandRunner,
+  deliveries,
   type ExecOptions,
   type ExecResult,
   type PodTarget,
   type SandboxCommands,
   type ShOptions,
-  deliveries,
 } from "./exec/mod.ts";
 import { FileAccess, type FileEntry, type SandboxFiles } from "./files/mod.ts";
 import { PtyAccess, type SandboxPty } from "./pty/mod.ts";
@@ -73,13 +73,13 @@ import {
   type HeldResources,
   LeftBehind,
   listSandboxes,
+  type ListSandboxesOptions,
   markPaused,
   readRecord,
-  type RecordedOptions,
-  recordOf,
-  type ListSandboxesOptions,
   reapSandboxes,
   type ReapSandboxesOptions,
+  type RecordedOptions,
+  recordOf,
   resolveSandboxSpec,
   type SandboxInfo,
   type SandboxSpec,
@@ -449,8 +449,9 @@ export class KubernetesSandbox {
   static async reap(options: ReapSandboxesOptions = {}): Promise<SandboxInfo[]> {
     const removed = await reapSandboxes(options);
     // Snapshots past their ttlSeconds, and copy pods a dead client left, go too.
-    await KubernetesSandbox.#withClient(options, (client, namespace) =>
-      reapSnapshots(client, namespace, options)
+    await KubernetesSandbox.#withClient(
+      options,
+      (client, namespace) => reapSnapshots(client, namespace, options),
     );
     return removed;
   }
@@ -462,8 +463,9 @@ export class KubernetesSandbox {
   static listSnapshots(
     options: ListSandboxesOptions & { sourceId?: string } = {},
   ): Promise<SandboxSnapshot[]> {
-    return KubernetesSandbox.#withClient(options, (client, namespace) =>
-      listSnapshots(client, namespace, options)
+    return KubernetesSandbox.#withClient(
+      options,
+      (client, namespace) => listSnapshots(client, namespace, options),
     );
   }
 
@@ -474,8 +476,9 @@ export class KubernetesSandbox {
   ): Promise<boolean> {
     const name = typeof snapshot === "string" ? snapshot : snapshot.name;
     const namespace = typeof snapshot === "string" ? options.namespace : snapshot.namespace;
-    return KubernetesSandbox.#withClient({ ...options, namespace }, (client, ns) =>
-      deleteSnapshot(client, ns, name, options.signal)
+    return KubernetesSandbox.#withClient(
+      { ...options, namespace },
+      (client, ns) => deleteSnapshot(client, ns, name, options.signal),
     );
   }
 
@@ -746,7 +749,9 @@ export class KubernetesSandbox {
       if (this.#status === "paused") return;
       const claim = this.#persistentClaim("pause");
       if (this.#status !== "running") {
-        throw new SandboxError(`pause() needs a running sandbox; ${this.sandboxId} is ${this.#status}`);
+        throw new SandboxError(
+          `pause() needs a running sandbox; ${this.sandboxId} is ${this.#status}`,
+        );
       }
       await this.#deleteHeld(options.signal, true);
       await markPaused(this.#client!, this.namespace, claim, options.signal);
@@ -774,7 +779,12 @@ export class KubernetesSandbox {
         );
       }
       // A pod that ended by itself (idle, or its ttlSeconds) holds the names: it goes first.
-      const last = await clearEndedPod(this.#client!, this.namespace, this.sandboxId, options.signal);
+      const last = await clearEndedPod(
+        this.#client!,
+        this.namespace,
+        this.sandboxId,
+        options.signal,
+      );
       if (last === "running" && this.#status === "running") return;
       if (last === "running") {
         // Another client resumed it meanwhile: take its pod as this object's.
@@ -811,7 +821,9 @@ export class KubernetesSandbox {
     return this.#serial(async () => {
       const claim = this.#persistentClaim("snapshot");
       if (this.#status !== "running" && this.#status !== "paused") {
-        throw new SandboxError(`snapshot() needs a running or paused sandbox; ${this.sandboxId} is ${this.#status}`);
+        throw new SandboxError(
+          `snapshot() needs a running or paused sandbox; ${this.sandboxId} is ${this.#status}`,
+        );
       }
       return await takeSnapshot(this.#client!, this.namespace, {
         sandboxId: this.sandboxId,
@@ -840,7 +852,9 @@ export class KubernetesSandbox {
     return this.#serial(async () => {
       const claim = this.#persistentClaim("fork");
       if (this.#status !== "running" && this.#status !== "paused") {
-        throw new SandboxError(`fork() needs a running or paused sandbox; ${this.sandboxId} is ${this.#status}`);
+        throw new SandboxError(
+          `fork() needs a running or paused sandbox; ${this.sandboxId} is ${this.#status}`,
+        );
       }
       const client = this.#client!;
       const record = this.#record ?? recordOf(this.#options, this.#spec, this.namespace);
@@ -1167,7 +1181,10 @@ export class KubernetesSandbox {
   }
 
   /** How a copy pod for this sandbox runs: its image and user, where its pod runs. */
-  #copyPlacement(): Omit<CopyJob, "source" | "targets" | "purpose" | "timeoutSeconds" | "namespace"> {
+  #copyPlacement(): Omit<
+    CopyJob,
+    "source" | "targets" | "purpose" | "timeoutSeconds" | "namespace"
+  > {
     const spec = this.#spec;
     const node = this.#status === "running"
       ? this.#held.pod?.spec?.nodeName as string | undefined

@@ -23,7 +23,9 @@ const CHILD = new URL("./_persist_child.ts", import.meta.url).pathname;
 
 /** The library's claims for `selector` (all of the library's, without it). */
 async function claims(client: KubeClient, selector?: string): Promise<string[]> {
-  const list = await client.request<ObjectList<{ metadata: { name: string; deletionTimestamp?: string } }>>(
+  const list = await client.request<
+    ObjectList<{ metadata: { name: string; deletionTimestamp?: string } }>
+  >(
     corePath(e2eNamespace, "persistentvolumeclaims"),
     { query: { labelSelector: selector ?? "app.kubernetes.io/managed-by=orbiter-sandbox-k8s" } },
   );
@@ -32,11 +34,15 @@ async function claims(client: KubeClient, selector?: string): Promise<string[]> 
 
 /** Nothing of sandbox `id` is left: no pod, service or claim (claims go once no pod uses them). */
 async function assertGone(client: KubeClient, id: string): Promise<void> {
-  await eventually(async () => {
-    const { pods, services } = await managedObjects(client, e2eNamespace, id);
-    const left = await claims(client, `orbiter.dev/sandbox-id=${id}`);
-    return pods.length === 0 && services.length === 0 && left.length === 0;
-  }, `sandbox ${id}'s pod, service and claim are gone`, 30_000);
+  await eventually(
+    async () => {
+      const { pods, services } = await managedObjects(client, e2eNamespace, id);
+      const left = await claims(client, `orbiter.dev/sandbox-id=${id}`);
+      return pods.length === 0 && services.length === 0 && left.length === 0;
+    },
+    `sandbox ${id}'s pod, service and claim are gone`,
+    30_000,
+  );
 }
 
 async function runChild(...args: string[]): Promise<string> {
@@ -101,7 +107,11 @@ Deno.test({
       // Another process resumes it by id, with late-bound env of its own.
       const out = await runChild("read", sb.sandboxId);
       const got = JSON.parse(out.split("\n")[0]);
-      assert.deepEqual(got, { text: "before the pause", env: "given-at-resume", status: "running" });
+      assert.deepEqual(got, {
+        text: "before the pause",
+        env: "given-at-resume",
+        status: "running",
+      });
 
       // The other process's pod runs: resume() takes it as this object's (its env stays the
       // other process's). After a pause of its own it starts again, with its own secrets.
@@ -136,11 +146,15 @@ Deno.test({
       await runChild("create", id, "6");
       // No client runs now: the keep-alive ends the pod by itself.
       const started = Date.now();
-      await eventually(async () => {
-        const s = (await KubernetesSandbox.list({ connection, namespace: e2eNamespace }))
-          .find((x) => x.sandboxId === id);
-        return s?.status === "Paused";
-      }, "the idle sandbox paused itself", 45_000);
+      await eventually(
+        async () => {
+          const s = (await KubernetesSandbox.list({ connection, namespace: e2eNamespace }))
+            .find((x) => x.sandboxId === id);
+          return s?.status === "Paused";
+        },
+        "the idle sandbox paused itself",
+        45_000,
+      );
       assert.ok(Date.now() - started >= 3000, "not before its idleTimeout");
       const out = JSON.parse((await runChild("read", id)).split("\n")[0]);
       assert.equal(out.text, "written by the first process");
@@ -177,7 +191,9 @@ Deno.test({
     let snapName: string | undefined;
     try {
       await parent.files.write("/work/shared.txt", "from the parent");
-      await parent.commands.sh("mkdir -p /work/d && printf x > /work/d/.hidden && chmod 750 /work/d");
+      await parent.commands.sh(
+        "mkdir -p /work/d && printf x > /work/d/.hidden && chmod 750 /work/d",
+      );
       const snap = await parent.snapshot({ name: `snap-${parent.sandboxId}` });
       snapName = snap.name;
       assert.equal(snap.method, "copy");
@@ -276,7 +292,10 @@ Deno.test({
   name: "persistent: bad options fail before any request",
   fn() {
     assert.throws(() => new KubernetesSandbox({ persistent: {} }), /workspace/);
-    assert.throws(() => new KubernetesSandbox({ workspace: ["/w"], idleTimeout: 60 }), /persistent/);
+    assert.throws(
+      () => new KubernetesSandbox({ workspace: ["/w"], idleTimeout: 60 }),
+      /persistent/,
+    );
     assert.throws(
       () => new KubernetesSandbox({ workspace: ["/w"], persistent: { size: "lots" } }),
       /persistent.size/,

@@ -149,10 +149,16 @@ export async function clearEndedPod(
   if (pod && !pod.metadata.deletionTimestamp && phase !== "Succeeded" && phase !== "Failed") {
     return "running";
   }
-  await deleteResources(client, namespace, {
-    pod,
-    service: services.items[0],
-    policy: { metadata: { name: policyName(sandboxId) } } as NetworkPolicy,
-  }, !!pod, signal);
+  await deleteResources(
+    client,
+    namespace,
+    {
+      pod,
+      service: services.items[0],
+      policy: { metadata: { name: policyName(sandboxId) } } as NetworkPolicy,
+    },
+    !!pod,
+    signal,
+  );
   return "cleared";
 }

@@ -231,9 +231,10 @@ export async function listClaims(
 /** When a paused sandbox's claim may be reaped: its TTL after the last pause it knows of. */
 function pausedExpiry(claim: Claim, pod: Pod | undefined): Date {
   const ttl = readRecord(claim)?.persistent?.ttlSeconds ?? 7 * 24 * 3600;
-  const finished = pod?.status?.containerStatuses?.map((c) =>
-    (c.state?.terminated as { finishedAt?: string } | undefined)?.finishedAt
-  ) ?? [];
+  const finished =
+    pod?.status?.containerStatuses?.map((c) =>
+      (c.state?.terminated as { finishedAt?: string } | undefined)?.finishedAt
+    ) ?? [];
   const times = [
     claim.metadata.creationTimestamp,
     claim.metadata.annotations?.[PAUSED_AT_ANNOTATION],

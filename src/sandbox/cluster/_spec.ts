@@ -308,7 +308,7 @@ function resolvePersistent(
     return undefined;
   }
   if (given === null || typeof given !== "object") {
-    throw new InvalidOptionError("persistent", "must be an object, e.g. { size: \"1Gi\" }");
+    throw new InvalidOptionError("persistent", 'must be an object, e.g. { size: "1Gi" }');
   }
   if (workspace.length === 0) {
     throw new InvalidOptionError(

@@ -8,7 +8,12 @@
  */
 
 import type { KubeClient } from "../../client/client.ts";
-import { corePath, deleteObject, type ObjectList, type ObjectMeta } from "../../client/resources.ts";
+import {
+  corePath,
+  deleteObject,
+  type ObjectList,
+  type ObjectMeta,
+} from "../../client/resources.ts";
 import type { KubeObject } from "../../client/watch.ts";
 import type { KubernetesSandboxOptions } from "../options.ts";
 import {

@@ -45,8 +45,10 @@ export interface CopyJob {
 
 /** A copy pod's manifest. */
 export function buildCopyPod(job: CopyJob): Pod {
-  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) =>
-    b.toString(16).padStart(2, "0")).join("");
+  const suffix = Array.from(
+    crypto.getRandomValues(new Uint8Array(4)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
   const targets = job.targets.map((_, i) => `/to/${i}`);
   // Every source entry into every target; an error names the file, in the termination message.
   // Entry by entry: the claims' roots belong to root, and `cp -a /from/. $t` would fail to
@@ -130,7 +132,11 @@ export function buildCopyPod(job: CopyJob): Pod {
  * files; rejects with {@linkcode SnapshotError} (the copy's own message, which the kubelet
  * bounds) when it failed, or with the signal's reason; the pod is deleted either way.
  */
-export async function runCopy(client: KubeClient, job: CopyJob, signal: AbortSignal): Promise<void> {
+export async function runCopy(
+  client: KubeClient,
+  job: CopyJob,
+  signal: AbortSignal,
+): Promise<void> {
   const manifest = buildCopyPod(job);
   const pods = corePath(job.namespace, "pods");
   const deadline = AbortSignal.timeout(job.timeoutSeconds * 1000);

@@ -156,7 +156,9 @@ export async function takeSnapshot(
       ...(source.claim.spec?.storageClassName
         ? { storageClassName: source.claim.spec.storageClassName }
         : {}),
-      resources: { requests: { storage: source.claim.spec?.resources?.requests?.storage ?? "1Gi" } },
+      resources: {
+        requests: { storage: source.claim.spec?.resources?.requests?.storage ?? "1Gi" },
+      },
     },
   };
   const signal = options.signal ?? new AbortController().signal;
@@ -285,7 +287,10 @@ export async function reapSnapshots(
   if (!options.dryRun) {
     await Promise.all([
       ...expired.map((c) =>
-        deleteObject(client, claimsPath(namespace, c.metadata.name), { uid: c.metadata.uid, signal })
+        deleteObject(client, claimsPath(namespace, c.metadata.name), {
+          uid: c.metadata.uid,
+          signal,
+        })
       ),
       ...ended.map((p) =>
         deleteObject(client, corePath(namespace, "pods", p.metadata.name), {
