@@ -75,6 +75,7 @@ import {
   listSandboxes,
   type ListSandboxesOptions,
   markPaused,
+  pauseResources,
   readRecord,
   reapSandboxes,
   type ReapSandboxesOptions,
@@ -608,7 +609,7 @@ export class KubernetesSandbox {
           files: options.files,
           claim: this.#held.claim,
           record: this.#record ??= recordOf(this.#options, this.#spec, this.namespace),
-          prepareClaim: from
+          fillClaim: from
             ? async (claim, signal) => {
               const source = await findSnapshotClaim(client, from.namespace, from.name, signal);
               await runCopy(client, {
@@ -753,9 +754,12 @@ export class KubernetesSandbox {
           `pause() needs a running sandbox; ${this.sandboxId} is ${this.#status}`,
         );
       }
-      await this.#deleteHeld(options.signal, true);
-      await markPaused(this.#client!, this.namespace, claim, options.signal);
+      this.#endIsolationCheck();
+      await this.#closeSessions();
+      await pauseResources(this.#client!, this.namespace, this.#held, options.signal);
+      this.#held = { claim };
       this.#status = "paused";
+      await markPaused(this.#client!, this.namespace, claim, options.signal);
     });
   }
 
@@ -865,12 +869,16 @@ export class KubernetesSandbox {
           ...(this.#options.client ? { client } : { connection: client.connection }),
         });
         child.#secrets = { ...this.#secrets };
+        // On the parent's node, where the copy runs: a claim bound there is usable there.
+        child.#spec.pinNode = this.#copyPlacement().node;
         return child;
       });
       const signal = options.signal;
       try {
         const claims = await Promise.all(children.map((c) => c.#createClaim(signal)));
-        await runCopy(client, {
+        // One pod copies into every new claim while the new sandboxes start on them; they are
+        // handed over once both are done, so nothing runs in them before their files are there.
+        const copied = runCopy(client, {
           ...this.#copyPlacement(),
           namespace: this.namespace,
           source: claim.metadata.name,
@@ -878,10 +886,11 @@ export class KubernetesSandbox {
           purpose: `fork-${this.sandboxId}`,
           timeoutSeconds: options.timeout ?? 600,
         }, signal ?? new AbortController().signal);
-        const started = await Promise.allSettled(
-          children.map((c) => c.#serial(() => c.#start({ signal, env, files }))),
-        );
-        const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        const settled = await Promise.allSettled([
+          copied,
+          ...children.map((c) => c.#serial(() => c.#start({ signal, env, files }))),
+        ]);
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
         if (failed) throw failed.reason;
         return children;
       } catch (err) {

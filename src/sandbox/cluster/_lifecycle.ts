@@ -71,8 +71,12 @@ export interface CreateOptions {
   claim?: Claim;
   /** The record a new claim carries (required for a persistent sandbox without `claim`). */
   record?: RecordedOptions;
-  /** Fills a new claim before the pod starts (from a snapshot); removed with it on failure. */
-  prepareClaim?: (claim: Claim, signal: AbortSignal) => Promise<void>;
+  /**
+   * Fills the claim (from a snapshot, or a fork's parent) while the pod starts: the start
+   * resolves once both are done. The pod's commands do not run before that; the claim is
+   * removed on failure when this start made it.
+   */
+  fillClaim?: (claim: Claim, signal: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -129,13 +133,12 @@ export async function createResources(
         (c) => c.metadata.annotations?.[INSTANCE_ANNOTATION] === instance,
         { ...podCreate, sent: false },
       );
-      if (options.prepareClaim) {
-        await options.prepareClaim(
-          claim,
-          signal ? AbortSignal.any([signal, deadline]) : deadline,
-        );
-      }
     }
+    const filled = claim && options.fillClaim?.(
+      claim,
+      signal ? AbortSignal.any([signal, deadline]) : deadline,
+    );
+    filled?.catch(() => {});
     const manifest = buildPod(spec, namespace);
     // Marks this attempt's pod, so a create whose reply was lost can still be found and removed.
     manifest.metadata.annotations = {
@@ -174,7 +177,8 @@ export async function createResources(
       })
       : undefined;
     policyP?.catch(() => {});
-    const [ready, svc, policy] = await Promise.all([
+    const [, ready, svc, policy] = await Promise.all([
+      filled,
       waitForPodReady(client, namespace, created, {
         timeoutSeconds: Math.max(0.001, (until - performance.now()) / 1000),
         unschedulableGraceSeconds: spec.unschedulableGraceSeconds,
@@ -274,6 +278,7 @@ export async function deleteResources(
   { pod, service, policy, claim }: HeldResources,
   wait: boolean,
   signal?: AbortSignal,
+  gracePeriodSeconds?: number,
 ): Promise<void> {
   const deadline = AbortSignal.timeout(CLEANUP_DEADLINE_MS);
   const sig = signal ? AbortSignal.any([signal, deadline]) : deadline;
@@ -309,6 +314,7 @@ export async function deleteResources(
       : undefined;
     const deleted = deleteObject(client, corePath(namespace, "pods", name), {
       uid: pod.metadata.uid,
+      gracePeriodSeconds,
       signal: sig,
       retry: CLEANUP_RETRY,
     });
@@ -360,4 +366,60 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Kills every process of a persistent sandbox but PID 1 (the keep-alive, which touches nothing)
+ * and waits until none is left, so that nothing writes to the workspace any more.
+ */
+const KILL_ALL = `PATH=/usr/sbin:/usr/bin:/sbin:/bin; n=0
+while [ $n -lt 100 ]; do
+  kill -9 -1 2>/dev/null
+  left=
+  for p in /proc/[0-9]*; do
+    p=\${p#/proc/}
+    [ "$p" = 1 ] || [ "$p" = $$ ] && continue
+    read -r st 2>/dev/null < "/proc/$p/stat" || continue
+    case \${st##*) } in Z*|X*) ;; *) left=1; break ;; esac
+  done
+  [ -z "$left" ] && exit 0
+  n=$((n + 1)); sleep 0.05
+done
+exit 1`;
+
+/**
+ * Pauses a persistent sandbox: kills its processes in the pod (and checks they are gone), then
+ * deletes its pod at once (grace period 0: nothing is left in it to stop) with its Service and
+ * policy, keeping its claim. The node tears the pod down in the background; a resume right away
+ * starts the new pod meanwhile.
+ *
+ * @throws {SandboxError} the processes could not all be killed (the pod is then deleted the
+ * ordinary way, waiting for it to be gone).
+ */
+export async function pauseResources(
+  client: KubeClient,
+  namespace: string,
+  { pod, service, policy }: HeldResources,
+  signal?: AbortSignal,
+): Promise<void> {
+  let killed = false;
+  if (pod) {
+    const run = stepRunner(
+      { client, namespace, podName: pod.metadata.name },
+      AbortSignal.any([AbortSignal.timeout(10_000), ...(signal ? [signal] : [])]),
+    );
+    killed = await run(["/bin/sh", "-c", KILL_ALL], new Uint8Array()).then(
+      (r) => r.exitCode === 0,
+      () => false,
+    );
+  }
+  // Without the kill confirmed, the kubelet stops the container, and the pause waits for it.
+  await deleteResources(
+    client,
+    namespace,
+    { pod, service, policy },
+    true,
+    signal,
+    killed ? 0 : undefined,
+  );
 }

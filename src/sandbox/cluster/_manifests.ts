@@ -118,6 +118,7 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
       ...(spec.serviceAccountName ? { serviceAccountName: spec.serviceAccountName } : {}),
       ...(spec.runtimeClassName ? { runtimeClassName: spec.runtimeClassName } : {}),
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.pinNode ? { affinity: nodeAffinity(spec.pinNode) } : {}),
       ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
       ...(spec.imagePullSecrets?.length
         ? { imagePullSecrets: spec.imagePullSecrets.map((name) => ({ name })) }
@@ -205,4 +206,17 @@ export function buildService(spec: SandboxSpec, namespace: string, podUid: strin
       ],
     },
   } as Service;
+}
+
+/** An affinity that puts a pod on node `name`, through the scheduler (so claims still bind). */
+export function nodeAffinity(name: string): Record<string, unknown> {
+  return {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [{
+          matchFields: [{ key: "metadata.name", operator: "In", values: [name] }],
+        }],
+      },
+    },
+  };
 }

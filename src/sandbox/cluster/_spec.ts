@@ -119,6 +119,11 @@ export interface SandboxSpec {
   idleCountsProcesses: boolean;
   /** The snapshot the workspace starts from. */
   from?: { name: string; namespace: string; workspace: string[] };
+  /**
+   * The node the pod must run on (a fork's child, with the copy that fills its claim): set by the
+   * library, never an option.
+   */
+  pinNode?: string;
 }
 
 /** Default size of a persistent workspace's claim. */

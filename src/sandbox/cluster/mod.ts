@@ -8,8 +8,14 @@
 
 export { acquireClient, type ClientLease } from "./_connect.ts";
 export { clearEndedPod, findSandbox, type FoundSandbox, isReady } from "./_find.ts";
-export { createResources, deleteResources, type HeldResources, LeftBehind } from "./_lifecycle.ts";
-export { buildPod, buildService } from "./_manifests.ts";
+export {
+  createResources,
+  deleteResources,
+  type HeldResources,
+  LeftBehind,
+  pauseResources,
+} from "./_lifecycle.ts";
+export { buildPod, buildService, nodeAffinity } from "./_manifests.ts";
 export { podWatchHub } from "./_pod_watch.ts";
 export {
   listSandboxes,

@@ -45,13 +45,48 @@ const SERVICES = [
   },
 ];
 
+const record = (ttlSeconds: number) =>
+  JSON.stringify({ sandboxId: "x", workspace: ["/w"], persistent: { size: "1Gi", ttlSeconds } });
+const CLAIMS = [
+  // A paused sandbox: its claim, no pod; paused 10 s ago, kept for 20 s more.
+  {
+    metadata: {
+      name: "orbiter-ws-sleepy",
+      labels: labels("sleepy"),
+      creationTimestamp: ago(100),
+      annotations: { "orbiter.dev/record": record(30), "orbiter.dev/paused-at": ago(10) },
+    },
+  },
+  // One whose TTL has passed.
+  {
+    metadata: {
+      name: "orbiter-ws-stale",
+      labels: labels("stale"),
+      creationTimestamp: ago(50),
+      annotations: { "orbiter.dev/record": record(20) },
+    },
+  },
+  // A snapshot's claim is no sandbox.
+  {
+    metadata: {
+      name: "orbiter-snap-s",
+      labels: { ...labels("old"), "orbiter.dev/snapshot": "s" },
+      creationTimestamp: ago(5),
+    },
+  },
+];
+
 async function withServer(fn: (client: KubeClient, seen: string[]) => Promise<void>) {
   const seen: string[] = [];
   const server = serveTls((req) => {
     const url = new URL(req.url);
     seen.push(`${req.method} ${url.pathname}${url.search ? ` ${url.searchParams}` : ""}`);
     if (req.method === "DELETE") return Response.json({ kind: "Status", status: "Success" });
-    const items = url.pathname.endsWith("/pods") ? PODS : SERVICES;
+    const items = url.pathname.endsWith("/pods")
+      ? PODS
+      : url.pathname.endsWith("/persistentvolumeclaims")
+      ? CLAIMS
+      : SERVICES;
     return Response.json({ metadata: { resourceVersion: "1" }, items });
   });
   const client = new KubeClient(
@@ -77,10 +112,17 @@ Deno.test("list() groups pods and services by sandbox id, oldest first, with the
       found.map((s) => [s.sandboxId, s.podName, s.serviceName, s.status, s.ready, s.clusterIp]),
       [
         ["old", "orbiter-old", "orbiter-svc-old", "Running", true, "10.96.0.7"],
+        ["sleepy", null, null, "Paused", false, null],
         ["going", "orbiter-going", null, "Terminating", false, null],
+        ["stale", null, null, "Paused", false, null],
         ["orphan", null, "orbiter-svc-orphan", "Missing", false, "10.96.0.8"],
       ],
     );
+    const sleepy = found.find((s) => s.sandboxId === "sleepy")!;
+    assert.equal(sleepy.claimName, "orbiter-ws-sleepy");
+    const left = (sleepy.expiresAt!.getTime() - Date.now()) / 1000;
+    assert.ok(left > 18 && left <= 20, `expires in ${left} s`);
+    assert.equal(found[0].claimName, null);
     assert.ok(
       found[0].ageSeconds >= 7199 && found[0].ageSeconds < 7300,
       "age of the oldest object",
@@ -89,6 +131,7 @@ Deno.test("list() groups pods and services by sandbox id, oldest first, with the
     const selector =
       "labelSelector=app.kubernetes.io%2Fmanaged-by%3Dorbiter-sandbox-k8s%2Cteam%3Da";
     assert.deepEqual(seen.sort(), [
+      `GET /api/v1/namespaces/team/persistentvolumeclaims ${selector}`,
       `GET /api/v1/namespaces/team/pods ${selector}`,
       `GET /api/v1/namespaces/team/services ${selector}`,
     ]);
@@ -99,6 +142,11 @@ Deno.test("reap() deletes what is old enough, and dryRun deletes nothing", async
   await withServer(async (client, seen) => {
     const dry = await reapSandboxes({ client, olderThan: 3600, dryRun: true });
     assert.deepEqual(dry.map((s) => s.sandboxId), ["old"]);
+    // A paused sandbox goes once its TTL has passed (or with paused: "all").
+    const paused = await reapSandboxes({ client, dryRun: true });
+    assert.deepEqual(paused.map((s) => s.sandboxId), ["old", "going", "stale", "orphan"]);
+    const allPaused = await reapSandboxes({ client, dryRun: true, paused: "all" });
+    assert.equal(allPaused.length, 5);
     assert.ok(seen.every((l) => l.startsWith("GET ")), "a dry run only lists");
     seen.length = 0;
     const reaped = await reapSandboxes({ client, namespace: "team", olderThan: 3600 });
@@ -109,8 +157,11 @@ Deno.test("reap() deletes what is old enough, and dryRun deletes nothing", async
     ]);
     seen.length = 0;
     const all = await reapSandboxes({ client });
-    assert.deepEqual(all.map((s) => s.sandboxId), ["old", "going", "orphan"]);
-    assert.equal(seen.filter((l) => l.startsWith("DELETE")).length, 4, "2 + 1 + 1 objects");
+    assert.deepEqual(all.map((s) => s.sandboxId), ["old", "going", "stale", "orphan"]);
+    assert.ok(
+      seen.includes("DELETE /api/v1/namespaces/team/persistentvolumeclaims/orbiter-ws-stale"),
+    );
+    assert.equal(seen.filter((l) => l.startsWith("DELETE")).length, 5, "2 + 1 + 1 + 1 objects");
   });
 });
 

@@ -7,12 +7,15 @@
  * @module
  */
 
-import { ExecError, InvalidOptionError } from "../../errors.ts";
+import { InvalidOptionError } from "../../errors.ts";
 import { OutputStream } from "../exec/mod.ts";
 import { type FileScope, runFileScript } from "./_file_script.ts";
-import { DOWNLOAD_DIR, UPLOAD_DIR } from "./_scripts.ts";
-import { type TarInput, tarStream } from "./_tar.ts";
-import { readTar, type TarLimits } from "./_tar_read.ts";
+import { DOWNLOAD_DIR, SAMPLE_BYTES, UPLOAD_DIR } from "./_scripts.ts";
+import { coalesce, type TarInput, tarStream } from "./_tar.ts";
+import { DEFAULT_TAR_LIMITS, readTar, type TarLimits } from "./_tar_read.ts";
+import { afterFormatByte, compressIfWorth, gzip } from "./_gzip.ts";
+import { hasGzip } from "./_tree.ts";
+import { LocalTree, outsideError } from "./_local_tree.ts";
 
 /** What a directory transfer moved. */
 export interface DirTransfer {
@@ -49,12 +52,20 @@ export interface DirTransferOptions {
   maxTotalBytes?: number;
   /** Bytes of the extension headers (long names, pax records) of one member; default 1 MiB. */
   maxHeaderBytes?: number;
+  /**
+   * gzip the archive on the wire: `"auto"` (default) when its first MiB shrinks by a tenth or
+   * more under gzip, `true` always, `false` never; only where the image has `gzip`. The side that
+   * writes the archive compresses (here for an upload, the pod's `gzip -1` for a download).
+   */
+  compress?: boolean | "auto";
 }
 
 /** The default of `maxTotalBytes` when `downloadDir` returns the files in memory. */
 const MEMORY_MAX_TOTAL_BYTES = 256 * 2 ** 20;
 
 const OUTPUT_HIGH_WATER = 1 << 20;
+/** An archive's small pieces (headers, small files) joined into chunks of this size for stdin. */
+const STDIN_CHUNK_BYTES = 256 << 10;
 
 /**
  * Uploads a local directory (a path: needs `--allow-read`) or in-memory entries (path to content,
@@ -79,12 +90,18 @@ export async function uploadDir(
   } else {
     throw new InvalidOptionError("source", "must be a directory path or an object of entries");
   }
+  const mode = compressMode(options);
+  const gzipOk = mode !== false && await hasGzip(scope.commands, options.signal);
+  const tar = tarStream(entries);
+  const sent = mode === true && gzipOk
+    ? { stream: tar.pipeThrough(gzip()), compressed: true }
+    : await compressIfWorth(tar, gzipOk, SAMPLE_BYTES);
   await runFileScript(scope, UPLOAD_DIR, remoteDir, {
-    stdin: tarStream(entries),
+    stdin: sent.stream.pipeThrough(coalesce(STDIN_CHUNK_BYTES)),
     signal: options.signal,
     timeout: options.timeout,
     channel: false,
-  });
+  }, sent.compressed ? "gzip" : "plain");
   return result;
 }
 
@@ -113,6 +130,7 @@ export async function downloadDir(
       (localDir === undefined ? MEMORY_MAX_TOTAL_BYTES : undefined),
     maxHeaderBytes: limit(options, "maxHeaderBytes"),
   };
+  const mode = compressMode(options);
   const result: DirTransfer = { files: 0, directories: 0, bytes: 0, skipped: [] };
   const entries: Record<string, Uint8Array> = {};
   let tree: LocalTree | undefined;
@@ -140,15 +158,21 @@ export async function downloadDir(
     onStdout: (chunk) => out.push(chunk),
     // Anything on stderr is a failure (or a warning): stop holding, or the wait never ends.
     onStderr: release,
-  }).then((r) => {
+  }, mode === "auto" ? "auto" : mode ? "gzip" : "plain").then((r) => {
     out.close();
     return r;
   }, (err) => {
     out.error(err);
     throw err;
   });
+  const archive = afterFormatByte(
+    out.readable("stdout"),
+    // Past the archive's cap the reader stops anyway; this bounds what it would not read.
+    (limits.maxTotalBytes ?? DEFAULT_TAR_LIMITS.maxTotalBytes) + (1 << 20),
+    "maxTotalBytes",
+  );
   try {
-    await readTar(out.readable("stdout"), async (entry, data) => {
+    await readTar(archive, async (entry, data) => {
       const parts = memberParts(entry.path);
       if (!parts.length) return; // "." itself
       const path = parts.join("/");
@@ -197,6 +221,15 @@ export async function downloadDir(
   return result;
 }
 
+/** `options.compress`, checked. */
+function compressMode(options: DirTransferOptions): boolean | "auto" {
+  const c = options.compress ?? "auto";
+  if (c !== true && c !== false && c !== "auto") {
+    throw new InvalidOptionError("compress", 'must be true, false or "auto"');
+  }
+  return c;
+}
+
 /** A cap of `options`, checked: a positive whole number, or `undefined` for the default. */
 function limit(options: DirTransferOptions, name: keyof TarLimits): number | undefined {
   const value = options[name];
@@ -223,116 +256,85 @@ function memberParts(path: string): string[] {
   return parts;
 }
 
-function outsideError(path: string, why = "a path outside its directory"): ExecError {
-  return new ExecError(`the archive holds ${why}: ${JSON.stringify(path)}`, {
-    reason: "Protocol",
-  });
-}
-
-/**
- * The local directory a download writes into. Each directory on a member's way is checked with
- * `lstat` (and created when missing), so nothing is written through a symbolic link or junction
- * already there; a file is created anew (`createNew`, which never follows a link), after removing
- * a regular file of that name.
- */
-class LocalTree {
-  readonly #root: string;
-  /** Directories (relative) known to be real ones: created or checked. */
-  readonly #checked = new Set<string>();
-
-  constructor(root: string) {
-    this.#root = root.replace(/[\\/]+$/, "") || "/";
-  }
-
-  /** Makes sure `parts` is a real directory under the root, creating what is missing. */
-  async directory(parts: readonly string[]): Promise<string> {
-    let relative = "";
-    for (const part of parts) {
-      relative = relative ? `${relative}/${part}` : part;
-      if (this.#checked.has(relative)) continue;
-      const full = `${this.#root}/${relative}`;
-      let info = await lstatOrUndefined(full);
-      if (!info) {
-        await Deno.mkdir(full).catch((err) => {
-          if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-        });
-        info = await Deno.lstat(full);
-      }
-      if (info.isSymlink || !info.isDirectory) {
-        throw outsideError(
-          parts.join("/"),
-          `a member under ${relative}, which is ${
-            info.isSymlink ? "a symbolic link" : "not a directory"
-          } in the local directory`,
-        );
-      }
-      this.#checked.add(relative);
-    }
-    return relative ? `${this.#root}/${relative}` : this.#root;
-  }
-
-  /** A new file at `parts`, its directories checked; a regular file there is replaced. */
-  async file(parts: readonly string[], mode: number): Promise<Deno.FsFile> {
-    const dir = await this.directory(parts.slice(0, -1));
-    const full = `${dir}/${parts[parts.length - 1]}`;
-    const info = await lstatOrUndefined(full);
-    if (info) {
-      if (info.isSymlink || !info.isFile) {
-        throw outsideError(
-          parts.join("/"),
-          `a file where the local directory has ${
-            info.isSymlink ? "a symbolic link" : "something else"
-          }`,
-        );
-      }
-      await Deno.remove(full);
-    }
-    return await Deno.open(full, { write: true, createNew: true, mode });
-  }
-}
-
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
-    throw err;
-  }
-}
-
 /** A member's path for an upload, refused when it would leave the target directory. */
 function safeRelative(path: string): string {
   return memberParts(path).join("/");
 }
 
+/** Files up to this size are read whole (one operation each), several at a time. */
+const SMALL_FILE_BYTES = 256 << 10;
+/** Small files read ahead of the archive's writer: at most this many times 256 KiB in memory. */
+const READ_AHEAD = 16;
+
+/**
+ * The local tree's entries in archive order. The per-file costs dominate a tree of small files,
+ * so each directory's entries are `lstat`ed together and small files are read whole, up to
+ * {@linkcode READ_AHEAD} ahead of the writer; larger ones are streamed when their turn comes.
+ */
 async function* walkLocal(
   root: string,
   relative: string,
   result: DirTransfer,
 ): AsyncGenerator<TarInput> {
+  const ahead: { ready: Promise<TarInput[]> }[] = [];
+  const dirs = walkDirs(root, relative, result);
+  for (;;) {
+    while (ahead.length < READ_AHEAD) {
+      const next = await dirs.next();
+      if (next.done) break;
+      ahead.push(next.value);
+    }
+    const batch = ahead.shift();
+    if (!batch) return;
+    yield* await batch.ready;
+  }
+}
+
+/**
+ * One promise per entry, wrapped (an async generator would await a promise it yields): a small
+ * file's bytes being read already.
+ */
+async function* walkDirs(
+  root: string,
+  relative: string,
+  result: DirTransfer,
+): AsyncGenerator<{ ready: Promise<TarInput[]> }> {
   const dir = relative ? `${root}/${relative}` : root;
   const names: Deno.DirEntry[] = [];
   for await (const e of Deno.readDir(dir)) names.push(e);
   names.sort((a, b) => a.name < b.name ? -1 : 1);
-  for (const e of names) {
-    const path = relative ? `${relative}/${e.name}` : e.name;
+  const infos = await Promise.all(names.map((e) => Deno.lstat(`${dir}/${e.name}`)));
+  for (let i = 0; i < names.length; i++) {
+    const info = infos[i];
+    const path = relative ? `${relative}/${names[i].name}` : names[i].name;
     const full = `${root}/${path}`;
-    const info = await Deno.lstat(full);
     if (info.isDirectory) {
       result.directories++;
-      yield { type: "directory", path, mode: (info.mode ?? 0o755) & 0o777, mtime: mtimeOf(info) };
-      yield* walkLocal(root, path, result);
+      yield {
+        ready: Promise.resolve([{
+          type: "directory" as const,
+          path,
+          mode: (info.mode ?? 0o755) & 0o777,
+          mtime: mtimeOf(info),
+        }]),
+      };
+      yield* walkDirs(root, path, result);
     } else if (info.isFile) {
       result.files++;
       result.bytes += info.size;
-      yield {
-        type: "file",
+      const entry = {
+        type: "file" as const,
         path,
         size: info.size,
         mode: (info.mode ?? 0o644) & 0o777,
         mtime: mtimeOf(info),
-        data: () => openReadable(full),
       };
+      const ready = info.size <= SMALL_FILE_BYTES
+        ? Deno.readFile(full).then((data) => [{ ...entry, data }])
+        : Promise.resolve([{ ...entry, data: () => openReadable(full) }]);
+      // Read errors surface when the writer gets to this entry, not before.
+      ready.catch(() => {});
+      yield { ready };
     } else {
       result.skipped.push(path);
     }

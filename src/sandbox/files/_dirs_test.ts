@@ -9,16 +9,18 @@ import type { ExecOptions, ExecResult } from "../exec/mod.ts";
 import { downloadDir } from "./_dirs.ts";
 import type { FileScope } from "./_file_script.ts";
 import { tarStream } from "./_tar.ts";
+import { gzip } from "./_gzip.ts";
 import { header } from "../../../tests/fuzz/_tar_target.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /**
- * A sandbox whose every command stands in for the container's `tar -c`: it sends `archive` on stdout (then
+ * A sandbox whose every command stands in for the container's `tar -c`: it sends the format byte
+ * (`p` plain, `z` gzip) and `archive` on stdout (then
  * `forever`, repeated, when given: a pod that never stops), and honours `signal` and `timeout`
  * as a real command does, with a yield between chunks as a network gives.
  */
-function fakeTar(archive: Uint8Array, forever?: Uint8Array): FileScope {
+function fakeTar(archive: Uint8Array, forever?: Uint8Array, format = "p"): FileScope {
   const run = async (_argv: string[], options: ExecOptions = {}): Promise<ExecResult> => {
     const deadline = AbortSignal.timeout((options.timeout ?? 60) * 1000);
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
@@ -31,6 +33,7 @@ function fakeTar(archive: Uint8Array, forever?: Uint8Array): FileScope {
       }
       throw signal.reason;
     };
+    await options.onStdout?.(enc(format));
     for (let at = 0; at < archive.length; at += 4096) {
       if (signal.aborted) stopped();
       await options.onStdout?.(archive.subarray(at, at + 4096));
@@ -183,4 +186,56 @@ Deno.test("downloadDir(): an abort ends a pod whose archive never ends", async (
     assert.equal(err, signal.reason);
     assert.ok(performance.now() - started < 3000, `${performance.now() - started} ms`);
   });
+});
+
+async function gzipped(bytes: Uint8Array): Promise<Uint8Array> {
+  const out = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(gzip());
+  return new Uint8Array(await new Response(out).arrayBuffer());
+}
+
+Deno.test("downloadDir() reads a gzip archive (format byte z) into memory", async () => {
+  const archive = await archiveOf({ "a.txt": "alpha", "dir/b.txt": "beta ".repeat(1000) });
+  const r = await downloadDir(fakeTar(await gzipped(archive), undefined, "z"), "/d", undefined, {});
+  assert.equal(new TextDecoder().decode(r.entries!["a.txt"]), "alpha");
+  assert.equal(r.entries!["dir/b.txt"].length, 5000);
+});
+
+Deno.test("downloadDir() stops a gzip bomb at maxTotalBytes, holding little memory", async () => {
+  // 1 GiB of one file's zeros compresses to about 1 MiB: the cap stops it long before.
+  const huge = 1 << 30;
+  const head = header("zeros", "0", huge);
+  const bomb = new ReadableStream<Uint8Array>({
+    start(c) {
+      c.enqueue(head);
+    },
+    pull(c) {
+      c.enqueue(new Uint8Array(1 << 20));
+    },
+  }).pipeThrough(gzip());
+  const reader = bomb.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < 600_000) {
+    const { value } = await reader.read();
+    chunks.push(value!);
+    size += value!.length;
+  }
+  await reader.cancel();
+  const gz = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) (gz.set(c, at), at += c.length);
+  const before = Deno.memoryUsage().rss;
+  await assert.rejects(
+    downloadDir(fakeTar(gz, undefined, "z"), "/d", undefined, { maxTotalBytes: 64 << 20 }),
+    (e) => e instanceof LimitExceededError && e.limit === "maxTotalBytes",
+  );
+  assert.ok(Deno.memoryUsage().rss - before < 256 << 20);
+});
+
+Deno.test("downloadDir() refuses an archive without its format byte", async () => {
+  const archive = await archiveOf({ "a.txt": "alpha" });
+  await assert.rejects(
+    downloadDir(fakeTar(archive, undefined, "x"), "/d", undefined, {}),
+    (e) => e instanceof ExecError && e.reason === "Protocol",
+  );
 });

@@ -18,7 +18,6 @@ import {
   WRITE_FILE,
 } from "./_scripts.ts";
 import { validateCount } from "../../_internal/validate.ts";
-import { concatBytes } from "../../_internal/bytes.ts";
 import { type DirTransfer, type DirTransferOptions, downloadDir, uploadDir } from "./_dirs.ts";
 import { type FileScope, resolveInWorkspace, runFileScript } from "./_file_script.ts";
 import {
@@ -181,6 +180,7 @@ export class FileAccess implements SandboxFiles {
   readonly #scope: FileScope;
   readonly #workspace: readonly string[];
 
+  /** File access through `commands`, confined to `workspace` when it lists directories. */
   constructor(commands: CommandRun, workspace: readonly string[]) {
     this.#scope = { commands, workspace };
     this.#workspace = workspace;
@@ -219,13 +219,23 @@ export class FileAccess implements SandboxFiles {
     }
     if (body.length >= want) return body.subarray(0, want);
     // A large file: the rest in one exec session of its own, streamed straight from the file
-    // (the channel would stage it first). Ranges side by side measured no faster on the real node.
-    const rest = await runFileScript(this.#scope, READ_RANGE, path, {
+    // (the channel would stage it first) into one array of the file's size, so no byte is copied
+    // twice. Ranges side by side measured no faster on the real node.
+    const file = new Uint8Array(want);
+    file.set(body);
+    let filled = body.length;
+    await runFileScript(this.#scope, READ_RANGE, path, {
       signal: options.signal,
-      maxOutputBytes: want - body.length,
+      maxOutputBytes: 0,
       channel: false,
-    }, `${body.length}:${size > max ? want - body.length : ""}`);
-    return concatBytes([body, rest.stdoutBytes], body.length + rest.stdoutBytes.length);
+      onStdout: (chunk) => {
+        // The file may have grown since its size was read: what is past `want` is not wanted.
+        const n = Math.min(chunk.length, want - filled);
+        file.set(chunk.subarray(0, n), filled);
+        filled += n;
+      },
+    }, `${body.length}:${want - body.length}`);
+    return filled === want ? file : file.subarray(0, filled);
   }
 
   async readText(path: string, options: { signal?: AbortSignal } = {}): Promise<string> {

@@ -130,7 +130,7 @@ const NEED_TAR =
  * a symlink or file that stands where a directory goes is replaced by the directory, never
  * followed, and a file replaces a symlink itself.
  */
-const MERGE_TREE = `for p; do
+export const MERGE_TREE = `for p; do
   t="$0/\${p#./}"
   if [ -d "$p" ] && [ ! -L "$p" ]; then
     [ -d "$t" ] && [ ! -L "$t" ] && continue
@@ -152,28 +152,65 @@ done`;
  * instead of following it out of the tree. BusyBox tar follows such a symlink (it only `mkdir`s,
  * and writes the directory's files through it): there the archive is extracted into a fresh
  * directory inside DIR and its entries moved in by {@linkcode MERGE_TREE}, then the directories
- * get their modes from the archive.
+ * get their modes from the archive. MODE (`$0`) `gzip`: the archive is gzip, decompressed by the
+ * image's `gzip` (the client asks whether it has one first).
  */
 export const UPLOAD_DIR = `${CONFINE}
 ${NEED_TAR}
 mkdir -p -- "$real" || exit 1
-tar --version 2>/dev/null | grep -q GNU && exec tar -x -f - -C "$real"
+untar() { if [ "$0" = gzip ]; then gzip -dc | tar -x -f - -C "$1"; else tar -x -f - -C "$1"; fi; }
+if tar --version 2>/dev/null | grep -q GNU; then untar "$real"; exit; fi
 s=$(mktemp -d "$real/.orbiter-upload.XXXXXX") || exit 1
 trap 'rm -rf -- "$s"' EXIT
-tar -x -f - -C "$s" || exit 1
+untar "$s" || exit 1
 cd -- "$s" || exit 1
 find . ! -name . -exec sh -c '${MERGE_TREE}' "$real" {} + || exit 1
 find . -type d ! -name . -exec sh -c \\
   'for p; do chmod "$(stat -c %a -- "$p")" -- "$0/\${p#./}" || exit 1; done' "$real" {} +`;
 
+/** Bytes of an archive's head that `auto` compresses to decide whether the rest is worth it. */
+export const SAMPLE_BYTES = 1 << 20;
+
 /**
- * `sh -c DOWNLOAD_DIR _ DIR WORKSPACE...`: the directory's tree as a tar archive on stdout. After
- * a clean `tar`, it waits for stdin's end, which the client sends once it has read the archive's
- * end: containerd's shim gives an exec's output only 2 s to drain once the process has exited,
- * and a slow reader would otherwise lose the archive's tail.
+ * A shell function, `pack_sampled MODE DIR`: prints one byte for the format, `z` (gzip) or `p`
+ * (plain), then `pack`'s output (a function the script defines), gzip-compressed (`-1`) when
+ * MODE is `gzip`, or when it is `auto` and the first {@linkcode SAMPLE_BYTES} shrink by a tenth
+ * or more; plain where the image has no gzip. It needs `$t`, a fresh directory, and leaves the
+ * file `$t/failed` when `pack` or gzip failed.
+ */
+export const PACK_SAMPLED = `pack_sampled() {
+  m=$1
+  command -v gzip >/dev/null 2>&1 || m=plain
+  case $m in
+  plain) printf p; pack ;;
+  gzip) printf z; pack | { gzip -1 -c || : > "$t/failed"; } ;;
+  *)
+    pack | {
+      dd bs=65536 count=${SAMPLE_BYTES / 65536} iflag=fullblock of="$t/head" 2>/dev/null
+      n=$(wc -c < "$t/head"); z=$(gzip -1 -c < "$t/head" | wc -c)
+      if [ $((z * 10)) -le $((n * 9)) ]; then
+        printf z; { cat "$t/head"; cat; } | { gzip -1 -c || : > "$t/failed"; }
+      else
+        printf p; cat "$t/head"; cat
+      fi
+    } ;;
+  esac
+}`;
+
+/**
+ * `sh -c DOWNLOAD_DIR MODE DIR WORKSPACE...`: one byte for the format (see
+ * {@linkcode PACK_SAMPLED}; MODE is `gzip`, `plain` or `auto`), then the directory's tree as a tar
+ * archive on stdout. After a clean `tar`, it waits for stdin's end, which the client sends once
+ * it has read the archive's end: containerd's shim gives an exec's output only 2 s to drain once
+ * the process has exited, and a slow reader would otherwise lose the archive's tail.
  */
 export const DOWNLOAD_DIR = `${CONFINE}
 ${NEED_TAR}
 [ -d "$real" ] || { echo "orbiter: $target is not a directory" >&2; exit ${MISSING_EXIT}; }
-tar -c -f - -C "$real" . < /dev/null || exit
-exec cat > /dev/null`;
+t=$(mktemp -d "\${TMPDIR:-/tmp}/.orbiter-download.XXXXXX") || exit 1
+trap 'rm -rf -- "$t"' EXIT
+pack() { tar -c -f - -C "$real" . < /dev/null || : > "$t/failed"; }
+${PACK_SAMPLED}
+pack_sampled "$0"
+[ -e "$t/failed" ] && exit 1
+cat > /dev/null`;

@@ -176,3 +176,31 @@ function ustarBlock(name: string, type: string, mode: number, size: number, mtim
   put(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8);
   return b;
 }
+
+/**
+ * Joins small chunks into chunks of about `size` bytes (a larger one passes as it is): each
+ * chunk of an exec's stdin is a frame of its own, and a tree of small files would otherwise send
+ * three tiny frames per file.
+ */
+export function coalesce(size: number): TransformStream<Uint8Array, Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  const flush = (ctl: TransformStreamDefaultController<Uint8Array>) => {
+    if (held) ctl.enqueue(concatBytes(parts, held));
+    parts = [];
+    held = 0;
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, ctl) {
+      if (chunk.length >= size) {
+        flush(ctl);
+        ctl.enqueue(chunk);
+        return;
+      }
+      parts.push(chunk);
+      held += chunk.length;
+      if (held >= size) flush(ctl);
+    },
+    flush,
+  });
+}

@@ -17,3 +17,12 @@ export {
   type WatchMode,
   type WatchOptions,
 } from "./_files.ts";
+export {
+  exportTree,
+  type ExportTreeOptions,
+  hasGzip,
+  importTree,
+  type ImportTreeOptions,
+  type TreeExport,
+} from "./_tree.ts";
+export type { CommandRun } from "../exec/mod.ts";

@@ -12,7 +12,7 @@ import type { KubeClient } from "../../client/client.ts";
 import { corePath, deleteObject, type Pod } from "../../client/resources.ts";
 import { SnapshotError } from "../../errors.ts";
 import { COPY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../../_internal/names.ts";
-import { podWatchHub } from "../cluster/mod.ts";
+import { nodeAffinity, podWatchHub } from "../cluster/mod.ts";
 import type { Toleration } from "../options.ts";
 
 /** What a copy pod needs to know. */
@@ -51,10 +51,14 @@ export function buildCopyPod(job: CopyJob): Pod {
   ).join("");
   const targets = job.targets.map((_, i) => `/to/${i}`);
   // Every source entry into every target; an error names the file, in the termination message.
-  // Entry by entry: the claims' roots belong to root, and `cp -a /from/. $t` would fail to
-  // set their times and modes.
-  const script = 'set -e; for t in "$@"; do for e in /from/* /from/.[!.]* /from/..?*; do ' +
-    '[ -e "$e" ] || [ -L "$e" ] || continue; cp -a "$e" "$t/"; done; done';
+  // Each workspace folder (`ws-N`) entry by entry: the folders themselves may belong to root
+  // (the kubelet makes a sub-path's folder when a pod starts first), and `cp -a` would fail to
+  // set their times and modes. A root-only entry of a block volume (`lost+found`) is no folder
+  // of ours and is left alone.
+  const script = 'set -e; for t in "$@"; do for w in /from/ws-[0-9]*; do ' +
+    '[ -d "$w" ] || continue; n=${w##*/}; mkdir -p "$t/$n"; ' +
+    'for e in "$w"/* "$w"/.[!.]* "$w"/..?*; do ' +
+    '[ -e "$e" ] || [ -L "$e" ] || continue; cp -a "$e" "$t/$n/"; done; done; done';
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -74,19 +78,7 @@ export function buildCopyPod(job: CopyJob): Pod {
       ...(job.imagePullSecrets?.length
         ? { imagePullSecrets: job.imagePullSecrets.map((name) => ({ name })) }
         : {}),
-      ...(job.node
-        ? {
-          affinity: {
-            nodeAffinity: {
-              requiredDuringSchedulingIgnoredDuringExecution: {
-                nodeSelectorTerms: [{
-                  matchFields: [{ key: "metadata.name", operator: "In", values: [job.node] }],
-                }],
-              },
-            },
-          },
-        }
-        : {}),
+      ...(job.node ? { affinity: nodeAffinity(job.node) } : {}),
       securityContext: {
         runAsNonRoot: true,
         runAsUser: job.runAsUser,
