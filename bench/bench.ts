@@ -44,6 +44,7 @@ import { benchCode } from "./_code.ts";
 import { benchPty } from "./_pty.ts";
 import { benchWatch } from "./_watch.ts";
 import { benchPersist } from "./_persist.ts";
+import { benchTransfer } from "./_transfer.ts";
 
 const CLIENT_NODE_VERSION = "2.0.1";
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -1067,7 +1068,7 @@ const startedAt = new Date();
 const t0 = performance.now();
 const only = (
   Deno.env.get("BENCH_ONLY") ??
-    "start,isolation,exec,warm,fanout,cold,files,ports,streams,pty,code,watch,persist"
+    "start,isolation,exec,warm,fanout,cold,files,ports,streams,pty,code,watch,transfer,persist"
 )
   .split(",");
 try {
@@ -1111,6 +1112,7 @@ try {
   if (only.includes("pty")) await benchPty(ctx);
   if (only.includes("code")) await benchCode(ctx);
   if (only.includes("watch")) await benchWatch(ctx);
+  if (only.includes("transfer")) await benchTransfer(ctx);
   if (only.includes("persist")) await benchPersist(ctx);
   const out = Deno.env.get("BENCH_RESULTS") ?? `${root}/bench/RESULTS.md`;
   // The soak numbers come from the test suite (tests/integration/soak_test.ts), not from this

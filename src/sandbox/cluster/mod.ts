@@ -18,9 +18,9 @@ export {
 export { buildPod, buildService, nodeAffinity } from "./_manifests.ts";
 export { podWatchHub } from "./_pod_watch.ts";
 export {
+  listClaims,
   listSandboxes,
   type ListSandboxesOptions,
-  listClaims,
   reapSandboxes,
   type ReapSandboxesOptions,
   type SandboxInfo,
