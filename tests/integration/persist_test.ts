@@ -83,6 +83,10 @@ Deno.test({
       await sb.files.write("/work/child.txt", "before the pause");
       await sb.files.write("/data/blob.bin", blob);
       await sb.commands.sh("mkdir -p /work/sub && ln -s ../child.txt /work/sub/link");
+      // A process writing to the workspace: pause() ends it (nothing writes after the pause).
+      await sb.spawn(["sh", "-c", "while :; do echo t >> /work/tick; sleep 0.05; done"], {
+        detached: true,
+      });
       await sb.pause();
       assert.equal(sb.status, "paused");
       assert.equal(sb.podName, null);
@@ -127,6 +131,9 @@ Deno.test({
         "at-create at-resume",
       );
       assert.equal(await sb.files.readText("/work/child.txt"), "before the pause");
+      const ticks = (await sb.files.read("/work/tick")).length;
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await sb.files.read("/work/tick")).length, ticks, "the writer did not survive");
     } finally {
       await sb.cleanup();
     }

@@ -370,7 +370,8 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 
 /**
  * Kills every process of a persistent sandbox but PID 1 (the keep-alive, which touches nothing)
- * and waits until none is left, so that nothing writes to the workspace any more.
+ * and waits until none of the sandbox user's is left, so that nothing writes to the workspace
+ * any more. (The occupant cannot become another user: no privilege escalation, no capability.)
  */
 const KILL_ALL = `PATH=/usr/sbin:/usr/bin:/sbin:/bin; n=0
 while [ $n -lt 100 ]; do
@@ -379,8 +380,18 @@ while [ $n -lt 100 ]; do
   for p in /proc/[0-9]*; do
     p=\${p#/proc/}
     [ "$p" = 1 ] || [ "$p" = $$ ] && continue
+    # Only what the sandbox's user may signal: runc's own setup process of an exec is root's.
+    kill -0 "$p" 2>/dev/null || continue
     read -r st 2>/dev/null < "/proc/$p/stat" || continue
-    case \${st##*) } in Z*|X*) ;; *) left=1; break ;; esac
+    c=\${st#*(}; c=\${c%) *}
+    set -- \${st##*) }
+    # Gone (a zombie), exiting (no memory left: vsize 0), or the keep-alive's own sleep, which
+    # it starts again (a shell forking, then sleep).
+    case $1 in Z|X) continue ;; esac
+    [ "\${21:-0}" = 0 ] && continue
+    [ "$2" = 1 ] && { [ "$c" = sleep ] || [ "$c" = sh ]; } && continue
+    left=1
+    break
   done
   [ -z "$left" ] && exit 0
   n=$((n + 1)); sleep 0.05
