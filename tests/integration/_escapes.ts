@@ -110,7 +110,7 @@ export function escapes(open: string, hardened: string, victim: string): Escape[
     },
     {
       name: "a hostPath pod",
-      says: "only emptyDir volumes are allowed, refused: host",
+      says: "only emptyDir volumes and the sandbox's own claim are allowed, refused: host",
       run: createPod((pod) => {
         // deno-lint-ignore no-explicit-any
         const spec = pod.spec as any;
@@ -118,6 +118,61 @@ export function escapes(open: string, hardened: string, victim: string): Escape[
         container(pod).volumeMounts.push({ name: "host", mountPath: "/host" });
       }),
     },
+    {
+      name: "a pod mounting another sandbox's workspace claim",
+      says: "only emptyDir volumes and the sandbox's own claim are allowed, refused: theirs",
+      run: createPod((pod) => {
+        // deno-lint-ignore no-explicit-any
+        const spec = pod.spec as any;
+        spec.volumes.push({
+          name: "theirs",
+          persistentVolumeClaim: { claimName: "orbiter-ws-other" },
+        });
+        container(pod).volumeMounts.push({ name: "theirs", mountPath: "/theirs" });
+      }),
+    },
+    {
+      name: "a copy pod mounting a claim that is not the library's",
+      says: "refused: from",
+      run: createPod((pod) => {
+        // deno-lint-ignore no-explicit-any
+        const spec = pod.spec as any;
+        pod.metadata.name = "orbiter-copy-0123abcd";
+        pod.metadata.labels = { ...pod.metadata.labels, "orbiter.dev/copy": "snapshot-x" };
+        spec.volumes.push({ name: "from", persistentVolumeClaim: { claimName: "database" } });
+        container(pod).volumeMounts.push({ name: "from", mountPath: "/from" });
+      }),
+    },
+    ...([
+      ["a claim bound to a chosen volume", { volumeName: "pv-of-someone-else" }],
+      ["a claim cloned from another", {
+        dataSource: { kind: "PersistentVolumeClaim", name: "database" },
+      }],
+    ] as const).map(([name, spec]) => ({
+      name,
+      says: "volumeName, selector, dataSource and dataSourceRef are refused",
+      run: (c: KubeClient) =>
+        c.request(corePath(open, "persistentvolumeclaims"), {
+          method: "POST",
+          query: dry,
+          body: {
+            apiVersion: "v1",
+            kind: "PersistentVolumeClaim",
+            metadata: {
+              name: "orbiter-ws-esc",
+              labels: {
+                "app.kubernetes.io/managed-by": "orbiter-sandbox-k8s",
+                [SANDBOX_ID_LABEL]: "esc",
+              },
+            },
+            spec: {
+              accessModes: ["ReadWriteOnce"],
+              resources: { requests: { storage: "1Gi" } },
+              ...spec,
+            },
+          },
+        }),
+    })),
     {
       name: "a pod without the library's labels",
       says: "only the sandbox library's objects may be made here",

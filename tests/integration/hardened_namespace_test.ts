@@ -307,6 +307,28 @@ Deno.test({
             await claimed.network.setEgress("all");
             await claimed.stop();
             await pool.close();
+
+            // A persistent sandbox: its claim, pause and resume, a snapshot and a fork (copy pods).
+            const ps = new KubernetesSandbox({
+              client: sa,
+              namespace: hardened,
+              timeout: 60,
+              workspace: ["/work"],
+              persistent: { size: "16Mi" },
+            });
+            started.push(ps);
+            await ps.start();
+            await ps.files.write("/work/keep.txt", "kept");
+            await ps.pause();
+            await ps.resume();
+            assert.equal(await ps.files.readText("/work/keep.txt"), "kept");
+            const snap = await ps.snapshot();
+            const [child] = await ps.fork(1);
+            started.push(child);
+            assert.equal(await child.files.readText("/work/keep.txt"), "kept");
+            await child.cleanup();
+            await ps.cleanup();
+            assert.ok(await KubernetesSandbox.deleteSnapshot(snap, { client: sa }));
             await victim.stop();
             await until(30, `no pods left in ${hardened}`, async () => {
               const pods = await admin.request<ObjectList<Pod>>(corePath(hardened, "pods"));
