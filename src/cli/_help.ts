@@ -97,6 +97,19 @@ a single command with \`exec --env\` instead.`,
         help: "how long to wait for Ready; also each command's default limit (default 60s)",
       },
       { ...env, help: "environment variable of the sandbox (repeatable; visible in the pod spec)" },
+      {
+        name: "persistent",
+        kind: "string",
+        value: "SIZE",
+        help: "keep the workspace on a claim of this size, e.g. 5Gi (needs --workspace): " +
+          "pause and resume then work",
+      },
+      {
+        name: "idle-timeout",
+        kind: "string",
+        value: "DURATION",
+        help: "with --persistent: pause by itself after this long without activity, e.g. 10m",
+      },
       { name: "cpu", kind: "string", value: "QTY", help: "CPU limit, e.g. 500m, 2 (default 1)" },
       {
         name: "memory",
@@ -365,14 +378,37 @@ with --all, every one: also those that others are using) and lists what it remov
         help: "extra label selector",
       },
       { name: "dry-run", kind: "boolean", help: "list what would be deleted, delete nothing" },
+      {
+        name: "paused",
+        kind: "boolean",
+        help: "paused sandboxes too, with their workspace (default: only those past their TTL)",
+      },
       json,
     ],
     examples: [`${PROGRAM} reap --older-than 2h`, `${PROGRAM} reap --all --dry-run`],
   },
+  pause: {
+    usage: "pause ID [ID...]",
+    summary: "pause persistent sandboxes",
+    description: `Ends each persistent sandbox's processes and deletes its pod, keeping its
+workspace claim: \`resume\` (or any client's connect) starts it again on the same files. A
+sandbox already paused is left as it is.`,
+    flags: [],
+    examples: [`${PROGRAM} pause $ID`],
+  },
+  resume: {
+    usage: "resume ID [ID...]",
+    summary: "resume paused sandboxes",
+    description: `Starts each paused sandbox again on its workspace claim and waits until it is
+Ready; the CLI then lets go of it, and it keeps running. A running sandbox is left as it is.`,
+    flags: [],
+    examples: [`${PROGRAM} resume $ID`],
+  },
   delete: {
     usage: "delete ID [ID...]",
     summary: "delete sandboxes",
-    description: `Deletes the sandboxes' pods and services, in whatever state they are. An id with
+    description: `Deletes the sandboxes' pods and services (and a persistent sandbox's workspace
+claim), in whatever state they are, paused too. An id with
 no sandbox is an error (exit 1) after the others are deleted.`,
     flags: [],
     examples: [`${PROGRAM} delete $ID`],

@@ -9,6 +9,7 @@ import {
   type KubernetesSandboxOptions,
   type ResourceRequirements,
   type SandboxInfo,
+  SandboxPausedError,
 } from "../../mod.ts";
 import { SANDBOX_ID_LABEL } from "../_internal/names.ts";
 import {
@@ -88,6 +89,8 @@ function createOptions(ctx: CommandContext): KubernetesSandboxOptions {
   const id = ctx.flag("id");
   const ttl = ctx.flag("ttl");
   const timeout = ctx.flag("timeout");
+  const persistent = ctx.flag("persistent");
+  const idle = ctx.flag("idle-timeout");
   const ports = ctx.list("port").map((p) => ({ port: parseInteger("port", p, 1, 65535) }));
   return defined({
     kubeconfig: ctx.flag("kubeconfig"),
@@ -96,6 +99,8 @@ function createOptions(ctx: CommandContext): KubernetesSandboxOptions {
     sandboxId: id === undefined ? undefined : checkSandboxId(id, "create"),
     image: ctx.flag("image"),
     ttlSeconds: ttl === undefined ? undefined : Math.ceil(parseDuration("ttl", ttl)),
+    persistent: persistent === undefined ? undefined : { size: persistent },
+    idleTimeout: idle === undefined ? undefined : Math.ceil(parseDuration("idle-timeout", idle)),
     timeout: timeout === undefined ? undefined : parseTimeout("timeout", timeout),
     env: ctx.list("env").length ? parseEnv("env", ctx.list("env")) : undefined,
     labels: ctx.list("label").length ? parsePairs("label", ctx.list("label")) : undefined,
@@ -152,6 +157,7 @@ export async function reap(ctx: CommandContext): Promise<number> {
     olderThan,
     dryRun,
     labelSelector: ctx.flag("selector"),
+    paused: ctx.bool("paused") ? "all" : "expired",
     signal: ctx.signal,
   });
   printSandboxes(ctx, removed, `nothing to reap in namespace ${namespace}`);
@@ -173,6 +179,8 @@ export async function remove(ctx: CommandContext): Promise<number> {
       connection,
       namespace,
       labelSelector: `${SANDBOX_ID_LABEL}=${id}`,
+      // A paused sandbox too, with its workspace: deleting it by id means so.
+      paused: "all",
       signal: ctx.signal,
     });
     if (removed.length) ctx.info(`deleted sandbox ${id}`);
@@ -209,4 +217,50 @@ function printSandboxes(ctx: CommandContext, found: SandboxInfo[], empty: string
       s.podName ?? "-",
     ]),
   ));
+}
+
+/** `pause`: pauses each persistent sandbox (one already paused is left as it is). */
+export async function pause(ctx: CommandContext): Promise<number> {
+  const ids = ctx.positionals("ID...").map((id) => checkSandboxId(id, "pause"));
+  const { connection, namespace } = await ctx.cluster();
+  for (const id of new Set(ids)) {
+    let sb: KubernetesSandbox;
+    try {
+      sb = await KubernetesSandbox.connect(id, {
+        connection,
+        namespace,
+        resume: false,
+        commandChannel: false,
+        signal: ctx.signal,
+      });
+    } catch (err) {
+      if (!(err instanceof SandboxPausedError)) throw err;
+      ctx.info(`sandbox ${id} is paused already`);
+      continue;
+    }
+    try {
+      await sb.pause({ signal: ctx.signal });
+      ctx.info(`paused sandbox ${id}`);
+    } finally {
+      await sb.disconnect();
+    }
+  }
+  return 0;
+}
+
+/** `resume`: resumes each paused sandbox and lets go of it, running. */
+export async function resume(ctx: CommandContext): Promise<number> {
+  const ids = ctx.positionals("ID...").map((id) => checkSandboxId(id, "resume"));
+  const { connection, namespace } = await ctx.cluster();
+  for (const id of new Set(ids)) {
+    const sb = await KubernetesSandbox.connect(id, {
+      connection,
+      namespace,
+      commandChannel: false,
+      signal: ctx.signal,
+    });
+    await sb.disconnect();
+    ctx.info(`sandbox ${id} is running`);
+  }
+  return 0;
 }

@@ -15,7 +15,7 @@ import { cp, ls } from "./_files.ts";
 import { commandHelp, COMMANDS, GLOBAL_FLAGS, mainHelp, PROGRAM } from "./_help.ts";
 import { exec, kill, logs, ps, shell, spawn } from "./_processes.ts";
 import { top } from "./_top.ts";
-import { create, list, reap, remove } from "./_sandboxes.ts";
+import { create, list, pause, reap, remove, resume } from "./_sandboxes.ts";
 import type { CliIo } from "./io.ts";
 
 /** The package's version, as `--version` prints it. */
@@ -34,6 +34,8 @@ const HANDLERS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   list,
   reap,
   delete: remove,
+  pause,
+  resume,
   top,
 };
 /** Commands whose arguments after `--` are a command to run, not more positionals. */

@@ -62,6 +62,7 @@ import {
   buildClaim,
   buildPod,
   type Claim,
+  claimNameFor,
   claimsPath,
   clearEndedPod,
   type ClientLease,
@@ -152,6 +153,8 @@ export interface SandboxDescription {
   serviceName: string | null;
   /** The service's cluster IP while it exists. */
   clusterIp: string | null;
+  /** A persistent sandbox's workspace claim, else `null`. */
+  claimName: string | null;
   /** Whether its NetworkPolicy is enforced, as far as the isolation check knows. */
   isolation: IsolationStatus;
   /** The API server's URL, once connected. */
@@ -1148,6 +1151,7 @@ export class KubernetesSandbox {
       podName: this.podName,
       serviceName: this.serviceName,
       clusterIp: this.clusterIp,
+      claimName: this.#spec.persistent ? claimNameFor(this.sandboxId) : null,
       isolation: this.isolation,
       server: this.#client?.connection.server ?? null,
       mcpServers: Object.keys((mcp?.mcpServers as object | undefined) ?? mcp ?? {}),

@@ -507,3 +507,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "CLI create --persistent, pause, list shows it Paused, resume keeps the files, delete",
+  ignore,
+  sanitizeResources: false,
+  async fn() {
+    let id: string | undefined;
+    try {
+      const created = await cli(["create", "--persistent", "16Mi", "--workspace", "/w"]);
+      assert.equal(created.code, 0, created.stderr);
+      id = created.text.trim();
+      assert.equal((await cli(["exec", id, "--", "sh", "-c", "echo kept > /w/f"])).code, 0);
+      const paused = await cli(["pause", id]);
+      assert.equal(paused.code, 0, paused.stderr);
+      assert.match((await cli(["pause", id])).stderr, /paused already/);
+      const listed = JSON.parse((await cli(["list", "--json"])).text)
+        .find((s: { sandboxId: string }) => s.sandboxId === id);
+      assert.equal(listed.status, "Paused");
+      const resumed = await cli(["resume", id]);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.equal((await cli(["exec", id, "--", "cat", "/w/f"])).text, "kept\n");
+      assert.equal((await cli(["pause", id])).code, 0);
+      const deleted = await cli(["delete", id]);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      id = undefined;
+    } finally {
+      await removeSandbox(id);
+    }
+  },
+});

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { KubernetesSandbox, SandboxPool } from "../../mod.ts";
 import type { KubeClient } from "../../src/client/client.ts";
-import { deleteObject } from "../../src/client/resources.ts";
+import { corePath, deleteObject, type ObjectList, type Pod } from "../../src/client/resources.ts";
 import { KubernetesApiError, PodStartError } from "../../src/errors.ts";
 import {
   documentedRole,
@@ -80,6 +80,35 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
       await pool.close();
     }
     await sb.stop();
+    // A persistent sandbox: its claim (create), paused (the paused-at mark is a patch, which
+    // reap()'s TTL counts from), resumed by id (claims are found by list), removed (delete).
+    const ps = new KubernetesSandbox({
+      client,
+      namespace: e2eNamespace,
+      timeout: 20,
+      workspace: ["/w"],
+      persistent: { size: "16Mi", ttlSeconds: 3600 },
+    });
+    try {
+      await ps.start();
+      await ps.files.write("/w/f", "kept");
+      await new Promise((r) => setTimeout(r, 1500));
+      await ps.pause();
+      const paused = (await KubernetesSandbox.list({ client, namespace: e2eNamespace }))
+        .find((s) => s.sandboxId === ps.sandboxId);
+      if (paused?.status !== "Paused") return new Degraded("a paused sandbox in list()");
+      if (paused.expiresAt!.getTime() < Date.now() + 3600_000 - 1000) {
+        return new Degraded("the paused-at mark (reap()'s TTL from the pause)");
+      }
+      const again = await KubernetesSandbox.connect(ps.sandboxId, {
+        client,
+        namespace: e2eNamespace,
+      });
+      if (await again.files.readText("/w/f") !== "kept") return new Degraded("resume by id");
+      await again.cleanup();
+    } finally {
+      await ps.cleanup().catch(() => {});
+    }
     // A pod that cannot start: its error carries Events (reading them is the optional verb).
     const bad = new KubernetesSandbox({
       client,
@@ -129,6 +158,15 @@ Deno.test({
             const left = await managedObjects(admin, e2eNamespace);
             const live = left.pods.filter((p) => !p.metadata.deletionTimestamp);
             assert.deepEqual(live.map((p) => p.metadata.name), [], "sandboxes were left behind");
+            const claims = await admin.request<ObjectList<Pod>>(
+              corePath(e2eNamespace, "persistentvolumeclaims"),
+              { query: { labelSelector: "app.kubernetes.io/managed-by=orbiter-sandbox-k8s" } },
+            );
+            assert.deepEqual(
+              claims.items.filter((c) => !c.metadata.deletionTimestamp).map((c) => c.metadata.name),
+              [],
+              "claims were left behind",
+            );
             return failure;
           });
           assert.equal(err, undefined, `a feature failed with the full Role: ${err}`);
