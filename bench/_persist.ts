@@ -40,16 +40,26 @@ export async function benchPersist(ctx: BenchContext): Promise<void> {
     });
     const size = (await sb.commands.run(["stat", "-c", "%s", "/work/data.bin"])).stdout.trim();
     if (Number(size) !== data.length) throw new Error(`the workspace holds ${size} B after resume`);
-    const cold = await untilReady(samples, async () => {
-      const fresh = await KubernetesSandbox.create(options);
-      await fresh.files.write("/work/data.bin", data);
-      return () => fresh.cleanup();
-    });
+    const coldWith = (extra: Record<string, unknown>) =>
+      untilReady(samples, async () => {
+        const fresh = await KubernetesSandbox.create({ ...options, ...extra });
+        await fresh.files.write("/work/data.bin", data);
+        return () => fresh.cleanup();
+      });
+    const cold = await coldWith({});
+    // The same options as the paused one (a claim of its own, provisioned on create).
+    const coldPersistent = await coldWith({ persistent: { size: "1Gi" } });
     record(ctx, "persist", `ours: pause() of a sandbox with ${MIB} MiB`, pauses.slice(-samples));
     record(ctx, "persist", `ours: resume() of it (Ready, files there)`, resumes.slice(-samples));
     const r = ctx.record("persist", "ours: pause() + resume()", resumed);
     const c = ctx.record("persist", `ours: cold create() + files.write ${MIB} MiB`, cold);
+    const cp = ctx.record(
+      "persist",
+      `ours: cold create({ persistent }) + files.write ${MIB} MiB`,
+      coldPersistent,
+    );
     ctx.emitRatio("resume_vs_cold", Number((r.median / c.median).toFixed(3)));
+    ctx.emitRatio("resume_vs_cold_persistent", Number((r.median / cp.median).toFixed(3)));
 
     const snap = await timeRuns(samples, 0, async () => {
       const s = await sb.snapshot();
@@ -61,26 +71,40 @@ export async function benchPersist(ctx: BenchContext): Promise<void> {
       const children = await sb.fork(4);
       return () => Promise.all(children.map((c) => c.cleanup()));
     });
-    const uploads = await untilReady(samples, async () => {
-      const made = await Promise.all(Array.from({ length: 4 }, async () => {
-        const fresh = await KubernetesSandbox.create(options);
-        await fresh.files.write("/work/data.bin", data);
-        return fresh;
-      }));
-      return () => Promise.all(made.map((c) => c.cleanup()));
-    });
+    const fourWith = (extra: Record<string, unknown>) =>
+      untilReady(samples, async () => {
+        const made = await Promise.all(Array.from({ length: 4 }, async () => {
+          const fresh = await KubernetesSandbox.create({ ...options, ...extra });
+          await fresh.files.write("/work/data.bin", data);
+          return fresh;
+        }));
+        return () => Promise.all(made.map((c) => c.cleanup()));
+      });
+    const uploads = await fourWith({});
+    const uploadsPersistent = await fourWith({ persistent: { size: "1Gi" } });
     const f = ctx.record("persist", "ours: fork(4), until all four are Ready", forks);
     const u = ctx.record(
       "persist",
       `ours: 4 × (cold create() + files.write ${MIB} MiB), all at once`,
       uploads,
     );
+    const up = ctx.record(
+      "persist",
+      `ours: 4 × (cold create({ persistent }) + files.write ${MIB} MiB), all at once`,
+      uploadsPersistent,
+    );
     ctx.emitRatio("fork4_vs_create_upload", Number((f.median / u.median).toFixed(3)));
+    ctx.emitRatio(
+      "fork4_vs_create_upload_persistent",
+      Number((f.median / up.median).toFixed(3)),
+    );
     ctx.note(
       `persist: ${MIB} MiB of random bytes in a persistent workspace (local-path claim on the ` +
         `real node). resume_vs_cold = (pause() + resume()) / (cold create() of a plain ` +
         `sandbox + files.write of the same bytes); fork4_vs_create_upload = fork(4) / four such ` +
-        `cold creates with uploads at once (the cleanups are not timed).`,
+        `cold creates with uploads at once (the cleanups are not timed). The _persistent ratios ` +
+        `take cold creates with the same options as the paused sandbox (a claim each, ` +
+        `provisioned by local-path's helper pod).`,
     );
   } finally {
     await sb.cleanup();

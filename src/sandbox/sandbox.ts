@@ -589,67 +589,65 @@ export class KubernetesSandbox {
       files?: readonly (readonly [string, string | Uint8Array])[];
     },
   ): Promise<void> {
-    {
-      if (this.#status === "running") return;
-      if (this.#status === "closed") throw new SandboxError(`sandbox ${this.sandboxId} is closed`);
-      options.signal?.throwIfAborted();
-      if (!this.#client) {
-        this.#lease = await acquireClient(this.#options, options.signal);
-        this.#client = this.#lease.client;
-      }
-      this.#rules = this.#spec.policy ?? null; // what createResources() writes
-      const client = this.#client;
-      const from = this.#spec.from;
-      // A resume (or a fork's child) starts on a claim that exists: a failure keeps it.
-      const kept = this.#held.claim;
-      const resuming = kept !== undefined;
-      try {
-        this.#held = await createResources(client, this.namespace, this.#spec, {
-          signal: options.signal,
-          onReadyEvent: options.onReadyEvent,
-          config: { mcp: this.#options.mcpConfig, agents: this.#options.agents },
-          secrets: { ...this.#secrets, ...options.env },
-          files: options.files,
-          claim: this.#held.claim,
-          record: this.#record ??= recordOf(this.#options, this.#spec, this.namespace),
-          fillClaim: from
-            ? async (claim, signal) => {
-              const source = await findSnapshotClaim(client, from.namespace, from.name, signal);
-              await runCopy(client, {
-                ...this.#copyPlacement(),
-                namespace: this.namespace,
-                source: source.metadata.name,
-                targets: [claim.metadata.name],
-                purpose: `from-${from.name}`,
-                timeoutSeconds: this.#spec.timeout,
-              }, signal);
-            }
-            : undefined,
-        });
-        this.#status = "running";
-        this.#runner.openChannel();
-      } catch (err) {
-        this.#status = resuming ? "paused" : "error";
-        if (!(err instanceof LeftBehind)) throw err;
-        // What could not be deleted yet stays known, so that stop() or cleanup() try again.
-        const left = this.#held = { ...err.left, claim: err.left.claim ?? kept };
-        err.cleaned?.then((gone) => {
-          if (gone && this.#held === left) this.#held = kept ? { claim: kept } : {};
-        });
-        throw err.error;
-      }
-      if (!this.#spec.policy) return;
-      // Before any command of the caller's: when required, start() waits for it.
-      // Started, not waited for (unless required): it must not keep a script alive by itself.
-      const check = this.#checkIsolation({}, !!this.#spec.requireIsolation);
-      if (!this.#spec.requireIsolation) return;
-      const failure = isolationFailure(await check, this.#spec.requireIsolation);
-      if (!failure) return;
-      const keep = this.#held.claim;
-      await this.#deleteHeld(undefined, !!keep && resuming).catch(() => {});
-      this.#status = keep && resuming ? "paused" : "error";
-      throw failure;
+    if (this.#status === "running") return;
+    if (this.#status === "closed") throw new SandboxError(`sandbox ${this.sandboxId} is closed`);
+    options.signal?.throwIfAborted();
+    if (!this.#client) {
+      this.#lease = await acquireClient(this.#options, options.signal);
+      this.#client = this.#lease.client;
     }
+    this.#rules = this.#spec.policy ?? null; // what createResources() writes
+    const client = this.#client;
+    const from = this.#spec.from;
+    // A resume (or a fork's child) starts on a claim that exists: a failure keeps it.
+    const kept = this.#held.claim;
+    const resuming = kept !== undefined;
+    try {
+      this.#held = await createResources(client, this.namespace, this.#spec, {
+        signal: options.signal,
+        onReadyEvent: options.onReadyEvent,
+        config: { mcp: this.#options.mcpConfig, agents: this.#options.agents },
+        secrets: { ...this.#secrets, ...options.env },
+        files: options.files,
+        claim: this.#held.claim,
+        record: this.#record ??= recordOf(this.#options, this.#spec, this.namespace),
+        fillClaim: from
+          ? async (claim, signal) => {
+            const source = await findSnapshotClaim(client, from.namespace, from.name, signal);
+            await runCopy(client, {
+              ...this.#copyPlacement(),
+              namespace: this.namespace,
+              source: source.metadata.name,
+              targets: [claim.metadata.name],
+              purpose: `from-${from.name}`,
+              timeoutSeconds: this.#spec.timeout,
+            }, signal);
+          }
+          : undefined,
+      });
+      this.#status = "running";
+      this.#runner.openChannel();
+    } catch (err) {
+      this.#status = resuming ? "paused" : "error";
+      if (!(err instanceof LeftBehind)) throw err;
+      // What could not be deleted yet stays known, so that stop() or cleanup() try again.
+      const left = this.#held = { ...err.left, claim: err.left.claim ?? kept };
+      err.cleaned?.then((gone) => {
+        if (gone && this.#held === left) this.#held = kept ? { claim: kept } : {};
+      });
+      throw err.error;
+    }
+    if (!this.#spec.policy) return;
+    // Before any command of the caller's: when required, start() waits for it.
+    // Started, not waited for (unless required): it must not keep a script alive by itself.
+    const check = this.#checkIsolation({}, !!this.#spec.requireIsolation);
+    if (!this.#spec.requireIsolation) return;
+    const failure = isolationFailure(await check, this.#spec.requireIsolation);
+    if (!failure) return;
+    const keep = this.#held.claim;
+    await this.#deleteHeld(undefined, !!keep && resuming).catch(() => {});
+    this.#status = keep && resuming ? "paused" : "error";
+    throw failure;
   }
 
   /** @deprecated Use `sb.network.isolation`. */
