@@ -21,7 +21,7 @@ function randomBytes(n: number): Uint8Array {
 /** Runs the section: `ratio resume_vs_cold` and `ratio fork4_vs_create_upload`. */
 export async function benchPersist(ctx: BenchContext): Promise<void> {
   const { client, namespace, log } = ctx;
-  const samples = Math.max(3, Math.min(ctx.samples, 5));
+  const samples = Math.max(2, Math.min(ctx.samples, 5));
   log(`persist: ${MIB} MiB in the workspace, ${samples} samples each (+1 warm-up)`);
   const data = randomBytes(MIB << 20);
   const options = { client, namespace, workspace: ["/work"], timeout: 120 };

@@ -12,7 +12,7 @@ import { KubernetesSandbox } from "../mod.ts";
 import { CONTAINER_NAME } from "../src/_internal/names.ts";
 import { type BenchContext, timeRuns } from "./_lib.ts";
 
-const FILE_MIB = 64;
+const FILE_MIB = Number(Deno.env.get("BENCH_TRANSFER_MIB") ?? "64");
 
 /** Runs the section; its sandbox is in `ctx.created` until it is cleaned up. */
 export async function benchTransfer(ctx: BenchContext): Promise<void> {
@@ -38,7 +38,7 @@ async function files(ctx: BenchContext, sb: KubernetesSandbox): Promise<void> {
   const bytes = FILE_MIB << 20;
   const data = new Uint8Array(bytes);
   for (let at = 0; at < bytes; at += 65536) crypto.getRandomValues(data.subarray(at, at + 65536));
-  const samples = Math.max(3, Math.min(ctx.samples, 7));
+  const samples = Math.max(2, Math.min(ctx.samples, 7));
   ctx.log(`transfer: ${FILE_MIB} MiB random, ${samples} samples each`);
   const up = await timeRuns(samples, 1, async () => {
     const p = await sb.spawn(["sh", "-c", "cat > /tmp/stream.bin"], {
@@ -108,7 +108,7 @@ async function tree(ctx: BenchContext, sb: KubernetesSandbox, tmp: string): Prom
   const what = `${size.files} files / ${mib} MiB (Deno npm cache)`;
   ctx.log(`transfer: tree ${src}: ${what}`);
   ctx.note(`transfer: the tree is ${src}: ${what}`);
-  const samples = 3;
+  const samples = Math.min(3, ctx.samples);
   const pod = sb.podName!;
   let round = 0;
   const up = await timeRuns(samples, 0, () => sb.files.uploadDir(src, `/tmp/ours${round++}`));

@@ -7,6 +7,7 @@
  * (the kubectl peer's: default .cluster/kubeconfig, the admin), BENCH_NAMESPACE
  * (sandbox-e2e), BENCH_KUBECTL (.cluster/bin/kubectl), BENCH_SAMPLES (20), BENCH_FILE_SAMPLES
  * (10), BENCH_FILE_MIB (64), BENCH_FANOUT (comma-separated sizes, default "100,500"),
+ * BENCH_TRANSFER_MIB (64), BENCH_PERSIST_MIB (100), BENCH_ONLY (comma-separated sections),
  * BENCH_RESULTS (the file written, default bench/RESULTS.md).
  *
  * @module

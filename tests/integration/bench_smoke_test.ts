@@ -30,6 +30,8 @@ Deno.test({
         BENCH_FILE_MIB: "4",
         BENCH_FANOUT: "5",
         BENCH_STREAM_MIB: "8",
+        BENCH_TRANSFER_MIB: "4",
+        BENCH_PERSIST_MIB: "4",
         BENCH_RESULTS: results,
       },
       stdout: "piped",
@@ -82,6 +84,11 @@ Deno.test({
           "fetch_vs_kubectl_port_forward",
           "fetch_vs_kubectl_port_forward_oneshot",
           "dirs_vs_kubectl_cp",
+          "code_context_vs_exec",
+          "files_vs_stream",
+          "tree_vs_kubectl_cp",
+          "resume_vs_cold",
+          "fork4_vs_create_upload",
         ]
       ) {
         assert.match(out, new RegExp(`^ratio ${name} \\d`, "m"), `${name} in:\n${out}`);

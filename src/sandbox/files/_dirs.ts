@@ -16,6 +16,7 @@ import { DEFAULT_TAR_LIMITS, readTar, type TarLimits } from "./_tar_read.ts";
 import { afterFormatByte, compressIfWorth, gzip } from "./_gzip.ts";
 import { hasGzip } from "./_tree.ts";
 import { LocalTree, outsideError } from "./_local_tree.ts";
+import { SMALL_FILE_BYTES, walkLocal } from "./_local_walk.ts";
 
 /** What a directory transfer moved. */
 export interface DirTransfer {
@@ -92,7 +93,8 @@ export async function uploadDir(
   }
   const mode = compressMode(options);
   const gzipOk = mode !== false && await hasGzip(scope.commands, options.signal);
-  const tar = tarStream(entries);
+  // Joined before the compressor too: it costs per call, and a small file is three chunks.
+  const tar = tarStream(entries).pipeThrough(coalesce(STDIN_CHUNK_BYTES));
   const sent = mode === true && gzipOk
     ? { stream: tar.pipeThrough(gzip()), compressed: true }
     : await compressIfWorth(tar, gzipOk, SAMPLE_BYTES);
@@ -190,6 +192,9 @@ export async function downloadDir(
             configurable: true,
           });
           result.bytes += bytes.length;
+        } else if (entry.size <= SMALL_FILE_BYTES) {
+          await tree.put(parts, entry.mode & 0o777 || 0o644, await readWhole(data, entry.size));
+          result.bytes += entry.size;
         } else {
           const file = await tree.file(parts, entry.mode & 0o777 || 0o644);
           let n = 0;
@@ -208,9 +213,11 @@ export async function downloadDir(
         result.skipped.push(path);
       }
     }, limits);
+    await tree?.settle();
   } catch (err) {
     stop.abort(err);
     release();
+    await tree?.settle().catch(() => {});
     await running.catch(() => {});
     throw options.signal?.aborted ? options.signal.reason : err;
   } finally {
@@ -219,6 +226,17 @@ export async function downloadDir(
   release();
   await running;
   return result;
+}
+
+/** A member's `size` bytes (the reader stops there), in one array. */
+async function readWhole(data: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for await (const chunk of data) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
 }
 
 /** `options.compress`, checked. */
@@ -259,109 +277,6 @@ function memberParts(path: string): string[] {
 /** A member's path for an upload, refused when it would leave the target directory. */
 function safeRelative(path: string): string {
   return memberParts(path).join("/");
-}
-
-/** Files up to this size are read whole (one operation each), several at a time. */
-const SMALL_FILE_BYTES = 256 << 10;
-/** Small files read ahead of the archive's writer: at most this many times 256 KiB in memory. */
-const READ_AHEAD = 16;
-
-/**
- * The local tree's entries in archive order. The per-file costs dominate a tree of small files,
- * so each directory's entries are `lstat`ed together and small files are read whole, up to
- * {@linkcode READ_AHEAD} ahead of the writer; larger ones are streamed when their turn comes.
- */
-async function* walkLocal(
-  root: string,
-  relative: string,
-  result: DirTransfer,
-): AsyncGenerator<TarInput> {
-  const ahead: { ready: Promise<TarInput[]> }[] = [];
-  const dirs = walkDirs(root, relative, result);
-  for (;;) {
-    while (ahead.length < READ_AHEAD) {
-      const next = await dirs.next();
-      if (next.done) break;
-      ahead.push(next.value);
-    }
-    const batch = ahead.shift();
-    if (!batch) return;
-    yield* await batch.ready;
-  }
-}
-
-/**
- * One promise per entry, wrapped (an async generator would await a promise it yields): a small
- * file's bytes being read already.
- */
-async function* walkDirs(
-  root: string,
-  relative: string,
-  result: DirTransfer,
-): AsyncGenerator<{ ready: Promise<TarInput[]> }> {
-  const dir = relative ? `${root}/${relative}` : root;
-  const names: Deno.DirEntry[] = [];
-  for await (const e of Deno.readDir(dir)) names.push(e);
-  names.sort((a, b) => a.name < b.name ? -1 : 1);
-  const infos = await Promise.all(names.map((e) => Deno.lstat(`${dir}/${e.name}`)));
-  for (let i = 0; i < names.length; i++) {
-    const info = infos[i];
-    const path = relative ? `${relative}/${names[i].name}` : names[i].name;
-    const full = `${root}/${path}`;
-    if (info.isDirectory) {
-      result.directories++;
-      yield {
-        ready: Promise.resolve([{
-          type: "directory" as const,
-          path,
-          mode: (info.mode ?? 0o755) & 0o777,
-          mtime: mtimeOf(info),
-        }]),
-      };
-      yield* walkDirs(root, path, result);
-    } else if (info.isFile) {
-      result.files++;
-      result.bytes += info.size;
-      const entry = {
-        type: "file" as const,
-        path,
-        size: info.size,
-        mode: (info.mode ?? 0o644) & 0o777,
-        mtime: mtimeOf(info),
-      };
-      const ready = info.size <= SMALL_FILE_BYTES
-        ? Deno.readFile(full).then((data) => [{ ...entry, data }])
-        : Promise.resolve([{ ...entry, data: () => openReadable(full) }]);
-      // Read errors surface when the writer gets to this entry, not before.
-      ready.catch(() => {});
-      yield { ready };
-    } else {
-      result.skipped.push(path);
-    }
-  }
-}
-
-function openReadable(path: string): ReadableStream<Uint8Array> {
-  let file: Deno.FsFile | undefined;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (!reader) {
-        file = await Deno.open(path);
-        reader = file.readable.getReader();
-      }
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel(reason) {
-      await reader?.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-}
-
-function mtimeOf(info: Deno.FileInfo): number {
-  return Math.floor((info.mtime?.getTime() ?? Date.now()) / 1000);
 }
 
 function* memoryEntries(

@@ -1,16 +1,45 @@
 /**
- * gzip on this side of a transfer (the platform's `CompressionStream`), and the test that decides
- * whether a tree is worth compressing. What a sandbox sends is hostile: its decompression is
- * bounded, so a gzip bomb ends in a `LimitExceededError`, not in a full memory or disk.
+ * gzip on this side of a transfer (`node:zlib` to compress, `DecompressionStream` to
+ * decompress), and the test that decides whether a tree is worth compressing. What a sandbox
+ * sends is hostile: its decompression is bounded, so a gzip bomb ends in a
+ * `LimitExceededError`, not in a full memory or disk.
  *
  * @module
  */
 
+import { createGzip } from "node:zlib";
 import { ExecError, LimitExceededError } from "../../errors.ts";
 
-/** A gzip compressor as a byte transform. */
+/**
+ * A gzip compressor (level 1) as a byte transform. `node:zlib`, not `CompressionStream`: the
+ * latter has no level and compressed a 125 MiB source tree in 1.2-2.6 s on the real node (the
+ * link moves it in about 1.6 s), level 1 here in 0.3 s, to 22% of its size instead of 15%.
+ */
 export function gzip(): TransformStream<Uint8Array, Uint8Array> {
-  return new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>;
+  const deflate = createGzip({ level: 1, chunkSize: 64 << 10 });
+  let out!: TransformStreamDefaultController<Uint8Array>;
+  deflate.on("data", (b: Uint8Array) => {
+    out.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+  });
+  deflate.on("error", (err: unknown) => out.error(err));
+  return new TransformStream<Uint8Array, Uint8Array>({
+    start(c) {
+      out = c;
+    },
+    transform: (chunk) =>
+      new Promise<void>((done, fail) =>
+        void deflate.write(chunk, (err) => err ? fail(err) : done())
+      ),
+    flush: () =>
+      new Promise<void>((done, fail) => {
+        deflate.once("end", done);
+        deflate.once("error", fail);
+        deflate.end();
+      }),
+    cancel() {
+      deflate.destroy();
+    },
+  });
 }
 
 /**
@@ -49,7 +78,7 @@ export function worthCompressing(raw: number, compressed: number): boolean {
   return compressed * 10 <= raw * 9;
 }
 
-/** `bytes` gzip-compressed (level: the platform's default). */
+/** Bytes of `bytes` gzip-compressed (level 1, as {@linkcode gzip}). */
 export async function gzipSize(bytes: Uint8Array): Promise<number> {
   const out = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(gzip());
   let n = 0;

@@ -36,8 +36,12 @@ export const DEFAULT_TAR_LIMITS: Readonly<TarLimits> = Object.freeze({
   maxTotalBytes: 16 * 2 ** 30,
 });
 
-/** Headers parsed between two yields to the event loop, so that a timer or an abort can run. */
-const HEADERS_PER_YIELD = 64;
+/**
+ * Milliseconds of parsing between two yields to the event loop, so that a timer or an abort can
+ * run. By time, not by count: a yield (`setTimeout(0)`) measured 2.3 ms, and one every 64
+ * headers spent 0.4 s of 0.55 s reading a tree of 10 000 small files.
+ */
+const MS_PER_YIELD = 10;
 
 /**
  * Reads an archive as it streams: `onEntry` gets each member, with its bytes as a stream for a
@@ -70,8 +74,12 @@ export async function readTar(
   let longLink: string | undefined;
   let extensionBytes = 0;
   let entries = 0;
-  for (let headers = 1;; headers++) {
-    if (headers % HEADERS_PER_YIELD === 0) await nextTask();
+  let yielded = performance.now();
+  for (;;) {
+    if (performance.now() - yielded >= MS_PER_YIELD) {
+      await nextTask();
+      yielded = performance.now();
+    }
     expect(BLOCK);
     const block = await reader.exact(BLOCK);
     if (!block) throw malformed("the archive ended without its end-of-archive blocks");
