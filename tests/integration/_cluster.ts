@@ -277,7 +277,7 @@ export async function withAccount<T>(
     }
   } finally {
     // What a reduced Role could not delete (its sandboxes, a pool's idle ones), the admin does.
-    await KubernetesSandbox.reap({ client: admin, namespace: e2eNamespace });
+    await KubernetesSandbox.reap({ client: admin, namespace: e2eNamespace, paused: "all" });
     await deleteObject(admin, `${rbac}/rolebindings/${name}`);
     await deleteObject(admin, `${rbac}/roles/${name}`);
     await deleteObject(admin, corePath(e2eNamespace, "serviceaccounts", name));

@@ -91,6 +91,7 @@ async function removeSandbox(id: string | undefined): Promise<void> {
       client,
       namespace: e2eNamespace,
       labelSelector: `orbiter.dev/sandbox-id=${id}`,
+      paused: "all",
     });
   } finally {
     client.close();

@@ -39,19 +39,6 @@ class Degraded extends Error {
 /** A RuntimeClass whose handler the node's containerd does not have (created by the test). */
 const BROKEN_RUNTIME_CLASS = `orbiter-lp-broken-${crypto.randomUUID().slice(0, 8)}`;
 
-/** Labels this run's persistent sandbox, so that the admin removes what a step left. */
-const LP_RUN = { "orbiter.dev/lp-run": crypto.randomUUID().slice(0, 8) };
-
-/** Removes (as the admin) the persistent sandbox a step without a delete verb left. */
-async function removeLeftClaims(admin: KubeClient): Promise<void> {
-  await KubernetesSandbox.reap({
-    client: admin,
-    namespace: e2eNamespace,
-    labelSelector: `orbiter.dev/lp-run=${LP_RUN["orbiter.dev/lp-run"]}`,
-    paused: "all",
-  });
-}
-
 /** Walks the documented features in order; returns the first error (or undefined). */
 async function useEveryFeature(client: KubeClient): Promise<unknown> {
   const sb = new KubernetesSandbox({ client, namespace: e2eNamespace, timeout: 20 });
@@ -101,7 +88,6 @@ async function useEveryFeature(client: KubeClient): Promise<unknown> {
       timeout: 20,
       workspace: ["/w"],
       persistent: { size: "16Mi", ttlSeconds: 3600 },
-      labels: LP_RUN,
     });
     try {
       await ps.start();
@@ -210,7 +196,6 @@ Deno.test({
               `without ${verb} on ${rule.resources.join(",")} a feature breaks`,
               async () => {
                 const err = await withAccount(admin, rules, useEveryFeature);
-                await removeLeftClaims(admin);
                 assert.ok(
                   err !== undefined,
                   `nothing broke without ${verb} on ${rule.resources}: the verb is not needed`,
