@@ -260,3 +260,20 @@ export interface BenchContext {
   /** Sandboxes to clean up at the end even when the section throws. */
   created: Set<import("../mod.ts").KubernetesSandbox>;
 }
+
+/** Files and bytes under `path` (regular files, recursively; links are not followed). */
+export async function dirSize(path: string): Promise<{ files: number; bytes: number }> {
+  let files = 0, bytes = 0;
+  for await (const e of Deno.readDir(path)) {
+    const p = `${path}/${e.name}`;
+    if (e.isDirectory) {
+      const s = await dirSize(p);
+      files += s.files;
+      bytes += s.bytes;
+    } else if (e.isFile) {
+      files++;
+      bytes += (await Deno.stat(p)).size;
+    }
+  }
+  return { files, bytes };
+}

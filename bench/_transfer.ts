@@ -10,7 +10,7 @@
 
 import { KubernetesSandbox } from "../mod.ts";
 import { CONTAINER_NAME } from "../src/_internal/names.ts";
-import { type BenchContext, timeRuns } from "./_lib.ts";
+import { type BenchContext, dirSize, timeRuns } from "./_lib.ts";
 
 const FILE_MIB = Number(Deno.env.get("BENCH_TRANSFER_MIB") ?? "64");
 
@@ -85,25 +85,9 @@ async function sourceTree(): Promise<string> {
   return `${info.npmCache}/registry.npmjs.org`;
 }
 
-async function treeSize(path: string): Promise<{ files: number; bytes: number }> {
-  let files = 0, bytes = 0;
-  for await (const e of Deno.readDir(path)) {
-    const p = `${path}/${e.name}`;
-    if (e.isDirectory) {
-      const s = await treeSize(p);
-      files += s.files;
-      bytes += s.bytes;
-    } else if (e.isFile) {
-      files++;
-      bytes += (await Deno.stat(p)).size;
-    }
-  }
-  return { files, bytes };
-}
-
 async function tree(ctx: BenchContext, sb: KubernetesSandbox, tmp: string): Promise<void> {
   const src = await sourceTree();
-  const size = await treeSize(src);
+  const size = await dirSize(src);
   const mib = (size.bytes / 2 ** 20).toFixed(1);
   const what = `${size.files} files / ${mib} MiB (Deno npm cache)`;
   ctx.log(`transfer: tree ${src}: ${what}`);
@@ -133,7 +117,7 @@ async function tree(ctx: BenchContext, sb: KubernetesSandbox, tmp: string): Prom
     );
     if (r.code !== 0) throw new Error(`kubectl cp failed: ${r.stderr}`);
   });
-  const back = await treeSize(`${tmp}/back0`);
+  const back = await dirSize(`${tmp}/back0`);
   if (back.files !== size.files) throw new Error(`downloaded ${back.files} of ${size.files} files`);
   const ou = ctx.record("transfer", `ours: uploadDir, ${what}`, up);
   const od = ctx.record("transfer", `ours: downloadDir, ${what}`, down);

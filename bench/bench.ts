@@ -32,6 +32,7 @@ import {
   type BenchContext,
   controlPlanePids,
   cpuSeconds,
+  dirSize,
   KEEP_ALIVE_SERVER,
   run,
   Sampler,
@@ -601,22 +602,6 @@ interface GraphInfo {
   modules: number;
   bytes: number;
   npmPackages: number;
-}
-
-async function dirSize(path: string): Promise<{ files: number; bytes: number }> {
-  let files = 0, bytes = 0;
-  for await (const e of Deno.readDir(path)) {
-    const p = `${path}/${e.name}`;
-    if (e.isDirectory) {
-      const s = await dirSize(p);
-      files += s.files;
-      bytes += s.bytes;
-    } else if (e.isFile) {
-      files++;
-      bytes += (await Deno.stat(p)).size;
-    }
-  }
-  return { files, bytes };
 }
 
 /** Module graph of a script: its ES modules plus every npm package's files on disk. */

@@ -85,6 +85,7 @@ import {
   resolveSandboxSpec,
   type SandboxInfo,
   type SandboxSpec,
+  withTarget,
 } from "./cluster/mod.ts";
 import { builtinToolNames, runBuiltinTool, type ToolResult } from "./tools/mod.ts";
 import {
@@ -453,7 +454,7 @@ export class KubernetesSandbox {
   static async reap(options: ReapSandboxesOptions = {}): Promise<SandboxInfo[]> {
     const removed = await reapSandboxes(options);
     // Snapshots past their ttlSeconds, and copy pods a dead client left, go too.
-    await KubernetesSandbox.#withClient(
+    await withTarget(
       options,
       (client, namespace) => reapSnapshots(client, namespace, options),
     );
@@ -467,7 +468,7 @@ export class KubernetesSandbox {
   static listSnapshots(
     options: ListSandboxesOptions & { sourceId?: string } = {},
   ): Promise<SandboxSnapshot[]> {
-    return KubernetesSandbox.#withClient(
+    return withTarget(
       options,
       (client, namespace) => listSnapshots(client, namespace, options),
     );
@@ -480,26 +481,10 @@ export class KubernetesSandbox {
   ): Promise<boolean> {
     const name = typeof snapshot === "string" ? snapshot : snapshot.name;
     const namespace = typeof snapshot === "string" ? options.namespace : snapshot.namespace;
-    return KubernetesSandbox.#withClient(
+    return withTarget(
       { ...options, namespace },
       (client, ns) => deleteSnapshot(client, ns, name, options.signal),
     );
-  }
-
-  static async #withClient<T>(
-    options: ListSandboxesOptions,
-    fn: (client: KubeClient, namespace: string) => Promise<T>,
-  ): Promise<T> {
-    if (options.namespace !== undefined) validateNamespace(options.namespace);
-    const lease = await acquireClient(options, options.signal);
-    try {
-      return await fn(
-        lease.client,
-        resolveNamespace(options.namespace, lease.client.connection.namespace),
-      );
-    } finally {
-      lease.release();
-    }
   }
 
   /** The sandbox's id. */

@@ -40,6 +40,18 @@ export interface RecoveredOptions {
  */
 export { KEEP_ALIVE_SCRIPT };
 
+/**
+ * The security context of every container the library runs (the sandbox's, a copy pod's): the
+ * PodSecurity `restricted` profile, with a read-only root filesystem.
+ */
+export const RESTRICTED_CONTAINER: Readonly<Record<string, unknown>> = Object.freeze({
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+});
+
 function baseLabels(spec: SandboxSpec): Record<string, string> {
   return {
     ...spec.labels,
@@ -151,13 +163,7 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
         })),
         resources: spec.resources,
         volumeMounts: mounts,
-        securityContext: {
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          runAsNonRoot: true,
-          capabilities: { drop: ["ALL"] },
-          seccompProfile: { type: "RuntimeDefault" },
-        },
+        securityContext: RESTRICTED_CONTAINER,
       }],
     },
   } as Pod;

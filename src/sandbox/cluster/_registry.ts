@@ -85,7 +85,7 @@ export interface ReapSandboxesOptions extends ListSandboxesOptions {
 }
 
 /** Runs `fn` with the client and namespace `options` name; the client is released after. */
-async function withTarget<T>(
+export async function withTarget<T>(
   options: ListSandboxesOptions,
   fn: (client: KubeClient, namespace: string) => Promise<T>,
 ): Promise<T> {

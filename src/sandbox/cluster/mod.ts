@@ -15,7 +15,7 @@ export {
   LeftBehind,
   pauseResources,
 } from "./_lifecycle.ts";
-export { buildPod, buildService, nodeAffinity } from "./_manifests.ts";
+export { buildPod, buildService, nodeAffinity, RESTRICTED_CONTAINER } from "./_manifests.ts";
 export { podWatchHub } from "./_pod_watch.ts";
 export {
   listClaims,
@@ -24,6 +24,7 @@ export {
   reapSandboxes,
   type ReapSandboxesOptions,
   type SandboxInfo,
+  withTarget,
 } from "./_registry.ts";
 export { resolveSandboxSpec, type SandboxSpec } from "./_spec.ts";
 export {

@@ -129,17 +129,7 @@ export function afterFormatByte(
           throw formatError("the archive does not start with its format byte");
         }
         const rest = first.subarray(1);
-        const raw = new ReadableStream<Uint8Array>({
-          start(c) {
-            if (rest.length) c.enqueue(rest);
-          },
-          pull: async (c) => {
-            const { done, value } = await reader.read();
-            if (done) c.close();
-            else c.enqueue(value);
-          },
-          cancel: (reason) => reader.cancel(reason),
-        }, { highWaterMark: 0 });
+        const raw = prepend(rest, reader, false);
         if (first[0] === 0x70) body = raw.getReader();
         else {
           body = raw.pipeThrough(slices(INFLATE_SLICE_BYTES)).pipeThrough(gunzip(maxBytes, limit))
@@ -204,9 +194,22 @@ export async function compressIfWorth(
     at += chunk.length;
   }
   const compressed = size > 0 && worthCompressing(size, await gzipSize(sample));
-  const whole = new ReadableStream<Uint8Array>({
+  const whole = prepend(size ? sample : new Uint8Array(), reader, ended);
+  return { stream: compressed ? whole.pipeThrough(gzip()) : whole, compressed };
+}
+
+/**
+ * `head`, then what `reader` still has (nothing more when `ended`), pulled only as it is read;
+ * cancelling it cancels the reader.
+ */
+function prepend(
+  head: Uint8Array,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  ended: boolean,
+): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
     start(c) {
-      if (size) c.enqueue(sample);
+      if (head.length) c.enqueue(head);
       if (ended) c.close();
     },
     pull: async (c) => {
@@ -216,5 +219,4 @@ export async function compressIfWorth(
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
-  return { stream: compressed ? whole.pipeThrough(gzip()) : whole, compressed };
 }
