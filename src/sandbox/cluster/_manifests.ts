@@ -42,15 +42,18 @@ export { KEEP_ALIVE_SCRIPT };
 
 /**
  * The security context of every container the library runs (the sandbox's, a copy pod's): the
- * PodSecurity `restricted` profile, with a read-only root filesystem.
+ * PodSecurity `restricted` profile, with a read-only root filesystem. A fresh object each time:
+ * a manifest is the caller's to change.
  */
-export const RESTRICTED_CONTAINER: Readonly<Record<string, unknown>> = Object.freeze({
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  capabilities: { drop: ["ALL"] },
-  seccompProfile: { type: "RuntimeDefault" },
-});
+export function restrictedContainer(): Record<string, unknown> {
+  return {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
 
 function baseLabels(spec: SandboxSpec): Record<string, string> {
   return {
@@ -163,7 +166,7 @@ export function buildPod(spec: SandboxSpec, namespace: string): Pod {
         })),
         resources: spec.resources,
         volumeMounts: mounts,
-        securityContext: RESTRICTED_CONTAINER,
+        securityContext: restrictedContainer(),
       }],
     },
   } as Pod;

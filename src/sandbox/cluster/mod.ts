@@ -10,7 +10,7 @@ export { acquireClient, type ClientLease } from "./_connect.ts";
 export { clearEndedPod, findSandbox, type FoundSandbox, isReady } from "./_find.ts";
 export { createResources, deleteResources, type HeldResources, LeftBehind } from "./_lifecycle.ts";
 export { pauseResources } from "./_pause.ts";
-export { buildPod, buildService, nodeAffinity, RESTRICTED_CONTAINER } from "./_manifests.ts";
+export { buildPod, buildService, nodeAffinity, restrictedContainer } from "./_manifests.ts";
 export { podWatchHub } from "./_pod_watch.ts";
 export {
   listClaims,

@@ -12,7 +12,7 @@ import type { KubeClient } from "../../client/client.ts";
 import { corePath, deleteObject, type Pod } from "../../client/resources.ts";
 import { SnapshotError } from "../../errors.ts";
 import { COPY_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from "../../_internal/names.ts";
-import { nodeAffinity, podWatchHub, RESTRICTED_CONTAINER } from "../cluster/mod.ts";
+import { nodeAffinity, podWatchHub, restrictedContainer } from "../cluster/mod.ts";
 import type { Toleration } from "../options.ts";
 
 /** What a copy pod needs to know. */
@@ -107,7 +107,7 @@ export function buildCopyPod(job: CopyJob): Pod {
           { name: "from", mountPath: "/from", readOnly: true },
           ...job.targets.map((_, i) => ({ name: `to-${i}`, mountPath: targets[i] })),
         ],
-        securityContext: RESTRICTED_CONTAINER,
+        securityContext: restrictedContainer(),
       }],
     },
   } as Pod;
